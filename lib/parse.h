@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * parse.h - header-only packet parsing over (data, data_end), shared by the
+ * XDP program (clang -target bpf), the DPDK fast path and the tests.
+ *
+ * Every read is preceded by a bounds check against data_end, in the form
+ * the BPF verifier accepts. The functions return LB_OK or an LB_R_* reason
+ * from fwd.h; a packet that is cut short or inconsistent anywhere gets a
+ * drop reason, never LB_OK.
+ */
+#ifndef SLUICE_LIB_PARSE_H
+#define SLUICE_LIB_PARSE_H
+
+#include "compat.h"
+#include "fwd.h"
+
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
+#ifdef __bpf__
+#include <linux/in.h>
+#else
+#include <netinet/in.h>
+#endif
+
+/* Not a reason: "go on". Distinct from every LB_R_* code. */
+#define LB_OK 0xffu
+
+#define LB_MAX_VLANS 2
+#define LB_MAX_IPV6_EXT 3
+#define LB_IP_DF 0x4000
+#define LB_IP_MF 0x2000
+#define LB_IP_OFFSET 0x1fff
+
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+struct lb_vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+/* What the parser learnt. Offsets are from the start of the frame. */
+struct lb_pkt {
+	struct lb_flow_key key;	/* addresses, ports (0 for ICMP), proto, family */
+	__u16 l3_off;		/* IP header */
+	__u16 l4_off;		/* TCP/UDP/ICMP header */
+	__u16 l3_len;		/* IP packet length from the IP header on */
+	__u16 frame_len;	/* bytes from data to data_end */
+	__u8 vlans;		/* tags between MACs and the IP ethertype */
+	__u8 frag;		/* IPv4 MF/offset set, or an IPv6 fragment header */
+	__u8 df;		/* IPv4 DF; always 1 for IPv6 (never fragmented en route) */
+	__u8 tos;		/* IPv4 TOS / IPv6 traffic class */
+	__u8 tcp_syn;		/* SYN without ACK: a new connection */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad;
+};
+
+static __always_inline void lb_addr_set4(struct lb_addr *a, __be32 v4)
+{
+	a->w[0] = v4;
+	a->w[1] = 0;
+	a->w[2] = 0;
+	a->w[3] = 0;
+}
+
+static __always_inline void lb_addr_set6(struct lb_addr *a, const struct in6_addr *v6)
+{
+	__builtin_memcpy(a, v6, sizeof(*a));
+}
+
+/* Ethernet and up to two VLAN tags. Sets l3_off, vlans; *proto gets the
+ * inner ethertype. */
+static __always_inline int lb_parse_l2(void *data, void *data_end, struct lb_pkt *pkt,
+				       __be16 *proto)
+{
+	struct ethhdr *eth = data;
+	struct lb_vlan_hdr *vh;
+	__u16 off = sizeof(*eth);
+	__be16 p;
+	int i;
+
+	if ((void *)(eth + 1) > data_end)
+		return LB_R_DROP_BAD_L2;
+	p = eth->h_proto;
+	pkt->vlans = 0;
+#pragma unroll
+	for (i = 0; i < LB_MAX_VLANS + 1; i++) {
+		if (p != bpf_htons(ETH_P_8021Q) && p != bpf_htons(ETH_P_8021AD))
+			break;
+		if (i == LB_MAX_VLANS)
+			return LB_R_DROP_BAD_L2;
+		vh = data + off;
+		if ((void *)(vh + 1) > data_end)
+			return LB_R_DROP_BAD_L2;
+		p = vh->proto;
+		off += sizeof(*vh);
+		pkt->vlans++;
+	}
+	pkt->l3_off = off;
+	*proto = p;
+	return LB_OK;
+}
+
+/* Ports or ICMP type from the L4 header at l4; the whole L4 header must be
+ * inside the IP packet (l3_end), which is inside the frame. */
+static __always_inline int lb_parse_l4(void *l4, void *l3_end, void *data_end,
+				       struct lb_pkt *pkt)
+{
+	if (l3_end > data_end)
+		return LB_R_DROP_BAD_L3;
+	if (pkt->key.proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > l3_end || (void *)(th + 1) > data_end)
+			return LB_R_DROP_BAD_L4;
+		if (th->doff < 5 || l4 + th->doff * 4 > l3_end)
+			return LB_R_DROP_BAD_L4;
+		pkt->key.sport = th->source;
+		pkt->key.dport = th->dest;
+		pkt->tcp_syn = th->syn && !th->ack;
+	} else if (pkt->key.proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > l3_end || (void *)(uh + 1) > data_end)
+			return LB_R_DROP_BAD_L4;
+		pkt->key.sport = uh->source;
+		pkt->key.dport = uh->dest;
+	} else if (pkt->key.proto == IPPROTO_ICMP || pkt->key.proto == IPPROTO_ICMPV6) {
+		struct icmphdr *ih = l4;	/* type, code, csum, 4 bytes: same for v6 */
+
+		if ((void *)(ih + 1) > l3_end || (void *)(ih + 1) > data_end)
+			return LB_R_DROP_BAD_L4;
+		pkt->icmp_type = ih->type;
+		pkt->icmp_code = ih->code;
+	}
+	return LB_OK;
+}
+
+static __always_inline int lb4_parse(void *data, void *data_end, struct lb_pkt *pkt)
+{
+	struct iphdr *iph = data + pkt->l3_off;
+	__u16 hlen, tot;
+
+	if ((void *)(iph + 1) > data_end)
+		return LB_R_DROP_BAD_L3;
+	if (iph->version != 4 || iph->ihl < 5)
+		return LB_R_DROP_BAD_L3;
+	hlen = iph->ihl * 4;
+	tot = bpf_ntohs(iph->tot_len);
+	if (tot < hlen || (void *)iph + tot > data_end)
+		return LB_R_DROP_BAD_L3;
+
+	pkt->key.family = LB_FAMILY_V4;
+	pkt->key.proto = iph->protocol;
+	lb_addr_set4(&pkt->key.src, iph->saddr);
+	lb_addr_set4(&pkt->key.dst, iph->daddr);
+	pkt->l3_len = tot;
+	pkt->l4_off = pkt->l3_off + hlen;
+	pkt->tos = iph->tos;
+	pkt->df = !!(iph->frag_off & bpf_htons(LB_IP_DF));
+	pkt->frag = !!(iph->frag_off & bpf_htons(LB_IP_MF | LB_IP_OFFSET));
+	if (pkt->frag)
+		return LB_OK;	/* no L4 header to trust */
+	return lb_parse_l4((void *)iph + hlen, (void *)iph + tot, data_end, pkt);
+}
+
+/* Walks hop-by-hop, routing and destination options; a fragment header
+ * marks the packet as a fragment and stops. */
+static __always_inline int lb6_parse(void *data, void *data_end, struct lb_pkt *pkt)
+{
+	struct ipv6hdr *ip6 = data + pkt->l3_off;
+	__u16 off = pkt->l3_off + sizeof(*ip6);
+	__u8 nh;
+	int i;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return LB_R_DROP_BAD_L3;
+	if (ip6->version != 6)
+		return LB_R_DROP_BAD_L3;
+	pkt->l3_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	if ((void *)ip6 + pkt->l3_len > data_end)
+		return LB_R_DROP_BAD_L3;
+
+	pkt->key.family = LB_FAMILY_V6;
+	lb_addr_set6(&pkt->key.src, &ip6->saddr);
+	lb_addr_set6(&pkt->key.dst, &ip6->daddr);
+	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+	pkt->df = 1;
+	nh = ip6->nexthdr;
+#pragma unroll
+	for (i = 0; i < LB_MAX_IPV6_EXT + 1; i++) {
+		struct ipv6_opt_hdr *eh = data + off;
+
+		if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING &&
+		    nh != IPPROTO_DSTOPTS && nh != IPPROTO_FRAGMENT)
+			break;
+		if (i == LB_MAX_IPV6_EXT)
+			return LB_R_DROP_IPV6_EXT;
+		if ((void *)(eh + 1) > data_end)
+			return LB_R_DROP_BAD_L3;
+		if (nh == IPPROTO_FRAGMENT) {
+			pkt->frag = 1;
+			nh = eh->nexthdr;
+			break;
+		}
+		nh = eh->nexthdr;
+		off += (eh->hdrlen + 1) * 8;
+	}
+	pkt->key.proto = nh;
+	pkt->l4_off = off;
+	if (pkt->frag)
+		return LB_OK;
+	if ((void *)ip6 + pkt->l3_len < data + off)
+		return LB_R_DROP_BAD_L3;
+	return lb_parse_l4(data + off, (void *)ip6 + pkt->l3_len, data_end, pkt);
+}
+
+/* Parses a frame up to its L4 header. Returns LB_OK, LB_R_PASS_NOT_IP for
+ * a non-IP ethertype, or a drop reason. */
+static __always_inline int lb_parse(void *data, void *data_end, struct lb_pkt *pkt)
+{
+	__be16 proto;
+	int ret;
+
+	__builtin_memset(pkt, 0, sizeof(*pkt));
+	pkt->frame_len = data_end - data;
+	ret = lb_parse_l2(data, data_end, pkt, &proto);
+	if (ret != LB_OK)
+		return ret;
+	if (proto == bpf_htons(ETH_P_IP))
+		return lb4_parse(data, data_end, pkt);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return lb6_parse(data, data_end, pkt);
+	return LB_R_PASS_NOT_IP;
+}
+
+/* Flow key of the packet an ICMP error quotes, turned around so that it is
+ * the client->VIP direction (the quote is VIP->client). quote points at
+ * the quoted IP header; the error itself was family `family`. Needs the
+ * quoted IP header and the first 8 bytes of its L4 header. */
+static __always_inline int lb_parse_icmp_quote(void *quote, void *data_end, __u8 family,
+					       struct lb_flow_key *key)
+{
+	__be16 *ports;
+
+	__builtin_memset(key, 0, sizeof(*key));
+	if (family == LB_FAMILY_V4) {
+		struct iphdr *iph = quote;
+
+		if ((void *)(iph + 1) > data_end || iph->version != 4 || iph->ihl < 5)
+			return LB_R_DROP_ICMP_QUOTE;
+		ports = quote + iph->ihl * 4;
+		if ((void *)(ports + 2) > data_end)
+			return LB_R_DROP_ICMP_QUOTE;
+		key->family = LB_FAMILY_V4;
+		key->proto = iph->protocol;
+		lb_addr_set4(&key->src, iph->daddr);
+		lb_addr_set4(&key->dst, iph->saddr);
+	} else {
+		struct ipv6hdr *ip6 = quote;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+			return LB_R_DROP_ICMP_QUOTE;
+		ports = (void *)(ip6 + 1);
+		if ((void *)(ports + 2) > data_end)
+			return LB_R_DROP_ICMP_QUOTE;
+		key->family = LB_FAMILY_V6;
+		key->proto = ip6->nexthdr;
+		lb_addr_set6(&key->src, &ip6->daddr);
+		lb_addr_set6(&key->dst, &ip6->saddr);
+	}
+	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
+		return LB_R_DROP_ICMP_QUOTE;
+	key->sport = ports[1];
+	key->dport = ports[0];
+	return LB_OK;
+}
+
+#endif /* SLUICE_LIB_PARSE_H */

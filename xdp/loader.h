@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * loader.h - load, attach, pin and program sluice.bpf.c from userspace.
+ *
+ * The control plane's XDP driver and the tests use only this API; nothing
+ * else touches the program's maps. All functions return 0 or -errno unless
+ * stated otherwise and log once where they fail. One handle is used from
+ * one thread at a time (the caller serialises).
+ *
+ * Publishing model (lib/fwd.h): arrays are written through mmap(); a VIP
+ * table or ring change is written into the idle half, published with one
+ * 32-bit store, and the call returns only after an RCU grace period, when
+ * no packet can still be reading the old half. After lb_xdp_set_ring()
+ * returns, every packet uses the new ring.
+ */
+#ifndef SLUICE_XDP_LOADER_H
+#define SLUICE_XDP_LOADER_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "fwd.h"
+#include "viptable.h"
+
+struct lb_xdp;
+
+#define LB_XDP_ATTACH_GENERIC (1u << 0)	/* skb mode, only when asked */
+
+/* Opens and loads sluice.bpf.c with the given sizes (NULL or zero fields:
+ * defaults from fwd.h; nr_cpus is always the host's). vip_slots and
+ * flow_buckets must be powers of two, max_ring odd (it is a prime).
+ * Returns NULL with errno set. */
+struct lb_xdp *lb_xdp_open(const struct lb_params *params);
+
+/* Frees the handle; leaves attached/pinned programs in place. */
+void lb_xdp_close(struct lb_xdp *x);
+
+/* The sizes the program was loaded with. */
+const struct lb_params *lb_xdp_params(const struct lb_xdp *x);
+int lb_xdp_prog_fd(const struct lb_xdp *x);
+/* fd of one of the LB_MAP_* maps, or -ENOENT. */
+int lb_xdp_map_fd(const struct lb_xdp *x, const char *name);
+
+/* Attaches in native mode through a bpf_link; generic (skb) mode only with
+ * LB_XDP_ATTACH_GENERIC. A driver without native XDP gives -EOPNOTSUPP and
+ * a message that names the interface and the flag. */
+int lb_xdp_attach(struct lb_xdp *x, int ifindex, unsigned int flags);
+int lb_xdp_detach(struct lb_xdp *x, int ifindex);
+
+/* Pins the program, its link(s) and every map under dir (created 0700). */
+int lb_xdp_pin(struct lb_xdp *x, const char *dir);
+
+/* Node settings: encap sources, entropy. vip_gen/vip_seed are the
+ * loader's and are ignored here. */
+int lb_xdp_set_config(struct lb_xdp *x, const struct lb_config *cfg);
+
+/* Replaces the whole VIP table with these n entries (keys unique). Fails
+ * with -ENOSPC if they do not fit in vip_slots within LB_VIP_PROBES. */
+int lb_xdp_set_vips(struct lb_xdp *x, const struct lb_vip_entry *v, size_t n);
+
+/* Flags of a VIP (LB_VIP_F_*). */
+int lb_xdp_set_vip_flags(struct lb_xdp *x, __u32 vip_id, __u32 flags);
+
+/* Publishes a ring of m entries (m <= max_ring) for vip_id. m == 0 takes
+ * the VIP out of service (packets to it drop as drop_no_backend). */
+int lb_xdp_set_ring(struct lb_xdp *x, __u32 vip_id, const __u32 *ring, __u32 m);
+
+/* Writes backend id (addr, family, gen, next hop, state). */
+int lb_xdp_set_backend(struct lb_xdp *x, __u32 id, const struct lb_backend *b);
+/* Changes only the state byte (LB_BACKEND_*). */
+int lb_xdp_set_backend_state(struct lb_xdp *x, __u32 id, __u8 state);
+
+/* Counters summed over CPUs. */
+int lb_xdp_vip_stats(struct lb_xdp *x, __u32 vip_id, struct lb_vip_stats *out);
+int lb_xdp_backend_stats(struct lb_xdp *x, __u32 id, struct lb_backend_stats *out);
+int lb_xdp_reason_stats(struct lb_xdp *x, struct lb_reason_stats out[LB_R_MAX]);
+
+/* Looks a flow up in every CPU's slice. Returns 0 and the backend id, or
+ * -ENOENT. */
+int lb_xdp_flow_lookup(struct lb_xdp *x, const struct lb_flow_key *key, __u32 *backend_id);
+
+/* Calls fn for every live flow of every CPU; stops early if fn returns
+ * non-zero and returns that value. */
+int lb_xdp_flow_foreach(struct lb_xdp *x,
+			int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
+				  __u32 last_seen, void *arg),
+			void *arg);
+
+#endif /* SLUICE_XDP_LOADER_H */
