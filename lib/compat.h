@@ -19,6 +19,20 @@
 #endif
 #endif
 
+/* Unroll a loop with a constant trip count: the BPF verifier then sees
+ * straight-line code, and gcc builds of the same headers stay quiet. */
+#if defined(__clang__)
+#define LB_UNROLL _Pragma("unroll")
+#else
+#define LB_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+/* Word views of headers and keys for checksums and compares. may_alias
+ * tells the compiler the same bytes are also written as struct fields, so
+ * it may not reorder those stores past our reads (strict aliasing). */
+typedef __u16 __attribute__((__may_alias__)) lb_alias_u16;
+typedef __u32 __attribute__((__may_alias__)) lb_alias_u32;
+
 #ifndef LB_UNUSED
 #define LB_UNUSED __attribute__((unused))
 #endif

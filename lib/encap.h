@@ -26,10 +26,10 @@ static __always_inline __u16 lb_csum_fold(__u32 sum)
 /* One's-complement sum of n 16-bit words (n a constant at the call site). */
 static __always_inline __u32 lb_csum_words(const void *p, int n, __u32 sum)
 {
-	const __u16 *w = p;
+	const lb_alias_u16 *w = p;
 	int i;
 
-#pragma unroll
+	LB_UNROLL
 	for (i = 0; i < n; i++)
 		sum += w[i];
 	return sum;
@@ -97,25 +97,35 @@ static __always_inline __u16 lb_l2_len(__u8 vlans)
 	return sizeof(struct ethhdr) + vlans * sizeof(struct lb_vlan_hdr);
 }
 
-/* Copies the L2 header from `from` to `to`, 2 bytes at a time in the
- * direction that is safe for an overlap: ascending when the header moves
- * towards the front (encap), descending when it moves back (decap). */
-static __always_inline void lb_l2_move(void *to, const void *from, __u8 vlans)
+/* Copies the L2 header of `vlans` tags from `from` to a lower address `to`
+ * (a header was inserted behind it), 2 bytes at a time in ascending
+ * order, which is safe for the overlap. */
+static __always_inline void lb_l2_move_front(void *to, const void *from, __u8 vlans)
 {
-	__u16 *d = to;
-	const __u16 *s = from;
+	lb_alias_u16 *d = to;
+	const lb_alias_u16 *s = from;
 	int n = lb_l2_len(vlans) / 2, i;
 
-	if (to < from) {
-#pragma unroll
-		for (i = 0; i < (int)lb_l2_len(LB_MAX_VLANS) / 2; i++)
-			if (i < n)
-				d[i] = s[i];
-	} else {
-#pragma unroll
-		for (i = (int)lb_l2_len(LB_MAX_VLANS) / 2 - 1; i >= 0; i--)
-			if (i < n)
-				d[i] = s[i];
+	LB_UNROLL
+	for (i = 0; i < (int)lb_l2_len(LB_MAX_VLANS) / 2; i++)
+		if (i < n)
+			d[i] = s[i];
+}
+
+/* Copies it to a higher address (a header behind it was removed), in
+ * descending order for the same reason. */
+static __always_inline void lb_l2_move_back(void *to, const void *from, __u8 vlans)
+{
+	lb_alias_u16 *d = to;
+	const lb_alias_u16 *s = from;
+	int n = lb_l2_len(vlans) / 2, i;
+
+	LB_UNROLL
+	for (i = 0; i < (int)lb_l2_len(LB_MAX_VLANS) / 2; i++) {
+		int j = (int)lb_l2_len(LB_MAX_VLANS) / 2 - 1 - i;
+
+		if (j < n)
+			d[j] = s[j];
 	}
 }
 
@@ -138,6 +148,86 @@ static __always_inline void lb_eth_set(struct ethhdr *eth, const __u8 *dmac, con
 {
 	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+}
+
+/* --- ICMP the balancer sends ------------------------------------------ */
+
+/* Largest quote of the offending packet in a too-big message: its IP
+ * header (with options / extension headers) and 8 bytes of L4 -- the
+ * ports and TCP sequence number the client's stack needs to find the
+ * socket -- capped so the checksum loop stays bounded. */
+#define LB_ICMP_QUOTE_MAX 112
+
+/* Sum of n bytes at p (n <= max, both even; max a constant). Reads past
+ * data_end are never made: the caller has checked p + n <= data_end. */
+static __always_inline __u32 lb_csum_bytes(const void *p, const void *data_end, __u16 n,
+					   __u32 sum)
+{
+	const lb_alias_u16 *w = p;
+	int i;
+
+	LB_UNROLL
+	for (i = 0; i < LB_ICMP_QUOTE_MAX / 2 + 4; i++) {
+		if (i * 2 >= n || (const void *)(w + i + 1) > data_end)
+			break;
+		sum += w[i];
+	}
+	return sum;
+}
+
+/* Writes the IPv4 header and ICMP "fragmentation needed" header in front
+ * of a quote of quote_len bytes that already sits right after them
+ * (RFC 792, RFC 1191 next-hop MTU). src: the VIP; dst: the client. */
+static __always_inline void lb4_write_frag_needed(struct iphdr *ip, void *data_end, __be32 src,
+						  __be32 dst, __u16 quote_len, __u16 mtu)
+{
+	struct lb_icmp_hdr *ic = (void *)(ip + 1);
+	struct iphdr h = {};
+	struct lb_icmp_hdr ich = {};
+
+	h.version = 4;
+	h.ihl = 5;
+	h.tot_len = bpf_htons(sizeof(h) + sizeof(ich) + quote_len);
+	h.ttl = LB_ENCAP_TTL;
+	h.protocol = IPPROTO_ICMP;
+	h.saddr = src;
+	h.daddr = dst;
+	h.check = lb_csum_fold(lb_csum_words(&h, sizeof(h) / 2, 0));
+	__builtin_memcpy(ip, &h, sizeof(h));
+
+	ich.type = LB_ICMP_DEST_UNREACH;
+	ich.code = LB_ICMP_FRAG_NEEDED;
+	ich.un1 = bpf_htons(mtu);
+	__builtin_memcpy(ic, &ich, sizeof(ich));
+	if ((void *)(ic + 1) > data_end)
+		return;
+	ic->checksum = lb_csum_fold(lb_csum_bytes(ic + 1, data_end, quote_len,
+						  lb_csum_words(&ich, sizeof(ich) / 2, 0)));
+}
+
+/* Same for IPv6: ICMPv6 packet too big (RFC 4443 3.2), checksum over the
+ * pseudo-header. */
+static __always_inline void lb6_write_too_big(struct ipv6hdr *ip6, void *data_end,
+					      const struct lb_addr *src, const struct lb_addr *dst,
+					      __u16 quote_len, __u32 mtu)
+{
+	struct lb_icmp_hdr *ic = (void *)(ip6 + 1);
+	struct lb_icmp_hdr ich = {};
+	__u16 plen = sizeof(ich) + quote_len;
+	__u32 sum;
+
+	lb6_write_outer(ip6, src, dst, IPPROTO_ICMPV6, plen, 0, 0);
+	ich.type = LB_ICMP6_PKT_TOOBIG;
+	ich.un0 = bpf_htons(mtu >> 16);
+	ich.un1 = bpf_htons(mtu & 0xffff);
+	__builtin_memcpy(ic, &ich, sizeof(ich));
+	if ((void *)(ic + 1) > data_end)
+		return;
+	sum = lb_csum_words(src, 8, 0);
+	sum = lb_csum_words(dst, 8, sum);
+	sum += bpf_htons(plen) + bpf_htons(IPPROTO_ICMPV6);
+	sum = lb_csum_words(&ich, sizeof(ich) / 2, sum);
+	ic->checksum = lb_csum_fold(lb_csum_bytes(ic + 1, data_end, quote_len, sum));
 }
 
 #endif /* SLUICE_LIB_ENCAP_H */

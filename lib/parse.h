@@ -19,8 +19,6 @@
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
-#include <linux/icmp.h>
-#include <linux/icmpv6.h>
 #ifdef __bpf__
 #include <linux/in.h>
 #else
@@ -39,6 +37,24 @@
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif
+
+/* ICMP and ICMPv6 share this 8-byte header shape. Our own, because
+ * linux/icmp.h pulls in libc headers the BPF target cannot compile. */
+struct lb_icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__be16 un0;		/* echo id; frag-needed: unused; v6 too-big: MTU high */
+	__be16 un1;		/* echo seq; frag-needed: next-hop MTU; v6: MTU low */
+};
+
+#define LB_ICMP_ECHOREPLY 0
+#define LB_ICMP_DEST_UNREACH 3
+#define LB_ICMP_FRAG_NEEDED 4	/* code of LB_ICMP_DEST_UNREACH */
+#define LB_ICMP_ECHO 8
+#define LB_ICMP6_PKT_TOOBIG 2
+#define LB_ICMP6_ECHO_REQUEST 128
+#define LB_ICMP6_ECHO_REPLY 129
 
 struct lb_vlan_hdr {
 	__be16 tci;
@@ -90,7 +106,7 @@ static __always_inline int lb_parse_l2(void *data, void *data_end, struct lb_pkt
 		return LB_R_DROP_BAD_L2;
 	p = eth->h_proto;
 	pkt->vlans = 0;
-#pragma unroll
+	LB_UNROLL
 	for (i = 0; i < LB_MAX_VLANS + 1; i++) {
 		if (p != bpf_htons(ETH_P_8021Q) && p != bpf_htons(ETH_P_8021AD))
 			break;
@@ -133,7 +149,7 @@ static __always_inline int lb_parse_l4(void *l4, void *l3_end, void *data_end,
 		pkt->key.sport = uh->source;
 		pkt->key.dport = uh->dest;
 	} else if (pkt->key.proto == IPPROTO_ICMP || pkt->key.proto == IPPROTO_ICMPV6) {
-		struct icmphdr *ih = l4;	/* type, code, csum, 4 bytes: same for v6 */
+		struct lb_icmp_hdr *ih = l4;
 
 		if ((void *)(ih + 1) > l3_end || (void *)(ih + 1) > data_end)
 			return LB_R_DROP_BAD_L4;
@@ -194,7 +210,7 @@ static __always_inline int lb6_parse(void *data, void *data_end, struct lb_pkt *
 	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
 	pkt->df = 1;
 	nh = ip6->nexthdr;
-#pragma unroll
+	LB_UNROLL
 	for (i = 0; i < LB_MAX_IPV6_EXT + 1; i++) {
 		struct ipv6_opt_hdr *eh = data + off;
 

@@ -31,7 +31,9 @@ struct lb_xdp;
  * Returns NULL with errno set. */
 struct lb_xdp *lb_xdp_open(const struct lb_params *params);
 
-/* Frees the handle; leaves attached/pinned programs in place. */
+/* Frees the handle; leaves attached/pinned programs in place. A native
+ * attachment is a bpf_link: it outlives the handle only if it was pinned
+ * (lb_xdp_pin), otherwise closing the handle detaches it. */
 void lb_xdp_close(struct lb_xdp *x);
 
 /* The sizes the program was loaded with. */
@@ -46,8 +48,19 @@ int lb_xdp_map_fd(const struct lb_xdp *x, const char *name);
 int lb_xdp_attach(struct lb_xdp *x, int ifindex, unsigned int flags);
 int lb_xdp_detach(struct lb_xdp *x, int ifindex);
 
-/* Pins the program, its link(s) and every map under dir (created 0700). */
+/* Pins the program ("prog"), its native link(s) ("link_<ifname>") and
+ * every map (by its LB_MAP_* name) under dir (created 0700, with parents).
+ * Links attached later are pinned there too; lb_xdp_detach unpins them.
+ * Pinning again the same objects is a no-op; another object already
+ * pinned under a name is -EEXIST. Generic-mode attachments have no link
+ * and are not pinned (they stay attached anyway). */
 int lb_xdp_pin(struct lb_xdp *x, const char *dir);
+
+/* Waits for an RCU grace period: when it returns, no XDP program that
+ * started before the call is still running. The publishing calls below
+ * already do this; exposed for callers that retire state of their own
+ * (and to measure it). */
+int lb_xdp_sync(struct lb_xdp *x);
 
 /* Node settings: encap sources, entropy. vip_gen/vip_seed are the
  * loader's and are ignored here. */

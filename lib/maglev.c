@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * maglev.c - weighted Maglev ring population (see maglev.h).
+ *
+ * Plain Maglev: backend i prefers the slots (offset_i + j * skip_i) mod M,
+ * j = 0, 1, ...; the backends take turns, each taking its next preferred
+ * slot that is still empty, until the ring is full. M prime makes every
+ * skip in [1, M) coprime with M, so each preference list is a permutation
+ * of the ring and a backend always finds an empty slot.
+ *
+ * Weights: in each round every backend earns credit += weight and, while
+ * credit >= max_weight, takes a slot and pays max_weight. Since weight <=
+ * max_weight it takes at most one slot per round, and its k-th slot (k >= 1)
+ * comes in round ceil(k * max_weight / weight). The fill order is thus the
+ * pairs (round, sorted index) in increasing order. Visiting every backend
+ * in every round would cost O(M * N) when one weight dwarfs the others, so
+ * rounds are taken in windows holding about N takes: each backend's takes
+ * in the window are counting-sorted by round (stable, so index order holds
+ * within a round), then played in that order. O(N) per window, about M/N
+ * windows: O(M + N) plus the probing, with O(N) scratch. Equal weights give
+ * one take each per round: plain Maglev.
+ *
+ * The backend with max_weight takes a slot in every round, so the ring is
+ * full by round M at the latest.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maglev.h"
+
+/* One backend during population. */
+struct mg_slot {
+	struct lb_addr addr;
+	__u8 family;
+	__u32 weight;
+	__u32 id;
+	__u32 pos;		/* next preference: (offset + j * skip) mod m */
+	__u32 skip;
+	__u32 q;		/* max_weight = q * weight + rem */
+	__u32 rem;
+	/* (k + 1) * max_weight = aq * weight + ar, k = slots taken so far, so
+	 * the next slot's round is aq + (ar != 0), stepped without dividing. */
+	__u64 aq;
+	__u64 ar;
+};
+
+int lb_maglev_is_prime(__u32 m)
+{
+	__u64 d;
+
+	if (m < 2)
+		return 0;
+	if (m < 4)
+		return 1;
+	if (m % 2 == 0 || m % 3 == 0)
+		return 0;
+	/* 64-bit d so that d * d cannot wrap near 2^32. */
+	for (d = 5; d * d <= m; d += 6)
+		if (m % d == 0 || m % (d + 2) == 0)
+			return 0;
+	return 1;
+}
+
+int lb_maglev_ring_too_small(__u32 m, size_t n_usable)
+{
+	/* Compare in 64 bits; a count past m is too small at any ratio. */
+	if (n_usable > m)
+		return 1;
+	return (__u64)m < (__u64)LB_MAGLEV_MIN_RATIO * n_usable;
+}
+
+/* Fleet-wide order of backends: family, then address bytes as stored
+ * (network order), so the result is the same on every host. */
+static int addr_cmp(const struct lb_addr *a, __u8 fa, const struct lb_addr *b, __u8 fb)
+{
+	if (fa != fb)
+		return fa < fb ? -1 : 1;
+	return memcmp(a, b, sizeof(*a));
+}
+
+static int slot_cmp(const void *pa, const void *pb)
+{
+	const struct mg_slot *a = pa, *b = pb;
+
+	return addr_cmp(&a->addr, a->family, &b->addr, b->family);
+}
+
+static int u32_cmp(const void *pa, const void *pb)
+{
+	__u32 a = *(const __u32 *)pa, b = *(const __u32 *)pb;
+
+	return a < b ? -1 : a > b;
+}
+
+static int family_addr_ok(const struct lb_maglev_backend *b)
+{
+	if (b->family == LB_FAMILY_V6)
+		return 1;
+	return b->family == LB_FAMILY_V4 && !b->addr.w[1] && !b->addr.w[2] && !b->addr.w[3];
+}
+
+/* Checks that need no memory; the caller has ensured b != NULL if n > 0. */
+static int check_backends(const struct lb_maglev_backend *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!family_addr_ok(&b[i]) || b[i].id == LB_BACKEND_NONE)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Duplicate (family, addr) or id among all n backends. all[] holds every
+ * backend (weight 0 included), ids[] is scratch of n entries. Sorts all[].
+ */
+static int check_unique(struct mg_slot *all, __u32 *ids, size_t n)
+{
+	size_t i;
+
+	qsort(all, n, sizeof(*all), slot_cmp);
+	for (i = 0; i < n; i++)
+		ids[i] = all[i].id;
+	qsort(ids, n, sizeof(*ids), u32_cmp);
+	for (i = 1; i < n; i++) {
+		if (!slot_cmp(&all[i - 1], &all[i]) || ids[i - 1] == ids[i])
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Round of the slot after the one (aq, ar) describes; see struct mg_slot. */
+static __always_inline void advance(const struct mg_slot *p, __u64 *aq, __u64 *ar)
+{
+	*aq += p->q;
+	*ar += p->rem;
+	if (*ar >= p->weight) {
+		*ar -= p->weight;
+		(*aq)++;
+	}
+}
+
+static __always_inline __u64 round_of(__u64 aq, __u64 ar)
+{
+	return aq + (ar != 0);
+}
+
+/* Backend p takes its next preferred empty slot. */
+static __always_inline void take(struct mg_slot *p, __u32 *ring, __u32 m)
+{
+	/* pos and skip are < m, so pos + skip < 2m: one subtraction is the
+	 * mod; 64-bit so that no m can wrap it. */
+	__u64 pos = p->pos;
+
+	while (ring[pos] != LB_BACKEND_NONE) {
+		pos += p->skip;
+		if (pos >= m)
+			pos -= m;
+	}
+	ring[pos] = p->id;
+	pos += p->skip;
+	if (pos >= m)
+		pos -= m;
+	p->pos = (__u32)pos;
+}
+
+/*
+ * Fill ring[0..m) from the ns usable backends s[], sorted by address.
+ * sched[] has room for 3 * ns entries, cnt[] for ns + 1.
+ */
+static void populate(struct mg_slot *s, size_t ns, __u32 *sched, __u32 *cnt, __u32 *ring, __u32 m)
+{
+	__u64 sum_w = 0, win, r0, end;
+	__u32 max_w = 0, filled = 0, j;
+	size_t i, t, total;
+
+	for (j = 0; j < m; j++)
+		ring[j] = LB_BACKEND_NONE;
+	if (!ns)
+		return;
+	for (i = 0; i < ns; i++) {
+		sum_w += s[i].weight;
+		if (s[i].weight > max_w)
+			max_w = s[i].weight;
+	}
+	for (i = 0; i < ns; i++) {
+		struct mg_slot *p = &s[i];
+
+		/* The permutation formula is part of the fleet contract. */
+		p->pos = lb_addr_hash(&p->addr, p->family, LB_HASH_SEED_OFFSET) % m;
+		p->skip = lb_addr_hash(&p->addr, p->family, LB_HASH_SEED_SKIP) % (m - 1) + 1;
+		p->q = max_w / p->weight;
+		p->rem = max_w % p->weight;
+		p->aq = p->q;
+		p->ar = p->rem;
+	}
+	/*
+	 * Window of rounds holding about ns takes: ceil(ns * max_w / sum_w),
+	 * in [1, ns] since max_w <= sum_w <= ns * max_w (ns < 2^32, so the
+	 * product fits). A backend takes at most ceil(win * w / max_w) slots
+	 * in a window, so a window holds at most win * sum_w / max_w + ns <=
+	 * 3 * ns takes.
+	 */
+	win = ((__u64)ns * max_w + sum_w - 1) / sum_w;
+	for (r0 = 1; filled < m; r0 = end) {
+		end = r0 + win;
+		/* cnt[x + 1]: takes in round r0 + x; then prefix sums make
+		 * cnt[x] the first sched index of round r0 + x. */
+		memset(cnt, 0, (win + 1) * sizeof(*cnt));
+		for (i = 0; i < ns; i++) {
+			__u64 aq = s[i].aq, ar = s[i].ar, r;
+
+			while ((r = round_of(aq, ar)) < end) {
+				cnt[r - r0 + 1]++;
+				advance(&s[i], &aq, &ar);
+			}
+		}
+		for (t = 1; t <= win; t++)
+			cnt[t] += cnt[t - 1];
+		total = cnt[win];
+		for (i = 0; i < ns; i++) {
+			__u64 r;
+
+			while ((r = round_of(s[i].aq, s[i].ar)) < end) {
+				sched[cnt[r - r0]++] = (__u32)i;
+				advance(&s[i], &s[i].aq, &s[i].ar);
+			}
+		}
+		for (t = 0; t < total && filled < m; t++, filled++)
+			take(&s[sched[t]], ring, m);
+	}
+}
+
+int lb_maglev_build(const struct lb_maglev_backend *b, size_t n, __u32 *ring, __u32 m)
+{
+	struct mg_slot *all = NULL;
+	__u32 *scratch = NULL;
+	size_t i, ns = 0;
+	int err;
+
+	if (!ring || (!b && n) || m > LB_MAGLEV_MAX_RING || !lb_maglev_is_prime(m))
+		return -EINVAL;
+	/* Distinct non-NONE 32-bit ids cannot be more than this. It also
+	 * keeps backend indices within __u32 and 4 * n + 2 from wrapping. */
+	if (n >= LB_BACKEND_NONE)
+		return -EINVAL;
+	err = check_backends(b, n);
+	if (err)
+		return err;
+
+	if (n) {
+		all = calloc(n, sizeof(*all));
+		/* The id check's n entries, then the schedule's 3 * n and
+		 * its counters' n + 1. */
+		scratch = calloc(4 * n + 2, sizeof(*scratch));
+		if (!all || !scratch) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		all[i].addr = b[i].addr;
+		all[i].family = b[i].family;
+		all[i].weight = b[i].weight;
+		all[i].id = b[i].id;
+	}
+	err = check_unique(all, scratch, n);
+	if (err)
+		goto out;
+
+	/* Keep the usable ones, still in (family, addr) order. */
+	for (i = 0; i < n; i++) {
+		if (all[i].weight)
+			all[ns++] = all[i];
+	}
+	populate(all, ns, scratch, scratch ? scratch + 3 * n + 1 : NULL, ring, m);
+	err = 0;
+out:
+	free(scratch);
+	free(all);
+	return err;
+}
+
+/* 64-bit xxHash avalanche: hash.h's lb_hash_final() keeps 32 bits only. */
+static __u64 avalanche64(__u64 h)
+{
+	h ^= h >> 33;
+	h *= LB_HASH_P2;
+	h ^= h >> 29;
+	h *= LB_HASH_P3;
+	h ^= h >> 32;
+	return h;
+}
+
+/* 64-bit fingerprint of a backend address; all words and the family. */
+static __u64 addr_fp(const struct lb_addr *a, __u8 family)
+{
+	__u64 h = LB_HASH_P3;
+
+	h = lb_hash_round(h, lb_hash_pair(a->w[0], a->w[1]));
+	h = lb_hash_round(h, lb_hash_pair(a->w[2], a->w[3]));
+	h = lb_hash_round(h, family);
+	return avalanche64(h);
+}
+
+/* Index entry of the digest: backend id -> address fingerprint. */
+struct mg_idfp {
+	__u32 id;
+	__u64 fp;
+};
+
+static int idfp_cmp(const void *pa, const void *pb)
+{
+	const struct mg_idfp *a = pa, *b = pb;
+
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Distinct markers, well away from any real fingerprint's structure. */
+#define MG_FP_EMPTY 0x6d61676c65763030ULL	/* "maglev00" */
+#define MG_FP_UNKNOWN 0x6d61676c65763f3fULL	/* "maglev??" */
+
+static __u64 entry_fp(__u32 id, const struct mg_idfp *idx, size_t n,
+		      const struct lb_maglev_backend *b, size_t nb)
+{
+	size_t i;
+
+	if (id == LB_BACKEND_NONE)
+		return MG_FP_EMPTY;
+	if (idx) {
+		size_t lo = 0, hi = n;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (idx[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && idx[lo].id == id)
+			return idx[lo].fp;
+	} else {
+		for (i = 0; i < nb; i++)
+			if (b[i].id == id)
+				return addr_fp(&b[i].addr, b[i].family);
+	}
+	return MG_FP_UNKNOWN ^ ((__u64)id * LB_HASH_P1);
+}
+
+__u64 lb_maglev_digest(const __u32 *ring, __u32 m, const struct lb_maglev_backend *b, size_t n)
+{
+	struct mg_idfp *idx = NULL;
+	__u64 h;
+	__u32 j;
+	size_t i;
+
+	if (b && n) {
+		idx = calloc(n, sizeof(*idx));
+		if (idx) {
+			for (i = 0; i < n; i++) {
+				idx[i].id = b[i].id;
+				idx[i].fp = addr_fp(&b[i].addr, b[i].family);
+			}
+			qsort(idx, n, sizeof(*idx), idfp_cmp);
+		}
+	}
+	/* Each round is a bijection of the accumulator for a given input, so
+	 * sequences differing in one entry always end in different digests. */
+	h = lb_hash_round(LB_HASH_P3, m);
+	for (j = 0; ring && j < m; j++)
+		h = lb_hash_round(h, entry_fp(ring[j], idx, idx ? n : 0, b, b ? n : 0));
+	free(idx);
+	return avalanche64(h);
+}

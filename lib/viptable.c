@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * viptable.c - builder and userspace lookup of the VIP table (viptable.h).
+ *
+ * Build: Robin Hood insertion with linear probing and no probe limit, so a
+ * build attempt always completes (n <= slots / 2 leaves empty slots), then
+ * one scan for the longest displacement; a seed is accepted when every key
+ * sits fewer than LB_VIP_PROBES slots from home. Inside a run keys are
+ * kept ordered by (home, key bytes): that order gives the smallest longest
+ * displacement linear probing can reach for a given hash, and makes the
+ * layout independent of the order of the input.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "viptable.h"
+
+static int key_valid(const struct lb_vip_key *k)
+{
+	if (k->family == LB_FAMILY_V4)
+		return (k->addr.w[1] | k->addr.w[2] | k->addr.w[3]) == 0;
+	return k->family == LB_FAMILY_V6;
+}
+
+static __u32 home_slot(const struct lb_vip_key *k, __u32 seed, __u32 slots)
+{
+	return lb_vip_hash(k, seed) & (slots - 1);
+}
+
+/* Inserts e; -EEXIST if its key is already there. Termination: the table
+ * always has an empty slot, and every step moves one slot forward. */
+static int insert(struct lb_vip_slot *t, __u32 slots, __u32 seed, const struct lb_vip_entry *e)
+{
+	struct lb_vip_slot cur = { .key = e->key, .vip_id = e->vip_id };
+	__u32 pos = home_slot(&cur.key, seed, slots);
+	__u32 dist = 0;
+
+	for (;;) {
+		struct lb_vip_slot *s = &t[pos];
+		__u32 sdist;
+
+		if (s->key.family == LB_FAMILY_NONE) {
+			*s = cur;
+			return 0;
+		}
+		/* Only the key being inserted can have a twin here: the
+		 * entries it displaces are already unique. A twin is met
+		 * before any swap because its (home, key) equals ours. */
+		if (lb_vip_key_eq(&s->key, &cur.key))
+			return -EEXIST;
+		sdist = (pos - home_slot(&s->key, seed, slots)) & (slots - 1);
+		if (sdist < dist ||
+		    (sdist == dist && memcmp(&cur.key, &s->key, sizeof(cur.key)) < 0)) {
+			struct lb_vip_slot tmp = *s;
+
+			*s = cur;
+			cur = tmp;
+			dist = sdist;
+		}
+		pos = lb_vip_slot_index(pos, 1, slots);
+		dist++;
+	}
+}
+
+/* Longest displacement in the table, in slots. */
+static __u32 max_displacement(const struct lb_vip_slot *t, __u32 slots, __u32 seed)
+{
+	__u32 i, d, max = 0;
+
+	for (i = 0; i < slots; i++) {
+		if (t[i].key.family == LB_FAMILY_NONE)
+			continue;
+		d = (i - home_slot(&t[i].key, seed, slots)) & (slots - 1);
+		if (d > max)
+			max = d;
+	}
+	return max;
+}
+
+int lb_viptable_build(const struct lb_vip_entry *v, size_t n, struct lb_vip_slot *out,
+		      __u32 slots, __u32 *seed)
+{
+	__u32 s, try;
+	size_t i;
+
+	if (!out || !seed || (n && !v))
+		return -EINVAL;
+	if (slots == 0 || (slots & (slots - 1)) || n > slots / 2)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!key_valid(&v[i].key))
+			return -EINVAL;
+
+	s = *seed;
+	for (try = 0; try < LB_VIP_SEED_TRIES; try++, s++) {
+		memset(out, 0, (size_t)slots * sizeof(*out));
+		for (i = 0; i < n; i++)
+			if (insert(out, slots, s, &v[i]))
+				return -EINVAL;	/* duplicate: no seed helps */
+		if (max_displacement(out, slots, s) < LB_VIP_PROBES) {
+			*seed = s;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int lb_viptable_lookup(const struct lb_vip_slot *t, __u32 slots, __u32 seed,
+		       const struct lb_vip_key *key, __u32 *vip_id)
+{
+	__u32 home, i;
+
+	if (!t || !key || slots == 0 || (slots & (slots - 1)))
+		return -ENOENT;
+	home = home_slot(key, seed, slots);
+	for (i = 0; i < LB_VIP_PROBES; i++) {
+		const struct lb_vip_slot *s = &t[lb_vip_slot_index(home, i, slots)];
+
+		if (s->key.family == LB_FAMILY_NONE)
+			break;
+		if (lb_vip_key_eq(&s->key, key)) {
+			if (vip_id)
+				*vip_id = s->vip_id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
