@@ -25,6 +25,9 @@
 #define LB_AF_INET 2
 #define LB_AF_INET6 10
 
+/* Smallest MTU we report in a too-big message (RFC 791's 68). */
+#define LB_MIN_INNER_MTU 68
+
 /* Where the chosen backend is reached. */
 struct lb_nexthop {
 	__u32 ifindex;
@@ -347,20 +350,19 @@ static __always_inline int lb_encap_source(const struct lb_config *cfg, __u8 fam
 
 /* --- Packet rewriting -------------------------------------------------- */
 
-/* Prepends the outer header behind the L2 header, drops any Ethernet
- * padding after the IP packet, sets the next-hop MACs. */
+/* Prepends the outer header behind the L2 header and sets the next-hop
+ * MACs. Bytes after the IP packet (Ethernet padding) stay where they are,
+ * after the outer packet's end, where receivers ignore them: trimming
+ * would cost a helper call on every minimum-size frame. */
 static __always_inline int lb_encap(struct xdp_md *ctx, const struct lb_pkt *pkt,
 				    const struct lb_backend *b, const struct lb_addr *src,
 				    const struct lb_nexthop *nh, __u32 hash)
 {
 	__u8 inner = pkt->key.family == LB_FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6;
 	int grow = b->family == LB_FAMILY_V4 ? LB_IPV4_HDR_LEN : LB_IPV6_HDR_LEN;
-	int pad = pkt->frame_len - (pkt->l3_off + pkt->l3_len);
 	__u16 l2 = lb_l2_len(pkt->vlans);
 	void *data, *data_end;
 
-	if (pad > 0 && bpf_xdp_adjust_tail(ctx, -pad))
-		return LB_R_DROP_NO_ROOM;
 	if (bpf_xdp_adjust_head(ctx, -grow))
 		return LB_R_DROP_NO_ROOM;
 	data = (void *)(long)ctx->data;
@@ -497,7 +499,9 @@ static __always_inline int lb_forward(struct xdp_md *ctx, const struct lb_config
 	if (ret != LB_OK)
 		return ret;
 	if (pkt->l3_len + overhead > nh.mtu) {
-		if (is_icmp_err || !pkt->df)
+		/* No ICMP about ICMP errors, none for what may be fragmented
+		 * (we cannot fragment here), none with a nonsense MTU. */
+		if (is_icmp_err || !pkt->df || nh.mtu < overhead + LB_MIN_INNER_MTU)
 			return LB_R_DROP_TOO_BIG;
 		return lb_send_too_big(ctx, pkt, nh.mtu - overhead);
 	}
