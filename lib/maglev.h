@@ -43,7 +43,7 @@ struct lb_maglev_backend {
  * M should be at least this many times the number of usable backends.
  * Below that, Maglev's fill order makes removing one backend move far more
  * than its own 1/N of the entries (measured with M = 65537: ~1.6/N at
- * N = 100, ~6.5/N at N = 1000), which breaks connections that are not in
+ * N = 100, ~6.9/N at N = 1000), which breaks connections that are not in
  * the connection table, and per-backend shares get coarse.
  */
 #define LB_MAGLEV_MIN_RATIO 100
@@ -71,20 +71,30 @@ int lb_maglev_is_prime(__u32 m);
  *     or an id equal to LB_BACKEND_NONE.
  * Those checks cover weight-0 backends too: a duplicate is a control-plane
  * bug whatever the weight.
- * Returns -ENOMEM, ring untouched, if its O(n) scratch cannot be allocated.
+ * Returns -ENOMEM, ring untouched, if its scratch (80 bytes per
+ * backend plus m / 8 bytes) cannot be allocated.
  *
  * With no backend of weight > 0, every entry is LB_BACKEND_NONE, the empty
  * ring marker the fast path drops on (LB_R_DROP_NO_BACKEND); returns 0.
  *
- * Otherwise each entry holds the id of a backend with weight > 0, and each
- * backend's share of entries is proportional to its weight (within one
- * entry's rounding of the schedule below). Equal weights give plain Maglev.
+ * Otherwise each entry holds the id of a backend with weight > 0. Backends
+ * are ordered by (family, address bytes); offset = lb_addr_hash(addr,
+ * family, LB_HASH_SEED_OFFSET) % m, skip = lb_addr_hash(..., SEED_SKIP) %
+ * (m - 1) + 1. Filling goes in rounds: in each, every backend in that order
+ * adds its weight to a credit and, while credit >= the largest weight,
+ * takes its next preferred empty slot and pays the largest weight. So a
+ * backend's count is floor(R * weight / largest weight) for R the last
+ * round or the one before: proportional to weight up to about one entry
+ * per backend, the heaviest absorbing the sum of those roundings (a
+ * backend with under ~100 entries can be a few percent off). Equal
+ * weights give plain Maglev: every count is floor or ceil of m / n.
  *
- * Ownership: ring is the caller's and written in place, in any order, with
- * LB_BACKEND_NONE as a transient value: pass a ring the fast path is not
- * reading (the inactive half of the row) and flip after 0 is returned.
- * Nothing is kept after return. Cost: O(n log n + m log m) expected time,
- * O(n) scratch; ~1 ms for m = 65537, n = 1000.
+ * Ownership: ring is the caller's and written in place, each entry once
+ * but in no particular order, so it is incomplete until return: pass a ring
+ * the fast path is not reading (the inactive half of the row) and flip
+ * after 0 is returned. Nothing is kept after return; b is only read.
+ * Cost: O(n log n + m log m) expected time (~1.5 ms for m = 65537,
+ * n = 1000, any weights; tests/bench/bench_maglev.c).
  */
 int lb_maglev_build(const struct lb_maglev_backend *b, size_t n, __u32 *ring, __u32 m);
 
@@ -95,7 +105,8 @@ int lb_maglev_build(const struct lb_maglev_backend *b, size_t n, __u32 *ring, __
  * Two nodes whose rings send every position to the same address get the
  * same digest even if their ids differ, so the control plane can compare
  * rings across a fleet (or before and after a restart) by exchanging 8
- * bytes. Any single-entry difference changes the digest; m is mixed in.
+ * bytes. Any single-entry difference changes the digest (barring a 2^-64
+ * collision of two addresses' 64-bit fingerprints); m is mixed in.
  * LB_BACKEND_NONE entries digest as "empty"; an id found in no b[i] digests
  * as "unknown id <id>" (such a ring is broken; it will not match a sane one).
  * b should be the array the ring was built from; weights are ignored. If two

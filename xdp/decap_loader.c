@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "decap_loader.h"
+#include "log.h"
 #include "decap.skel.h"
 
 struct lb_decap {
@@ -24,17 +24,6 @@ struct lb_decap {
 	int link_fd;		/* bpf_link of the attachment; -1: none */
 	int ifindex;		/* where link_fd attaches */
 };
-
-/* Until the shared logger lands: one place that writes to stderr. */
-static void __attribute__((format(printf, 1, 2))) pr_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("sluice: decap: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
 
 struct lb_decap *lb_decap_open(void)
 {
@@ -48,7 +37,7 @@ struct lb_decap *lb_decap_open(void)
 	d->skel = decap__open_and_load();
 	if (!d->skel) {
 		err = -errno;
-		pr_warn("cannot load decap.bpf.o: %s\n", strerror(-err));
+		pr_warn("lb_decap_open: cannot load decap.bpf.o: %s\n", strerror(-err));
 		goto out;
 	}
 	return d;
@@ -94,13 +83,14 @@ int lb_decap_add_addr(struct lb_decap *d, __u8 family, const struct lb_addr *add
 
 	err = decap_key(&k, family, addr);
 	if (err) {
-		pr_warn("add address: bad family %u or address\n", family);
+		pr_warn("lb_decap_add_addr: family %u: not v4/v6, or v4 with words 1-3 set\n",
+			family);
 		return err;
 	}
 	if (bpf_map__update_elem(d->skel->maps.decap_addrs, &k, sizeof(k), &one, sizeof(one),
 				 BPF_ANY)) {
 		err = -errno;
-		pr_warn("add address: %s\n", strerror(-err));
+		pr_warn("lb_decap_add_addr: %s\n", strerror(-err));
 	}
 	return err;
 }
@@ -112,12 +102,13 @@ int lb_decap_del_addr(struct lb_decap *d, __u8 family, const struct lb_addr *add
 
 	err = decap_key(&k, family, addr);
 	if (err) {
-		pr_warn("delete address: bad family %u or address\n", family);
+		pr_warn("lb_decap_del_addr: family %u: not v4/v6, or v4 with words 1-3 set\n",
+			family);
 		return err;
 	}
 	if (bpf_map__delete_elem(d->skel->maps.decap_addrs, &k, sizeof(k), 0)) {
 		err = -errno;
-		pr_warn("delete address: %s\n", strerror(-err));
+		pr_warn("lb_decap_del_addr: %s\n", strerror(-err));
 	}
 	return err;
 }
@@ -135,11 +126,12 @@ int lb_decap_attach(struct lb_decap *d, int ifindex, unsigned int flags)
 	if (!if_indextoname(ifindex, name))
 		snprintf(name, sizeof(name), "ifindex %d", ifindex);
 	if (flags & ~LB_DECAP_ATTACH_GENERIC) {
-		pr_warn("%s: unknown attach flags %#x\n", name, flags);
+		pr_warn("lb_decap_attach: %s: unknown flags %#x\n", name, flags);
 		return -EINVAL;
 	}
 	if (d->link_fd >= 0) {
-		pr_warn("%s: this handle is already attached (ifindex %d)\n", name, d->ifindex);
+		pr_warn("lb_decap_attach: %s: handle already attached to ifindex %d\n", name,
+			d->ifindex);
 		return -EALREADY;
 	}
 	opts.flags = flags & LB_DECAP_ATTACH_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
@@ -147,10 +139,10 @@ int lb_decap_attach(struct lb_decap *d, int ifindex, unsigned int flags)
 	if (fd < 0) {
 		err = -errno;
 		if (err == -EOPNOTSUPP && !(flags & LB_DECAP_ATTACH_GENERIC))
-			pr_warn("%s: the driver has no native XDP; LB_DECAP_ATTACH_GENERIC "
-				"attaches in generic (skb) mode\n", name);
+			pr_warn("lb_decap_attach: %s: the driver has no native XDP; "
+				"LB_DECAP_ATTACH_GENERIC attaches in generic (skb) mode\n", name);
 		else
-			pr_warn("%s: cannot attach in %s mode: %s\n", name,
+			pr_warn("lb_decap_attach: %s: cannot attach in %s mode: %s\n", name,
 				flags & LB_DECAP_ATTACH_GENERIC ? "generic" : "native",
 				strerror(-err));
 		return err;
@@ -196,7 +188,7 @@ int lb_decap_pin(struct lb_decap *d, const char *dir)
 
 	err = mkdir_p(dir);
 	if (err) {
-		pr_warn("pin: cannot create %s: %s\n", dir, strerror(-err));
+		pr_warn("lb_decap_pin: cannot create %s: %s\n", dir, strerror(-err));
 		return err;
 	}
 	for (n = 0; n < (int)(sizeof(obj) / sizeof(obj[0])); n++) {
@@ -204,12 +196,12 @@ int lb_decap_pin(struct lb_decap *d, const char *dir)
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, obj[n].name) >= (int)sizeof(path)) {
 			err = -ENAMETOOLONG;
-			pr_warn("pin: path too long under %s\n", dir);
+			pr_warn("lb_decap_pin: path too long under %s\n", dir);
 			goto out;
 		}
 		if (bpf_obj_pin(obj[n].fd, path)) {
 			err = -errno;
-			pr_warn("pin: %s: %s\n", path, strerror(-err));
+			pr_warn("lb_decap_pin: %s: %s\n", path, strerror(-err));
 			goto out;
 		}
 	}
@@ -233,20 +225,20 @@ int lb_decap_stats(struct lb_decap *d, struct lb_reason_stats out[LB_DECAP_R_MAX
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu < 0) {
 		err = ncpu;
-		pr_warn("stats: cannot count CPUs: %s\n", strerror(-err));
+		pr_warn("lb_decap_stats: cannot count CPUs: %s\n", strerror(-err));
 		goto out;
 	}
 	v = calloc(ncpu, sizeof(*v));
 	if (!v) {
 		err = -ENOMEM;
-		pr_warn("stats: out of memory\n");
+		pr_warn("lb_decap_stats: out of memory\n");
 		goto out;
 	}
 	for (r = 0; r < LB_DECAP_R_MAX; r++) {
 		if (bpf_map__lookup_elem(d->skel->maps.decap_stats, &r, sizeof(r), v,
 					 ncpu * sizeof(*v), 0)) {
 			err = -errno;
-			pr_warn("stats: reason %u: %s\n", r, strerror(-err));
+			pr_warn("lb_decap_stats: reason %u: %s\n", r, strerror(-err));
 			goto out;
 		}
 		out[r].packets = 0;
