@@ -2,10 +2,8 @@
 /*
  * viptable.c - builder and userspace lookup of the VIP table (viptable.h).
  *
- * Build: Robin Hood insertion with linear probing and no probe limit, so a
- * build attempt always completes (n <= slots / 2 leaves empty slots), then
- * one scan for the longest displacement; a seed is accepted when every key
- * sits fewer than LB_VIP_PROBES slots from home. Inside a run keys are
+ * Build: Robin Hood insertion with linear probing; a seed is accepted when
+ * every key sits fewer than LB_VIP_PROBES slots from home. Inside a run keys are
  * kept ordered by (home, key bytes): that order gives the smallest longest
  * displacement linear probing can reach for a given hash, and makes the
  * layout independent of the order of the input.
@@ -27,9 +25,14 @@ static __u32 home_slot(const struct lb_vip_key *k, __u32 seed, __u32 slots)
 	return lb_vip_hash(k, seed) & (slots - 1);
 }
 
-/* Inserts e; -EEXIST if its key is already there. Termination: the table
- * always has an empty slot, and every step moves one slot forward. */
-static int insert(struct lb_vip_slot *t, __u32 slots, __u32 seed, const struct lb_vip_entry *e)
+/* Inserts e. Every placement records its displacement in *maxd (a key
+ * only ever moves further from home, so the largest placement is the
+ * largest final displacement). -EEXIST if the key is already there;
+ * -ENOSPC as soon as a key would sit `limit` or more slots from home.
+ * Termination: n <= slots / 2 leaves empty slots, and every step moves
+ * one slot forward. */
+static int insert(struct lb_vip_slot *t, __u32 slots, __u32 seed, const struct lb_vip_entry *e,
+		  __u32 limit, __u32 *maxd)
 {
 	struct lb_vip_slot cur = { .key = e->key, .vip_id = e->vip_id };
 	__u32 pos = home_slot(&cur.key, seed, slots);
@@ -39,13 +42,17 @@ static int insert(struct lb_vip_slot *t, __u32 slots, __u32 seed, const struct l
 		struct lb_vip_slot *s = &t[pos];
 		__u32 sdist;
 
+		if (dist >= limit)
+			return -ENOSPC;
 		if (s->key.family == LB_FAMILY_NONE) {
 			*s = cur;
+			if (dist > *maxd)
+				*maxd = dist;
 			return 0;
 		}
 		/* Only the key being inserted can have a twin here: the
-		 * entries it displaces are already unique. A twin is met
-		 * before any swap because its (home, key) equals ours. */
+		 * keys it displaces are already unique. Runs are ordered by
+		 * (home, key), so the twin is met before any swap. */
 		if (lb_vip_key_eq(&s->key, &cur.key))
 			return -EEXIST;
 		sdist = (pos - home_slot(&s->key, seed, slots)) & (slots - 1);
@@ -54,6 +61,8 @@ static int insert(struct lb_vip_slot *t, __u32 slots, __u32 seed, const struct l
 			struct lb_vip_slot tmp = *s;
 
 			*s = cur;
+			if (dist > *maxd)
+				*maxd = dist;
 			cur = tmp;
 			dist = sdist;
 		}
@@ -62,19 +71,21 @@ static int insert(struct lb_vip_slot *t, __u32 slots, __u32 seed, const struct l
 	}
 }
 
-/* Longest displacement in the table, in slots. */
-static __u32 max_displacement(const struct lb_vip_slot *t, __u32 slots, __u32 seed)
+/* One attempt with one seed: 0, -EEXIST or -ENOSPC. */
+static int attempt(const struct lb_vip_entry *v, size_t n, struct lb_vip_slot *out,
+		   __u32 slots, __u32 seed, __u32 limit)
 {
-	__u32 i, d, max = 0;
+	__u32 maxd = 0;
+	size_t i;
+	int err;
 
-	for (i = 0; i < slots; i++) {
-		if (t[i].key.family == LB_FAMILY_NONE)
-			continue;
-		d = (i - home_slot(&t[i].key, seed, slots)) & (slots - 1);
-		if (d > max)
-			max = d;
+	memset(out, 0, (size_t)slots * sizeof(*out));
+	for (i = 0; i < n; i++) {
+		err = insert(out, slots, seed, &v[i], limit, &maxd);
+		if (err)
+			return err;
 	}
-	return max;
+	return maxd < LB_VIP_PROBES ? 0 : -ENOSPC;
 }
 
 int lb_viptable_build(const struct lb_vip_entry *v, size_t n, struct lb_vip_slot *out,
@@ -82,6 +93,7 @@ int lb_viptable_build(const struct lb_vip_entry *v, size_t n, struct lb_vip_slot
 {
 	__u32 s, try;
 	size_t i;
+	int err;
 
 	if (!out || !seed || (n && !v))
 		return -EINVAL;
@@ -91,17 +103,20 @@ int lb_viptable_build(const struct lb_vip_entry *v, size_t n, struct lb_vip_slot
 		if (!key_valid(&v[i].key))
 			return -EINVAL;
 
+	/* The first attempt places every key whatever its displacement, so
+	 * a duplicate is always found; later ones give up at the first key
+	 * that would land LB_VIP_PROBES away from home. */
 	s = *seed;
 	for (try = 0; try < LB_VIP_SEED_TRIES; try++, s++) {
-		memset(out, 0, (size_t)slots * sizeof(*out));
-		for (i = 0; i < n; i++)
-			if (insert(out, slots, s, &v[i]))
-				return -EINVAL;	/* duplicate: no seed helps */
-		if (max_displacement(out, slots, s) < LB_VIP_PROBES) {
+		err = attempt(v, n, out, slots, s, try ? LB_VIP_PROBES : slots);
+		if (err == -EEXIST)
+			return -EINVAL;
+		if (!err) {
 			*seed = s;
 			return 0;
 		}
 	}
+	memset(out, 0, (size_t)slots * sizeof(*out));
 	return -ENOSPC;
 }
 

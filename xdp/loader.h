@@ -27,8 +27,10 @@ struct lb_xdp;
 
 /* Opens and loads sluice.bpf.c with the given sizes (NULL or zero fields:
  * defaults from fwd.h; nr_cpus is always the host's). vip_slots and
- * flow_buckets must be powers of two, max_ring odd (it is a prime).
- * Returns NULL with errno set. */
+ * flow_buckets must be powers of two, max_ring odd (it is a prime) and
+ * >= 3; every size must fit the maps' 32-bit indexes. Returns NULL with
+ * errno set (EINVAL for bad sizes, with a message naming the field).
+ * Routes libbpf's own output through lib/log (libbpf_set_print). */
 struct lb_xdp *lb_xdp_open(const struct lb_params *params);
 
 /* Frees the handle; leaves attached/pinned programs in place. A native
