@@ -12,8 +12,11 @@
  *
  * Concurrency model (see docs/architecture.md): userspace writes the arrays
  * below through mmap() and publishes a change with one aligned 32-bit store
- * (a "flip"). The fast path reads each flip word once per packet. Nothing
- * the fast path reads is ever half-written.
+ * (a "flip"). The fast path reads each flip word once per packet: VIP
+ * tables and rings are never seen half-written. The one exception is
+ * lb_config's node settings (encap sources), rewritten in place on an
+ * operator's command: a packet in flight during that write may carry a
+ * mix of the old and new IPv6 source.
  */
 #ifndef SLUICE_LIB_FWD_H
 #define SLUICE_LIB_FWD_H
@@ -176,8 +179,8 @@ struct lb_params {
 	__u32 nr_cpus;		/* CPU slices of the connection table */
 };
 
-/* Defaults: 1024 VIP keys, 256 VIPs with M up to 65537 (2 x 128 MiB of
- * rings), 4096 backends, 64 Ki buckets (256 Ki flows) per CPU. */
+/* Defaults: 1024 VIP keys, 256 VIPs with M up to 65537 (128 MiB of rings,
+ * both halves), 4096 backends, 64 Ki buckets (256 Ki flows, 14 MiB) per CPU. */
 #define LB_DEFAULT_VIP_SLOTS 2048
 #define LB_DEFAULT_MAX_VIPS 256
 #define LB_DEFAULT_RING_SIZE 65537

@@ -161,14 +161,20 @@ static __always_inline __u32 lb_ring_pick(__u32 vip_id, __u32 ring_word, __u32 h
 }
 
 /* A flow may stay on its backend while that backend is the same
- * incarnation and still serves flows (up, or draining). */
+ * incarnation and still serves flows (up, or draining). state is read
+ * before gen: the loader writes gen first and state last, so a state that
+ * says "in use" guarantees the gen we then read belongs to it. */
 static __always_inline struct lb_backend *lb_backend_usable(__u32 id, __u32 gen)
 {
 	struct lb_backend *b = bpf_map_lookup_elem(&backends, &id);
+	__u8 state;
 
-	if (!b || b->gen != gen)
+	if (!b)
 		return 0;
-	if (b->state != LB_BACKEND_UP && b->state != LB_BACKEND_DRAINING)
+	state = *(volatile __u8 *)&b->state;
+	if (state != LB_BACKEND_UP && state != LB_BACKEND_DRAINING)
+		return 0;
+	if (*(volatile __u32 *)&b->gen != gen)
 		return 0;
 	return b;
 }
