@@ -219,7 +219,7 @@ static __always_inline int lb6_parse(void *data, void *data_end, struct lb_pkt *
 			break;
 		if (i == LB_MAX_IPV6_EXT)
 			return LB_R_DROP_IPV6_EXT;
-		if ((void *)(eh + 1) > data_end)
+		if ((void *)(eh + 1) > data_end || (void *)(eh + 1) > (void *)ip6 + pkt->l3_len)
 			return LB_R_DROP_BAD_L3;
 		if (nh == IPPROTO_FRAGMENT) {
 			pkt->frag = 1;
@@ -259,10 +259,11 @@ static __always_inline int lb_parse(void *data, void *data_end, struct lb_pkt *p
 
 /* Flow key of the packet an ICMP error quotes, turned around so that it is
  * the client->VIP direction (the quote is VIP->client). quote points at
- * the quoted IP header; the error itself was family `family`. Needs the
- * quoted IP header and the first 8 bytes of its L4 header. */
-static __always_inline int lb_parse_icmp_quote(void *quote, void *data_end, __u8 family,
-					       struct lb_flow_key *key)
+ * the quoted IP header; the error itself was family `family` and ends at
+ * l3_end (bytes after it are padding, not quote). Needs the quoted IP
+ * header and the first 8 bytes of its L4 header. */
+static __always_inline int lb_parse_icmp_quote(void *quote, void *l3_end, void *data_end,
+					       __u8 family, struct lb_flow_key *key)
 {
 	__be16 *ports;
 
@@ -273,7 +274,7 @@ static __always_inline int lb_parse_icmp_quote(void *quote, void *data_end, __u8
 		if ((void *)(iph + 1) > data_end || iph->version != 4 || iph->ihl < 5)
 			return LB_R_DROP_ICMP_QUOTE;
 		ports = quote + iph->ihl * 4;
-		if ((void *)(ports + 2) > data_end)
+		if ((void *)(ports + 2) > data_end || (void *)(ports + 2) > l3_end)
 			return LB_R_DROP_ICMP_QUOTE;
 		key->family = LB_FAMILY_V4;
 		key->proto = iph->protocol;
@@ -285,7 +286,7 @@ static __always_inline int lb_parse_icmp_quote(void *quote, void *data_end, __u8
 		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
 			return LB_R_DROP_ICMP_QUOTE;
 		ports = (void *)(ip6 + 1);
-		if ((void *)(ports + 2) > data_end)
+		if ((void *)(ports + 2) > data_end || (void *)(ports + 2) > l3_end)
 			return LB_R_DROP_ICMP_QUOTE;
 		key->family = LB_FAMILY_V6;
 		key->proto = ip6->nexthdr;

@@ -545,8 +545,8 @@ static __always_inline int lb_handle_icmp(struct xdp_md *ctx, const struct lb_co
 	      (!v4 && pkt->icmp_type == LB_ICMP6_PKT_TOOBIG)))
 		return LB_R_PASS_ICMP_OTHER;
 
-	ret = lb_parse_icmp_quote(data + pkt->l4_off + sizeof(struct lb_icmp_hdr), data_end,
-				  pkt->key.family, &fk);
+	ret = lb_parse_icmp_quote(data + pkt->l4_off + sizeof(struct lb_icmp_hdr),
+				  data + pkt->l3_off + pkt->l3_len, data_end, pkt->key.family, &fk);
 	if (ret != LB_OK)
 		return ret;
 	if (lb_vip_match(cfg, &fk.dst, fk.family, fk.dport, fk.proto, &vip_id))
@@ -574,7 +574,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, struct lb_pkt *pkt,
 	if (pkt->frag)
 		return lb_vip_addr_known(cfg, &pkt->key) ? LB_R_DROP_FRAGMENT : LB_R_PASS_NOT_VIP;
 
-	if (pkt->key.proto == IPPROTO_ICMP || pkt->key.proto == IPPROTO_ICMPV6) {
+	if ((pkt->key.family == LB_FAMILY_V4 && pkt->key.proto == IPPROTO_ICMP) ||
+	    (pkt->key.family == LB_FAMILY_V6 && pkt->key.proto == IPPROTO_ICMPV6)) {
 		ret = lb_handle_icmp(ctx, cfg, pkt, v, &b);
 		icmp_err = 1;
 	} else if (pkt->key.proto == IPPROTO_TCP || pkt->key.proto == IPPROTO_UDP) {

@@ -288,13 +288,18 @@ static void test_icmp_quote(void **state)
 	(void)state;
 	/* The quote is VIP -> client: turned around it is the client's flow. */
 	assert_int_equal(lb_parse_icmp_quote((void *)tcp4_syn + 14, (void *)tcp4_syn + 42,
-					     LB_FAMILY_V4, &key), LB_OK);
+					     (void *)tcp4_syn + 42, LB_FAMILY_V4, &key), LB_OK);
 	assert_int_equal(key.src.w[0], htonl(0x0a640001));
 	assert_int_equal(key.dst.w[0], htonl(0x0a000002));
 	assert_int_equal(key.sport, htons(80));
 	assert_int_equal(key.dport, htons(1234));
 	assert_int_equal(lb_parse_icmp_quote((void *)tcp4_syn + 14, (void *)tcp4_syn + 37,
-					     LB_FAMILY_V4, &key), LB_R_DROP_ICMP_QUOTE);
+					     (void *)tcp4_syn + 42, LB_FAMILY_V4, &key),
+			 LB_R_DROP_ICMP_QUOTE);
+	/* Bytes past the end of the IP packet (padding) are no quote. */
+	assert_int_equal(lb_parse_icmp_quote((void *)tcp4_syn + 14, (void *)tcp4_syn + 42,
+					     (void *)tcp4_syn + 37, LB_FAMILY_V4, &key),
+			 LB_R_DROP_ICMP_QUOTE);
 }
 
 static void test_hash_properties(void **state)
