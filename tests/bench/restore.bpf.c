@@ -14,7 +14,8 @@
  *
  * restore_vary_xdp does the same and then gives each iteration a new flow
  * (source address and port from a counter): the new-flow path with a cold
- * connection-table bucket, which repeat alone can never show.
+ * connection-table bucket, which repeat alone can never show, or, with
+ * vary_mask, a cycle through many established flows.
  *
  * The globals are .bss, not .rodata: bench_xdp interleaves cases with
  * different frames and rewrites them between runs without reloading.
@@ -38,8 +39,10 @@ __u16 l2_hdr[RESTORE_L2_MAX / 2];
 __u64 restored;
 /* Length changes that were not one outer IPv4/IPv6 header. */
 __u64 bad_delta;
-/* restore_vary_xdp: next flow number, and the source /16 it numbers in. */
+/* restore_vary_xdp: next flow number, the mask that makes numbers cycle
+ * (a set of established flows) and the source /16 they are numbered in. */
 __u32 vary_seq;
+__u32 vary_mask;
 __be32 vary_net;
 
 /* Slot 0: the program under test. */
@@ -108,7 +111,7 @@ int restore_vary_xdp(struct xdp_md *ctx)
 	th = (void *)(ip + 1);
 	if ((void *)(th + 1) > data_end)
 		return XDP_ABORTED;
-	seq = vary_seq++;
+	seq = vary_seq++ & vary_mask;
 	ip->saddr = vary_net | bpf_htonl(seq >> 16);
 	th->source = bpf_htons((__u16)seq);
 	bpf_tail_call(ctx, &under_test, 0);

@@ -1,0 +1,86 @@
+#!/bin/bash
+# Runs Sluice's benchmarks and prints their figures (shared/BENCH.md).
+# Figures only: nothing here passes or fails on a timing.
+#
+# Usage: scripts/bench.sh [xdp|maglev|all] [bench args...]
+#   xdp     tests/bench/bench_xdp: sluice_xdp through BPF_PROG_TEST_RUN,
+#           ratios to an XDP_DROP floor (needs root)
+#   maglev  tests/bench/bench_maglev: Maglev ring population
+#   all     both (default); takes no bench args
+# Bench args go to the one benchmark named, e.g.
+#   scripts/bench.sh xdp -r 200000 -n 7     (bench_xdp -h lists them)
+#
+# Builds in build-bench/ (buildtype=release, tests on), configuring it
+# first if needed; the other build dirs are left alone.
+set -eu
+
+usage() {
+    sed -n '2,15s/^# \{0,1\}//p' "$0"
+}
+
+what=all
+if [ $# -gt 0 ]; then
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        xdp|maglev|all) what=$1; shift ;;
+        *) echo "bench.sh: unknown benchmark '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+fi
+if [ "$what" = all ] && [ $# -gt 0 ]; then
+    echo "bench.sh: bench args need one benchmark named (xdp or maglev)" >&2
+    exit 2
+fi
+
+if [ "$what" = xdp ] && [ "$(id -u)" != 0 ]; then
+    echo "bench.sh: bench_xdp needs root (BPF_PROG_TEST_RUN and BPF maps); run it as root" >&2
+    exit 1
+fi
+
+cd "$(dirname "$0")/.."
+dir=build-bench
+
+if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" --buildtype=release -Dtests=true
+elif ! meson introspect --buildoptions "$dir" 2>/dev/null |
+        python3 -c 'import json,sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+sys.exit(0 if o.get("buildtype") == "release" and o.get("tests") else 1)'; then
+    meson setup --reconfigure "$dir" --buildtype=release -Dtests=true
+fi
+ninja -C "$dir"
+
+status=0
+
+run_xdp() {
+    local bin=$dir/tests/bench/bench_xdp
+    if [ "$(id -u)" != 0 ]; then
+        echo "bench.sh: bench_xdp needs root (BPF_PROG_TEST_RUN and BPF maps): not run" >&2
+        status=1
+        return
+    fi
+    if [ ! -x "$bin" ]; then
+        echo "bench.sh: $bin was not built (is xdp/loader.c there?): not run" >&2
+        status=1
+        return
+    fi
+    echo "== bench_xdp"
+    "$bin" "$@" || status=1
+}
+
+run_maglev() {
+    local bin=$dir/tests/bench/bench_maglev
+    if [ ! -x "$bin" ]; then
+        echo "bench.sh: $bin was not built (is tests/bench/bench_maglev.c there?): not run" >&2
+        status=1
+        return
+    fi
+    echo "== bench_maglev"
+    "$bin" "$@" || status=1
+}
+
+case "$what" in
+    xdp) run_xdp "$@" ;;
+    maglev) run_maglev "$@" ;;
+    all) run_xdp; echo; run_maglev ;;
+esac
+exit $status
