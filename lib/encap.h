@@ -45,26 +45,34 @@ static __always_inline __u16 lb_csum_replace16(__u16 check, __u16 old, __u16 new
 
 /* --- Outer headers ----------------------------------------------------- */
 
+/* Folds a 64-bit sum of 32-bit words into a 16-bit one's complement sum. */
+static __always_inline __u16 lb_csum_fold64(__u64 sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	return lb_csum_fold((__u32)(sum & 0xffff) + (__u32)(sum >> 16));
+}
+
 /* Fills a 20-byte IPv4 header. proto: IPPROTO_IPIP or IPPROTO_IPV6;
  * payload_len: the inner IP packet's length. DF as the inner packet had it;
- * ID 0 is then allowed (RFC 6864) and otherwise taken from the flow hash. */
+ * ID 0 is then allowed (RFC 6864) and otherwise taken from the flow hash.
+ * Five word stores and a checksum over the same words: the one's
+ * complement sum of the words as they lie in memory is the checksum as it
+ * lies in memory, on either byte order. */
 static __always_inline void lb4_write_outer(struct iphdr *ip, __be32 src, __be32 dst, __u8 proto,
 					    __u16 payload_len, __u8 tos, __u8 df, __u32 hash)
 {
-	struct iphdr h = {};
+	lb_alias_u32 *o = (void *)ip;
+	__u32 w0 = bpf_htonl(0x45000000u | ((__u32)tos << 16) | (__u16)(payload_len + 20));
+	__u32 w1 = df ? bpf_htonl(LB_IP_DF) : bpf_htonl((__u32)(__u16)hash << 16);
+	__u32 w2 = bpf_htonl(((__u32)LB_ENCAP_TTL << 24) | ((__u32)proto << 16));
 
-	h.version = 4;
-	h.ihl = 5;
-	h.tos = tos;
-	h.tot_len = bpf_htons(payload_len + sizeof(h));
-	h.id = df ? 0 : bpf_htons((__u16)hash);
-	h.frag_off = df ? bpf_htons(LB_IP_DF) : 0;
-	h.ttl = LB_ENCAP_TTL;
-	h.protocol = proto;
-	h.saddr = src;
-	h.daddr = dst;
-	h.check = lb_csum_fold(lb_csum_words(&h, sizeof(h) / 2, 0));
-	__builtin_memcpy(ip, &h, sizeof(h));
+	o[0] = w0;
+	o[1] = w1;
+	o[2] = w2;
+	o[3] = src;
+	o[4] = dst;
+	((lb_alias_u16 *)o)[5] = lb_csum_fold64((__u64)w0 + w1 + w2 + src + dst);
 }
 
 /* Fills a 40-byte IPv6 header. nexthdr: IPPROTO_IPIP or IPPROTO_IPV6. The
@@ -74,19 +82,18 @@ static __always_inline void lb6_write_outer(struct ipv6hdr *ip6, const struct lb
 					    const struct lb_addr *dst, __u8 nexthdr,
 					    __u16 payload_len, __u8 tclass, __u32 hash)
 {
-	struct ipv6hdr h = {};
+	lb_alias_u32 *o = (void *)ip6;
 
-	h.version = 6;
-	h.priority = tclass >> 4;
-	h.flow_lbl[0] = ((tclass & 0xf) << 4) | ((hash >> 16) & 0xf);
-	h.flow_lbl[1] = hash >> 8;
-	h.flow_lbl[2] = hash;
-	h.payload_len = bpf_htons(payload_len);
-	h.nexthdr = nexthdr;
-	h.hop_limit = LB_ENCAP_TTL;
-	__builtin_memcpy(&h.saddr, src, sizeof(h.saddr));
-	__builtin_memcpy(&h.daddr, dst, sizeof(h.daddr));
-	__builtin_memcpy(ip6, &h, sizeof(h));
+	o[0] = bpf_htonl((6u << 28) | ((__u32)tclass << 20) | (hash & 0xfffff));
+	o[1] = bpf_htonl(((__u32)payload_len << 16) | ((__u32)nexthdr << 8) | LB_ENCAP_TTL);
+	o[2] = src->w[0];
+	o[3] = src->w[1];
+	o[4] = src->w[2];
+	o[5] = src->w[3];
+	o[6] = dst->w[0];
+	o[7] = dst->w[1];
+	o[8] = dst->w[2];
+	o[9] = dst->w[3];
 }
 
 /* --- L2 header moves --------------------------------------------------- */
@@ -110,6 +117,19 @@ static __always_inline void lb_l2_move_front(void *to, const void *from, __u8 vl
 	for (i = 0; i < (int)lb_l2_len(LB_MAX_VLANS) / 2; i++)
 		if (i < n)
 			d[i] = s[i];
+}
+
+/* Moves only the VLAN tags of an L2 header to a lower address: on encap
+ * the MACs and the ethertype are rewritten anyway. */
+static __always_inline void lb_l2_tags_move_front(void *to, const void *from, __u8 vlans)
+{
+	lb_alias_u32 *d = to + 2 * ETH_ALEN;
+	const lb_alias_u32 *s = from + 2 * ETH_ALEN;
+
+	if (vlans > 0)
+		d[0] = s[0];
+	if (vlans > 1)
+		d[1] = s[1];
 }
 
 /* Copies it to a higher address (a header behind it was removed), in

@@ -165,7 +165,7 @@ struct lb_config {
 	__u32 entropy_mask4;	/* host-order mask of source bits taken from the hash */
 	struct lb_addr encap_src6;	/* outer source for IPv6 backends */
 	__u32 entropy_mask6;	/* host-order mask on the last word of the v6 source */
-	__u32 pad;
+	__u32 vip_wild;		/* bit h: half h holds a port-wildcard TCP/UDP key */
 };
 
 /* Sizes fixed at load time (the program's .rodata, so the verifier and

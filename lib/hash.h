@@ -74,15 +74,18 @@ static __always_inline __u32 lb_flow_hash(const struct lb_flow_key *k)
 	return lb_hash_final(h);
 }
 
-/* Hash of a VIP key under a table seed (the VIP table's home slot). */
+/* Hash of a VIP key under a table seed (the VIP table's home slot). An
+ * IPv4 key is one round: its other address words are zero. */
 static __always_inline __u32 lb_vip_hash(const struct lb_vip_key *k, __u32 seed)
 {
 	__u64 h = (__u64)seed + LB_HASH_P3;
+	__u32 meta = (__u32)k->port | ((__u32)k->proto << 16) | ((__u32)k->family << 24);
 
+	if (k->family == LB_FAMILY_V4)
+		return lb_hash_final(lb_hash_round(h, lb_hash_pair(k->addr.w[0], meta)));
 	h = lb_hash_round(h, lb_hash_pair(k->addr.w[0], k->addr.w[1]));
 	h = lb_hash_round(h, lb_hash_pair(k->addr.w[2], k->addr.w[3]));
-	h = lb_hash_round(h, lb_hash_pair((__u32)k->port | ((__u32)k->proto << 16) |
-					  ((__u32)k->family << 24), 0));
+	h = lb_hash_round(h, lb_hash_pair(meta, 0));
 	return lb_hash_final(h);
 }
 

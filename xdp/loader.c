@@ -726,7 +726,7 @@ int lb_xdp_set_vips(struct lb_xdp *x, const struct lb_vip_entry *v, size_t n)
 {
 	const struct lb_params *p = &x->params;
 	struct lb_config *cfg = x->cfg;
-	__u32 idle, seed = LB_VIP_SEED_START;
+	__u32 idle, wild, seed = LB_VIP_SEED_START;
 	size_t i;
 	int err;
 
@@ -756,6 +756,15 @@ int lb_xdp_set_vips(struct lb_xdp *x, const struct lb_vip_entry *v, size_t n)
 				p->vip_slots / 2);
 		return err;
 	}
+	/* The fast path skips the wildcard probe when no such key exists;
+	 * the bit of the idle half is written before the flip. */
+	wild = 0;
+	for (i = 0; i < n; i++)
+		if (v[i].key.port == 0 && v[i].vip_id != LB_VIP_ID_ADDR)
+			wild = 1;
+	__atomic_store_n(&cfg->vip_wild,
+			 (__atomic_load_n(&cfg->vip_wild, __ATOMIC_RELAXED) & ~(1u << idle)) |
+				 (wild << idle), __ATOMIC_RELAXED);
 	__atomic_store_n(&cfg->vip_seed[idle], seed, __ATOMIC_RELAXED);
 	__atomic_store_n(&cfg->vip_gen, idle, __ATOMIC_RELEASE);
 	return grace_period(x);

@@ -114,6 +114,8 @@ static __always_inline int lb_vip_match(const struct lb_config *cfg, const struc
 
 	if (lb_vip_find(cfg, &key, vip_id) == 0)
 		return 0;
+	if (!((cfg->vip_wild >> (cfg->vip_gen & 1)) & 1))
+		return -1;
 	key.port = 0;
 	return lb_vip_find(cfg, &key, vip_id);
 }
@@ -375,7 +377,7 @@ static __always_inline int lb_encap(struct xdp_md *ctx, const struct lb_pkt *pkt
 	data_end = (void *)(long)ctx->data_end;
 	if (data + grow + lb_l2_len(LB_MAX_VLANS) > data_end)
 		return LB_R_DROP_NO_ROOM;
-	lb_l2_move_front(data, data + grow, pkt->vlans);
+	lb_l2_tags_move_front(data, data + grow, pkt->vlans);
 	lb_eth_set(data, nh->dmac, nh->smac);
 
 	if (b->family == LB_FAMILY_V4) {
@@ -602,8 +604,10 @@ static __always_inline void lb_count(const struct lb_verdict *v, int reason, __u
 		if (vs) {
 			vs->packets++;
 			vs->bytes += bytes;
-			vs->new_flows += v->new_flow;
-			vs->ring_picks += v->ring_pick;
+			if (v->ring_pick) {
+				vs->new_flows += v->new_flow;
+				vs->ring_picks++;
+			}
 		}
 	}
 	if (reason == LB_R_FWD_TX || reason == LB_R_FWD_REDIRECT) {
