@@ -46,7 +46,10 @@ int lb_xdp_map_fd(const struct lb_xdp *x, const char *name);
 
 /* Attaches in native mode through a bpf_link; generic (skb) mode only with
  * LB_XDP_ATTACH_GENERIC. A driver without native XDP gives -EOPNOTSUPP and
- * a message that names the interface and the flag. */
+ * a message that names the interface and the flag. Generic mode never
+ * replaces another program (-EBUSY), except, after lb_xdp_adopt, the
+ * pinned program it took over: that one is kept (ours) or swapped
+ * atomically (replaced). */
 int lb_xdp_attach(struct lb_xdp *x, int ifindex, unsigned int flags);
 int lb_xdp_detach(struct lb_xdp *x, int ifindex);
 
@@ -57,6 +60,58 @@ int lb_xdp_detach(struct lb_xdp *x, int ifindex);
  * pinned under a name is -EEXIST. Generic-mode attachments have no link
  * and are not pinned (they stay attached anyway). */
 int lb_xdp_pin(struct lb_xdp *x, const char *dir);
+
+/* Hitless restart. Opens the program like lb_xdp_open, taking over what
+ * an earlier process pinned in pin_dir (lb_xdp_pin of a handle of
+ * lb_xdp_adopt, or this call):
+ *  - compatible pins: the "abi" stamp equals LB_ABI_VERSION and every
+ *    map is pinned with the layout and sizes these params give (equal
+ *    sizes mean equal lb_params; nothing else records them). The maps are
+ *    reused as they are (VIP table half and seeds, rings, backends, flows,
+ *    counters), *adopted = 1. If the pinned program is this very build
+ *    (same tag and .rodata) it is kept: lb_xdp_prog_fd() names it and its
+ *    id does not change. Otherwise the new program replaces it on every
+ *    pinned link ("link_<ifname>") by bpf_link_update, one atomic swap per
+ *    interface, and is pinned as "prog".
+ *  - anything else pinned there (other ABI or sizes, no stamp, missing
+ *    maps): fresh maps; the pinned links are switched to the new program
+ *    atomically and everything is re-pinned. *adopted = 0: the caller
+ *    writes its whole state.
+ *  - nothing pinned there (or no directory): a fresh program pinned
+ *    there, *adopted = 0.
+ * Either way the handle ends pinned at pin_dir (created 0700) with its
+ * links recorded as attached, as after lb_xdp_pin. A name is replaced by
+ * pinning beside it and renaming over it, so no pin ever goes missing.
+ * pin_dir NULL: exactly lb_xdp_open, plus the "abi" stamp that a later
+ * lb_xdp_pin pins; *adopted = 0.
+ * Generic-mode attachments have no link: they keep running the pinned
+ * program until lb_xdp_attach(..., LB_XDP_ATTACH_GENERIC) on that
+ * interface finds it and, if it was replaced, swaps it atomically
+ * (XDP_FLAGS_REPLACE).
+ * Returns NULL with errno set (logged; EINVAL for bad sizes or a NULL
+ * adopted). A failure leaves the interfaces on the programs they ran,
+ * except one past the switch (a staged pin that cannot be renamed into
+ * place: reported, and the next adoption re-checks the mix). One process
+ * at a time per pin_dir: the caller makes sure of that. The returned
+ * handle is the caller's, as from lb_xdp_open. */
+struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
+			    int *adopted);
+
+/* Removes from dir the pins of this handle's program, maps, ABI stamp and
+ * (if dir is where it pinned) links; a name that holds another object is
+ * left alone. Removes dir if that leaves it empty. Unpinned native links
+ * now live only as long as the handle: lb_xdp_close detaches them. */
+int lb_xdp_unpin(struct lb_xdp *x, const char *dir);
+
+/* How this handle is attached to ifindex: 0 not at all, or one of: */
+#define LB_XDP_ATTACHED_NATIVE 1	/* a bpf_link (pinned ones included) */
+#define LB_XDP_ATTACHED_GENERIC 2	/* skb mode, through netlink */
+int lb_xdp_attached(const struct lb_xdp *x, int ifindex);
+/* Number of interfaces attached. */
+int lb_xdp_nr_attached(const struct lb_xdp *x);
+/* Where the handle pins (lb_xdp_pin, lb_xdp_adopt), or NULL. The string
+ * is the handle's, valid until the next lb_xdp_pin/unpin/close. */
+const char *lb_xdp_pin_dir(const struct lb_xdp *x);
 
 /* Waits for an RCU grace period: when it returns, no XDP program that
  * started before the call is still running. The publishing calls below
