@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd.h - the sluicectl command language, in one place: sluicectl parses
+ * its argv with it, sluiced parses config-script lines with it, and
+ * `save` formats the state back into it. A config script is a sequence of
+ * these commands, one per line, '#' starting a comment.
+ */
+#ifndef SLUICE_CP_CMD_H
+#define SLUICE_CP_CMD_H
+
+#include <stddef.h>
+#include "request.h"
+
+/* Parses argv (without the program name, e.g. {"vip", "add",
+ * "10.100.0.1:80/tcp", "--ring", "65537"}) into r. Returns 0, or -EINVAL
+ * with e naming the offending word and why; r is untouched on error.
+ * e->field: the unknown command/option/extra word as typed ("--wieght"),
+ * the option name for a bad value ("weight", "check-interval"), the
+ * positional's name for a bad or missing one ("vip", "backend",
+ * "health"), the command ("backend set") when a SET changes nothing.
+ * Options may come before, between or after the positionals, as
+ * "--opt value" or "--opt=value"; a value starting with "--" must use
+ * the '=' form. "--help" is the caller's business. Never prints. */
+int cp_cmd_parse(int argc, char **argv, struct cp_request *r, struct cp_error *e);
+
+/* Splits one config line into words (whitespace separated, "double" and
+ * 'single' quotes, backslash escapes, '#' comment to end of line) in
+ * place. Returns the word count (0: blank or comment), or -EINVAL for an
+ * unterminated quote; more than max words: -E2BIG. POSIX shell rules:
+ * nothing is special inside '...'; elsewhere a backslash takes the next
+ * byte literally (a trailing one is -EINVAL: no line continuation); '#'
+ * starts a comment only at the start of a word. words[n] = NULL if n <
+ * max. The words point into line. */
+int cp_cmd_split(char *line, char **words, int max);
+
+/* Formats a change request (VIP_ADD, BACKEND_ADD, NODE_SET, ...) as one
+ * command line that cp_cmd_parse reads back into an equal request;
+ * options equal to their defaults are left out. Returns the length, or
+ * -ENOSPC if buf is too small, -EINVAL for an op with no command form.
+ *
+ * Which options are written: for VIP_ADD and BACKEND_ADD, those whose
+ * value differs from cp_request_init()'s (r->fields is not consulted:
+ * an ADD means the same either way); for every other op, exactly those
+ * in r->fields. So a SET/NODE_SET with no field bit set gives a line
+ * cp_cmd_parse refuses ("changes nothing"). Every op has a command form;
+ * a value the parser would refuse (unknown vip_flags bits, a path with a
+ * control character, health UNKNOWN in a report) is -EINVAL. No newline
+ * is added. Words are quoted for cp_cmd_split (and a POSIX shell). */
+int cp_cmd_format(const struct cp_request *r, char *buf, size_t len);
+
+/* Usage text of a command group ("vip", "backend", ...; NULL or an
+ * unknown group: all of them), for --help and error messages. Static
+ * storage, never NULL. */
+const char *cp_cmd_usage(const char *group);
+
+#endif /* SLUICE_CP_CMD_H */
