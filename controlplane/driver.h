@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * driver.h - what the control plane needs from a fast path. The XDP
+ * driver (driver_xdp.c, over xdp/loader.h) implements it today; the DPDK
+ * fast path will implement the same operations, so the rest of the
+ * control plane does not change. Semantics of each call: xdp/loader.h.
+ * All return 0 or -errno; called from sluiced's one control thread.
+ */
+#ifndef SLUICE_CP_DRIVER_H
+#define SLUICE_CP_DRIVER_H
+
+#include <stddef.h>
+#include "fwd.h"
+#include "viptable.h"
+
+struct cp_driver_ops {
+	const char *name;	/* "xdp", "dpdk", "mock" */
+	const struct lb_params *(*params)(void *ctx);
+	int (*attach)(void *ctx, const char *ifname);
+	int (*detach)(void *ctx, const char *ifname);
+	int (*set_config)(void *ctx, const struct lb_config *cfg);
+	int (*set_vips)(void *ctx, const struct lb_vip_entry *v, size_t n);
+	int (*set_vip_flags)(void *ctx, __u32 vip_id, __u32 flags);
+	int (*set_ring)(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m);
+	int (*set_backend)(void *ctx, __u32 id, const struct lb_backend *b);
+	int (*set_backend_state)(void *ctx, __u32 id, __u8 state);
+	int (*vip_stats)(void *ctx, __u32 vip_id, struct lb_vip_stats *out);
+	int (*backend_stats)(void *ctx, __u32 id, struct lb_backend_stats *out);
+	int (*reason_stats)(void *ctx, struct lb_reason_stats out[LB_R_MAX]);
+	int (*flow_foreach)(void *ctx,
+			    int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
+				      __u32 last_seen, void *arg),
+			    void *arg);
+	void (*close)(void *ctx);
+};
+
+struct cp_driver {
+	const struct cp_driver_ops *ops;
+	void *ctx;
+};
+
+#endif /* SLUICE_CP_DRIVER_H */

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * handlers.c - what sluiced answers on its API socket: one function per
+ * request kind, over the model (changes) and the driver (counters, flows).
+ * Runs on the control thread only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "maglev.h"
+#include "request_json.h"
+#include "state.h"
+
+static json_t *vip_json(const struct cp_vip *v)
+{
+	char buf[96];
+
+	return json_pack("{s:s, s:i, s:s, s:i, s:i, s:s}",
+			 "vip", cp_format_vip(&v->key, buf, sizeof(buf)),
+			 "id", (json_int_t)v->id,
+			 "affinity", v->flags & LB_VIP_F_AFFINITY ? "source" : "none",
+			 "ring", (json_int_t)v->ring_size,
+			 "backends", (json_int_t)v->n_backends,
+			 "digest", "");
+}
+
+static const char *backend_state_name(const struct cp_backend *b)
+{
+	if (b->health == CP_HEALTH_DOWN)
+		return "down";
+	if (b->draining || b->weight == 0)
+		return "draining";
+	return "up";
+}
+
+static const char *health_name(enum cp_health h)
+{
+	return h == CP_HEALTH_UP ? "up" : h == CP_HEALTH_DOWN ? "down" : "unknown";
+}
+
+static json_t *backend_json(const struct cp_vip *v, const struct cp_backend *b)
+{
+	char vbuf[96], abuf[64];
+
+	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:i}",
+			 "vip", cp_format_vip(&v->key, vbuf, sizeof(vbuf)),
+			 "backend", cp_format_addr(&b->addr, b->family, abuf, sizeof(abuf)),
+			 "id", (json_int_t)b->id,
+			 "weight", (json_int_t)b->weight,
+			 "state", backend_state_name(b),
+			 "health", health_name(b->health),
+			 "drain", b->draining,
+			 "latency_us", (json_int_t)b->latency_us);
+}
+
+/* VIPs the request names (one) or all of them. */
+static int vip_selected(const struct cp_request *r, const struct cp_vip *v)
+{
+	return !(r->fields & CP_F_VIP) || !memcmp(&r->vip, &v->key, sizeof(v->key));
+}
+
+static json_t *do_vip_list(struct sluiced *d, const struct cp_request *r)
+{
+	json_t *reply = cp_reply_ok(), *arr = json_array();
+
+	for (size_t i = 0; i < d->model.n_vips; i++) {
+		const struct cp_vip *v = &d->model.vips[i];
+		json_t *o;
+		char digest[24];
+
+		if (!vip_selected(r, v))
+			continue;
+		o = vip_json(v);
+		snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)v->digest);
+		json_object_set_new(o, "digest", json_string(digest));
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(reply, "vips", arr);
+	return reply;
+}
+
+static json_t *do_backend_list(struct sluiced *d, const struct cp_request *r)
+{
+	json_t *reply = cp_reply_ok(), *arr = json_array();
+
+	for (size_t i = 0; i < d->model.n_vips; i++) {
+		const struct cp_vip *v = &d->model.vips[i];
+
+		if (!vip_selected(r, v))
+			continue;
+		for (size_t j = 0; j < v->n_backends; j++)
+			json_array_append_new(arr, backend_json(v, &v->backends[j]));
+	}
+	json_object_set_new(reply, "backends", arr);
+	return reply;
+}
+
+static json_t *check_json(const struct cp_check *c)
+{
+	static const char *const types[] = { "none", "tcp", "http", "udp" };
+
+	return json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:s}",
+			 "check", types[c->type], "check_port", (json_int_t)c->port,
+			 "check_path", c->path, "check_host", c->host,
+			 "check_status", (json_int_t)c->expect_status,
+			 "check_interval_ms", (json_int_t)c->interval_ms,
+			 "check_timeout_ms", (json_int_t)c->timeout_ms,
+			 "check_rise", (json_int_t)c->rise, "check_fall", (json_int_t)c->fall,
+			 "check_payload", c->payload);
+}
+
+static json_t *do_health_targets(struct sluiced *d)
+{
+	json_t *reply = cp_reply_ok(), *arr = json_array();
+
+	for (size_t i = 0; i < d->model.n_vips; i++) {
+		const struct cp_vip *v = &d->model.vips[i];
+
+		if (v->check.type == CP_CHECK_NONE)
+			continue;
+		for (size_t j = 0; j < v->n_backends; j++) {
+			json_t *t = backend_json(v, &v->backends[j]);
+
+			json_object_update_new(t, check_json(&v->check));
+			/* Port 0: check the VIP's own port. */
+			if (!v->check.port)
+				json_object_set_new(t, "check_port",
+						    json_integer(ntohs(v->key.port)));
+			json_array_append_new(arr, t);
+		}
+	}
+	json_object_set_new(reply, "targets", arr);
+	return reply;
+}
+
+static json_t *stats_pair(__u64 packets, __u64 bytes)
+{
+	return json_pack("{s:I, s:I}", "packets", (json_int_t)packets, "bytes", (json_int_t)bytes);
+}
+
+static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
+{
+	const struct cp_driver_ops *ops = d->driver.ops;
+	static const char *const names[LB_R_MAX] = LB_REASON_NAMES;
+	struct lb_reason_stats rs[LB_R_MAX];
+	json_t *reply = cp_reply_ok(), *vips = json_array(), *reasons = json_object();
+
+	for (size_t i = 0; i < d->model.n_vips; i++) {
+		const struct cp_vip *v = &d->model.vips[i];
+		struct lb_vip_stats vs = { 0 };
+		json_t *o, *bes = json_array();
+		char buf[96];
+
+		if (!vip_selected(r, v))
+			continue;
+		if (ops)
+			ops->vip_stats(d->driver.ctx, v->id, &vs);
+		o = json_pack("{s:s, s:I, s:I, s:I, s:I}", "vip",
+			      cp_format_vip(&v->key, buf, sizeof(buf)),
+			      "packets", (json_int_t)vs.packets, "bytes", (json_int_t)vs.bytes,
+			      "new_flows", (json_int_t)vs.new_flows,
+			      "ring_picks", (json_int_t)vs.ring_picks);
+		for (size_t j = 0; j < v->n_backends; j++) {
+			struct lb_backend_stats bs = { 0 };
+			json_t *b = backend_json(v, &v->backends[j]);
+
+			if (ops)
+				ops->backend_stats(d->driver.ctx, v->backends[j].id, &bs);
+			json_object_update_new(b, json_pack("{s:I, s:I}", "packets",
+							(json_int_t)bs.packets, "bytes",
+							(json_int_t)bs.bytes));
+			json_array_append_new(bes, b);
+		}
+		json_object_set_new(o, "backends", bes);
+		json_array_append_new(vips, o);
+	}
+	memset(rs, 0, sizeof(rs));
+	if (ops)
+		ops->reason_stats(d->driver.ctx, rs);
+	for (int i = 0; i < LB_R_MAX; i++)
+		json_object_set_new(reasons, names[i], stats_pair(rs[i].packets, rs[i].bytes));
+	json_object_set_new(reply, "vips", vips);
+	json_object_set_new(reply, "reasons", reasons);
+	return reply;
+}
+
+struct flows_walk {
+	const struct cp_vip *vip;
+	json_t *arr;
+	size_t n;
+};
+
+#define CP_FLOWS_MAX 100000	/* a reply stays bounded */
+
+static int flow_cb(const struct lb_flow_key *k, __u32 backend_id, __u32 last_seen, void *arg)
+{
+	struct flows_walk *w = arg;
+	const struct cp_vip *v = w->vip;
+	char src[64], be[64] = "?";
+
+	if (k->family != v->key.family || k->proto != v->key.proto ||
+	    memcmp(&k->dst, &v->key.addr, sizeof(k->dst)) ||
+	    (v->key.port && k->dport != v->key.port))
+		return 0;
+	for (size_t j = 0; j < v->n_backends; j++)
+		if (v->backends[j].id == backend_id)
+			cp_format_addr(&v->backends[j].addr, v->backends[j].family, be, sizeof(be));
+	json_array_append_new(w->arr, json_pack("{s:s, s:i, s:i, s:s, s:i}",
+		"client", cp_format_addr(&k->src, k->family, src, sizeof(src)),
+		"sport", (json_int_t)ntohs(k->sport), "dport", (json_int_t)ntohs(k->dport),
+		"backend", be, "last_seen", (json_int_t)last_seen));
+	return ++w->n >= CP_FLOWS_MAX;
+}
+
+static json_t *do_flows(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
+{
+	struct flows_walk w = { .vip = cp_model_find_vip(&d->model, &r->vip) };
+	json_t *reply;
+
+	if (!w.vip) {
+		cp_error_set(e, ENOENT, "vip", "no such VIP");
+		return NULL;
+	}
+	w.arr = json_array();
+	if (d->driver.ops)
+		d->driver.ops->flow_foreach(d->driver.ctx, flow_cb, &w);
+	reply = cp_reply_ok();
+	json_object_set_new(reply, "flows", w.arr);
+	json_object_set_new(reply, "truncated", json_boolean(w.n >= CP_FLOWS_MAX));
+	return reply;
+}
+
+static json_t *do_ring_digest(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
+{
+	const struct cp_vip *v = cp_model_find_vip(&d->model, &r->vip);
+	json_t *reply;
+	char digest[24], buf[96];
+	size_t usable = 0;
+
+	if (!v) {
+		cp_error_set(e, ENOENT, "vip", "no such VIP");
+		return NULL;
+	}
+	for (size_t j = 0; j < v->n_backends; j++)
+		usable += !strcmp(backend_state_name(&v->backends[j]), "up");
+	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)v->digest);
+	reply = cp_reply_ok();
+	json_object_update_new(reply, json_pack("{s:s, s:s, s:i, s:i, s:b}",
+		"vip", cp_format_vip(&v->key, buf, sizeof(buf)), "digest", digest,
+		"ring", (json_int_t)v->ring_size, "usable_backends", (json_int_t)usable,
+		"ring_too_small", lb_maglev_ring_too_small(v->ring_size, usable)));
+	return reply;
+}
+
+static json_t *do_save(struct sluiced *d, struct cp_error *e)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	json_t *reply;
+
+	if (!f || cp_model_save(&d->model, f)) {
+		if (f)
+			fclose(f);
+		free(text);
+		cp_error_set(e, ENOMEM, "save", "cannot format the state");
+		return NULL;
+	}
+	fclose(f);
+	reply = cp_reply_ok();
+	json_object_set_new(reply, "config", json_string(text));
+	free(text);
+	return reply;
+}
+
+static json_t *do_status(struct sluiced *d)
+{
+	const struct cp_model_stats *s = &d->model.stats;
+	json_t *reply = cp_reply_ok(), *ifs = json_array();
+
+	for (int i = 0; i < d->model.node.n_interfaces; i++)
+		json_array_append_new(ifs, json_string(d->model.node.interfaces[i]));
+	json_object_update_new(reply, json_pack(
+		"{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:s, s:s}",
+		"version", SLUICE_VERSION,
+		"driver", d->driver.ops ? d->driver.ops->name : "none",
+		"adopted", d->adopted, "vips", (json_int_t)d->model.n_vips,
+		"changes_applied", (json_int_t)s->changes_applied,
+		"changes_rejected", (json_int_t)s->changes_rejected,
+		"ring_rebuilds", (json_int_t)s->ring_rebuilds,
+		"last_rebuild_ns", (json_int_t)s->last_rebuild_ns,
+		"state_file", d->state_path, "socket", d->socket_path));
+	json_object_set_new(reply, "interfaces", ifs);
+	return reply;
+}
+
+static int is_change(enum cp_op op)
+{
+	switch (op) {
+	case CP_OP_VIP_ADD:
+	case CP_OP_VIP_SET:
+	case CP_OP_VIP_DEL:
+	case CP_OP_BACKEND_ADD:
+	case CP_OP_BACKEND_SET:
+	case CP_OP_BACKEND_DEL:
+	case CP_OP_NODE_SET:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* validate -> model -> rings -> fast path (cp_model_apply), then persist,
+ * then answer. A change that is live but could not be persisted is
+ * reported as such: the operator must know the file is behind. */
+static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
+{
+	if (cp_model_apply(&d->model, r, e))
+		return NULL;
+	if (r->op != CP_OP_HEALTH_REPORT && d->state_path[0] &&
+	    cp_state_save(d->state_path, &d->model)) {
+		cp_error_set(e, EIO, "state", "applied, but not persisted to %s (see the log)",
+			     d->state_path);
+		return NULL;
+	}
+	return cp_reply_ok();
+}
+
+static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
+{
+	int err = 0;
+
+	if (!d->driver.ops) {
+		cp_error_set(e, ENODEV, "driver", "no fast path attached");
+		return NULL;
+	}
+	for (int i = 0; i < d->model.node.n_interfaces && !err; i++) {
+		const char *ifn = d->model.node.interfaces[i];
+		int named = 0;
+
+		for (int j = 0; j < r->n_interfaces; j++)
+			named |= !strcmp(r->interfaces[j], ifn);
+		if (r->n_interfaces && !named)
+			continue;
+		err = d->driver.ops->detach(d->driver.ctx, ifn);
+		if (err)
+			cp_error_set(e, -err, "interface", "%s: cannot detach: %s", ifn,
+				     strerror(-err));
+	}
+	return err ? NULL : cp_reply_ok();
+}
+
+static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
+{
+	if (is_change(r->op) || r->op == CP_OP_HEALTH_REPORT)
+		return do_change(d, r, e);
+	switch (r->op) {
+	case CP_OP_VIP_LIST:
+		return do_vip_list(d, r);
+	case CP_OP_BACKEND_LIST:
+		return do_backend_list(d, r);
+	case CP_OP_HEALTH_TARGETS:
+		return do_health_targets(d);
+	case CP_OP_STATS:
+		return do_stats(d, r);
+	case CP_OP_FLOWS:
+		return do_flows(d, r, e);
+	case CP_OP_RING_DIGEST:
+		return do_ring_digest(d, r, e);
+	case CP_OP_SAVE:
+		return do_save(d, e);
+	case CP_OP_STATUS:
+		return do_status(d);
+	case CP_OP_DETACH:
+		return do_detach(d, r, e);
+	default:
+		cp_error_set(e, EINVAL, "op", "not a request sluiced serves");
+		return NULL;
+	}
+}
+
+json_t *sluiced_handle(void *arg, json_t *req, const struct ucred *peer)
+{
+	struct sluiced *d = arg;
+	struct cp_request r;
+	struct cp_error e = { "", "" };
+	json_t *reply;
+
+	(void)peer;
+	if (cp_request_from_json(req, &r, &e))
+		return cp_reply_error(&e);
+	reply = dispatch(d, &r, &e);
+	if (!reply) {
+		pr_info("api: %s rejected: %s: %s\n", cp_op_name(r.op), e.field, e.msg);
+		return cp_reply_error(&e);
+	}
+	return reply;
+}

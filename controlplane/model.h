@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model.h - sluiced's desired state and the only code that changes it.
+ *
+ * Every change goes validate -> model -> rebuild the rings of the VIPs it
+ * touched -> push to the fast-path driver. Validation comes first and is
+ * complete: a change that fails it alters nothing and returns a precise
+ * error (cp_error: field and reason). Persistence and the reply are the
+ * caller's, after cp_model_apply() returns 0.
+ *
+ * Not thread-safe: sluiced's control thread owns the model.
+ */
+#ifndef SLUICE_CP_MODEL_H
+#define SLUICE_CP_MODEL_H
+
+#include <stdio.h>
+#include <stddef.h>
+#include "fwd.h"
+#include "request.h"
+#include "driver.h"
+
+struct cp_backend {
+	struct lb_addr addr;
+	__u8 family;
+	__u8 draining;		/* operator's drain (weight 0 drains as well) */
+	__u32 weight;
+	enum cp_health health;	/* from sluice-healthd; kept if healthd goes away */
+	__u32 latency_us;	/* last check's latency */
+	__u32 id;		/* fast-path backend id (per VIP and backend) */
+	__u32 gen;		/* incarnation written with the id */
+};
+
+struct cp_vip {
+	struct lb_vip_key key;
+	__u32 id;		/* fast-path vip_id */
+	__u32 flags;		/* LB_VIP_F_* */
+	__u32 ring_size;	/* prime M */
+	struct cp_check check;
+	struct cp_backend *backends;
+	size_t n_backends;
+	size_t cap_backends;
+	__u32 *ring;		/* the ring last pushed (ring_size entries), or NULL */
+	__u64 digest;		/* lb_maglev_digest of it */
+};
+
+struct cp_node {
+	char interfaces[CP_MAX_INTERFACES][IF_NAMESIZE];
+	__u8 n_interfaces;
+	__be32 encap_src4;
+	struct lb_addr encap_src6;
+	char metrics[64];
+};
+
+/* Counters of the model itself, exported as metrics. */
+struct cp_model_stats {
+	__u64 changes_applied;
+	__u64 changes_rejected;
+	__u64 ring_rebuilds;
+	__u64 last_rebuild_ns;	/* duration of the last ring build */
+};
+
+/* Fills the next hop of a backend entry (nh_* fields and
+ * LB_BACKEND_F_NH_VALID) before it is pushed; optional. */
+typedef int (*cp_nexthop_fn)(void *arg, struct lb_backend *b);
+
+struct cp_model {
+	struct cp_vip *vips;
+	size_t n_vips;
+	size_t cap_vips;
+	struct cp_node node;
+	struct lb_params limits;	/* max_vips, max_backends, max_ring */
+	__u8 *vip_ids_used;		/* limits.max_vips flags */
+	__u8 *backend_ids_used;		/* limits.max_backends flags */
+	__u32 next_gen;
+	struct cp_driver *driver;	/* NULL: validate and keep state only */
+	cp_nexthop_fn nexthop;
+	void *nexthop_arg;
+	struct cp_model_stats stats;
+};
+
+/* limits: the fast path's sizes (driver->ops->params()), or NULL for the
+ * defaults of fwd.h. driver may be NULL. Returns 0 or -ENOMEM. */
+int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_driver *driver);
+void cp_model_free(struct cp_model *m);
+
+/* Validates a change request (VIP_ADD/SET/DEL, BACKEND_ADD/SET/DEL,
+ * NODE_SET, HEALTH_REPORT) against the model; changes nothing. */
+int cp_model_check(const struct cp_model *m, const struct cp_request *r, struct cp_error *e);
+
+/* Validates and applies one change; on error nothing changed (the model,
+ * and the fast path unless the driver itself failed, which is logged and
+ * returned). Rebuilds only the rings of the VIP it touched, and pushes
+ * only when the ring changed. */
+int cp_model_apply(struct cp_model *m, const struct cp_request *r, struct cp_error *e);
+
+/* Pushes the whole model to the driver: at start, and after adopting a
+ * pinned program whose maps may hold anything. */
+int cp_model_sync(struct cp_model *m);
+
+struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_key *k);
+struct cp_backend *cp_vip_find_backend(const struct cp_vip *v, const struct lb_addr *a,
+				       __u8 family);
+
+/* Writes the model as a config script (state file, `sluicectl save`):
+ * node settings, then every VIP with its backends, in a stable order.
+ * Loading it into an empty model gives an equal model. */
+int cp_model_save(const struct cp_model *m, FILE *out);
+
+/* Loads a config script into *target (a fresh model, no driver): every
+ * line is parsed and applied; on the first bad line returns -EINVAL with
+ * e->field = "FILE:LINE" and nothing else is kept by the caller. */
+int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp_error *e);
+
+/* Applies the difference between m and target to m (SIGHUP): VIPs and
+ * backends only in target are added, only in m removed, changed ones set.
+ * Unchanged backends keep their ids, so their flows keep flowing.
+ * Returns the number of changes, or -errno (e set) from the first that
+ * failed validation -- the caller validated target, so that is a bug. */
+int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struct cp_error *e);
+
+#endif /* SLUICE_CP_MODEL_H */

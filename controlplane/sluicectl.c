@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sluicectl - the operator's command line for sluiced. It parses the
+ * command with the same code sluiced uses for config files (cmd.c), sends
+ * it as JSON over the API socket, and prints the answer as a table, or as
+ * JSON with --json. It never touches BPF maps itself.
+ *
+ * Exit codes: 0 done; 1 sluiced refused the request; 2 bad command line;
+ * 3 sluiced could not be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cmd.h"
+#include "request_json.h"
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+static const char usage[] =
+"Usage: sluicectl [--socket PATH] [--json] [--timeout MS] COMMAND [ARGS]...\n"
+"Manage the Sluice load balancer through sluiced.\n"
+"\n"
+"Commands:\n"
+"  vip add|set|del|list         virtual services (VIP:PORT/PROTO)\n"
+"  backend add|set|del|list     real servers behind a VIP\n"
+"  node set                     interfaces, encapsulation sources, metrics\n"
+"  health report|targets        used by sluice-healthd\n"
+"  stats [--vip VIP]            packet and byte counters\n"
+"  flows VIP                    live connections of a VIP\n"
+"  ring digest VIP              hash of a VIP's ring, to compare nodes\n"
+"  save                         the state as a config script\n"
+"  status                       what sluiced is doing\n"
+"  detach [--interface IF]      remove the XDP program (stops forwarding)\n"
+"\n"
+"Options:\n"
+"      --socket PATH   sluiced's API socket (default " CP_API_DEFAULT_SOCKET ")\n"
+"  -j, --json          print sluiced's JSON answer instead of a table\n"
+"      --timeout MS    give up after MS milliseconds (default 10000)\n"
+"  -h, --help          this text; 'sluicectl COMMAND --help' for a command\n"
+"\n"
+"Examples:\n"
+"  sluicectl vip add 10.100.0.1:80/tcp --check http --check-path /health\n"
+"  sluicectl backend add 10.100.0.1:80/tcp 10.0.0.11 --weight 100\n"
+"  sluicectl backend set 10.100.0.1:80/tcp 10.0.0.11 --drain\n"
+"  sluicectl backend add [2001:db8::1]:443/tcp 2001:db8:1::11\n"
+"\n"
+"Exit status: 0 done, 1 refused by sluiced, 2 bad command line,\n"
+"3 sluiced not reachable.\n";
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+static long long num(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static void print_vips(json_t *reply)
+{
+	json_t *v;
+	size_t i;
+
+	printf("%-28s %-8s %-7s %-8s %s\n", "VIP", "AFFINITY", "RING", "BACKENDS", "DIGEST");
+	json_array_foreach(json_object_get(reply, "vips"), i, v)
+		printf("%-28s %-8s %-7lld %-8lld %s\n", str(v, "vip"), str(v, "affinity"),
+		       num(v, "ring"), num(v, "backends"), str(v, "digest"));
+}
+
+static void print_backends(json_t *reply, const char *key)
+{
+	json_t *b;
+	size_t i;
+
+	printf("%-28s %-24s %-6s %-8s %-7s %s\n", "VIP", "BACKEND", "WEIGHT", "STATE", "HEALTH",
+	       "LATENCY");
+	json_array_foreach(json_object_get(reply, key), i, b)
+		printf("%-28s %-24s %-6lld %-8s %-7s %lldus\n", str(b, "vip"), str(b, "backend"),
+		       num(b, "weight"), str(b, "state"), str(b, "health"), num(b, "latency_us"));
+}
+
+static void print_stats(json_t *reply)
+{
+	const char *name;
+	json_t *v, *b, *r;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(reply, "vips"), i, v) {
+		printf("%s  packets %lld  bytes %lld  new flows %lld  ring picks %lld\n",
+		       str(v, "vip"), num(v, "packets"), num(v, "bytes"), num(v, "new_flows"),
+		       num(v, "ring_picks"));
+		json_array_foreach(json_object_get(v, "backends"), j, b)
+			printf("  -> %-24s %-8s packets %lld  bytes %lld\n", str(b, "backend"),
+			       str(b, "state"), num(b, "packets"), num(b, "bytes"));
+	}
+	printf("reasons (packets):\n");
+	json_object_foreach(json_object_get(reply, "reasons"), name, r)
+		if (num(r, "packets"))
+			printf("  %-20s %lld\n", name, num(r, "packets"));
+}
+
+static void print_flows(json_t *reply)
+{
+	json_t *f;
+	size_t i;
+
+	printf("%-40s %-6s %-6s %-24s %s\n", "CLIENT", "SPORT", "DPORT", "BACKEND", "LAST SEEN");
+	json_array_foreach(json_object_get(reply, "flows"), i, f)
+		printf("%-40s %-6lld %-6lld %-24s %lld\n", str(f, "client"), num(f, "sport"),
+		       num(f, "dport"), str(f, "backend"), num(f, "last_seen"));
+	if (json_is_true(json_object_get(reply, "truncated")))
+		printf("(truncated)\n");
+}
+
+static void print_status(json_t *reply)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(reply, key, v) {
+		char *text;
+
+		if (!strcmp(key, "v") || !strcmp(key, "ok"))
+			continue;
+		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("%-18s %s\n", key, json_is_string(v) ? json_string_value(v) : text);
+		free(text);
+	}
+}
+
+static void print_reply(enum cp_op op, json_t *reply)
+{
+	switch (op) {
+	case CP_OP_VIP_LIST:
+		print_vips(reply);
+		break;
+	case CP_OP_BACKEND_LIST:
+		print_backends(reply, "backends");
+		break;
+	case CP_OP_HEALTH_TARGETS:
+		print_backends(reply, "targets");
+		break;
+	case CP_OP_STATS:
+		print_stats(reply);
+		break;
+	case CP_OP_FLOWS:
+		print_flows(reply);
+		break;
+	case CP_OP_RING_DIGEST:
+		printf("%s digest %s (ring %lld, %lld usable backends)%s\n", str(reply, "vip"),
+		       str(reply, "digest"), num(reply, "ring"), num(reply, "usable_backends"),
+		       json_is_true(json_object_get(reply, "ring_too_small"))
+			       ? "; ring smaller than 100 x backends: removals move more flows"
+			       : "");
+		break;
+	case CP_OP_SAVE:
+		fputs(str(reply, "config"), stdout);
+		break;
+	case CP_OP_STATUS:
+		print_status(reply);
+		break;
+	default:
+		break;		/* a change: silence is success, as with ip(8) */
+	}
+}
+
+/* "sluicectl vip --help", "sluicectl backend add --help" */
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, 0, 'S' },
+		{ "json", no_argument, 0, 'j' },
+		{ "timeout", required_argument, 0, 'T' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *socket_path = CP_API_DEFAULT_SOCKET;
+	struct cp_error e = { "", "" };
+	struct cp_request r;
+	int json_out = 0, timeout_ms = 10000, c, rc;
+	json_t *req, *reply;
+
+	/* Options before the command only; the command's own follow it. */
+	while ((c = getopt_long(argc, argv, "+jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S': socket_path = optarg; break;
+		case 'j': json_out = 1; break;
+		case 'T': timeout_ms = atoi(optarg); break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs("Try 'sluicectl --help'.\n", stderr); return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (wants_help(argc, argv)) {
+		fputs(cp_cmd_usage(argv[0]), stdout);
+		return 0;
+	}
+	if (timeout_ms <= 0) {
+		fputs("sluicectl: --timeout must be a positive number of milliseconds\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (cp_cmd_parse(argc, argv, &r, &e)) {
+		fprintf(stderr, "sluicectl: %s: %s\n", e.field, e.msg);
+		return EXIT_USAGE;
+	}
+
+	req = cp_request_to_json(&r);
+	reply = req ? cp_api_call(socket_path, req, timeout_ms) : NULL;
+	json_decref(req);
+	if (!reply) {
+		fprintf(stderr, "sluicectl: cannot reach sluiced at %s: %s\n", socket_path,
+			strerror(errno));
+		return EXIT_UNREACHABLE;
+	}
+	rc = json_is_true(json_object_get(reply, "ok")) ? 0 : EXIT_REFUSED;
+	if (json_out) {
+		json_dumpf(reply, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else if (rc) {
+		json_t *err = json_object_get(reply, "error");
+
+		fprintf(stderr, "sluicectl: %s: %s\n", str(err, "field"), str(err, "message"));
+	} else {
+		print_reply(r.op, reply);
+	}
+	json_decref(reply);
+	return rc;
+}

@@ -1,0 +1,232 @@
+#!/bin/bash
+# Integration test of sluiced and sluicectl (root): a private network
+# namespace with a veth, sluiced attached to it with its pins in a private
+# bpffs directory, driven only through sluicectl. Checks the state, the
+# BPF maps, the ring digest, forwarding that never stops across a restart
+# (with the same pinned program id), SIGHUP applying only the diff, and a
+# non-root client refused. Every loop is bounded; everything it starts is
+# removed by pid/name on exit.
+set -euo pipefail
+
+BUILD=${1:?usage: sluiced.sh BUILD_DIR}
+if [ "$(id -u)" != 0 ]; then
+    echo "sluiced.sh: skipped: needs root (netns, BPF)"
+    exit 77
+fi
+
+NS=sluice-it-$$
+TMP=$(mktemp -d /tmp/sluice-it.XXXXXX)
+PIN=/sys/fs/bpf/sluice-it-$$
+SOCK=$TMP/sluiced.sock
+PID=
+LOOP_PID=
+failures=0
+
+cleanup() {
+    if [ "$failures" != 0 ] && [ -f "$TMP/sluiced.log" ]; then
+        echo "--- sluiced log"
+        cat "$TMP/sluiced.log"
+    fi
+    [ -n "$LOOP_PID" ] && kill "$LOOP_PID" 2>/dev/null || true
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+    rm -rf "$PIN" "$TMP"
+}
+trap cleanup EXIT
+
+check() {   # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok - $what"
+    else
+        echo "not ok - $what"
+        failures=$((failures + 1))
+    fi
+}
+
+# nsenter, not `ip netns exec`: the latter remounts /sys, which hides the
+# bpffs at /sys/fs/bpf and so the pins a restart must find.
+nsx() { nsenter --net="/run/netns/$NS" "$@"; }
+ctl() { nsx "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+
+start_sluiced() {
+    # nsenter itself, not through the nsx function: backgrounding a function
+    # forks a shell, and $! would be that shell, not sluiced.
+    nsenter --net="/run/netns/$NS" "$BUILD/controlplane/sluiced" --foreground --config "$TMP/sluice.conf" \
+        --state "$TMP/state.conf" --socket "$SOCK" --pin-root "$PIN" \
+        --max-vips 16 --max-backends 64 --flow-buckets 1024 \
+        2>>"$TMP/sluiced.log" &
+    PID=$!
+    for _ in $(seq 100); do
+        ctl status >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "sluiced did not come up:"; cat "$TMP/sluiced.log"
+    return 1
+}
+
+stop_sluiced() {
+    kill -TERM "$PID"
+    wait "$PID" || true
+    PID=
+}
+
+xdp_prog_id() {
+    ip -n "$NS" -d link show dev veth0 | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p' | head -1
+}
+
+digest() { ctl ring digest "$1" | awk '{print $3}'; }
+
+# --- the namespace ------------------------------------------------------
+ip netns add "$NS"
+nsx ip link set lo up
+nsx ip link add veth0 type veth peer name veth1
+nsx ip link set veth0 up
+nsx ip link set veth1 up
+nsx ip addr add 10.0.0.1/24 dev veth0
+for i in 11 12 13; do
+    nsx ip neigh replace 10.0.0.$i lladdr 02:00:00:00:00:$i nud permanent dev veth0
+done
+nsx sysctl -qw net.ipv4.ip_forward=1
+
+cat > "$TMP/sluice.conf" <<CONF
+# integration test config
+node set --interface veth0 --encap-source 10.0.0.1
+vip add 10.100.0.1:80/tcp
+backend add 10.100.0.1:80/tcp 10.0.0.11
+backend add 10.100.0.1:80/tcp 10.0.0.12
+vip add 10.100.0.2:53/udp
+backend add 10.100.0.2:53/udp 10.0.0.13
+CONF
+
+# --- start, state, maps ----------------------------------------------------
+check "sluiced starts and answers" start_sluiced
+status_names_veth0() { ctl status | grep -q veth0; }
+check "status names the interface" status_names_veth0
+PROG1=$(xdp_prog_id)
+check "an XDP program is attached to veth0" test -n "$PROG1"
+check "two VIPs listed" test "$(ctl vip list | tail -n +2 | wc -l)" = 2
+check "pinned maps exist" test -n "$(find "$PIN" -name vip_table | head -1)"
+
+# The fast path's own view: the pinned backends map holds exactly the
+# configured backends, in service (state 1 = LB_BACKEND_UP).
+backends_in_map() {
+    bpftool -j map dump pinned "$(find "$PIN" -name backends | head -1)" | python3 -c '
+import json, socket, struct, sys
+up = set()
+for e in json.load(sys.stdin):
+    v = e.get("formatted", {}).get("value") or {}
+    if v.get("state") == 1 and v.get("family") == 4:
+        up.add(socket.inet_ntoa(struct.pack("<I", v["addr"]["w"][0])))
+print(" ".join(sorted(up)))'
+}
+check "pinned backends map holds the configured backends" \
+    test "$(backends_in_map)" = "10.0.0.11 10.0.0.12 10.0.0.13"
+
+D2=$(digest 10.100.0.1:80/tcp)
+ctl backend add 10.100.0.1:80/tcp 10.0.0.13
+D3=$(digest 10.100.0.1:80/tcp)
+check "digest changed with a third backend" test "$D2" != "$D3"
+ctl backend del 10.100.0.1:80/tcp 10.0.0.13
+check "digest is a function of the backend set" test "$D2" = "$(digest 10.100.0.1:80/tcp)"
+check "state file persisted" grep -q "backend add 10.100.0.2:53/udp 10.0.0.13" "$TMP/state.conf"
+
+# Bad input: refused with exit 1 (daemon) or 2 (command line), state kept.
+set +e
+ctl backend add 10.100.0.1:80/tcp 10.0.0.11 >/dev/null 2>&1; rc_dup=$?
+ctl vip add 10.100.0.3:80/tcp --ring 1000 >/dev/null 2>&1; rc_ring=$?
+ctl backend add 10.100.0.1:80/tcp nonsense >/dev/null 2>&1; rc_addr=$?
+set -e
+check "duplicate backend refused (exit 1)" test "$rc_dup" = 1
+check "non-prime ring refused (exit 1)" test "$rc_ring" = 1
+check "bad address refused (exit 2)" test "$rc_addr" = 2
+check "refusals changed nothing" test "$(ctl vip list | tail -n +2 | wc -l)" = 2
+
+# --- forwarding never stops across a restart ----------------------------------
+# A TCP SYN from 192.0.2.7:40000 to the VIP, run through the pinned program
+# with BPF_PROG_TEST_RUN in a bounded loop while sluiced restarts.
+python3 - "$TMP/syn.bin" <<'PY'
+import struct, sys
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+src, dst = bytes([192, 0, 2, 7]), bytes([10, 100, 0, 1])
+tcp = struct.pack('!HHIIBBHHH', 40000, 80, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+tcp = tcp[:16] + struct.pack('!H', csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)) + tcp[18:]
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, src, dst)
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+eth = bytes.fromhex('02aa00000001' '02cc00000007') + b'\x08\x00'
+open(sys.argv[1], 'wb').write(eth + ip + tcp)
+PY
+PROG_PIN=$(find "$PIN" -name prog | head -1)
+run_once() { nsx bpftool prog run pinned "$PROG_PIN" data_in "$TMP/syn.bin" repeat 1 2>&1 | sed -n 's/.*[Rr]eturn value: \([0-9]*\).*/\1/p'; }
+FIRST=$(run_once)
+forwarded() { [ "$FIRST" = 3 ] || [ "$FIRST" = 4 ]; }
+check "the VIP packet is forwarded (XDP_TX=3 or XDP_REDIRECT=4)" forwarded
+(
+    # Bounded: at most 600 runs or 30 s.
+    end=$((SECONDS + 30))
+    for _ in $(seq 600); do
+        [ $SECONDS -ge $end ] && break
+        [ -f "$TMP/stop-loop" ] && break
+        echo "$(run_once)" >> "$TMP/loop.txt"
+    done
+) &
+LOOP_PID=$!
+sleep 0.3
+stop_sluiced
+check "XDP program still attached after SIGTERM" test "$(xdp_prog_id)" = "$PROG1"
+sleep 0.3
+check "sluiced restarts" start_sluiced
+sleep 0.3
+touch "$TMP/stop-loop"
+wait "$LOOP_PID" || true
+LOOP_PID=
+check "forwarding loop ran" test "$(wc -l < "$TMP/loop.txt")" -gt 5
+check "every run during the restart forwarded ($(sort "$TMP/loop.txt" | uniq -c | tr '\n' ' '))" \
+    test "$(grep -cv "^$FIRST\$" "$TMP/loop.txt")" = 0
+check "same pinned program id after the restart" test "$(xdp_prog_id)" = "$PROG1"
+adopted() { ctl --json status | grep -q '"adopted": true'; }
+check "restarted sluiced adopted the pinned program" adopted
+
+# --- SIGHUP applies only the diff ---------------------------------------------
+U1=$(digest 10.100.0.2:53/udp)
+ID12=$(ctl --json backend list 10.100.0.1:80/tcp | python3 -c 'import json,sys; print([b["id"] for b in json.load(sys.stdin)["backends"] if b["backend"]=="10.0.0.12"][0])')
+sed -i 's|^backend add 10.100.0.1:80/tcp 10.0.0.11$|backend add 10.100.0.1:80/tcp 10.0.0.11 --weight 50|' "$TMP/sluice.conf"
+echo "backend add 10.100.0.1:80/tcp 10.0.0.13" >> "$TMP/sluice.conf"
+kill -HUP "$PID"
+for _ in $(seq 100); do
+    ctl backend list 10.100.0.1:80/tcp | grep -q 10.0.0.13 && break
+    sleep 0.05
+done
+has_13() { ctl backend list 10.100.0.1:80/tcp | grep -q 10.0.0.13; }
+weight_50() { ctl backend list 10.100.0.1:80/tcp | grep 10.0.0.11 | grep -q ' 50 '; }
+check "SIGHUP added the new backend" has_13
+check "SIGHUP changed the weight" weight_50
+check "untouched VIP kept its ring" test "$U1" = "$(digest 10.100.0.2:53/udp)"
+check "unchanged backend kept its id" test "$ID12" = "$(ctl --json backend list 10.100.0.1:80/tcp | python3 -c 'import json,sys; print([b["id"] for b in json.load(sys.stdin)["backends"] if b["backend"]=="10.0.0.12"][0])')"
+echo "garbage line" >> "$TMP/sluice.conf"
+kill -HUP "$PID"
+sleep 0.3
+check "a bad config line is reported with file:line" grep -q "sluice.conf:9" "$TMP/sluiced.log"
+four_backends() { [ "$(ctl backend list | grep -c 10.100.0)" = 4 ]; }
+check "a bad config changes nothing" four_backends
+
+# --- access ---------------------------------------------------------------------
+set +e
+nsx setpriv --reuid 65534 --regid 65534 --clear-groups \
+    "$BUILD/controlplane/sluicectl" --socket "$SOCK" status >/dev/null 2>&1
+rc_user=$?
+set -e
+check "a non-root client is refused (exit 3)" test "$rc_user" = 3
+
+# --- explicit detach --------------------------------------------------------------
+ctl detach
+check "detach removes the XDP program" test -z "$(xdp_prog_id)"
+
+stop_sluiced
+echo "sluiced.sh: $failures check(s) failed"
+[ "$failures" = 0 ]
