@@ -214,7 +214,8 @@ static int client_queue(struct cp_client *c, json_t *reply)
 		free(text);
 		return -ENOMEM;
 	}
-	memcpy(buf, c->out + c->out_off, pending);
+	if (pending)
+		memcpy(buf, c->out + c->out_off, pending);
 	memcpy(buf + pending, text, n);
 	buf[pending + n] = '\n';
 	free(text);

@@ -31,6 +31,10 @@ struct cp_driver_ops {
 			    int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
 				      __u32 last_seen, void *arg),
 			    void *arg);
+	/* Read back what the fast path holds (optional: NULL when the
+	 * fast path keeps nothing across a restart). */
+	int (*backend_get)(void *ctx, __u32 id, struct lb_backend *out);
+	int (*vip_find)(void *ctx, const struct lb_vip_key *key, __u32 *vip_id);
 	void (*close)(void *ctx);
 };
 

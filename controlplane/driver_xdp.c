@@ -230,6 +230,16 @@ static int xdp_flow_foreach(void *ctx,
 	return lb_xdp_flow_foreach(((struct cp_xdp *)ctx)->x, fn, arg);
 }
 
+static int xdp_backend_get(void *ctx, __u32 id, struct lb_backend *out)
+{
+	return lb_xdp_backend_get(((struct cp_xdp *)ctx)->x, id, out);
+}
+
+static int xdp_vip_find(void *ctx, const struct lb_vip_key *key, __u32 *vip_id)
+{
+	return lb_xdp_vip_find(((struct cp_xdp *)ctx)->x, key, vip_id);
+}
+
 /* Pinned links and generic attachments stay: forwarding goes on. */
 static void xdp_close(void *ctx)
 {
@@ -257,6 +267,8 @@ static const struct cp_driver_ops xdp_ops = {
 	.backend_stats = xdp_backend_stats,
 	.reason_stats = xdp_reason_stats,
 	.flow_foreach = xdp_flow_foreach,
+	.backend_get = xdp_backend_get,
+	.vip_find = xdp_vip_find,
 	.close = xdp_close,
 };
 

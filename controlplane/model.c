@@ -171,6 +171,72 @@ static __u32 gen_next(struct cp_model *m)
 	return gen;
 }
 
+/* ---- adoption of a pinned fast path ------------------------------------ */
+
+int cp_model_adopt_begin(struct cp_model *m)
+{
+	const struct cp_driver_ops *ops = m->driver ? m->driver->ops : NULL;
+	__u32 n = m->limits.max_backends;
+
+	if (!ops || !ops->backend_get || !ops->vip_find)
+		return 0;
+	m->adopt = calloc(n, sizeof(*m->adopt));
+	if (!m->adopt)
+		return -ENOMEM;
+	m->n_adopt = n;
+	for (__u32 id = 0; id < n; id++) {
+		if (ops->backend_get(m->driver->ctx, id, &m->adopt[id]))
+			memset(&m->adopt[id], 0, sizeof(m->adopt[id]));
+		/* New gens must never repeat one a pinned flow may hold. */
+		if (m->adopt[id].gen >= m->next_gen)
+			m->next_gen = m->adopt[id].gen + 1;
+	}
+	if (!m->next_gen)
+		m->next_gen = 1;
+	return 0;
+}
+
+void cp_model_adopt_end(struct cp_model *m)
+{
+	free(m->adopt);
+	m->adopt = NULL;
+	m->n_adopt = 0;
+}
+
+/* 0 and the vip_id the pinned VIP table gives k, if that id is free. */
+static int adopted_vip_id(struct cp_model *m, const struct lb_vip_key *k, __u32 *id)
+{
+	__u32 hint;
+
+	if (!m->adopt || m->driver->ops->vip_find(m->driver->ctx, k, &hint) ||
+	    hint >= m->limits.max_vips || bit_get(m->vip_ids_used, hint))
+		return -ENOENT;
+	bit_set(m->vip_ids_used, hint);
+	*id = hint;
+	return 0;
+}
+
+/* 0 and the id and gen of the pinned entry that served this backend of
+ * this VIP, if that id is free. */
+static int adopted_backend_id(struct cp_model *m, __u32 vip_id, const struct cp_request *r,
+			      __u32 *id, __u32 *gen)
+{
+	for (__u32 i = 0; m->adopt && i < m->n_adopt; i++) {
+		const struct lb_backend *b = &m->adopt[i];
+
+		if (b->state == LB_BACKEND_UNUSED || b->vip_id != vip_id ||
+		    b->family != r->backend_family ||
+		    memcmp(&b->addr, &r->backend, sizeof(b->addr)) ||
+		    bit_get(m->backend_ids_used, i))
+			continue;
+		bit_set(m->backend_ids_used, i);
+		*id = i;
+		*gen = b->gen;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /* ---- init / free / lookups -------------------------------------------- */
 
 static void limits_init(struct lb_params *l, const struct lb_params *in)
@@ -211,6 +277,7 @@ static void vip_release(struct cp_vip *v)
 
 void cp_model_free(struct cp_model *m)
 {
+	cp_model_adopt_end(m);
 	for (size_t i = 0; i < m->n_vips; i++)
 		vip_release(&m->vips[i]);
 	free(m->vips);
@@ -1009,6 +1076,18 @@ static int drv_fail(struct cp_error *e, int err, const char *what, __u32 id)
 	return cp_error_set(e, -err, "fastpath", "%s %u failed: %s", what, id, strerror(-err));
 }
 
+/* The VIP whose backend array holds b. */
+static __u32 owner_vip_id(const struct cp_model *m, const struct cp_backend *b)
+{
+	for (size_t i = 0; i < m->n_vips; i++) {
+		const struct cp_vip *v = &m->vips[i];
+
+		if (b >= v->backends && b < v->backends + v->n_backends)
+			return v->id;
+	}
+	return 0;
+}
+
 static int push_backend(struct cp_model *m, const struct cp_backend *b, struct cp_error *e)
 {
 	struct lb_backend fb;
@@ -1032,6 +1111,7 @@ static int push_backend(struct cp_model *m, const struct cp_backend *b, struct c
 	fb.family = b->family;
 	fb.state = backend_fp_state(b);
 	fb.gen = b->gen;
+	fb.vip_id = owner_vip_id(m, b);
 	err = drv(m)->set_backend(m->driver->ctx, b->id, &fb);
 	return err ? drv_fail(e, err, "set_backend", b->id) : 0;
 }
@@ -1288,7 +1368,8 @@ static int mut_vip_add(struct cp_model *m, struct batch *b, const struct cp_requ
 		return err;
 	/* Can fail only when ids freed earlier in this batch are still
 	 * reserved; cp_model_apply_diff removes in one batch, adds in another. */
-	err = id_alloc(m->vip_ids_used, m->limits.max_vips, &id);
+	err = adopted_vip_id(m, &r->vip, &id) ? id_alloc(m->vip_ids_used, m->limits.max_vips, &id)
+					       : 0;
 	if (err)
 		return err;
 	spec_build(NULL, r, &s);
@@ -1334,12 +1415,12 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct batch *b
 			   const struct cp_request *r)
 {
 	struct cp_backend *be;
-	__u32 id;
+	__u32 id, gen = 0;
 	int err = batch_touch(b, v);
 
 	if (!err)
 		err = backends_reserve(v);
-	if (!err)
+	if (!err && adopted_backend_id(m, v->id, r, &id, &gen))
 		err = id_alloc(m->backend_ids_used, m->limits.max_backends, &id);
 	if (err)
 		return err;
@@ -1351,7 +1432,7 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct batch *b
 	be->draining = !!r->drain;
 	be->health = CP_HEALTH_UNKNOWN;
 	be->id = id;
-	be->gen = gen_next(m);
+	be->gen = gen ? gen : gen_next(m);
 	return 0;
 }
 

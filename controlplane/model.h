@@ -76,6 +76,10 @@ struct cp_model {
 	cp_nexthop_fn nexthop;
 	void *nexthop_arg;
 	struct cp_model_stats stats;
+	/* While adopting a pinned fast path: its backend entries, so that
+	 * the model takes the same ids and gens (cp_model_adopt_begin). */
+	struct lb_backend *adopt;
+	__u32 n_adopt;
 };
 
 /* limits: the fast path's sizes (driver->ops->params()), or NULL for the
@@ -96,6 +100,14 @@ int cp_model_apply(struct cp_model *m, const struct cp_request *r, struct cp_err
 /* Pushes the whole model to the driver: at start, and after adopting a
  * pinned program whose maps may hold anything. */
 int cp_model_sync(struct cp_model *m);
+
+/* Around the first load after a pinned fast path was adopted: VIPs and
+ * backends added in between take the ids (and gens) the fast path
+ * already uses for them, when free, so flows pinned to (id, gen) keep
+ * their backend across a restart. A driver without read-back makes
+ * begin a no-op. begin returns 0 or -ENOMEM. */
+int cp_model_adopt_begin(struct cp_model *m);
+void cp_model_adopt_end(struct cp_model *m);
 
 struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_key *k);
 struct cp_backend *cp_vip_find_backend(const struct cp_vip *v, const struct lb_addr *a,

@@ -353,8 +353,13 @@ int main(int argc, char **argv)
 			d->model.nexthop_arg = l.nl;
 		}
 	}
+	/* After a restart the model takes the ids and gens the pinned
+	 * program already uses: flows pinned to them keep their backend. */
+	if (!err && d->adopted)
+		err = cp_model_adopt_begin(&d->model);
 	if (!err)
 		err = load_initial(d);
+	cp_model_adopt_end(&d->model);
 	if (!err) {
 		l.api = cp_api_open(d->socket_path, sluiced_handle, d);
 		err = l.api ? 0 : -errno;

@@ -23,7 +23,7 @@
 
 #include <linux/types.h>
 
-#define LB_ABI_VERSION 1
+#define LB_ABI_VERSION 2
 
 /* Address families as stored in keys; 0 marks an empty slot. */
 #define LB_FAMILY_NONE 0
@@ -114,7 +114,11 @@ struct lb_backend {
 	__u16 nh_mtu;		/* egress MTU (L3 bytes) */
 	__u8 nh_dmac[6];
 	__u8 nh_smac[6];
-	__u8 pad1[6];
+	__u8 pad1[2];
+	/* The VIP this id serves. The fast path does not read it; a
+	 * restarted control plane does, to take the same ids and gens
+	 * again so that flows pinned to them keep their backend. */
+	__u32 vip_id;
 };
 
 /* --- Flows ------------------------------------------------------------- */
@@ -295,6 +299,7 @@ _Static_assert(sizeof(struct lb_vip_key) == 20, "lb_vip_key");
 _Static_assert(sizeof(struct lb_vip_slot) == 24, "lb_vip_slot");
 _Static_assert(sizeof(struct lb_vip_meta) == 8, "lb_vip_meta");
 _Static_assert(sizeof(struct lb_backend) == 48, "lb_backend");
+_Static_assert(__builtin_offsetof(struct lb_backend, vip_id) == 44, "lb_backend.vip_id");
 _Static_assert(sizeof(struct lb_flow_key) == 40, "lb_flow_key");
 _Static_assert(sizeof(struct lb_flow_bucket) == 64 + 4 * 40, "lb_flow_bucket");
 _Static_assert(sizeof(struct lb_config) == 48, "lb_config");

@@ -1711,6 +1711,7 @@ int lb_xdp_set_backend(struct lb_xdp *x, __u32 id, const struct lb_backend *b)
 	memcpy(cur->nh_smac, b->nh_smac, sizeof(cur->nh_smac));
 	cur->pad0 = 0;
 	memset(cur->pad1, 0, sizeof(cur->pad1));
+	cur->vip_id = b->vip_id;
 	__atomic_store_n(&cur->flags, b->flags, __ATOMIC_RELEASE);
 	/* Last: a reader that sees the new state sees everything above. */
 	__atomic_store_n(&cur->state, b->state, __ATOMIC_RELEASE);
@@ -1863,4 +1864,20 @@ int lb_xdp_flow_foreach(struct lb_xdp *x,
 		}
 	}
 	return 0;
+}
+
+int lb_xdp_backend_get(struct lb_xdp *x, __u32 id, struct lb_backend *out)
+{
+	if (id >= x->params.max_backends || !out)
+		return -EINVAL;
+	memcpy(out, &x->backends[id], sizeof(*out));
+	return 0;
+}
+
+int lb_xdp_vip_find(struct lb_xdp *x, const struct lb_vip_key *key, __u32 *vip_id)
+{
+	__u32 gen = __atomic_load_n(&x->cfg->vip_gen, __ATOMIC_ACQUIRE) & 1;
+
+	return lb_viptable_lookup(x->vip_table + (size_t)gen * x->params.vip_slots,
+				  x->params.vip_slots, x->cfg->vip_seed[gen], key, vip_id);
 }

@@ -155,4 +155,10 @@ int lb_xdp_flow_foreach(struct lb_xdp *x,
 				  __u32 last_seen, void *arg),
 			void *arg);
 
+/* What the fast path holds for backend id (a copy), and the vip_id the
+ * live VIP table gives key (-ENOENT if none): a restarted control plane
+ * reads them to take the same ids again. */
+int lb_xdp_backend_get(struct lb_xdp *x, __u32 id, struct lb_backend *out);
+int lb_xdp_vip_find(struct lb_xdp *x, const struct lb_vip_key *key, __u32 *vip_id);
+
 #endif /* SLUICE_XDP_LOADER_H */
