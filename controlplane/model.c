@@ -2327,3 +2327,23 @@ int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struc
 	n = diff_batch(m, target, diff_additions, e);
 	return n < 0 ? n : total + n;
 }
+
+int cp_model_refresh_nexthops(struct cp_model *m)
+{
+	struct cp_error e;
+	int err = 0;
+
+	if (!m->driver || !m->nexthop)
+		return 0;
+	for (size_t i = 0; i < m->n_vips; i++) {
+		const struct cp_vip *v = &m->vips[i];
+
+		for (size_t j = 0; j < v->n_backends; j++) {
+			int ret = push_backend(m, &v->backends[j], &e);
+
+			if (ret && !err)
+				err = ret;
+		}
+	}
+	return err;
+}

@@ -109,6 +109,11 @@ int cp_model_sync(struct cp_model *m);
 int cp_model_adopt_begin(struct cp_model *m);
 void cp_model_adopt_end(struct cp_model *m);
 
+/* Re-resolves every backend's next hop (model->nexthop) and re-sends the
+ * backend entries; rings and tables are not touched. For the netlink
+ * monitor and the periodic refresh. Returns the first error, if any. */
+int cp_model_refresh_nexthops(struct cp_model *m);
+
 struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_key *k);
 struct cp_backend *cp_vip_find_backend(const struct cp_vip *v, const struct lb_addr *a,
 				       __u8 family);

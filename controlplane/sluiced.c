@@ -306,11 +306,11 @@ static void run(struct sluiced *d, struct loop *l)
 				cp_api_dispatch(l->api);
 			} else if (tag == &tfd_tag) {
 				if (read(l->tfd, &ticks, sizeof(ticks)) > 0 && d->driver.ops)
-					cp_model_sync(&d->model);
+					cp_model_refresh_nexthops(&d->model);
 			} else if (tag == &nl_tag) {
 				cp_nl_monitor_read(l->nl, &changed);
 				if (changed && d->driver.ops)
-					cp_model_sync(&d->model);
+					cp_model_refresh_nexthops(&d->model);
 			}
 		}
 	}

@@ -337,6 +337,30 @@ static inline void mock_close(void *ctx)
 }
 
 /* Sets md up as an empty fast path of the given sizes. */
+/* Read-back, as a fast path that kept its maps across a restart. */
+static inline int mock_backend_get(void *ctx, __u32 id, struct lb_backend *out)
+{
+	struct mock_driver *md = ctx;
+
+	if (id >= md->params.max_backends)
+		return -EINVAL;
+	*out = md->backends[id];
+	return 0;
+}
+
+static inline int mock_vip_find(void *ctx, const struct lb_vip_key *key, __u32 *vip_id)
+{
+	struct mock_driver *md = ctx;
+
+	for (size_t i = 0; i < md->n_vips; i++) {
+		if (!memcmp(&md->vips[i].key, key, sizeof(*key))) {
+			*vip_id = md->vips[i].vip_id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 static inline void mock_init(struct mock_driver *md, __u32 max_vips, __u32 max_backends,
 		      __u32 max_ring, __u32 vip_slots)
 {
@@ -370,6 +394,8 @@ static inline void mock_init(struct mock_driver *md, __u32 max_vips, __u32 max_b
 		.backend_stats = mock_backend_stats,
 		.reason_stats = mock_reason_stats,
 		.flow_foreach = mock_flow_foreach,
+		.backend_get = mock_backend_get,
+		.vip_find = mock_vip_find,
 		.close = mock_close,
 	};
 	md->drv.ops = &md->ops;

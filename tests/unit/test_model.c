@@ -715,6 +715,91 @@ static void test_drain_keeps_id(void **state)
 	assert_fastpath_matches(f);
 }
 
+/* A next hop that resolves to a MAC derived from the backend address. */
+static int mac_from_addr_nexthop(void *arg, struct lb_backend *b)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	b->flags = LB_BACKEND_F_NH_VALID;
+	b->nh_ifindex = 2;
+	b->nh_mtu = 1500;
+	memset(b->nh_dmac, 0, sizeof(b->nh_dmac));
+	memcpy(b->nh_dmac + 2, &b->addr.w[0], 4);
+	return 0;
+}
+
+static void test_refresh_nexthops(void **state)
+{
+	struct fx *f = *state;
+	__u32 vid, a, b;
+	int calls = 0;
+
+	ok_lines(f, populated);
+	vid = find_vip(f, V1)->id;
+	a = find_backend(f, V1, "10.0.0.11")->id;
+	b = find_backend(f, V1, "10.0.0.12")->id;
+	assert_false(f->md.backends[a].flags & LB_BACKEND_F_NH_VALID);
+	f->m.nexthop = mac_from_addr_nexthop;
+	f->m.nexthop_arg = &calls;
+	mock_clear_calls(&f->md);
+	assert_int_equal(cp_model_refresh_nexthops(&f->m), 0);
+	assert_int_equal(calls, 2);
+	assert_true(f->md.backends[a].flags & LB_BACKEND_F_NH_VALID);
+	assert_memory_equal(f->md.backends[b].nh_dmac + 2, &f->md.backends[b].addr.w[0], 4);
+	/* Identity untouched; no ring or table pushed. */
+	assert_int_equal(f->md.backends[a].gen, find_backend(f, V1, "10.0.0.11")->gen);
+	assert_int_equal(f->md.backends[a].vip_id, vid);
+	assert_int_equal(mock_count(&f->md, MOCK_SET_RING, -1), 0);
+	assert_int_equal(mock_count(&f->md, MOCK_SET_BACKEND, -1), 2);
+	assert_fastpath_matches(f);
+}
+
+/* A restarted model over a fast path that kept its entries takes the same
+ * ids and gens, whatever the order and history of the new load. */
+static void test_adopt_keeps_ids_and_gens(void **state)
+{
+	struct fx *f = *state, *g;
+	__u32 vid, id11, id12, gen11, gen12;
+
+	ok_lines(f, populated);
+	/* A history a fresh load would not reproduce. */
+	ok(f, "backend del " V1 " 10.0.0.11");
+	ok(f, "vip add " V2);
+	ok(f, "backend add " V1 " 10.0.0.11");
+	vid = find_vip(f, V1)->id;
+	id11 = find_backend(f, V1, "10.0.0.11")->id;
+	id12 = find_backend(f, V1, "10.0.0.12")->id;
+	gen11 = find_backend(f, V1, "10.0.0.11")->gen;
+	gen12 = find_backend(f, V1, "10.0.0.12")->gen;
+
+	/* The "restart": a new model over the same mock (what the pins kept). */
+	g = calloc(1, sizeof(*g));
+	assert_non_null(g);
+	g->md = f->md;
+	g->md.drv.ctx = &g->md;
+	assert_int_equal(cp_model_init(&g->m, &g->md.params, &g->md.drv), 0);
+	assert_int_equal(cp_model_adopt_begin(&g->m), 0);
+	ok_model(&g->m, "vip add " V2);
+	ok_model(&g->m, "vip add " V1 " --ring 1009 --check tcp");
+	ok_model(&g->m, "backend add " V1 " 10.0.0.12");
+	ok_model(&g->m, "backend add " V1 " 10.0.0.11");
+	cp_model_adopt_end(&g->m);
+	assert_int_equal(cp_model_find_vip(&g->m, &find_vip(f, V1)->key)->id, vid);
+	assert_int_equal(find_backend(g, V1, "10.0.0.11")->id, id11);
+	assert_int_equal(find_backend(g, V1, "10.0.0.12")->id, id12);
+	assert_int_equal(find_backend(g, V1, "10.0.0.11")->gen, gen11);
+	assert_int_equal(find_backend(g, V1, "10.0.0.12")->gen, gen12);
+	/* New gens never repeat an adopted one. */
+	ok_model(&g->m, "backend add " V1 " 10.0.0.13");
+	assert_true(find_backend(g, V1, "10.0.0.13")->gen > gen11);
+	assert_true(find_backend(g, V1, "10.0.0.13")->gen > gen12);
+	cp_model_free(&g->m);
+	f->md = g->md;		/* the mock's buffers may have moved */
+	f->md.drv.ctx = &f->md;
+	free(g);
+}
+
 static void test_health_down_up(void **state)
 {
 	struct fx *f = *state;
@@ -1415,6 +1500,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_refuse_duplicate_vip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_nexthops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_keeps_ids_and_gens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_unknown_vip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_backend_duplicate_unknown, setup,
 						teardown),
