@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +124,27 @@ static int ifindex_of(const char *ifname, const char *who)
 	return (int)i;
 }
 
+/* An interface that is administratively down would take the program and
+ * forward nothing: say so instead of pretending. */
+static int link_up(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
+		err = -errno;
+	else if (!(ifr.ifr_flags & IFF_UP))
+		err = -ENETDOWN;
+	close(fd);
+	if (err == -ENETDOWN)
+		pr_warn("driver_xdp: %s is down; bring it up first (ip link set %s up)\n",
+			ifname, ifname);
+	return err;
+}
+
 static int xdp_attach(void *ctx, const char *ifname)
 {
 	struct cp_xdp *c = ctx;
@@ -131,6 +154,9 @@ static int xdp_attach(void *ctx, const char *ifname)
 	ifindex = ifindex_of(ifname, "attach");
 	if (ifindex < 0)
 		return ifindex;
+	err = link_up(ifname);
+	if (err)
+		return err;
 	/* Already ours: attached earlier, or adopted from a pinned link.
 	 * Changing the mode would mean detaching: not done behind the
 	 * operator's back. */

@@ -1813,8 +1813,16 @@ static int attach_new(struct cp_model *m, const struct cp_node *o, const struct 
 		if (!err)
 			continue;
 		pr_warn("model: cannot attach to %s: %s\n", n->interfaces[i], strerror(-err));
-		cp_error_set(e, -err, "interface", "%s: cannot attach: %s", n->interfaces[i],
-			     strerror(-err));
+		if (err == -ENODEV)
+			cp_error_set(e, ENODEV, "interface", "%s: no such interface",
+				     n->interfaces[i]);
+		else if (err == -ENETDOWN)
+			cp_error_set(e, ENETDOWN, "interface",
+				     "%s is down; bring it up first (ip link set %s up)",
+				     n->interfaces[i], n->interfaces[i]);
+		else
+			cp_error_set(e, -err, "interface", "%s: cannot attach: %s",
+				     n->interfaces[i], strerror(-err));
 		while (i-- > 0)
 			if (!has_interface(o, n->interfaces[i]))
 				drv(m)->detach(m->driver->ctx, n->interfaces[i]);

@@ -271,6 +271,17 @@ rc_user=$?
 set -e
 check "a non-root client is refused (exit 3)" test "$rc_user" = 3
 
+# --- interfaces that are missing or down -----------------------------------------
+nsx ip link add veth2 type veth peer name veth3
+set +e
+missing_msg=$(ctl node set --interface veth0 --interface nosuch0 2>&1); rc_missing=$?
+down_msg=$(ctl node set --interface veth0 --interface veth2 2>&1); rc_down=$?
+set -e
+check "a missing interface is refused (exit 1): $missing_msg" test "$rc_missing" = 1
+check "a down interface is refused with a clear error: $down_msg" \
+    bash -c "[ $rc_down = 1 ] && grep -qi 'down' <<< \"\$1\"" _ "$down_msg"
+check "veth0 still attached after the refusals" test "$(xdp_prog_id)" = "$PROG1"
+
 # --- explicit detach --------------------------------------------------------------
 ctl detach
 check "detach removes the XDP program" test -z "$(xdp_prog_id)"
