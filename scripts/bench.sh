@@ -2,37 +2,46 @@
 # Runs Sluice's benchmarks and prints their figures (shared/BENCH.md).
 # Figures only: nothing here passes or fails on a timing.
 #
-# Usage: scripts/bench.sh [xdp|maglev|all] [bench args...]
+# Usage: scripts/bench.sh [xdp|maglev|control|all] [bench args...]
 #   xdp     tests/bench/bench_xdp: sluice_xdp through BPF_PROG_TEST_RUN,
 #           ratios to an XDP_DROP floor (needs root)
 #   maglev  tests/bench/bench_maglev: Maglev ring population
-#   all     both (default); takes no bench args
+#   control tests/bench/bench_control.sh: a real sluiced in a netns, 100 VIPs
+#           x 100 backends: start-up, SIGHUP, drain -> ring live, API calls/s
+#           (needs root; ~1 min)
+#   all     every one (default); takes no bench args
 # Bench args go to the one benchmark named, e.g.
 #   scripts/bench.sh xdp -r 200000 -n 7     (bench_xdp -h lists them)
+#   scripts/bench.sh control -n 7 -d 30     (runs; drain runs)
 #
-# Builds in build-bench/ (buildtype=release, tests on), configuring it
-# first if needed; the other build dirs are left alone.
+# Builds, in build-bench/ (buildtype=release, tests on), only what the
+# benchmarks named need (configuring it first if needed); the other build
+# dirs are left alone.
 set -eu
 
 usage() {
-    sed -n '2,15s/^# \{0,1\}//p' "$0"
+    sed -n '2,20s/^# \{0,1\}//p' "$0"
 }
 
 what=all
 if [ $# -gt 0 ]; then
     case "$1" in
         -h|--help) usage; exit 0 ;;
-        xdp|maglev|all) what=$1; shift ;;
+        xdp|maglev|control|all) what=$1; shift ;;
         *) echo "bench.sh: unknown benchmark '$1'" >&2; usage >&2; exit 2 ;;
     esac
 fi
 if [ "$what" = all ] && [ $# -gt 0 ]; then
-    echo "bench.sh: bench args need one benchmark named (xdp or maglev)" >&2
+    echo "bench.sh: bench args need one benchmark named (xdp, maglev or control)" >&2
     exit 2
 fi
 
 if [ "$what" = xdp ] && [ "$(id -u)" != 0 ]; then
     echo "bench.sh: bench_xdp needs root (BPF_PROG_TEST_RUN and BPF maps); run it as root" >&2
+    exit 1
+fi
+if [ "$what" = control ] && [ "$(id -u)" != 0 ]; then
+    echo "bench.sh: the control benchmark needs root (netns, XDP, bpffs); run it as root" >&2
     exit 1
 fi
 
@@ -47,7 +56,22 @@ o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
 sys.exit(0 if o.get("buildtype") == "release" and o.get("tests") else 1)'; then
     meson setup --reconfigure "$dir" --buildtype=release -Dtests=true
 fi
-ninja -C "$dir"
+# Only the targets of the benchmarks asked for: a unit test someone is
+# in the middle of changing does not stop a benchmark from running.
+targets=()
+case "$what" in
+    xdp) targets=(tests/bench/bench_xdp) ;;
+    maglev) targets=(tests/bench/bench_maglev) ;;
+    control) targets=(tests/bench/bench_api controlplane/sluiced controlplane/sluicectl) ;;
+    all) targets=(tests/bench/bench_xdp tests/bench/bench_maglev
+                  tests/bench/bench_api controlplane/sluiced controlplane/sluicectl) ;;
+esac
+if ! ninja -C "$dir" "${targets[@]}"; then
+    # One benchmark that does not build does not stop the others: each
+    # run_* below says "not built" for its own.
+    [ "$what" = all ] || exit 1
+    for t in "${targets[@]}"; do ninja -C "$dir" "$t" >/dev/null 2>&1 || true; done
+fi
 
 status=0
 
@@ -78,9 +102,27 @@ run_maglev() {
     "$bin" "$@" || status=1
 }
 
+run_control() {
+    local script=tests/bench/bench_control.sh
+    if [ "$(id -u)" != 0 ]; then
+        echo "bench.sh: the control benchmark needs root (netns, XDP, bpffs): not run" >&2
+        status=1
+        return
+    fi
+    if [ ! -x "$dir/tests/bench/bench_api" ] || [ ! -x "$dir/controlplane/sluiced" ] ||
+       [ ! -x "$dir/controlplane/sluicectl" ]; then
+        echo "bench.sh: bench_api, sluiced or sluicectl was not built: not run" >&2
+        status=1
+        return
+    fi
+    echo "== bench_control"
+    bash "$script" "$dir" "$@" || status=1
+}
+
 case "$what" in
     xdp) run_xdp "$@" ;;
     maglev) run_maglev "$@" ;;
-    all) run_xdp; echo; run_maglev ;;
+    control) run_control "$@" ;;
+    all) run_xdp; echo; run_maglev; echo; run_control ;;
 esac
 exit $status
