@@ -24,8 +24,9 @@ struct cp_client {
 	char *in;
 	size_t in_len;
 	char *out;
-	size_t out_len;
-	size_t out_off;
+	size_t out_len;		/* bytes queued, from out[0] */
+	size_t out_off;		/* of which written */
+	size_t out_cap;
 	int closing;		/* close once out is flushed */
 };
 
@@ -194,36 +195,48 @@ static int client_want(struct cp_api *api, struct cp_client *c)
 }
 
 /* Queues one reply line; returns -ENOBUFS when the client reads too
- * little for what it asks (it is dropped). */
+ * little for what it asks (it is dropped). The buffer grows by doubling
+ * and is compacted only when half of it has been written, so a burst of
+ * N replies costs O(N), not O(N^2). */
 static int client_queue(struct cp_client *c, json_t *reply)
 {
 	char *text = json_dumps(reply, JSON_COMPACT);
 	size_t n, pending = c->out_len - c->out_off;
-	char *buf;
+	int err = 0;
 
 	json_decref(reply);
 	if (!text)
 		return -ENOMEM;
 	n = strlen(text);
 	if (pending + n + 1 > CP_API_MAX_OUT) {
-		free(text);
-		return -ENOBUFS;
+		err = -ENOBUFS;
+		goto out;
 	}
-	buf = malloc(pending + n + 1);
-	if (!buf) {
-		free(text);
-		return -ENOMEM;
+	if (c->out_off && c->out_off >= c->out_cap / 2) {
+		memmove(c->out, c->out + c->out_off, pending);
+		c->out_len = pending;
+		c->out_off = 0;
 	}
-	if (pending)
-		memcpy(buf, c->out + c->out_off, pending);
-	memcpy(buf + pending, text, n);
-	buf[pending + n] = '\n';
+	if (c->out_len + n + 1 > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		char *bigger;
+
+		while (cap < c->out_len + n + 1)
+			cap *= 2;
+		bigger = realloc(c->out, cap);
+		if (!bigger) {
+			err = -ENOMEM;
+			goto out;
+		}
+		c->out = bigger;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, text, n);
+	c->out[c->out_len + n] = '\n';
+	c->out_len += n + 1;
+out:
 	free(text);
-	free(c->out);
-	c->out = buf;
-	c->out_len = pending + n + 1;
-	c->out_off = 0;
-	return 0;
+	return err;
 }
 
 static json_t *error_reply(const char *field, const char *msg)

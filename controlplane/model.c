@@ -2336,22 +2336,37 @@ int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struc
 	return n < 0 ? n : total + n;
 }
 
-int cp_model_refresh_nexthops(struct cp_model *m)
+int cp_model_refresh_nexthops_step(struct cp_model *m, size_t *cursor, size_t budget)
 {
 	struct cp_error e;
-	int err = 0;
+	size_t flat = 0, done = 0;
 
 	if (!m->driver || !m->nexthop)
 		return 0;
 	for (size_t i = 0; i < m->n_vips; i++) {
 		const struct cp_vip *v = &m->vips[i];
 
-		for (size_t j = 0; j < v->n_backends; j++) {
-			int ret = push_backend(m, &v->backends[j], &e);
-
-			if (ret && !err)
-				err = ret;
+		if (flat + v->n_backends <= *cursor) {
+			flat += v->n_backends;
+			continue;
 		}
+		for (size_t j = *cursor - flat; j < v->n_backends; j++) {
+			if (done == budget)
+				return 1;
+			push_backend(m, &v->backends[j], &e);
+			(*cursor)++;
+			done++;
+		}
+		flat += v->n_backends;
 	}
-	return err;
+	return 0;
+}
+
+int cp_model_refresh_nexthops(struct cp_model *m)
+{
+	size_t cursor = 0;
+
+	while (cp_model_refresh_nexthops_step(m, &cursor, (size_t)-1))
+		;
+	return 0;
 }

@@ -114,6 +114,13 @@ void cp_model_adopt_end(struct cp_model *m);
  * monitor and the periodic refresh. Returns the first error, if any. */
 int cp_model_refresh_nexthops(struct cp_model *m);
 
+/* The same in slices, so a daemon keeps answering while thousands of
+ * backends are re-resolved: handles at most budget backends from *cursor
+ * (start at 0) and advances it. Returns 1 while some remain, 0 when done.
+ * The model may change between steps: a backend may then be skipped or
+ * done twice in that round, which the next round makes good. */
+int cp_model_refresh_nexthops_step(struct cp_model *m, size_t *cursor, size_t budget);
+
 struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_key *k);
 struct cp_backend *cp_vip_find_backend(const struct cp_vip *v, const struct lb_addr *a,
 				       __u8 family);

@@ -30,6 +30,7 @@
 
 #define SLUICED_PIN_ROOT "/sys/fs/bpf/sluice"
 #define SLUICED_NH_REFRESH_S 5
+#define SLUICED_NH_SLICE 32	/* backends re-resolved between two looks at the API */
 
 static const char usage[] =
 "Usage: sluiced [OPTION]...\n"
@@ -291,9 +292,16 @@ static void run(struct sluiced *d, struct loop *l)
 	if (l->nl)
 		add_fd(l->epfd, cp_nl_monitor_fd(l->nl), &nl_tag);
 
+	/* Next hops are re-resolved in slices between events, so that the
+	 * API keeps answering with thousands of backends; a change noticed
+	 * during a round asks for one more round. */
+	size_t cursor = 0;
+	int refreshing = 0, again = 0;
+
 	while (running) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(l->epfd, evs, 8, -1);
+		int n = epoll_wait(l->epfd, evs, 8, refreshing ? 0 : -1);
+		int want_refresh = 0;
 
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
@@ -305,13 +313,21 @@ static void run(struct sluiced *d, struct loop *l)
 			} else if (tag == &api_tag) {
 				cp_api_dispatch(l->api);
 			} else if (tag == &tfd_tag) {
-				if (read(l->tfd, &ticks, sizeof(ticks)) > 0 && d->driver.ops)
-					cp_model_refresh_nexthops(&d->model);
+				want_refresh |= read(l->tfd, &ticks, sizeof(ticks)) > 0;
 			} else if (tag == &nl_tag) {
 				cp_nl_monitor_read(l->nl, &changed);
-				if (changed && d->driver.ops)
-					cp_model_refresh_nexthops(&d->model);
+				want_refresh |= changed != 0;
 			}
+		}
+		if (want_refresh && d->driver.ops) {
+			again = refreshing;
+			refreshing = 1;
+		}
+		if (refreshing &&
+		    !cp_model_refresh_nexthops_step(&d->model, &cursor, SLUICED_NH_SLICE)) {
+			cursor = 0;
+			refreshing = again;
+			again = 0;
 		}
 	}
 }
@@ -343,8 +359,9 @@ int main(int argc, char **argv)
 
 	err = open_fastpath(d, &o);
 	if (!err)
+		/* Without a fast path the model still honours the sizes given. */
 		err = cp_model_init(&d->model, d->driver.ops ? d->driver.ops->params(d->driver.ctx)
-							      : NULL,
+							      : &o.params,
 				    d->driver.ops ? &d->driver : NULL);
 	if (!err && !o.no_fastpath) {
 		l.nl = cp_nl_open();

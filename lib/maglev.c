@@ -324,45 +324,65 @@ static __u64 addr_fp(const struct lb_addr *a, __u8 family)
 	return avalanche64(h);
 }
 
-/* Index entry of the digest: backend id -> address fingerprint. */
+/* Index of the digest: backend id -> address fingerprint, an open-
+ * addressed table of a power-of-two size >= 2n, so a ring entry costs one
+ * probe on average (a binary search cost more than building the ring). */
 struct mg_idfp {
 	__u32 id;
+	__u32 used;
 	__u64 fp;
 };
 
-static int idfp_cmp(const void *pa, const void *pb)
-{
-	const struct mg_idfp *a = pa, *b = pb;
+struct mg_index {
+	struct mg_idfp *slot;
+	__u32 mask;
+};
 
-	return a->id < b->id ? -1 : a->id > b->id;
+static __u32 idx_home(const struct mg_index *x, __u32 id)
+{
+	return (__u32)(((__u64)id * LB_HASH_P1) >> 32) & x->mask;
+}
+
+static int idx_build(struct mg_index *x, const struct lb_maglev_backend *b, size_t n)
+{
+	__u32 size = 4;
+
+	while (size < 2 * n)
+		size <<= 1;
+	x->slot = calloc(size, sizeof(*x->slot));
+	if (!x->slot)
+		return -ENOMEM;
+	x->mask = size - 1;
+	for (size_t i = 0; i < n; i++) {
+		__u32 k = idx_home(x, b[i].id);
+
+		while (x->slot[k].used && x->slot[k].id != b[i].id)
+			k = (k + 1) & x->mask;
+		if (x->slot[k].used)
+			continue;	/* duplicate id: the first one wins */
+		x->slot[k].used = 1;
+		x->slot[k].id = b[i].id;
+		x->slot[k].fp = addr_fp(&b[i].addr, b[i].family);
+	}
+	return 0;
 }
 
 /* Distinct markers, well away from any real fingerprint's structure. */
 #define MG_FP_EMPTY 0x6d61676c65763030ULL	/* "maglev00" */
 #define MG_FP_UNKNOWN 0x6d61676c65763f3fULL	/* "maglev??" */
 
-static __u64 entry_fp(__u32 id, const struct mg_idfp *idx, size_t n,
-		      const struct lb_maglev_backend *b, size_t nb)
+static __u64 entry_fp(__u32 id, const struct mg_index *x, const struct lb_maglev_backend *b,
+		      size_t nb)
 {
-	size_t i;
-
 	if (id == LB_BACKEND_NONE)
 		return MG_FP_EMPTY;
-	if (idx) {
-		size_t lo = 0, hi = n;
-
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (idx[mid].id < id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < n && idx[lo].id == id)
-			return idx[lo].fp;
+	if (x->slot) {
+		for (__u32 k = idx_home(x, id); x->slot[k].used; k = (k + 1) & x->mask)
+			if (x->slot[k].id == id)
+				return x->slot[k].fp;
 	} else {
-		for (i = 0; i < nb; i++)
+		/* No memory for the index: same answer, slower. */
+		for (size_t i = 0; i < nb; i++)
 			if (b[i].id == id)
 				return addr_fp(&b[i].addr, b[i].family);
 	}
@@ -371,27 +391,18 @@ static __u64 entry_fp(__u32 id, const struct mg_idfp *idx, size_t n,
 
 __u64 lb_maglev_digest(const __u32 *ring, __u32 m, const struct lb_maglev_backend *b, size_t n)
 {
-	struct mg_idfp *idx = NULL;
+	struct mg_index x = { 0 };
 	__u64 h;
 	__u32 j;
-	size_t i;
 
-	if (b && n) {
-		idx = calloc(n, sizeof(*idx));
-		if (idx) {
-			for (i = 0; i < n; i++) {
-				idx[i].id = b[i].id;
-				idx[i].fp = addr_fp(&b[i].addr, b[i].family);
-			}
-			qsort(idx, n, sizeof(*idx), idfp_cmp);
-		}
-	}
+	if (b && n && idx_build(&x, b, n))
+		x.slot = NULL;
 	/* Each round is a bijection of the accumulator for a given input, so
 	 * rings differing in one entry end in different digests unless the
 	 * two fingerprints collide (2^-64 per pair of addresses). */
 	h = lb_hash_round(LB_HASH_P3, m);
 	for (j = 0; ring && j < m; j++)
-		h = lb_hash_round(h, entry_fp(ring[j], idx, idx ? n : 0, b, b ? n : 0));
-	free(idx);
+		h = lb_hash_round(h, entry_fp(ring[j], &x, b, b ? n : 0));
+	free(x.slot);
 	return avalanche64(h);
 }

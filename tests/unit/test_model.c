@@ -753,6 +753,21 @@ static void test_refresh_nexthops(void **state)
 	assert_int_equal(mock_count(&f->md, MOCK_SET_RING, -1), 0);
 	assert_int_equal(mock_count(&f->md, MOCK_SET_BACKEND, -1), 2);
 	assert_fastpath_matches(f);
+
+	/* In slices: one backend per step, then done. */
+	{
+		size_t cursor = 0;
+
+		calls = 0;
+		assert_int_equal(cp_model_refresh_nexthops_step(&f->m, &cursor, 1), 1);
+		assert_int_equal(calls, 1);
+		/* The last backend: nothing remains after it. */
+		assert_int_equal(cp_model_refresh_nexthops_step(&f->m, &cursor, 1), 0);
+		assert_int_equal(calls, 2);
+		cursor = 0;
+		assert_int_equal(cp_model_refresh_nexthops_step(&f->m, &cursor, 5), 0);
+		assert_int_equal(calls, 4);
+	}
 }
 
 /* A restarted model over a fast path that kept its entries takes the same
