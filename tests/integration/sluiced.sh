@@ -240,6 +240,16 @@ check "after a restart the drained backend still keeps its flow" \
     test "$(backend_of "$TMP/ack8.bin")" = "$DRAINED"
 ctl backend set 10.100.0.1:80/tcp "$DRAINED" --undrain
 
+# --- what the operator sees of that traffic ----------------------------------------
+stats_count() {
+    ctl --json stats --vip 10.100.0.1:80/tcp | python3 -c 'import json,sys; print(json.load(sys.stdin)["vips"][0]["packets"])'
+}
+flows_has_client() { ctl flows 10.100.0.1:80/tcp | grep -q 192.0.2.7; }
+save_has_vips() { ctl save | grep -q "^vip add 10.100.0.2:53/udp"; }
+check "stats count the forwarded packets ($(stats_count))" test "$(stats_count)" -gt 5
+check "flows lists the test client" flows_has_client
+check "save prints the configuration" save_has_vips
+
 # --- SIGHUP applies only the diff ---------------------------------------------
 U1=$(digest 10.100.0.2:53/udp)
 ID12=$(ctl --json backend list 10.100.0.1:80/tcp | python3 -c 'import json,sys; print([b["id"] for b in json.load(sys.stdin)["backends"] if b["backend"]=="10.0.0.12"][0])')
