@@ -9,6 +9,7 @@ bpftool
 build-essential
 clang
 cmake
+curl
 ethtool
 iproute2
 libbpf-dev
@@ -19,6 +20,7 @@ libmicrohttpd-dev
 libmnl-dev
 llvm
 meson
+nginx-light
 ninja-build
 pkg-config
 python3
