@@ -47,7 +47,7 @@ static json_t *backend_json(const struct cp_vip *v, const struct cp_backend *b)
 {
 	char vbuf[96], abuf[64];
 
-	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:i}",
+	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:i, s:s}",
 			 "vip", cp_format_vip(&v->key, vbuf, sizeof(vbuf)),
 			 "backend", cp_format_addr(&b->addr, b->family, abuf, sizeof(abuf)),
 			 "id", (json_int_t)b->id,
@@ -55,7 +55,8 @@ static json_t *backend_json(const struct cp_vip *v, const struct cp_backend *b)
 			 "state", backend_state_name(b),
 			 "health", health_name(b->health),
 			 "drain", b->draining,
-			 "latency_us", (json_int_t)b->latency_us);
+			 "latency_us", (json_int_t)b->latency_us,
+			 "last_check", b->last_check);
 }
 
 /* VIPs the request names (one) or all of them. */

@@ -1455,6 +1455,8 @@ static int mut_backend(struct cp_vip *v, struct batch *b, const struct cp_reques
 		be->health = r->health;
 		if (r->fields & CP_F_LATENCY)
 			be->latency_us = r->latency_us;
+		if (r->fields & CP_F_REASON)
+			snprintf(be->last_check, sizeof(be->last_check), "%s", r->reason);
 		return 0;
 	}
 	if (r->fields & CP_F_WEIGHT)

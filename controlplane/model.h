@@ -26,6 +26,7 @@ struct cp_backend {
 	__u32 weight;
 	enum cp_health health;	/* from sluice-healthd; kept if healthd goes away */
 	__u32 latency_us;	/* last check's latency */
+	char last_check[128];	/* healthd's words for the last transition: "HTTP 503" */
 	__u32 id;		/* fast-path backend id (per VIP and backend) */
 	__u32 gen;		/* incarnation written with the id */
 };

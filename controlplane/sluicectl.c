@@ -76,16 +76,32 @@ static void print_vips(json_t *reply)
 		       num(v, "ring"), num(v, "backends"), str(v, "digest"));
 }
 
+/* "1.6ms", "950us", or "-" before the first report. */
+static const char *latency_text(json_t *b)
+{
+	static char buf[32];
+	long long us = num(b, "latency_us");
+
+	if (!us)
+		return "-";
+	if (us >= 1000)
+		snprintf(buf, sizeof(buf), "%.1fms", us / 1000.0);
+	else
+		snprintf(buf, sizeof(buf), "%lldus", us);
+	return buf;
+}
+
 static void print_backends(json_t *reply, const char *key)
 {
 	json_t *b;
 	size_t i;
 
-	printf("%-28s %-24s %-6s %-8s %-7s %s\n", "VIP", "BACKEND", "WEIGHT", "STATE", "HEALTH",
-	       "LATENCY");
+	printf("%-28s %-24s %-6s %-8s %-7s %-9s %s\n", "VIP", "BACKEND", "WEIGHT", "STATE",
+	       "HEALTH", "LATENCY", "LAST CHECK");
 	json_array_foreach(json_object_get(reply, key), i, b)
-		printf("%-28s %-24s %-6lld %-8s %-7s %lldus\n", str(b, "vip"), str(b, "backend"),
-		       num(b, "weight"), str(b, "state"), str(b, "health"), num(b, "latency_us"));
+		printf("%-28s %-24s %-6lld %-8s %-7s %-9s %s\n", str(b, "vip"), str(b, "backend"),
+		       num(b, "weight"), str(b, "state"), str(b, "health"),
+		       latency_text(b), str(b, "last_check"));
 }
 
 static void print_stats(json_t *reply)

@@ -210,11 +210,15 @@ static void test_health_report(void **state)
 
 	populate(d);
 	expect_ok(d, "{\"v\":1,\"op\":\"health.report\",\"vip\":\"10.100.0.1:80/tcp\","
-		     "\"backend\":\"10.0.0.12\",\"health\":\"down\",\"latency_us\":1500}");
+		     "\"backend\":\"10.0.0.12\",\"health\":\"down\",\"latency_us\":1500,"
+		     "\"reason\":\"HTTP 503\"}");
 	r = call(d, "{\"v\":1,\"op\":\"backend.list\"}");
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(json_object_get(r, "backends"), 1), "state")),
 			    "down");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(r, "backends"), 1), "last_check")),
+			    "HTTP 503");
 	json_decref(r);
 	/* A report about a backend that is gone is refused, not fatal. */
 	expect_refused(d, "{\"v\":1,\"op\":\"health.report\",\"vip\":\"10.100.0.1:80/tcp\","
