@@ -360,6 +360,13 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 {
 	if (is_change(r->op) || r->op == CP_OP_HEALTH_REPORT)
 		return do_change(d, r, e);
+	/* Naming a VIP that does not exist is an error, not an empty list:
+	 * scripts test for a VIP with `vip list VIP`. */
+	if ((r->op == CP_OP_VIP_LIST || r->op == CP_OP_BACKEND_LIST || r->op == CP_OP_STATS) &&
+	    (r->fields & CP_F_VIP) && !cp_model_find_vip(&d->model, &r->vip)) {
+		cp_error_set(e, ENOENT, "vip", "no such VIP");
+		return NULL;
+	}
 	switch (r->op) {
 	case CP_OP_VIP_LIST:
 		return do_vip_list(d, r);

@@ -1,12 +1,139 @@
-#!/bin/sh
-# README's first command. The demo needs the netns lab (client, balancer,
-# nginx backends), sluiced and sluice-healthd, which arrive with issue #4.
-# Until then it says so instead of pretending.
-cat >&2 <<'MSG'
-demo.sh: not yet. The lab (namespaces with real nginx backends behind the
-XDP balancer) arrives with the lab issue. What runs today:
+#!/bin/bash
+# demo.sh - README's first command (root): installs the Debian packages,
+# builds, brings up the netns lab (scripts/lab.sh: a client, the balancer,
+# three nginx backends), starts sluiced (XDP on the balancer's eth0) and
+# sluice-healthd in sl-lb, creates a VIP with the three backends and an
+# HTTP health check, sends a bounded burst of real HTTP requests from the
+# client and prints who answered, the counters and how to poke at it.
+# The lab stays up; `scripts/lab.sh down` removes it, sluiced and
+# sluice-healthd included (they are tracked by pid under the lab's state).
+set -euo pipefail
 
-  scripts/test.sh        build and run the unit and BPF fixture suites
-  scripts/bench.sh xdp   per-packet cost of the XDP forwarder (root)
-MSG
-exit 2
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+BUILD=${SLUICE_BUILD:-$REPO/build}
+STATE=${SLUICE_LAB_STATE:-/run/sluice-lab}
+PIN_ROOT=${SLUICE_LAB_PINS:-/sys/fs/bpf/sluice-lab}
+REQUESTS=${DEMO_REQUESTS:-60}
+VIP=10.100.0.1
+SVC=$VIP:80/tcp
+BACKENDS="10.200.0.11 10.200.0.12 10.200.0.13"
+SOCK=$STATE/sluiced.sock
+export SLUICE_BUILD=$BUILD SLUICE_LAB_STATE=$STATE SLUICE_LAB_PINS=$PIN_ROOT
+
+say() { echo; echo "== $*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+case ${1:-} in
+-h|--help)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    echo "Environment: SLUICE_BUILD, SLUICE_LAB_STATE, SLUICE_LAB_PINS, DEMO_REQUESTS (default 60)."
+    exit 0 ;;
+"") ;;
+*) echo "usage: scripts/demo.sh [--help]" >&2; exit 2 ;;
+esac
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, XDP): sudo scripts/demo.sh"
+
+say "packages (scripts/install-deps.sh)"
+SLUICE_NO_DPDK=${SLUICE_NO_DPDK:-1} "$REPO/scripts/install-deps.sh"
+
+say "build ($BUILD)"
+if [ ! -f "$BUILD/build.ninja" ]; then
+    meson setup "$BUILD" "$REPO"
+fi
+ninja -C "$BUILD"
+
+say "lab (scripts/lab.sh up)"
+"$REPO/scripts/lab.sh" up
+
+pid_alive() {   # pid_alive PIDFILE
+    [ -s "$1" ] && [ -d "/proc/$(cat "$1")" ]
+}
+ctl() { nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+
+say "sluiced and sluice-healthd in sl-lb"
+# nsenter, not `ip netns exec`: that remounts /sys and hides the bpffs.
+if pid_alive "$STATE/pids/sluiced"; then
+    echo "sluiced already running (pid $(cat "$STATE/pids/sluiced"))"
+else
+    cat > "$STATE/sluice.conf" <<CONF
+# written by scripts/demo.sh
+node set --interface eth0 --encap-source 10.200.0.2
+CONF
+    nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluiced" --foreground \
+        --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
+        --socket "$SOCK" --pin-root "$PIN_ROOT/lb" </dev/null >>"$STATE/sluiced.log" 2>&1 &
+    echo $! > "$STATE/pids/sluiced"
+    for _ in $(seq 100); do
+        ctl status >/dev/null 2>&1 && break
+        kill -0 "$(cat "$STATE/pids/sluiced")" 2>/dev/null || break
+        sleep 0.05
+    done
+    ctl status >/dev/null 2>&1 || { tail -n 20 "$STATE/sluiced.log" >&2; die "sluiced did not start"; }
+    echo "sluiced pid $(cat "$STATE/pids/sluiced"), log $STATE/sluiced.log"
+fi
+# lab.sh down stops what is tracked under $STATE/pids, checking that the
+# process still has the pid file's name.
+if pid_alive "$STATE/pids/sluice-healthd"; then
+    echo "sluice-healthd already running (pid $(cat "$STATE/pids/sluice-healthd"))"
+else
+    nsenter --net=/run/netns/sl-lb "$BUILD/healthd/sluice-healthd" --foreground --socket "$SOCK" \
+        --refresh 500 </dev/null >>"$STATE/healthd.log" 2>&1 &
+    echo $! > "$STATE/pids/sluice-healthd"
+    echo "sluice-healthd pid $(cat "$STATE/pids/sluice-healthd"), log $STATE/healthd.log"
+fi
+
+say "VIP $SVC with the three nginx backends, HTTP check of /health"
+if ctl vip list | awk '{print $1}' | grep -qx "$SVC"; then
+    echo "already configured"
+else
+    ctl vip add "$SVC" --check http --check-path /health --check-port 80 \
+        --check-interval 1s --check-timeout 500ms --check-rise 2 --check-fall 2
+    for b in $BACKENDS; do ctl backend add "$SVC" "$b"; done
+fi
+healthy() {
+    ctl --json backend list "$SVC" | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["backends"]
+sys.exit(0 if b and all(x["health"] == "up" for x in b) else 1)'
+}
+for _ in $(seq 50); do healthy && break; sleep 0.2; done
+healthy || echo "demo: warning: not every backend is healthy yet (see below)"
+
+say "$REQUESTS HTTP requests from sl-client to http://$VIP/"
+declare -A seen=()
+failed=0
+for _ in $(seq "$REQUESTS"); do
+    if body=$(nsenter --net=/run/netns/sl-client curl -s --max-time 2 "http://$VIP/"); then
+        seen[$body]=$(( ${seen[$body]:-0} + 1 ))
+    else
+        failed=$((failed + 1))
+    fi
+done
+for k in $(printf '%s\n' "${!seen[@]}" | sort); do
+    printf '  %-6s answered %3d  %s\n' "$k" "${seen[$k]}" \
+        "$(printf '%*s' $(( ${seen[$k]} * 40 / REQUESTS )) '' | tr ' ' '#')"
+done
+echo "  failed          $failed"
+echo "  (each backend's nginx logged the client's own address 10.200.0.10: direct server return, no SNAT;"
+echo "   see $STATE/be1/access.log)"
+
+say "sluicectl stats"
+ctl stats
+say "sluicectl backend list"
+ctl backend list
+
+NS="nsenter --net=/run/netns/sl-lb"
+CTL="$BUILD/controlplane/sluicectl --socket $SOCK"
+cat <<EOF
+
+== poke it (the lab stays up)
+  $NS $CTL backend list
+  $NS $CTL flows $SVC
+  $NS $CTL backend set $SVC 10.200.0.12 --drain
+  $NS $CTL vip set $SVC --affinity source
+  nsenter --net=/run/netns/sl-client curl -s http://$VIP/
+  kill \$(cat $STATE/pids/nginx-be2)     # healthd marks be2 down within ~2 s
+  scripts/lab.sh status
+  scripts/lab.sh down                    # removes everything, sluiced and healthd included
+EOF

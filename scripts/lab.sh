@@ -253,7 +253,7 @@ lab_down() {
         for f in "$STATE"/pids/*; do
             [ -e "$f" ] || continue
             comm=$(basename "$f")
-            comm=${comm%%-*}     # nginx-be1 -> nginx, sluiced -> sluiced
+            comm=${comm%-be[0-9]*}   # nginx-be1 -> nginx; sluice-healthd stays whole
             pid_alive "$f" "$comm" || { rm -f "$f"; continue; }
             pid=$(cat "$f")
             kill -TERM "$pid" 2>/dev/null || true

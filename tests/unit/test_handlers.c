@@ -176,6 +176,9 @@ static void test_refusals_change_nothing(void **state)
 	expect_refused(d, "{\"v\":1,\"op\":\"vip.explode\"}", "op");
 	expect_refused(d, "{\"v\":1,\"op\":42}", "op");
 	expect_refused(d, "{\"v\":1,\"op\":\"flows\",\"vip\":\"10.100.0.9:80/tcp\"}", "vip");
+	expect_refused(d, "{\"v\":1,\"op\":\"vip.list\",\"vip\":\"10.100.0.9:80/tcp\"}", "vip");
+	expect_refused(d, "{\"v\":1,\"op\":\"backend.list\",\"vip\":\"10.100.0.9:80/tcp\"}",
+		       "vip");
 }
 
 static void test_drain_and_save(void **state)

@@ -1,0 +1,387 @@
+#!/bin/bash
+# End-to-end test of Sluice in the netns lab (scripts/lab.sh, root): a
+# client, the XDP balancer with sluiced and sluice-healthd, three real
+# nginx backends answering by direct server return. Checks real TCP
+# spread and DSR, source affinity, health-check failure and recovery
+# (timed), drain with ring changes under a long-lived transfer, a sluiced
+# restart mid-traffic and a UDP echo VIP. Every loop is bounded; the trap
+# stops what it started by pid and runs `scripts/lab.sh down`.
+set -euo pipefail
+
+BUILD=${1:?usage: e2e.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+LAB=$REPO/scripts/lab.sh
+
+if [ "$(id -u)" != 0 ]; then
+    echo "e2e.sh: skipped: needs root (namespaces, XDP)"
+    exit 77
+fi
+if ! command -v nginx >/dev/null; then
+    echo "e2e.sh: skipped: nginx not found (apt-get install nginx-light)"
+    exit 77
+fi
+for ns in sl-sw sl-client sl-lb sl-be1 sl-be2 sl-be3; do
+    if [ -e "/run/netns/$ns" ]; then
+        echo "e2e.sh: skipped: the lab is in use (namespace $ns exists; scripts/lab.sh down first)"
+        exit 77
+    fi
+done
+
+export SLUICE_BUILD=$BUILD
+unset SLUICE_LAB_STATE SLUICE_LAB_PINS SLUICE_DECAP
+STATE=/run/sluice-lab
+PIN=/sys/fs/bpf/sluice-lab/lb
+SOCK=$STATE/sluiced.sock
+PY=/usr/bin/python3
+VIP=10.100.0.1
+VIP2=10.100.0.2
+V80=$VIP:80/tcp
+VA=$VIP2:80/tcp
+VU=$VIP:7/udp
+CLIENT=10.200.0.10
+BES=(be1 be2 be3)
+declare -A ADDR=([be1]=10.200.0.11 [be2]=10.200.0.12 [be3]=10.200.0.13)
+INTERVAL=200 TIMEOUT=100 RISE=2 FALL=2
+SLACK=500               # ms on top of fall*interval+timeout / rise*interval
+BIG_MB=5
+
+SLUICED_PID=
+HEALTHD_PID=
+UDP_PIDS=()
+BG_PIDS=()
+TMP=$(mktemp -d /tmp/sluice-e2e.XXXXXX)
+failures=0
+START=$SECONDS
+
+cleanup() {
+    local p
+    set +e
+    if [ "$failures" != 0 ]; then
+        for f in "$STATE/sluiced.log" "$STATE/healthd.log"; do
+            [ -f "$f" ] && { echo "--- $f (last 40 lines)"; tail -n 40 "$f"; }
+        done
+    fi
+    for p in "${BG_PIDS[@]}" "${UDP_PIDS[@]}" $HEALTHD_PID $SLUICED_PID; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    "$LAB" down >/dev/null 2>&1 || echo "e2e.sh: warning: scripts/lab.sh down failed"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+check() {   # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok - $what"
+    else
+        echo "not ok - $what"
+        failures=$((failures + 1))
+    fi
+}
+die() { echo "not ok - $*"; failures=$((failures + 1)); echo "e2e.sh: $failures check(s) failed"; exit 1; }
+
+nx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+ctl() { nx sl-lb "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# get URL: prints the body (one line, "beN") or FAIL.
+get() { nx sl-client curl -s --max-time 2 "$1" || echo FAIL; }
+
+# requests N URL OUT: N sequential requests, one answer per line in OUT.
+requests() {
+    local n=$1 url=$2 out=$3
+    : > "$out"
+    for _ in $(seq "$n"); do get "$url" >> "$out"; done
+}
+count() { grep -cx "$1" "$2" || true; }   # count WORD FILE
+
+# Field of one backend from `backend list --json`: health, state, drain.
+bfield() {   # bfield VIP ADDR FIELD
+    ctl --json backend list "$1" 2>/dev/null | "$PY" -c '
+import json, sys
+for b in json.load(sys.stdin)["backends"]:
+    if b["backend"] == sys.argv[1]:
+        print(b.get(sys.argv[2])); break' "$2" "$3" 2>/dev/null || true
+}
+
+# wait_field VIP ADDR FIELD VALUE MAXMS T0: prints the ms elapsed since T0
+# (now_ms) when FIELD became VALUE; fails after MAXMS.
+wait_field() {
+    local t0=$6 el
+    while :; do
+        el=$(( $(now_ms) - t0 ))
+        [ "$(bfield "$1" "$2" "$3")" = "$4" ] && { echo "$el"; return 0; }
+        [ "$el" -gt "$5" ] && { echo "$el"; return 1; }
+        sleep 0.01
+    done
+}
+
+all_healthy() {   # all_healthy VIP
+    ctl --json backend list "$1" | "$PY" -c '
+import json, sys
+b = json.load(sys.stdin)["backends"]
+sys.exit(0 if b and all(x["health"] == "up" for x in b) else 1)'
+}
+wait_healthy() {  # wait_healthy VIP: up to 5 s
+    for _ in $(seq 100); do all_healthy "$1" && return 0; sleep 0.05; done
+    return 1
+}
+
+# Access-log lines of `GET /` requests that came in on ADDR (the VIP): not
+# health checks (those go to the backend's own address) nor the long-lived
+# /big.bin transfer (logged when it ends, maybe during the drain checks).
+vip_lines() { grep -c " $2 \"GET / HTTP" "$STATE/$1/access.log" 2>/dev/null || true; }   # vip_lines BE ADDR
+
+start_sluiced() {
+    # nsenter itself (not a function) so that $! is sluiced.
+    nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluiced" --foreground \
+        --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
+        --socket "$SOCK" --pin-root "$PIN" </dev/null >>"$STATE/sluiced.log" 2>&1 &
+    SLUICED_PID=$!
+    echo "$SLUICED_PID" > "$STATE/pids/sluiced"
+    for _ in $(seq 100); do
+        ctl status >/dev/null 2>&1 && return 0
+        kill -0 "$SLUICED_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "sluiced did not come up:"; tail -n 20 "$STATE/sluiced.log"
+    return 1
+}
+
+start_nginx() {   # start_nginx BE: as lab.sh does, pid tracked for lab.sh down
+    local be=$1 dir=$STATE/$1 pid
+    rm -f "$dir/nginx.pid"
+    nsenter --net="/run/netns/sl-$be" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+        -g 'daemon off;' </dev/null >>"$dir/nginx.out" 2>&1 &
+    pid=$!
+    echo "$pid" > "$STATE/pids/nginx-$be"
+    for _ in $(seq 50); do
+        [ -s "$dir/nginx.pid" ] && [ "$(cat "$dir/nginx.pid")" = "$pid" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_pid() {   # stop_pid PID: TERM, wait up to 5 s
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do [ -d "/proc/$pid" ] || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# --- the lab -------------------------------------------------------------
+"$LAB" up > "$TMP/lab.log" 2>&1 || { cat "$TMP/lab.log"; die "scripts/lab.sh up"; }
+echo "ok - scripts/lab.sh up"
+
+# Test-time additions to each backend: a second VIP on lo with nginx on it
+# (affinity), a ~5 MB file (the long-lived transfer), an access log that
+# names the address the request came in on, a UDP echo server on VIP:7 and
+# own-address:7.
+for be in "${BES[@]}"; do
+    dir=$STATE/$be
+    ip -n "sl-$be" addr add "$VIP2/32" dev lo
+    head -c $((BIG_MB * 1024 * 1024)) /dev/urandom > "$dir/big.bin"
+    sed -i \
+        -e "s|^\(\s*\)access_log .*|\1log_format e2e '\$remote_addr \$server_addr \"\$request\" \$status \$body_bytes_sent';\n\1access_log $dir/access.log e2e;|" \
+        -e "s|^\(\s*\)listen $VIP:80;.*|&\n\1listen $VIP2:80;\n\1location = /big.bin { root $dir; }|" \
+        "$dir/nginx.conf"
+    nx "sl-$be" nginx -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+        || die "$be: the e2e nginx config is refused"
+    kill -HUP "$(cat "$STATE/pids/nginx-$be")"
+    nsenter --net="/run/netns/sl-$be" "$PY" -c '
+import select, socket, sys
+socks = []
+for a in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((a, 7))
+    socks.append(s)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        data, peer = s.recvfrom(2048)
+        s.sendto(data, peer)' "$VIP" "${ADDR[$be]}" </dev/null >>"$dir/udp-echo.log" 2>&1 &
+    UDP_PIDS+=($!)
+    echo "$!" > "$STATE/pids/python3-udp-$be"    # lab.sh down matches comm python3
+done
+reloaded() {
+    local be
+    for be in "${BES[@]}"; do
+        [ "$(nx sl-client curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+            "http://${ADDR[$be]}/big.bin")" = 200 ] || return 1
+    done
+}
+for _ in $(seq 50); do reloaded && break; sleep 0.1; done
+check "nginx reloaded with the e2e additions (big.bin, $VIP2)" reloaded
+
+# --- sluiced and sluice-healthd --------------------------------------------
+CHK="--check-interval ${INTERVAL}ms --check-timeout ${TIMEOUT}ms --check-rise $RISE --check-fall $FALL"
+{
+    echo "node set --interface eth0 --encap-source 10.200.0.2"
+    echo "vip add $V80 --check http --check-path /health --check-port 80 $CHK"
+    echo "vip add $VA --affinity source --check http --check-path /health --check-port 80 $CHK"
+    echo "vip add $VU --check udp --check-payload ping $CHK"
+    for be in "${BES[@]}"; do
+        echo "backend add $V80 ${ADDR[$be]}"
+        echo "backend add $VA ${ADDR[$be]}"
+        echo "backend add $VU ${ADDR[$be]}"
+    done
+} > "$STATE/sluice.conf"
+rm -f "$STATE/sluiced.state"
+start_sluiced || die "sluiced starts in sl-lb"
+echo "ok - sluiced starts in sl-lb"
+nsenter --net=/run/netns/sl-lb "$BUILD/healthd/sluice-healthd" --foreground \
+    --socket "$SOCK" --refresh 200 </dev/null >>"$STATE/healthd.log" 2>&1 &
+HEALTHD_PID=$!
+check "healthd marks every backend of $V80 up" wait_healthy "$V80"
+check "healthd marks every backend of $VA up" wait_healthy "$VA"
+check "healthd marks every backend of $VU up (UDP check)" wait_healthy "$VU"
+
+# --- real TCP, spread, DSR ------------------------------------------------------
+declare -A L0
+for be in "${BES[@]}"; do L0[$be]=$(wc -l < "$STATE/$be/access.log"); done
+requests 300 "http://$VIP/" "$TMP/tcp.txt"
+n_ok=$(grep -c '^be[123]$' "$TMP/tcp.txt" || true)
+check "300 HTTP requests through $VIP all succeed ($n_ok)" test "$n_ok" = 300
+for be in "${BES[@]}"; do
+    c=$(count "$be" "$TMP/tcp.txt")
+    check "$be got $c/300 ($((c * 100 / 300))%), within 20-47%" test "$c" -ge 60 -a "$c" -le 141
+done
+dsr_only_client() {
+    local be n=0 bad=0
+    for be in "${BES[@]}"; do
+        tail -n +"$((L0[$be] + 1))" "$STATE/$be/access.log" > "$TMP/log-$be"
+        n=$((n + $(grep -c " $VIP \"" "$TMP/log-$be" || true)))
+        bad=$((bad + $(grep " $VIP \"" "$TMP/log-$be" | grep -vc "^$CLIENT " || true)))
+    done
+    echo "   (access logs: $n VIP requests, $bad not from $CLIENT)"
+    [ "$n" = 300 ] && [ "$bad" = 0 ]
+}
+check "backends saw all 300 requests from the client's own address $CLIENT (DSR, no SNAT)" dsr_only_client
+
+# --- affinity ----------------------------------------------------------------------
+requests 50 "http://$VIP2/" "$TMP/aff.txt"
+aff_one() {
+    [ "$(grep -c '^be[123]$' "$TMP/aff.txt")" = 50 ] && [ "$(sort -u "$TMP/aff.txt" | wc -l)" = 1 ]
+}
+check "affinity: 50 requests to $VA all land on one backend ($(sort "$TMP/aff.txt" | uniq -c | tr -s ' \n' ' '))" aff_one
+
+# --- failure and recovery -------------------------------------------------------
+B2=${ADDR[be2]}
+DOWN_MAX=$((FALL * INTERVAL + TIMEOUT + SLACK))
+NGX2=$(cat "$STATE/pids/nginx-be2")
+t0=$(now_ms)
+kill -TERM "$NGX2"
+if t_down=$(wait_field "$V80" "$B2" health down $((DOWN_MAX + 2000)) "$t0"); then :; fi
+stop_pid "$NGX2"
+rm -f "$STATE/pids/nginx-be2"
+echo "   be2 detected down after ${t_down} ms (fall*interval+timeout = $((FALL * INTERVAL + TIMEOUT)) ms, limit $DOWN_MAX ms)"
+check "be2 marked down in ${t_down} ms (<= $DOWN_MAX ms)" test "$(bfield "$V80" "$B2" health)" = down -a "$t_down" -le "$DOWN_MAX"
+check "backend list shows be2 state down" test "$(bfield "$V80" "$B2" state)" = down
+be2_lines=$(vip_lines be2 "$VIP")
+requests 100 "http://$VIP/" "$TMP/fail.txt"
+n_ok=$(grep -c '^be[13]$' "$TMP/fail.txt" || true)
+check "with be2 down 100 requests succeed on be1/be3 ($n_ok)" test "$n_ok" = 100
+check "be2's access log did not grow" test "$(vip_lines be2 "$VIP")" = "$be2_lines"
+UP_MAX=$((RISE * INTERVAL + TIMEOUT + SLACK))
+t0=$(now_ms)
+start_nginx be2 || die "nginx on be2 restarts"
+if t_up=$(wait_field "$V80" "$B2" state up $((UP_MAX + 2000)) "$t0"); then :; fi
+echo "   be2 back up after ${t_up} ms (rise*interval = $((RISE * INTERVAL)) ms, limit $UP_MAX ms)"
+check "be2 back in service in ${t_up} ms (<= $UP_MAX ms)" test "$(bfield "$V80" "$B2" state)" = up -a "$t_up" -le "$UP_MAX"
+requests 30 "http://$VIP/" "$TMP/back.txt"
+check "be2 answers again ($(count be2 "$TMP/back.txt")/30)" test "$(count be2 "$TMP/back.txt")" -gt 0
+check "all backends healthy again" wait_healthy "$VA"
+
+# --- drain under a long-lived transfer, plus ring changes -----------------------
+# be3 leaves the VIP first so that adding it back is a new backend.
+ctl backend del "$V80" "${ADDR[be3]}"
+nx sl-client curl -s --max-time 60 --limit-rate 700K -o "$TMP/big.out" \
+    -w '%{http_code} %{size_download}\n' "http://$VIP/big.bin" > "$TMP/big.res" 2>&1 &
+BIG_PID=$!
+BG_PIDS+=("$BIG_PID")
+serving() {   # prints the backend with the client's established connection
+    local be
+    for be in be1 be2; do
+        if nx "sl-$be" ss -Htn state established "( sport = :80 )" dst "$CLIENT" | grep -q .; then
+            echo "$be"; return 0
+        fi
+    done
+    return 1
+}
+D=
+for _ in $(seq 50); do D=$(serving) && break; sleep 0.05; done
+check "the long-lived transfer is served by a backend (${D:-none})" test -n "$D"
+if [ -n "$D" ]; then
+    OTHER=$([ "$D" = be1 ] && echo be2 || echo be1)
+    ctl backend set "$V80" "${ADDR[$D]}" --drain
+    check "$D is draining" test "$(bfield "$V80" "${ADDR[$D]}" drain)" = True
+    ctl backend add "$V80" "${ADDR[be3]}"
+    ctl backend set "$V80" "${ADDR[$OTHER]}" --weight 200
+    still=$(serving || true)
+    check "the transfer is still running on $D after drain, add and weight change (${still:-gone})" \
+        test "$still" = "$D"
+    d_lines=$(vip_lines "$D" "$VIP")
+    requests 50 "http://$VIP/" "$TMP/drain.txt"
+    n_ok=$(grep -c '^be[123]$' "$TMP/drain.txt" || true)
+    check "50 new connections succeed during the drain ($n_ok; $(sort "$TMP/drain.txt" | uniq -c | tr -s ' \n' ' '))" test "$n_ok" = 50
+    check "none of them reached the drained $D" test "$(count "$D" "$TMP/drain.txt")" = 0
+    check "$D's access log shows no new VIP request" test "$(vip_lines "$D" "$VIP")" = "$d_lines"
+    check "the new backend be3 takes connections ($(count be3 "$TMP/drain.txt")/50)" test "$(count be3 "$TMP/drain.txt")" -gt 0
+fi
+wait "$BIG_PID" || true
+BG_PIDS=()
+expected=$((BIG_MB * 1024 * 1024))
+check "the long-lived transfer completed in full ($(cat "$TMP/big.res"), want 200 $expected)" \
+    test "$(cat "$TMP/big.res")" = "200 $expected"
+if [ -n "$D" ]; then
+    check "the downloaded file is the one $D serves" cmp -s "$TMP/big.out" "$STATE/$D/big.bin"
+    ctl backend set "$V80" "${ADDR[$D]}" --undrain
+    ctl backend set "$V80" "${ADDR[$OTHER]}" --weight 100
+fi
+
+# --- sluiced restart mid-traffic ---------------------------------------------------
+(
+    for _ in $(seq 200); do get "http://$VIP/" >> "$TMP/restart.txt"; sleep 0.02; done
+) &
+LOOP=$!
+BG_PIDS+=("$LOOP")
+sleep 1
+stop_pid "$SLUICED_PID"
+wait "$SLUICED_PID" 2>/dev/null || true
+SLUICED_PID=
+sleep 0.3
+check "sluiced restarts mid-traffic" start_sluiced
+wait "$LOOP" || true
+BG_PIDS=()
+n=$(wc -l < "$TMP/restart.txt")
+n_ok=$(grep -c '^be[123]$' "$TMP/restart.txt" || true)
+check "200 requests across the sluiced restart all succeed ($n_ok/$n)" test "$n" = 200 -a "$n_ok" = 200
+adopted() { ctl --json status | grep -q '"adopted": true'; }
+check "the restarted sluiced adopted the pinned program" adopted
+
+# --- UDP echo -------------------------------------------------------------------------
+udp_echo() {
+    nx sl-client "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1.0)
+s.connect((sys.argv[1], 7))
+ok = 0
+for i in range(20):
+    msg = b"e2e-%d" % i
+    s.send(msg)
+    try:
+        if s.recv(2048) == msg:
+            ok += 1
+    except OSError:
+        pass
+print(ok)' "$VIP"
+}
+n_ok=$(udp_echo)
+check "UDP: 20 datagrams to $VU all echoed ($n_ok)" test "$n_ok" = 20
+
+echo "e2e.sh: $((SECONDS - START)) s"
+echo "e2e.sh: $failures check(s) failed"
+[ "$failures" = 0 ]
