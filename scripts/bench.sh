@@ -2,13 +2,16 @@
 # Runs Sluice's benchmarks and prints their figures (shared/BENCH.md).
 # Figures only: nothing here passes or fails on a timing.
 #
-# Usage: scripts/bench.sh [xdp|maglev|control|all] [bench args...]
+# Usage: scripts/bench.sh [xdp|maglev|control|e2e|all] [bench args...]
 #   xdp     tests/bench/bench_xdp: sluice_xdp through BPF_PROG_TEST_RUN,
 #           ratios to an XDP_DROP floor (needs root)
 #   maglev  tests/bench/bench_maglev: Maglev ring population
 #   control tests/bench/bench_control.sh: a real sluiced in a netns, 100 VIPs
 #           x 100 backends: start-up, SIGHUP, drain -> ring live, API calls/s
 #           (needs root; ~1 min)
+#   e2e     tests/bench/bench_e2e.sh: the lab with nginx backends: wrk
+#           requests/s through the VIP beside straight to one backend, and
+#           health detection times (needs root and wrk; ~1 min)
 #   all     every one (default); takes no bench args
 # Bench args go to the one benchmark named, e.g.
 #   scripts/bench.sh xdp -r 200000 -n 7     (bench_xdp -h lists them)
@@ -20,14 +23,14 @@
 set -eu
 
 usage() {
-    sed -n '2,20s/^# \{0,1\}//p' "$0"
+    sed -n '2,23s/^# \{0,1\}//p' "$0"
 }
 
 what=all
 if [ $# -gt 0 ]; then
     case "$1" in
         -h|--help) usage; exit 0 ;;
-        xdp|maglev|control|all) what=$1; shift ;;
+        xdp|maglev|control|e2e|all) what=$1; shift ;;
         *) echo "bench.sh: unknown benchmark '$1'" >&2; usage >&2; exit 2 ;;
     esac
 fi
@@ -40,7 +43,7 @@ if [ "$what" = xdp ] && [ "$(id -u)" != 0 ]; then
     echo "bench.sh: bench_xdp needs root (BPF_PROG_TEST_RUN and BPF maps); run it as root" >&2
     exit 1
 fi
-if [ "$what" = control ] && [ "$(id -u)" != 0 ]; then
+if { [ "$what" = control ] || [ "$what" = e2e ]; } && [ "$(id -u)" != 0 ]; then
     echo "bench.sh: the control benchmark needs root (netns, XDP, bpffs); run it as root" >&2
     exit 1
 fi
@@ -63,8 +66,11 @@ case "$what" in
     xdp) targets=(tests/bench/bench_xdp) ;;
     maglev) targets=(tests/bench/bench_maglev) ;;
     control) targets=(tests/bench/bench_api controlplane/sluiced controlplane/sluicectl) ;;
+    e2e) targets=(controlplane/sluiced controlplane/sluicectl healthd/sluice-healthd
+                  xdp/sluice-decap) ;;
     all) targets=(tests/bench/bench_xdp tests/bench/bench_maglev
-                  tests/bench/bench_api controlplane/sluiced controlplane/sluicectl) ;;
+                  tests/bench/bench_api controlplane/sluiced controlplane/sluicectl
+                  healthd/sluice-healthd xdp/sluice-decap) ;;
 esac
 if ! ninja -C "$dir" "${targets[@]}"; then
     # One benchmark that does not build does not stop the others: each
@@ -102,6 +108,16 @@ run_maglev() {
     "$bin" "$@" || status=1
 }
 
+run_e2e() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "bench.sh: the e2e benchmark needs root (netns, XDP): not run" >&2
+        status=1
+        return
+    fi
+    echo "== bench_e2e"
+    bash tests/bench/bench_e2e.sh "$PWD/$dir" || status=1
+}
+
 run_control() {
     local script=tests/bench/bench_control.sh
     if [ "$(id -u)" != 0 ]; then
@@ -123,6 +139,7 @@ case "$what" in
     xdp) run_xdp "$@" ;;
     maglev) run_maglev "$@" ;;
     control) run_control "$@" ;;
-    all) run_xdp; echo; run_maglev; echo; run_control ;;
+    e2e) run_e2e ;;
+    all) run_xdp; echo; run_maglev; echo; run_control; echo; run_e2e ;;
 esac
 exit $status

@@ -24,6 +24,7 @@ nginx-light
 ninja-build
 pkg-config
 python3
+wrk
 zlib1g-dev
 "
 

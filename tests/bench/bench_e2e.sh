@@ -1,0 +1,77 @@
+#!/bin/bash
+# scripts/bench.sh e2e: requests/s through the VIP with wrk from the lab's
+# client, beside requests/s straight to one backend, interleaved in the
+# same run (veth throughput here is low: compare the ratio, not the
+# figures); and the health daemon's detection and recovery times. Prints
+# figures, asserts nothing. Brings the lab up with demo.sh and down at the
+# end; refuses to touch a lab that is already up.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-$ROOT/build-bench}
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-3}
+STATE=/run/sluice-lab
+SOCK=$STATE/sluiced.sock
+VIP=10.100.0.1:80/tcp
+
+[ "$(id -u)" = 0 ] || { echo "bench e2e: needs root (network namespaces, XDP)"; exit 1; }
+command -v wrk >/dev/null || { echo "bench e2e: wrk not found (apt-get install wrk)"; exit 1; }
+if ip netns list | grep -q '^sl-'; then
+    echo "bench e2e: the lab is already up; run scripts/lab.sh down first"
+    exit 1
+fi
+trap '"$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true' EXIT
+
+ctl() { nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+BUILD_DIR=$BUILD SLUICE_BUILD=$BUILD "$ROOT/scripts/demo.sh" >/dev/null 2>&1 || {
+    echo "bench e2e: demo.sh failed; run it alone to see why"; exit 1; }
+
+rps() {   # rps URL: requests/s of one wrk run from the client
+    nsenter --net=/run/netns/sl-client wrk -t1 -c16 -d"${SECS}s" "$1" 2>/dev/null |
+        awk '/Requests\/sec/ {print $2}'
+}
+
+med() { sort -g | awk '{a[NR]=$1} END {printf "%s / %s / %s", a[1], a[int((NR+1)/2)], a[NR]}'; }
+
+echo "== requests/s, wrk -t1 -c16 -d${SECS}s from sl-client, $ROUNDS rounds interleaved"
+: > /tmp/bench-e2e-vip.$$
+: > /tmp/bench-e2e-direct.$$
+for _ in $(seq "$ROUNDS"); do
+    rps http://10.100.0.1/ >> /tmp/bench-e2e-vip.$$
+    rps http://10.200.0.11/ >> /tmp/bench-e2e-direct.$$
+done
+printf '%-40s %s\n' "through the VIP (XDP, 3 backends)" "$(med < /tmp/bench-e2e-vip.$$) req/s (min / median / max)"
+printf '%-40s %s\n' "straight to be1" "$(med < /tmp/bench-e2e-direct.$$) req/s"
+printf '%-40s %s\n' "ratio VIP / direct, per round" "$(paste /tmp/bench-e2e-vip.$$ /tmp/bench-e2e-direct.$$ |
+    awk '{printf "%.2f\n", $1 / $2}' | med) (min / median / max)"
+rm -f /tmp/bench-e2e-vip.$$ /tmp/bench-e2e-direct.$$
+
+# Detection: interval 200 ms, timeout 100 ms, fall 2, rise 2.
+echo
+echo "== health detection, check every 200 ms (timeout 100 ms, fall 2, rise 2)"
+ctl vip set "$VIP" --check-interval 200ms --check-timeout 100ms --check-fall 2 --check-rise 2
+sleep 1.5
+state_of() { ctl backend list "$VIP" | awk -v a=10.200.0.12 '$2 == a {print $4}'; }
+now_ms() { date +%s%3N; }
+wait_state() {   # wait_state STATE: ms until be2 shows it (bounded: 10 s)
+    local t0=$1 want=$2
+    for _ in $(seq 1000); do
+        [ "$(state_of)" = "$want" ] && { echo $(( $(now_ms) - t0 )); return; }
+        sleep 0.01
+    done
+    echo timeout
+}
+dir=$STATE/be2
+for i in $(seq 3); do
+    t0=$(now_ms)
+    kill -TERM "$(cat "$STATE/pids/nginx-be2")"
+    down=$(wait_state "$t0" down)
+    rm -f "$dir/nginx.pid"
+    t0=$(now_ms)
+    nsenter --net=/run/netns/sl-be2 nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+        -g 'daemon off;' </dev/null >>"$dir/nginx.out" 2>&1 &
+    echo $! > "$STATE/pids/nginx-be2"
+    up=$(wait_state "$t0" up)
+    echo "round $i: nginx stopped -> down in $down ms (bound fall*interval+timeout = 500 ms); restarted -> up in $up ms (rise*interval = 400 ms)"
+done
