@@ -25,12 +25,15 @@
 #include "driver_xdp.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "nl.h"
 #include "state.h"
 
 #define SLUICED_PIN_ROOT "/sys/fs/bpf/sluice"
 #define SLUICED_NH_REFRESH_S 5
 #define SLUICED_NH_SLICE 32	/* backends re-resolved between two looks at the API */
+#define SLUICED_METRICS_PERIOD_S 1	/* a fresh /metrics snapshot this often */
 
 static const char usage[] =
 "Usage: sluiced [OPTION]...\n"
@@ -42,6 +45,9 @@ static const char usage[] =
 "  -s, --state FILE       persisted state, written after every change and loaded\n"
 "                         at start when present (default " CP_DEFAULT_STATE ")\n"
 "      --socket PATH      API socket (default " CP_API_DEFAULT_SOCKET ")\n"
+"      --metrics A:P      serve Prometheus /metrics and /healthz on A:P\n"
+"                         (\"[V6]:P\" for IPv6; \"none\" to disable; default:\n"
+"                         the config's `node set --metrics`, else " CP_METRICS_DEFAULT_LISTEN ")\n"
 "      --pin-root DIR     bpffs directory of pinned programs and maps\n"
 "                         (default " SLUICED_PIN_ROOT ")\n"
 "      --xdp-generic      attach in generic (skb) mode; native is the default\n"
@@ -64,6 +70,7 @@ struct options {
 	int generic;
 	int no_fastpath;
 	int verbose;
+	const char *metrics;	/* --metrics; NULL: config, then the default */
 	struct lb_params params;
 };
 
@@ -94,6 +101,7 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		{ "config", required_argument, 0, 'c' },
 		{ "state", required_argument, 0, 's' },
 		{ "socket", required_argument, 0, 'S' },
+		{ "metrics", required_argument, 0, 'M' },
 		{ "pin-root", required_argument, 0, 'P' },
 		{ "xdp-generic", no_argument, 0, 'G' },
 		{ "no-fastpath", no_argument, 0, 'N' },
@@ -113,6 +121,7 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'c': err = set_path(d->config_path, optarg); break;
 		case 's': err = set_path(d->state_path, optarg); break;
 		case 'S': err = set_path(d->socket_path, optarg); break;
+		case 'M': o->metrics = optarg; break;
 		case 'P': err = set_path(d->pin_root, optarg); break;
 		case 'G': o->generic = 1; break;
 		case 'N': o->no_fastpath = 1; break;
@@ -240,11 +249,11 @@ static int make_signalfd(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-static int make_timerfd(void)
+static int make_timerfd(time_t period_s)
 {
 	struct itimerspec its = {
-		.it_interval = { .tv_sec = SLUICED_NH_REFRESH_S },
-		.it_value = { .tv_sec = SLUICED_NH_REFRESH_S },
+		.it_interval = { .tv_sec = period_s },
+		.it_value = { .tv_sec = period_s },
 	};
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 
@@ -278,11 +287,40 @@ struct loop {
 	int tfd;
 	struct cp_api *api;
 	struct cp_nl *nl;
+	int mfd;			/* metrics timer, or -1 */
+	struct cp_metrics_http *metrics;	/* or NULL */
 };
+
+/* The listen address: --metrics, else the config's node setting, else
+ * the default; NULL when disabled. */
+static const char *metrics_listen(const struct sluiced *d, const struct options *o)
+{
+	if (o->metrics)
+		return strcmp(o->metrics, "none") ? o->metrics : NULL;
+	return d->model.node.metrics[0] ? d->model.node.metrics : CP_METRICS_DEFAULT_LISTEN;
+}
+
+/* Renders on this (the control) thread and hands the text over; the HTTP
+ * thread never sees the model or the driver. */
+static void metrics_publish(struct sluiced *d, struct loop *l)
+{
+	char *text;
+	size_t len;
+
+	if (!l->metrics)
+		return;
+	if (cp_metrics_render(&d->model, d->driver.ops ? &d->driver : NULL, SLUICE_VERSION,
+			      &text, &len)) {
+		/* Keep serving the last one; /healthz still sees us alive. */
+		cp_metrics_http_publish(l->metrics, NULL, 0);
+		return;
+	}
+	cp_metrics_http_publish(l->metrics, text, len);
+}
 
 static void run(struct sluiced *d, struct loop *l)
 {
-	char sfd_tag, tfd_tag, api_tag, nl_tag;
+	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag;
 	int running = 1;
 
 	add_fd(l->epfd, l->sfd, &sfd_tag);
@@ -291,6 +329,9 @@ static void run(struct sluiced *d, struct loop *l)
 		add_fd(l->epfd, l->tfd, &tfd_tag);
 	if (l->nl)
 		add_fd(l->epfd, cp_nl_monitor_fd(l->nl), &nl_tag);
+	if (l->mfd >= 0)
+		add_fd(l->epfd, l->mfd, &mfd_tag);
+	metrics_publish(d, l);
 
 	/* Next hops are re-resolved in slices between events, so that the
 	 * API keeps answering with thousands of backends; a change noticed
@@ -317,6 +358,9 @@ static void run(struct sluiced *d, struct loop *l)
 			} else if (tag == &nl_tag) {
 				cp_nl_monitor_read(l->nl, &changed);
 				want_refresh |= changed != 0;
+			} else if (tag == &mfd_tag) {
+				if (read(l->mfd, &ticks, sizeof(ticks)) > 0)
+					metrics_publish(d, l);
 			}
 		}
 		if (want_refresh && d->driver.ops) {
@@ -335,7 +379,7 @@ static void run(struct sluiced *d, struct loop *l)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1 };
+	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1, .mfd = -1 };
 	struct sluiced *d = calloc(1, sizeof(*d));
 	int err;
 
@@ -384,14 +428,27 @@ int main(int argc, char **argv)
 	if (!err) {
 		l.sfd = make_signalfd();
 		l.epfd = epoll_create1(EPOLL_CLOEXEC);
-		l.tfd = make_timerfd();
+		l.tfd = make_timerfd(SLUICED_NH_REFRESH_S);
 		err = l.sfd < 0 || l.epfd < 0 ? -errno : 0;
+	}
+	/* After load_initial: the config may name the address. A metrics
+	 * endpoint that cannot listen is logged, not fatal: forwarding
+	 * matters more than its counters. */
+	if (!err && metrics_listen(d, &o)) {
+		l.metrics = cp_metrics_http_start(metrics_listen(d, &o));
+		if (l.metrics) {
+			l.mfd = make_timerfd(SLUICED_METRICS_PERIOD_S);
+			pr_info("sluiced: metrics on %s\n", metrics_listen(d, &o));
+		}
 	}
 	if (!err) {
 		pr_info("sluiced: serving %s\n", d->socket_path);
 		run(d, &l);
 	}
 
+	cp_metrics_http_stop(l.metrics);
+	if (l.mfd >= 0)
+		close(l.mfd);
 	cp_api_close(l.api);
 	if (l.nl)
 		cp_nl_close(l.nl);

@@ -249,6 +249,23 @@ save_has_vips() { ctl save | grep -q "^vip add 10.100.0.2:53/udp"; }
 check "stats count the forwarded packets ($(stats_count))" test "$(stats_count)" -gt 5
 check "flows lists the test client" flows_has_client
 check "save prints the configuration" save_has_vips
+# /metrics (default 127.0.0.1:9109 in the namespace) counts the same
+# packets as `stats` (both read the same per-CPU counters; the snapshot is
+# at most a second old, so wait for it to catch up).
+metrics_packets() {
+    nsx curl -s --max-time 2 http://127.0.0.1:9109/metrics |
+        awk -F' ' '/^sluice_vip_packets_total\{vip="10.100.0.1:80\/tcp"\}/ {print $2}'
+}
+metrics_match() {
+    local want
+    want=$(stats_count)
+    for _ in $(seq 30); do
+        [ "$(metrics_packets)" = "$want" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "/metrics counts what stats counts ($(metrics_packets))" metrics_match
 
 # --- SIGHUP applies only the diff ---------------------------------------------
 U1=$(digest 10.100.0.2:53/udp)

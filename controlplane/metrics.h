@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metrics.h - the model's state and the fast path's counters as
+ * Prometheus text exposition (format 0.0.4).
+ *
+ * Families, in this order (one HELP and one TYPE line each; series sorted
+ * by VIP key, then backend address, so that two renders of the same state
+ * are byte-identical whatever order changes came in):
+ *
+ *   sluice_build_info{version}                          gauge, always 1
+ *   sluice_vip_packets_total{vip}                       counter
+ *   sluice_vip_bytes_total{vip}                         counter
+ *   sluice_vip_new_flows_total{vip}                     counter (connection-table inserts)
+ *   sluice_vip_ring_picks_total{vip}                    counter (new flows and re-picks)
+ *   sluice_vip_backends{vip,state="up|down|draining"}   gauge
+ *   sluice_backend_packets_total{vip,backend}           counter
+ *   sluice_backend_bytes_total{vip,backend}             counter
+ *   sluice_backend_up{vip,backend}                      gauge 1/0 (state "up")
+ *   sluice_backend_health{vip,backend,health}           gauge, state set: one of
+ *                                                       unknown/up/down is 1, the others 0
+ *   sluice_backend_check_latency_seconds{vip,backend}   gauge, only backends healthd reported on
+ *   sluice_packets_total{reason}                        counter, every LB_R_* reason
+ *   sluice_bytes_total{reason}                          counter
+ *   sluice_ring_rebuilds_total                          counter
+ *   sluice_ring_last_rebuild_seconds                    gauge, duration of the last build
+ *   sluice_config_changes_total{result="applied|rejected"} counter
+ *
+ * vip is "address:port/proto" as sluicectl writes it, backend the address.
+ * A backend's state follows `sluicectl backend list`: down if healthd says
+ * down, else draining if drained or weight 0, else up.
+ */
+#ifndef SLUICE_CP_METRICS_H
+#define SLUICE_CP_METRICS_H
+
+#include <stddef.h>
+#include "driver.h"
+#include "model.h"
+
+/* Content-Type of what cp_metrics_render() writes. */
+#define CP_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Renders m and the counters of drv into a new buffer: *out (NUL
+ * terminated, owned by the caller, free()) and *len (without the NUL).
+ * drv may be NULL, or have no ops: every fast-path counter is then 0 and
+ * the output is still complete and valid; a driver call that fails counts
+ * as 0 too. version is the sluice_build_info label (any bytes; escaped).
+ * Reads m and calls drv's stats ops only: call it on the thread that owns
+ * the model (sluiced's control thread). Returns 0, or -ENOMEM with *out
+ * NULL. */
+int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const char *version,
+		      char **out, size_t *len);
+
+/* Writes s as a label value (without the quotes) with \, " and newline
+ * escaped as the exposition format wants. Returns 0 or -EIO. */
+int cp_metrics_write_label(FILE *f, const char *s);
+
+#endif /* SLUICE_CP_METRICS_H */

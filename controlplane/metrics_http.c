@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * metrics_http.c - /metrics and /healthz on libmicrohttpd's internal
+ * thread, from snapshots published by sluiced's control thread. See
+ * metrics_http.h for the contract.
+ *
+ * Locking: h->lock guards h->cur (the snapshot pointer) and h->last_pub.
+ * It is taken by publish (swap) and by the HTTP thread (take a
+ * reference), and nothing else is ever done under it. A snapshot's text
+ * is immutable once published and freed by whoever drops the last
+ * reference: publish for an unscraped one, libmicrohttpd's free callback
+ * after the last byte of a response went out.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
+
+struct snapshot {
+	unsigned int refs;	/* atomic */
+	size_t len;
+	char *text;
+};
+
+struct cp_metrics_http {
+	struct MHD_Daemon *mhd;
+	unsigned int port;
+	pthread_mutex_t lock;
+	struct snapshot *cur;	/* under lock; NULL before the first publish */
+	struct timespec last_pub;	/* CLOCK_MONOTONIC; under lock */
+	int published;		/* under lock */
+};
+
+static void snap_put(struct snapshot *s)
+{
+	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(s->text);
+		free(s);
+	}
+}
+
+/* libmicrohttpd's free callback of a /metrics response. */
+static void snap_release(void *cls)
+{
+	snap_put(cls);
+}
+
+/* Splits "A.B.C.D:P" / "[V6]:P" into a socket address. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port, *end;
+	unsigned long p;
+	char *pend;
+	size_t n;
+
+	if (!s)
+		return -EINVAL;
+	if (*s == '[') {
+		end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		s++;
+		port = end + 2;
+		*v6 = 1;
+	} else {
+		end = strrchr(s, ':');
+		if (!end)
+			return -EINVAL;
+		port = end + 1;
+		*v6 = 0;
+	}
+	n = (size_t)(end - s);
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	errno = 0;
+	p = strtoul(port, &pend, 10);
+	if (errno || *port < '0' || *port > '9' || *pend || p > 65535)
+		return -EINVAL;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!*v6 && inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((unsigned short)p);
+		return 0;
+	}
+	if (*v6 && inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((unsigned short)p);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned int status,
+				    const char *body, int allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_metrics(struct cp_metrics_http *h, struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	struct snapshot *s;
+	enum MHD_Result ret;
+
+	pthread_mutex_lock(&h->lock);
+	s = h->cur;
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&h->lock);
+	if (!s)
+		return reply_static(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "no metrics published yet\n", 0);
+
+	/* Zero copy: the response points into the snapshot, which stays
+	 * alive until libmicrohttpd calls snap_release. */
+	r = MHD_create_response_from_buffer_with_free_callback_cls(s->len, s->text,
+								  snap_release, s);
+	if (!r) {
+		snap_put(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CP_METRICS_CONTENT_TYPE);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_healthz(struct cp_metrics_http *h, struct MHD_Connection *c)
+{
+	struct timespec now, last;
+	int published;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&h->lock);
+	last = h->last_pub;
+	published = h->published;
+	pthread_mutex_unlock(&h->lock);
+	if (!published)
+		return reply_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n", 0);
+	if (now.tv_sec - last.tv_sec > CP_METRICS_STALE_S)
+		return reply_static(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "stale: the control loop stopped publishing\n", 0);
+	return reply_static(c, MHD_HTTP_OK, "ok\n", 0);
+}
+
+/* libmicrohttpd's thread. Answers on the first call, before any request
+ * body is read: nothing here takes a body, so one is never waited for. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **req_cls)
+{
+	struct cp_metrics_http *h = cls;
+	int is_metrics = !strcmp(url, "/metrics"), is_health = !strcmp(url, "/healthz");
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (!is_metrics && !is_health)
+		return reply_static(c, MHD_HTTP_NOT_FOUND, "not found\n", 0);
+	/* HEAD is GET without a body (libmicrohttpd drops it). */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return reply_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", 1);
+	return is_metrics ? reply_metrics(h, c) : reply_healthz(h, c);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[256];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	pr_warn("sluiced: metrics http: %s%s", buf,
+		buf[0] && buf[strlen(buf) - 1] == '\n' ? "" : "\n");
+}
+
+struct cp_metrics_http *cp_metrics_http_start(const char *addr_port)
+{
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *info;
+	struct cp_metrics_http *h;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	int v6, err;
+
+	err = parse_listen(addr_port, &ss, &v6);
+	if (err) {
+		pr_warn("sluiced: metrics: bad listen address '%s' (want A.B.C.D:PORT or [V6]:PORT)\n",
+			addr_port ? addr_port : "(null)");
+		errno = -err;
+		return NULL;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	err = pthread_mutex_init(&h->lock, NULL);
+	if (err) {
+		free(h);
+		errno = err;
+		return NULL;
+	}
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	errno = 0;
+	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+				  /* first, so that it sees every message */
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				  /* a scraper that stalls is dropped, and
+				   * a crowd of them is capped */
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+				  MHD_OPTION_END);
+	if (!h->mhd) {
+		err = errno ? errno : EIO;
+		pr_warn("sluiced: metrics: cannot listen on %s: %s\n", addr_port, strerror(err));
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+		errno = err;
+		return NULL;
+	}
+	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = info ? info->port : 0;
+	return h;
+}
+
+unsigned int cp_metrics_http_port(const struct cp_metrics_http *h)
+{
+	return h ? h->port : 0;
+}
+
+void cp_metrics_http_publish(struct cp_metrics_http *h, char *text, size_t len)
+{
+	struct snapshot *s = NULL, *old = NULL;
+	struct timespec now;
+
+	if (!h) {
+		free(text);
+		return;
+	}
+	if (text) {
+		s = malloc(sizeof(*s));
+		if (!s) {
+			/* Keep serving the previous one. */
+			free(text);
+			text = NULL;
+		} else {
+			s->refs = 1;
+			s->text = text;
+			s->len = len;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&h->lock);
+	if (s) {
+		old = h->cur;
+		h->cur = s;
+	}
+	h->last_pub = now;
+	h->published = 1;
+	pthread_mutex_unlock(&h->lock);
+	snap_put(old);
+}
+
+void cp_metrics_http_stop(struct cp_metrics_http *h)
+{
+	if (!h)
+		return;
+	/* Joins the thread; responses still queued release their snapshot
+	 * references on the way out. */
+	MHD_stop_daemon(h->mhd);
+	snap_put(h->cur);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
