@@ -36,7 +36,7 @@ NAMESPACES=(sl-sw sl-client sl-lb sl-be1 sl-be2 sl-be3)
 
 usage() {
     cat <<EOF
-usage: scripts/lab.sh up|down|status [--help]
+usage: scripts/lab.sh up|down|status|run-nginx BE [--help]
 
 up      create the lab (idempotent: says "already up" when it is)
 down    stop the lab's nginx (by pid), remove its XDP pins and namespaces
@@ -136,12 +136,20 @@ http {
 EOF
 }
 
-start_nginx() {   # start_nginx NAME
-    local name=$1 ns=sl-$1 dir=$STATE/$1 pid
+start_nginx() {   # start_nginx NAME: writes the lab's config, then runs nginx
+    local name=$1 ns=sl-$1 dir=$STATE/$1
     mkdir -p "$dir/tmp"
     nginx_conf "$name" "$(be_addr "$name")" "$dir"
     nx "$ns" nginx -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
         || die "$name: nginx config rejected (see $dir/error.log)"
+    run_nginx "$name"
+}
+
+# run_nginx NAME: nginx of backend NAME with the config already in its
+# state dir (tests may have added to it), pid tracked for `down`.
+run_nginx() {
+    local name=$1 ns=sl-$1 dir=$STATE/$1 pid
+    rm -f "$dir/nginx.pid"
     # nsenter execs nginx (no --fork for a net namespace), so $! is the
     # nginx master; daemon off keeps it that pid.
     nsenter --net="/run/netns/$ns" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
@@ -343,6 +351,11 @@ lab_status() {
 case ${1:-} in
 -h|--help|help) usage ;;
 up) lab_up ;;
+run-nginx)
+    [ "$(id -u)" = 0 ] || die "needs root"
+    [ -f "$STATE/${2:?run-nginx needs a backend: be1, be2 or be3}/nginx.conf" ] \
+        || die "${2}: no nginx config under $STATE (is the lab up?)"
+    run_nginx "$2" ;;
 down) lab_down ;;
 status) lab_status || exit 3 ;;
 *) usage >&2; exit 2 ;;

@@ -62,16 +62,12 @@ wait_state() {   # wait_state STATE: ms until be2 shows it (bounded: 10 s)
     done
     echo timeout
 }
-dir=$STATE/be2
 for i in $(seq 3); do
     t0=$(now_ms)
     kill -TERM "$(cat "$STATE/pids/nginx-be2")"
     down=$(wait_state "$t0" down)
-    rm -f "$dir/nginx.pid"
     t0=$(now_ms)
-    nsenter --net=/run/netns/sl-be2 nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
-        -g 'daemon off;' </dev/null >>"$dir/nginx.out" 2>&1 &
-    echo $! > "$STATE/pids/nginx-be2"
+    "$ROOT/scripts/lab.sh" run-nginx be2 >/dev/null
     up=$(wait_state "$t0" up)
     echo "round $i: nginx stopped -> down in $down ms (bound fall*interval+timeout = 500 ms); restarted -> up in $up ms (rise*interval = 400 ms)"
 done

@@ -151,18 +151,8 @@ start_sluiced() {
     return 1
 }
 
-start_nginx() {   # start_nginx BE: as lab.sh does, pid tracked for lab.sh down
-    local be=$1 dir=$STATE/$1 pid
-    rm -f "$dir/nginx.pid"
-    nsenter --net="/run/netns/sl-$be" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
-        -g 'daemon off;' </dev/null >>"$dir/nginx.out" 2>&1 &
-    pid=$!
-    echo "$pid" > "$STATE/pids/nginx-$be"
-    for _ in $(seq 50); do
-        [ -s "$dir/nginx.pid" ] && [ "$(cat "$dir/nginx.pid")" = "$pid" ] && return 0
-        sleep 0.1
-    done
-    return 1
+start_nginx() {   # start_nginx BE: lab.sh's own start, with the e2e config
+    "$REPO/scripts/lab.sh" run-nginx "$1" >/dev/null
 }
 
 stop_pid() {   # stop_pid PID: TERM, wait up to 5 s
