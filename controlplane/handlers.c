@@ -161,11 +161,12 @@ static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 			continue;
 		if (ops)
 			ops->vip_stats(d->driver.ctx, v->id, &vs);
-		o = json_pack("{s:s, s:I, s:I, s:I, s:I}", "vip",
+		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "vip",
 			      cp_format_vip(&v->key, buf, sizeof(buf)),
 			      "packets", (json_int_t)vs.packets, "bytes", (json_int_t)vs.bytes,
 			      "new_flows", (json_int_t)vs.new_flows,
-			      "ring_picks", (json_int_t)vs.ring_picks);
+			      "ring_picks", (json_int_t)vs.ring_picks,
+			      "flow_misses", (json_int_t)vs.flow_misses);
 		for (size_t j = 0; j < v->n_backends; j++) {
 			struct lb_backend_stats bs = { 0 };
 			json_t *b = backend_json(v, &v->backends[j]);

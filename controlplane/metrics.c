@@ -216,9 +216,12 @@ static void write_vips(FILE *f, const struct table *t)
 	vip_counter(f, t, "sluice_vip_bytes_total", VIP_FIELD(bytes),
 		    "Bytes received for the VIP (frames as received, L2 header included).");
 	vip_counter(f, t, "sluice_vip_new_flows_total", VIP_FIELD(new_flows),
-		    "Connection-table misses for the VIP that inserted a new flow.");
+		    "Connection-table entries created for the VIP.");
 	vip_counter(f, t, "sluice_vip_ring_picks_total", VIP_FIELD(ring_picks),
 		    "Maglev ring lookups for the VIP: new flows and re-picks.");
+	vip_counter(f, t, "sluice_vip_flow_misses_total", VIP_FIELD(flow_misses),
+		    "Connection-table lookups for the VIP that found no entry, TCP SYNs excepted "
+		    "(TCP: a live connection the table lost; UDP: a new flow).");
 
 	family(f, "sluice_vip_backends", "gauge",
 	       "Backends of the VIP by state (up, down by health check, draining).");

@@ -12,6 +12,7 @@
  *   sluice_vip_bytes_total{vip}                         counter
  *   sluice_vip_new_flows_total{vip}                     counter (connection-table inserts)
  *   sluice_vip_ring_picks_total{vip}                    counter (new flows and re-picks)
+ *   sluice_vip_flow_misses_total{vip}                   counter (lookups without entry, SYNs excepted)
  *   sluice_vip_backends{vip,state="up|down|draining"}   gauge
  *   sluice_backend_packets_total{vip,backend}           counter
  *   sluice_backend_bytes_total{vip,backend}             counter

@@ -23,7 +23,7 @@
 
 #include <linux/types.h>
 
-#define LB_ABI_VERSION 2
+#define LB_ABI_VERSION 3
 
 /* Address families as stored in keys; 0 marks an empty slot. */
 #define LB_FAMILY_NONE 0
@@ -199,6 +199,10 @@ struct lb_vip_stats {
 	__u64 bytes;
 	__u64 new_flows;	/* connection-table inserts */
 	__u64 ring_picks;	/* ring consultations: new flows and re-picks */
+	/* Lookups that found no entry, TCP SYNs excepted: for TCP a live
+	 * connection the table lost (eviction, expiry, restart, RSS change);
+	 * for UDP the first packet of a flow. */
+	__u64 flow_misses;
 };
 
 /* backend_stats, indexed by backend id */
@@ -303,7 +307,7 @@ _Static_assert(__builtin_offsetof(struct lb_backend, vip_id) == 44, "lb_backend.
 _Static_assert(sizeof(struct lb_flow_key) == 40, "lb_flow_key");
 _Static_assert(sizeof(struct lb_flow_bucket) == 64 + 4 * 40, "lb_flow_bucket");
 _Static_assert(sizeof(struct lb_config) == 48, "lb_config");
-_Static_assert(sizeof(struct lb_vip_stats) == 32, "lb_vip_stats");
+_Static_assert(sizeof(struct lb_vip_stats) == 40, "lb_vip_stats");
 _Static_assert(sizeof(struct lb_ring_pair) == 8, "lb_ring_pair");
 _Static_assert(sizeof(struct lb_params) == 24, "lb_params");
 _Static_assert(sizeof(struct lb_decap_key) == 20, "lb_decap_key");

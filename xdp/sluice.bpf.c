@@ -44,7 +44,7 @@ struct lb_verdict {
 	__u8 new_flow;
 	__u8 ring_pick;
 	__u8 counted_vip;	/* vip_id is valid for the VIP counters */
-	__u8 pad;
+	__u8 flow_miss;		/* no entry, and not a SYN */
 };
 
 static __always_inline int lb_reason_action(int reason)
@@ -252,6 +252,7 @@ static __always_inline int lb_choose_backend(struct lb_flow_key *key, __u32 vip_
 		return LB_R_DROP_NO_VIP_META;
 	now = (__u32)bpf_jiffies64();
 	w = lb_flow_way(bk, key, v->hash, now, &hit) & (LB_FLOW_WAYS - 1);
+	v->flow_miss = !hit && !syn;
 	if (hit && !syn) {
 		b = lb_backend_usable(bk->backend_id[w], bk->backend_gen[w]);
 		if (b) {
@@ -604,6 +605,7 @@ static __always_inline void lb_count(const struct lb_verdict *v, int reason, __u
 		if (vs) {
 			vs->packets++;
 			vs->bytes += bytes;
+			vs->flow_misses += v->flow_miss;
 			if (v->ring_pick) {
 				vs->new_flows += v->new_flow;
 				vs->ring_picks++;

@@ -6,7 +6,7 @@
  * output packet, expected reason}. The runner asserts the action, the
  * output length and every byte (a hex diff on mismatch), and the counters
  * afterwards: exactly one reason moved, by one packet and the frame's
- * length; the VIP counters {packets, bytes, new_flows, ring_picks} and the
+ * length; the VIP counters {packets, bytes, new_flows, ring_picks, flow_misses} and the
  * chosen backend's {packets, bytes} moved as expected, and nothing else.
  *
  * Expected packets come from pktbuild.h (its own header and checksum
@@ -378,13 +378,14 @@ struct pick {
 	__u32 hash;
 	int new_flow;
 	int ring_pick;
+	int flow_miss;
 };
 
 static struct pick model_choose(struct world *w, int vip, const struct lb_flow_key *k, int syn,
 				int insert)
 {
 	struct mflow *f = model_find(w, k);
-	struct pick p = { .hash = lb_flow_hash(k) };
+	struct pick p = { .hash = lb_flow_hash(k), .flow_miss = !f && !syn };
 	int i;
 
 	if (f && !syn) {
@@ -465,6 +466,7 @@ struct expect {
 	int vip;		/* VIP whose counters move, VIP_NONE or VIP_ANY */
 	int new_flow;		/* expected increments of that VIP's counters */
 	int ring_pick;
+	int flow_miss;
 	int backend;		/* backend whose counters move, or -1 */
 	__u32 hash;		/* flow hash (forwarded packets) */
 	struct lb_flow_key key;	/* flow key (forwarded packets) */
@@ -562,13 +564,16 @@ static int check_counters(const char *name, const struct counters *a, const stru
 		int me = i == e->vip;
 		__u64 dp = y->packets - x->packets, db = y->bytes - x->bytes;
 		__u64 dn = y->new_flows - x->new_flows, dr = y->ring_picks - x->ring_picks;
+		__u64 dm = y->flow_misses - x->flow_misses;
 
 		if (dp != (me ? 1u : 0u) || db != (me ? len : 0) ||
-		    dn != (me ? (__u64)e->new_flow : 0) || dr != (me ? (__u64)e->ring_pick : 0))
-			MISMATCH("vip %d stats: +%llu packets +%llu bytes +%llu new_flows +%llu ring_picks, expected +%d +%zu +%d +%d",
+		    dn != (me ? (__u64)e->new_flow : 0) || dr != (me ? (__u64)e->ring_pick : 0) ||
+		    dm != (me ? (__u64)e->flow_miss : 0))
+			MISMATCH("vip %d stats: +%llu packets +%llu bytes +%llu new_flows +%llu ring_picks +%llu flow_misses, expected +%d +%zu +%d +%d +%d",
 				 i, (unsigned long long)dp, (unsigned long long)db,
-				 (unsigned long long)dn, (unsigned long long)dr, me, me ? len : 0,
-				 me ? e->new_flow : 0, me ? e->ring_pick : 0);
+				 (unsigned long long)dn, (unsigned long long)dr,
+				 (unsigned long long)dm, me, me ? len : 0,
+				 me ? e->new_flow : 0, me ? e->ring_pick : 0, me ? e->flow_miss : 0);
 	}
 	for (i = 0; i < N_BACKENDS; i++) {
 		int me = i == e->backend;
@@ -1062,6 +1067,7 @@ static void exp_forward(struct world *w, const struct pb_pkt *p, const uint8_t *
 	e->vip = vip;
 	e->new_flow = k.new_flow;
 	e->ring_pick = k.ring_pick;
+	e->flow_miss = k.flow_miss;
 	expect_encap(w, k.backend, k.hash, in, len, e);
 }
 
@@ -1081,6 +1087,7 @@ static void exp_icmp_forward(struct world *w, const struct pb_pkt *p, const uint
 	e->vip = vip;
 	e->new_flow = 0;
 	e->ring_pick = k.ring_pick;
+	e->flow_miss = k.flow_miss;
 	expect_encap(w, k.backend, k.hash, in, len, e);
 }
 
@@ -1173,6 +1180,7 @@ static void exp_no_backend(struct world *w, const struct pb_pkt *p, const uint8_
 	e->vip = vip;
 	e->ring_pick = 1;	/* consulted, found LB_BACKEND_NONE */
 	e->new_flow = 0;
+	e->flow_miss = !is_syn(p);
 }
 
 /* --- checks and preparations ------------------------------------------- */
