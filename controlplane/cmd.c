@@ -871,7 +871,9 @@ int cp_cmd_format(const struct cp_request *r, char *buf, size_t len)
 "  --encap-source6 ADDR6   the same for IPv6 backends. Default: none.\n" \
 "  --metrics ADDR:PORT     where /metrics and /healthz are served, e.g.\n" \
 "                          127.0.0.1:9109 or [::1]:9109. Default: sluiced's\n" \
-"                          own, on a loopback address.\n" \
+"                          own, on a loopback address. A running sluiced\n" \
+"                          moves there within a second; if it cannot\n" \
+"                          listen there it logs why and keeps the old one.\n" \
 "\n" \
 "Example:\n" \
 "  sluicectl node set --interface eth0 --encap-source 192.0.2.10\n"

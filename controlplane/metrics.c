@@ -337,10 +337,12 @@ int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const cha
 		err = -ENOMEM;
 		goto out;
 	}
-	family(f, "sluice_build_info", "gauge", "Sluice build; the value is always 1.");
+	family(f, "sluice_build_info", "gauge",
+	       "Sluice build, fast path (xdp, dpdk, none) and map ABI; the value is always 1.");
 	fputs("sluice_build_info{version=\"", f);
 	cp_metrics_write_label(f, version ? version : "");
-	fputs("\"} 1\n", f);
+	fprintf(f, "\",fastpath=\"%s\",abi=\"%d\"} 1\n",
+		drv && drv->ops && drv->ops->name ? drv->ops->name : "none", LB_ABI_VERSION);
 	write_vips(f, &t);
 	write_backends(f, &t);
 	write_reasons(f, &t);

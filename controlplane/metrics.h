@@ -7,7 +7,7 @@
  * by VIP key, then backend address, so that two renders of the same state
  * are byte-identical whatever order changes came in):
  *
- *   sluice_build_info{version}                          gauge, always 1
+ *   sluice_build_info{version,fastpath,abi}             gauge, always 1
  *   sluice_vip_packets_total{vip}                       counter
  *   sluice_vip_bytes_total{vip}                         counter
  *   sluice_vip_new_flows_total{vip}                     counter (connection-table inserts)

@@ -289,6 +289,8 @@ struct loop {
 	struct cp_nl *nl;
 	int mfd;			/* metrics timer, or -1 */
 	struct cp_metrics_http *metrics;	/* or NULL */
+	char metrics_addr[64];		/* where l->metrics listens */
+	char metrics_failed[64];	/* last address that would not listen */
 };
 
 /* The listen address: --metrics, else the config's node setting, else
@@ -298,6 +300,32 @@ static const char *metrics_listen(const struct sluiced *d, const struct options 
 	if (o->metrics)
 		return strcmp(o->metrics, "none") ? o->metrics : NULL;
 	return d->model.node.metrics[0] ? d->model.node.metrics : CP_METRICS_DEFAULT_LISTEN;
+}
+
+/* Listens where the configuration says: at start, and within a metrics
+ * tick of `node set --metrics`. The new listener opens before the old one
+ * closes; an address that will not listen is logged once and the old
+ * listener stays, so a typo never loses the endpoint. */
+static void metrics_follow(const struct sluiced *d, struct loop *l, const struct options *o)
+{
+	const char *want = metrics_listen(d, o);
+	struct cp_metrics_http *h;
+
+	if (!want || (l->metrics && !strcmp(want, l->metrics_addr)) ||
+	    !strcmp(want, l->metrics_failed))
+		return;
+	h = cp_metrics_http_start(want);
+	if (!h) {
+		if (l->metrics)
+			pr_warn("sluiced: metrics stay on %s\n", l->metrics_addr);
+		snprintf(l->metrics_failed, sizeof(l->metrics_failed), "%s", want);
+		return;
+	}
+	cp_metrics_http_stop(l->metrics);
+	l->metrics = h;
+	snprintf(l->metrics_addr, sizeof(l->metrics_addr), "%s", want);
+	l->metrics_failed[0] = 0;
+	pr_info("sluiced: metrics on %s\n", want);
 }
 
 /* Renders on this (the control) thread and hands the text over; the HTTP
@@ -318,7 +346,7 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 	cp_metrics_http_publish(l->metrics, text, len);
 }
 
-static void run(struct sluiced *d, struct loop *l)
+static void run(struct sluiced *d, struct loop *l, const struct options *o)
 {
 	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag;
 	int running = 1;
@@ -359,8 +387,10 @@ static void run(struct sluiced *d, struct loop *l)
 				cp_nl_monitor_read(l->nl, &changed);
 				want_refresh |= changed != 0;
 			} else if (tag == &mfd_tag) {
-				if (read(l->mfd, &ticks, sizeof(ticks)) > 0)
+				if (read(l->mfd, &ticks, sizeof(ticks)) > 0) {
+					metrics_follow(d, l, o);
 					metrics_publish(d, l);
+				}
 			}
 		}
 		if (want_refresh && d->driver.ops) {
@@ -435,15 +465,12 @@ int main(int argc, char **argv)
 	 * endpoint that cannot listen is logged, not fatal: forwarding
 	 * matters more than its counters. */
 	if (!err && metrics_listen(d, &o)) {
-		l.metrics = cp_metrics_http_start(metrics_listen(d, &o));
-		if (l.metrics) {
-			l.mfd = make_timerfd(SLUICED_METRICS_PERIOD_S);
-			pr_info("sluiced: metrics on %s\n", metrics_listen(d, &o));
-		}
+		metrics_follow(d, &l, &o);
+		l.mfd = make_timerfd(SLUICED_METRICS_PERIOD_S);
 	}
 	if (!err) {
 		pr_info("sluiced: serving %s\n", d->socket_path);
-		run(d, &l);
+		run(d, &l, &o);
 	}
 
 	cp_metrics_http_stop(l.metrics);

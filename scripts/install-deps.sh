@@ -25,6 +25,7 @@ ninja-build
 pkg-config
 python3
 wrk
+prometheus
 zlib1g-dev
 "
 

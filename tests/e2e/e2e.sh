@@ -52,7 +52,8 @@ HEALTHD_PID=
 UDP_PIDS=()
 BG_PIDS=()
 TMP=$(mktemp -d /tmp/sluice-e2e.XXXXXX)
-failures=0
+# shellcheck source=../check.sh
+. "$(cd "$(dirname "$0")" && pwd)/../check.sh"
 START=$SECONDS
 
 cleanup() {
@@ -71,16 +72,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() {   # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok - $what"
-    else
-        echo "not ok - $what"
-        failures=$((failures + 1))
-    fi
-}
 die() { echo "not ok - $*"; failures=$((failures + 1)); echo "e2e.sh: $failures check(s) failed"; exit 1; }
 
 nx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }

@@ -20,7 +20,9 @@ PIN=/sys/fs/bpf/sluice-it-$$
 SOCK=$TMP/sluiced.sock
 PID=
 LOOP_PID=
-failures=0
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../check.sh
+. "$HERE/../check.sh"
 
 cleanup() {
     if [ "$failures" != 0 ] && [ -f "$TMP/sluiced.log" ]; then
@@ -33,17 +35,6 @@ cleanup() {
     rm -rf "$PIN" "$TMP"
 }
 trap cleanup EXIT
-
-check() {   # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok - $what"
-    else
-        echo "not ok - $what"
-        failures=$((failures + 1))
-    fi
-}
 
 # nsenter, not `ip netns exec`: the latter remounts /sys, which hides the
 # bpffs at /sys/fs/bpf and so the pins a restart must find.
@@ -146,39 +137,11 @@ check "refusals changed nothing" test "$(ctl vip list | tail -n +2 | wc -l)" = 2
 # --- forwarding never stops across a restart ----------------------------------
 # A TCP SYN from 192.0.2.7:40000 to the VIP, run through the pinned program
 # with BPF_PROG_TEST_RUN in a bounded loop while sluiced restarts.
-python3 - "$TMP/syn.bin" <<'PY'
-import struct, sys
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-src, dst = bytes([192, 0, 2, 7]), bytes([10, 100, 0, 1])
-tcp = struct.pack('!HHIIBBHHH', 40000, 80, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
-tcp = tcp[:16] + struct.pack('!H', csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)) + tcp[18:]
-ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, src, dst)
-ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
-eth = bytes.fromhex('02aa00000001' '02cc00000007') + b'\x08\x00'
-open(sys.argv[1], 'wb').write(eth + ip + tcp)
-PY
+FRAMES=$HERE/frames.py
+python3 "$FRAMES" "$TMP/syn.bin" syn 192.0.2.7 40000 10.100.0.1 80
 # The same flow's SYN and ACK from 192.0.2.8:41000, for the drain check.
-python3 - "$TMP" <<'PY'
-import struct, sys
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-def frame(flags):
-    src, dst = bytes([192, 0, 2, 8]), bytes([10, 100, 0, 1])
-    tcp = struct.pack('!HHIIBBHHH', 41000, 80, 1, 1, 5 << 4, flags, 65535, 0, 0)
-    tcp = tcp[:16] + struct.pack('!H', csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)) + tcp[18:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
-    return bytes.fromhex('02aa00000001' '02cc00000008') + b'\x08\x00' + ip + tcp
-open(sys.argv[1] + '/syn8.bin', 'wb').write(frame(0x02))
-open(sys.argv[1] + '/ack8.bin', 'wb').write(frame(0x10))
-PY
+python3 "$FRAMES" "$TMP/syn8.bin" syn 192.0.2.8 41000 10.100.0.1 80
+python3 "$FRAMES" "$TMP/ack8.bin" ack 192.0.2.8 41000 10.100.0.1 80
 PROG_PIN=$(find "$PIN" -name prog | head -1)
 # The backend a frame is sent to: the outer IPv4 destination. Pinned to one
 # CPU: the connection table is per CPU.

@@ -205,6 +205,10 @@ static void expect_family(const char *text, const char *name, const char *want)
 
 /* ---- rendering -------------------------------------------------------- */
 
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#define ABI_TEXT STR(LB_ABI_VERSION)
+
 static void test_render_families(void **state)
 {
 	struct cp_model m;
@@ -225,9 +229,9 @@ static void test_render_families(void **state)
 	/* First family, then sorted by VIP address (v4 before v6). */
 	assert_int_equal(strncmp(text, "# HELP sluice_build_info ", 25), 0);
 	expect_family(text, "sluice_build_info",
-		"# HELP sluice_build_info Sluice build; the value is always 1.\n"
+		"# HELP sluice_build_info Sluice build, fast path (xdp, dpdk, none) and map ABI; the value is always 1.\n"
 		"# TYPE sluice_build_info gauge\n"
-		"sluice_build_info{version=\"0.4.0\"} 1\n");
+		"sluice_build_info{version=\"0.4.0\",fastpath=\"fake\",abi=\"" ABI_TEXT "\"} 1\n");
 	expect_family(text, "sluice_vip_packets_total",
 		"# HELP sluice_vip_packets_total Packets received for the VIP.\n"
 		"# TYPE sluice_vip_packets_total counter\n"
@@ -338,7 +342,10 @@ static void test_render_no_driver(void **state)
 	f.vip[vip_id(&m, V1)].packets = 5;
 	a = render(&m, NULL, "1");
 	b = render(&m, &f.drv, "1");
-	assert_string_equal(a, b);
+	/* Only build_info's fastpath label differs. */
+	assert_non_null(strstr(b, "fastpath=\"fake\""));
+	assert_string_equal(strstr(a, "# HELP sluice_vip_packets_total"),
+			    strstr(b, "# HELP sluice_vip_packets_total"));
 	assert_non_null(strstr(a, "sluice_vip_packets_total{vip=\"10.100.0.1:80/tcp\"} 0\n"));
 	assert_non_null(strstr(a, "sluice_packets_total{reason=\"fwd_tx\"} 0\n"));
 	free(a);
@@ -387,10 +394,10 @@ static void test_escaping(void **state)
 	assert_int_equal(cp_model_init(&m, NULL, NULL), 0);
 	text = render(&m, NULL, "1.0 \"quoted\" \\path\nline2");
 	assert_non_null(strstr(text,
-		"sluice_build_info{version=\"1.0 \\\"quoted\\\" \\\\path\\nline2\"} 1\n"));
+		"sluice_build_info{version=\"1.0 \\\"quoted\\\" \\\\path\\nline2\",fastpath=\"none\",abi=\"" ABI_TEXT "\"} 1\n"));
 	free(text);
 	text = render(&m, NULL, NULL);
-	assert_non_null(strstr(text, "sluice_build_info{version=\"\"} 1\n"));
+	assert_non_null(strstr(text, "sluice_build_info{version=\"\",fastpath=\"none\",abi=\"" ABI_TEXT "\"} 1\n"));
 	free(text);
 	cp_model_free(&m);
 }
