@@ -1,308 +1,63 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * sluice.bpf.c - the XDP load balancer.
- *
- * For each frame: parse (lib/parse.h); find the VIP in the open-addressed
- * VIP table; find the flow in this CPU's slice of the connection table or
- * pick a backend from the VIP's Maglev ring; encapsulate IP-in-IP
- * (lib/encap.h) and send it to the backend's next hop. Every frame is
- * counted under exactly one reason (lib/fwd.h LB_R_*); helpers return a
- * reason and only the entry point turns it into an XDP action.
- *
- * Semantics: ../shared/DESIGN.md "Forwarding semantics"; deviations and
- * their reasons: docs/architecture.md.
+ * sluice.bpf.c - the XDP load balancer: lib/pipeline.h over BPF maps
+ * (lb_maps.h), with the kernel FIB as the next-hop fallback. Only the
+ * environment and the reason-to-action mapping live here.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 #include "fwd.h"
-#include "hash.h"
-#include "parse.h"
-#include "encap.h"
-#include "viptable.h"
 #include "lb_maps.h"
 
 #define LB_AF_INET 2
 #define LB_AF_INET6 10
 
-/* Smallest MTU we report in a too-big message (RFC 791's 68). */
-#define LB_MIN_INNER_MTU 68
+/* --- The environment lib/pipeline.h runs in ---------------------------- */
 
-/* Where the chosen backend is reached. */
-struct lb_nexthop {
-	__u32 ifindex;
-	__u32 mtu;
-	__u8 dmac[ETH_ALEN];
-	__u8 smac[ETH_ALEN];
-};
+#define LB_ENV_CTX struct xdp_md
+#define LB_ENV_PARAMS lb_params
 
-/* What the forwarding decision produced; carried to the counters. */
-struct lb_verdict {
-	__u32 vip_id;
-	__u32 backend_id;
-	__u32 hash;
-	__u8 new_flow;
-	__u8 ring_pick;
-	__u8 counted_vip;	/* vip_id is valid for the VIP counters */
-	__u8 flow_miss;		/* no entry, and not a SYN */
-};
+struct lb_backend;
+struct lb_addr;
+struct lb_nexthop;
 
-static __always_inline int lb_reason_action(int reason)
-{
-	switch (reason) {
-	case LB_R_FWD_TX:
-	case LB_R_ICMP_ECHO_REPLY:
-	case LB_R_ICMP_TOO_BIG_SENT:
-		return XDP_TX;
-	case LB_R_FWD_REDIRECT:
-		return XDP_REDIRECT;
-	case LB_R_PASS_NOT_IP:
-	case LB_R_PASS_NOT_VIP:
-	case LB_R_PASS_ICMP_OTHER:
-		return XDP_PASS;
-	default:
-		return XDP_DROP;
-	}
-}
+#define lb_env_data(ctx) ((void *)(long)(ctx)->data)
+#define lb_env_data_end(ctx) ((void *)(long)(ctx)->data_end)
+#define lb_env_adjust_head(ctx, delta) bpf_xdp_adjust_head(ctx, delta)
+#define lb_env_adjust_tail(ctx, delta) bpf_xdp_adjust_tail(ctx, delta)
+#define lb_env_ingress_ifindex(ctx) ((ctx)->ingress_ifindex)
+#define lb_env_redirect(ctx, ifindex) (bpf_redirect(ifindex, 0) != XDP_REDIRECT)
+#define lb_env_cpu() bpf_get_smp_processor_id()
+#define lb_env_now() bpf_jiffies64()
 
-static __always_inline void lb_count_reason(__u32 reason, __u64 bytes)
-{
-	struct lb_reason_stats *rs = bpf_map_lookup_elem(&reason_stats, &reason);
+/* Map lookups take the key by address, as the helper does. */
+#define lb_env_config(k) bpf_map_lookup_elem(&lb_config, k)
+#define lb_env_vip_slot(k) bpf_map_lookup_elem(&vip_table, k)
+#define lb_env_vip_meta(k) bpf_map_lookup_elem(&vip_meta, k)
+#define lb_env_ring_pair(k) bpf_map_lookup_elem(&rings, k)
+#define lb_env_backend(k) bpf_map_lookup_elem(&backends, k)
+#define lb_env_flow_bucket(k) bpf_map_lookup_elem(&flows, k)
+#define lb_env_reason_stats(k) bpf_map_lookup_elem(&reason_stats, k)
+#define lb_env_vip_stats(k) bpf_map_lookup_elem(&vip_stats, k)
+#define lb_env_backend_stats(k) bpf_map_lookup_elem(&backend_stats, k)
 
-	if (rs) {
-		rs->packets++;
-		rs->bytes += bytes;
-	}
-}
+static __always_inline int lb_env_fib(struct xdp_md *ctx, const struct lb_backend *b,
+				      const struct lb_addr *src, __u16 outer_len,
+				      struct lb_nexthop *nh);
 
-/* --- VIP lookup -------------------------------------------------------- */
+#include "pipeline.h"
 
-/* vip_id of key in the live half of the VIP table, or -1. */
-static __always_inline int lb_vip_find(const struct lb_config *cfg,
-				       const struct lb_vip_key *key, __u32 *vip_id)
-{
-	__u32 gen = cfg->vip_gen & 1;
-	__u32 slots = lb_params.vip_slots;
-	__u32 home = lb_vip_hash(key, cfg->vip_seed[gen]) & (slots - 1);
-	int i;
-
-	LB_UNROLL
-	for (i = 0; i < LB_VIP_PROBES; i++) {
-		__u32 idx = gen * slots + lb_vip_slot_index(home, i, slots);
-		struct lb_vip_slot *s = bpf_map_lookup_elem(&vip_table, &idx);
-
-		if (!s || s->key.family == LB_FAMILY_NONE)
-			return -1;
-		if (lb_vip_key_eq(&s->key, key)) {
-			*vip_id = s->vip_id;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* The VIP of (dst, port, proto), trying the port wildcard second. */
-static __always_inline int lb_vip_match(const struct lb_config *cfg, const struct lb_addr *dst,
-					__u8 family, __be16 port, __u8 proto, __u32 *vip_id)
-{
-	struct lb_vip_key key = {
-		.addr = *dst,
-		.port = port,
-		.proto = proto,
-		.family = family,
-	};
-
-	if (lb_vip_find(cfg, &key, vip_id) == 0)
-		return 0;
-	if (!((cfg->vip_wild >> (cfg->vip_gen & 1)) & 1))
-		return -1;
-	key.port = 0;
-	return lb_vip_find(cfg, &key, vip_id);
-}
-
-/* Is dst the address of any VIP? (the per-address ICMP entry) */
-static __always_inline int lb_vip_addr_known(const struct lb_config *cfg,
-					     const struct lb_flow_key *k)
-{
-	struct lb_vip_key key = {
-		.addr = k->dst,
-		.proto = k->family == LB_FAMILY_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
-		.family = k->family,
-	};
-	__u32 id;
-
-	return lb_vip_find(cfg, &key, &id) == 0;
-}
-
-/* --- Backend selection ------------------------------------------------- */
-
-static __always_inline int lb_flow_key_eq(const struct lb_flow_key *a, const struct lb_flow_key *b)
-{
-	const lb_alias_u32 *x = (const void *)a, *y = (const void *)b;
-	__u32 diff = 0;
-	int i;
-
-	LB_UNROLL
-	for (i = 0; i < (int)(sizeof(*a) / 4); i++)
-		diff |= x[i] ^ y[i];
-	return diff == 0;
-}
-
-/* Backend id at the flow's position in the live ring of the VIP. */
-static __always_inline __u32 lb_ring_pick(__u32 vip_id, __u32 ring_word, __u32 hash)
-{
-	__u32 stride = LB_RING_STRIDE(lb_params.max_ring);
-	__u32 pos = lb_hash_range(hash, LB_RING_SIZE(ring_word));
-	__u32 flat = (vip_id * 2 + LB_RING_HALF(ring_word)) * stride + pos;
-	__u32 pair = flat / 2;
-	struct lb_ring_pair *p = bpf_map_lookup_elem(&rings, &pair);
-
-	if (!p)
-		return LB_BACKEND_NONE;
-	return p->backend_id[flat & 1];
-}
-
-/* A flow may stay on its backend while that backend is the same
- * incarnation and still serves flows (up, or draining). state is read
- * before gen: the loader writes gen first and state last, so a state that
- * says "in use" guarantees the gen we then read belongs to it. */
-static __always_inline struct lb_backend *lb_backend_usable(__u32 id, __u32 gen)
-{
-	struct lb_backend *b = bpf_map_lookup_elem(&backends, &id);
-	__u8 state;
-
-	if (!b)
-		return 0;
-	state = *(volatile __u8 *)&b->state;
-	if (state != LB_BACKEND_UP && state != LB_BACKEND_DRAINING)
-		return 0;
-	if (*(volatile __u32 *)&b->gen != gen)
-		return 0;
-	return b;
-}
-
-/* Way of the bucket holding key, or the way a new flow should take: an
- * empty one, else the least recently seen. *hit tells which. */
-static __always_inline __u32 lb_flow_way(struct lb_flow_bucket *bk, const struct lb_flow_key *key,
-					 __u32 hash, __u32 now, int *hit)
-{
-	__u32 victim = 0, oldest = 0;
-	int w;
-
-	*hit = 0;
-	LB_UNROLL
-	for (w = 0; w < LB_FLOW_WAYS; w++) {
-		if (bk->tag[w] == hash && lb_flow_key_eq(&bk->key[w], key)) {
-			*hit = 1;
-			return w;
-		}
-	}
-	LB_UNROLL
-	for (w = 0; w < LB_FLOW_WAYS; w++) {
-		__u32 age = now - bk->last_seen[w];
-
-		if (bk->key[w].family == LB_FAMILY_NONE)
-			return w;
-		if (age > oldest) {
-			oldest = age;
-			victim = w;
-		}
-	}
-	return victim;
-}
-
-static __always_inline void lb_flow_store(struct lb_flow_bucket *bk, __u32 w,
-					  const struct lb_flow_key *key, __u32 hash,
-					  __u32 backend_id, __u32 gen, __u32 now)
-{
-	w &= LB_FLOW_WAYS - 1;
-	bk->key[w] = *key;
-	bk->tag[w] = hash;
-	bk->backend_id[w] = backend_id;
-	bk->backend_gen[w] = gen;
-	bk->last_seen[w] = now;
-}
-
-/* Chooses the backend for a flow of a VIP: the connection table first
- * (unless a SYN opens a new connection), then the ring. insert == 0 looks
- * only (ICMP errors about a flow must not create one). */
-static __always_inline int lb_choose_backend(struct lb_flow_key *key, __u32 vip_id,
-					     __u8 syn, int insert, struct lb_verdict *v,
-					     struct lb_backend **out)
-{
-	struct lb_vip_meta *meta = bpf_map_lookup_elem(&vip_meta, &vip_id);
-	struct lb_flow_bucket *bk;
-	struct lb_backend *b;
-	__u32 ring, idx, now, id, w;
-	int hit;
-
-	if (!meta)
-		return LB_R_DROP_NO_VIP_META;
-	ring = meta->ring;
-	if (meta->flags & LB_VIP_F_AFFINITY)
-		key->sport = 0;
-	v->vip_id = vip_id;
-	v->counted_vip = 1;
-	v->hash = lb_flow_hash(key);
-
-	idx = bpf_get_smp_processor_id() * lb_params.flow_buckets +
-	      (v->hash & (lb_params.flow_buckets - 1));
-	bk = bpf_map_lookup_elem(&flows, &idx);
-	if (!bk)
-		return LB_R_DROP_NO_VIP_META;
-	now = (__u32)bpf_jiffies64();
-	w = lb_flow_way(bk, key, v->hash, now, &hit) & (LB_FLOW_WAYS - 1);
-	v->flow_miss = !hit && !syn;
-	if (hit && !syn) {
-		b = lb_backend_usable(bk->backend_id[w], bk->backend_gen[w]);
-		if (b) {
-			if (now - bk->last_seen[w] >= LB_FLOW_TOUCH_JIFFIES)
-				bk->last_seen[w] = now;
-			v->backend_id = bk->backend_id[w];
-			*out = b;
-			return LB_OK;
-		}
-	}
-
-	if (LB_RING_SIZE(ring) == 0)
-		return LB_R_DROP_NO_BACKEND;
-	id = lb_ring_pick(vip_id, ring, v->hash);
-	v->ring_pick = 1;
-	if (id == LB_BACKEND_NONE)
-		return LB_R_DROP_NO_BACKEND;
-	b = bpf_map_lookup_elem(&backends, &id);
-	if (!b || b->state == LB_BACKEND_UNUSED)
-		return LB_R_DROP_BAD_BACKEND;
-	if (insert) {
-		v->new_flow = !hit;
-		lb_flow_store(bk, w, key, v->hash, id, b->gen, now);
-	}
-	v->backend_id = id;
-	*out = b;
-	return LB_OK;
-}
-
-/* --- Next hop ---------------------------------------------------------- */
-
-/* The egress of the outer packet: the control plane's cached next hop, or
- * a FIB lookup. outer_len is the IP length after encapsulation. Returns
- * LB_OK, or a drop reason; too big: LB_OK with nh->mtu < outer_len. */
-static __always_inline int lb_nexthop(struct xdp_md *ctx, const struct lb_backend *b,
+/* The kernel's FIB, for backends whose next hop the control plane has not
+ * cached (yet). */
+static __always_inline int lb_env_fib(struct xdp_md *ctx, const struct lb_backend *b,
 				      const struct lb_addr *src, __u16 outer_len,
 				      struct lb_nexthop *nh)
 {
 	struct bpf_fib_lookup fib = {};
 	int rc;
 
-	if (b->flags & LB_BACKEND_F_NH_VALID) {
-		nh->ifindex = b->nh_ifindex;
-		nh->mtu = b->nh_mtu;
-		__builtin_memcpy(nh->dmac, b->nh_dmac, ETH_ALEN);
-		__builtin_memcpy(nh->smac, b->nh_smac, ETH_ALEN);
-		return LB_OK;
-	}
-
-	fib.ifindex = ctx->ingress_ifindex;
+	fib.ifindex = lb_env_ingress_ifindex(ctx);
 	fib.tot_len = outer_len;
 	if (b->family == LB_FAMILY_V4) {
 		fib.family = LB_AF_INET;
@@ -330,295 +85,21 @@ static __always_inline int lb_nexthop(struct xdp_md *ctx, const struct lb_backen
 	return LB_OK;
 }
 
-/* Outer source address: the node's encap source, optionally with low bits
- * from the flow hash so the backend NIC's RSS spreads flows. */
-static __always_inline int lb_encap_source(const struct lb_config *cfg, __u8 family, __u32 hash,
-					   struct lb_addr *src)
+static __always_inline int lb_reason_action(int reason)
 {
-	if (family == LB_FAMILY_V4) {
-		__u32 s = bpf_ntohl(cfg->encap_src4);
-
-		if (!s)
-			return LB_R_DROP_NO_SOURCE;
-		if (cfg->flags & LB_CFG_F_ENTROPY_V4)
-			s = (s & ~cfg->entropy_mask4) | (hash & cfg->entropy_mask4);
-		lb_addr_set4(src, bpf_htonl(s));
-		return LB_OK;
-	}
-	*src = cfg->encap_src6;
-	if (!(src->w[0] | src->w[1] | src->w[2] | src->w[3]))
-		return LB_R_DROP_NO_SOURCE;
-	if (cfg->flags & LB_CFG_F_ENTROPY_V6) {
-		__u32 s = bpf_ntohl(src->w[3]);
-
-		s = (s & ~cfg->entropy_mask6) | (hash & cfg->entropy_mask6);
-		src->w[3] = bpf_htonl(s);
-	}
-	return LB_OK;
-}
-
-/* --- Packet rewriting -------------------------------------------------- */
-
-/* Prepends the outer header behind the L2 header and sets the next-hop
- * MACs. Bytes after the IP packet (Ethernet padding) stay where they are,
- * after the outer packet's end, where receivers ignore them: trimming
- * would cost a helper call on every minimum-size frame. */
-static __always_inline int lb_encap(struct xdp_md *ctx, const struct lb_pkt *pkt,
-				    const struct lb_backend *b, const struct lb_addr *src,
-				    const struct lb_nexthop *nh, __u32 hash)
-{
-	__u8 inner = pkt->key.family == LB_FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6;
-	int grow = b->family == LB_FAMILY_V4 ? LB_IPV4_HDR_LEN : LB_IPV6_HDR_LEN;
-	__u16 l2 = lb_l2_len(pkt->vlans);
-	void *data, *data_end;
-
-	if (bpf_xdp_adjust_head(ctx, -grow))
-		return LB_R_DROP_NO_ROOM;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + grow + lb_l2_len(LB_MAX_VLANS) > data_end)
-		return LB_R_DROP_NO_ROOM;
-	lb_l2_tags_move_front(data, data + grow, pkt->vlans);
-	lb_eth_set(data, nh->dmac, nh->smac);
-
-	if (b->family == LB_FAMILY_V4) {
-		struct iphdr *ip = data + l2;
-
-		if ((void *)(ip + 1) > data_end)
-			return LB_R_DROP_NO_ROOM;
-		*lb_l2_proto(data, pkt->vlans) = bpf_htons(ETH_P_IP);
-		lb4_write_outer(ip, src->w[0], b->addr.w[0], inner, pkt->l3_len, pkt->tos,
-				pkt->df, hash);
-	} else {
-		struct ipv6hdr *ip6 = data + l2;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return LB_R_DROP_NO_ROOM;
-		*lb_l2_proto(data, pkt->vlans) = bpf_htons(ETH_P_IPV6);
-		lb6_write_outer(ip6, src, &b->addr, inner, pkt->l3_len, pkt->tos, hash);
-	}
-	return LB_OK;
-}
-
-/* Turns an echo request to a VIP address into the reply, in place. */
-static __always_inline int lb_echo_reply(void *data, void *data_end, const struct lb_pkt *pkt)
-{
-	if (data + sizeof(struct ethhdr) > data_end)
-		return LB_R_DROP_BAD_L2;
-	lb_eth_swap(data);
-	if (pkt->key.family == LB_FAMILY_V4) {
-		struct iphdr *ip = data + pkt->l3_off;
-		struct lb_icmp_hdr *ic = data + pkt->l4_off;
-		__u16 old, new;
-
-		if ((void *)(ip + 1) > data_end || (void *)(ic + 1) > data_end)
-			return LB_R_DROP_BAD_L4;
-		ip->saddr = pkt->key.dst.w[0];
-		ip->daddr = pkt->key.src.w[0];
-		old = *(lb_alias_u16 *)&ip->ttl;
-		ip->ttl = LB_ENCAP_TTL;
-		new = *(lb_alias_u16 *)&ip->ttl;
-		ip->check = lb_csum_replace16(ip->check, old, new);
-		old = *(lb_alias_u16 *)ic;
-		ic->type = LB_ICMP_ECHOREPLY;
-		new = *(lb_alias_u16 *)ic;
-		ic->checksum = lb_csum_replace16(ic->checksum, old, new);
-	} else {
-		struct ipv6hdr *ip6 = data + pkt->l3_off;
-		struct lb_icmp_hdr *ic = data + pkt->l4_off;
-		__u16 old, new;
-
-		if ((void *)(ip6 + 1) > data_end || (void *)(ic + 1) > data_end)
-			return LB_R_DROP_BAD_L4;
-		/* Swapping addresses leaves the pseudo-header sum unchanged. */
-		__builtin_memcpy(&ip6->saddr, &pkt->key.dst, sizeof(ip6->saddr));
-		__builtin_memcpy(&ip6->daddr, &pkt->key.src, sizeof(ip6->daddr));
-		ip6->hop_limit = LB_ENCAP_TTL;
-		old = *(lb_alias_u16 *)ic;
-		ic->type = LB_ICMP6_ECHO_REPLY;
-		new = *(lb_alias_u16 *)ic;
-		ic->checksum = lb_csum_replace16(ic->checksum, old, new);
-	}
-	return LB_R_ICMP_ECHO_REPLY;
-}
-
-/* Replaces the packet with a frag-needed / packet-too-big message back to
- * the client quoting it; mtu is the largest inner packet that fits. */
-static __always_inline int lb_send_too_big(struct xdp_md *ctx, const struct lb_pkt *pkt,
-					   __u32 mtu)
-{
-	int v4 = pkt->key.family == LB_FAMILY_V4;
-	int hdrs = v4 ? sizeof(struct iphdr) + sizeof(struct lb_icmp_hdr)
-		      : sizeof(struct ipv6hdr) + sizeof(struct lb_icmp_hdr);
-	__u16 quote = pkt->l4_off - pkt->l3_off + 8;
-	__u16 l2 = lb_l2_len(pkt->vlans);
-	void *data, *data_end;
-	int len;
-
-	if (quote > LB_ICMP_QUOTE_MAX)
-		quote = LB_ICMP_QUOTE_MAX;
-	len = l2 + hdrs + quote;
-	if (bpf_xdp_adjust_head(ctx, -hdrs))
-		return LB_R_DROP_NO_ROOM;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (bpf_xdp_adjust_tail(ctx, len - (int)(data_end - data)))
-		return LB_R_DROP_NO_ROOM;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + hdrs + lb_l2_len(LB_MAX_VLANS) > data_end)
-		return LB_R_DROP_NO_ROOM;
-	lb_l2_move_front(data, data + hdrs, pkt->vlans);
-	lb_eth_swap(data);
-	if (v4) {
-		struct iphdr *ip = data + l2;
-
-		if ((void *)ip + hdrs + quote > data_end)
-			return LB_R_DROP_NO_ROOM;
-		lb4_write_frag_needed(ip, data_end, pkt->key.dst.w[0], pkt->key.src.w[0], quote,
-				      mtu);
-	} else {
-		struct ipv6hdr *ip6 = data + l2;
-
-		if ((void *)ip6 + hdrs + quote > data_end)
-			return LB_R_DROP_NO_ROOM;
-		lb6_write_too_big(ip6, data_end, &pkt->key.dst, &pkt->key.src, quote, mtu);
-	}
-	return LB_R_ICMP_TOO_BIG_SENT;
-}
-
-/* --- Forwarding -------------------------------------------------------- */
-
-/* Encapsulates the packet toward backend b and picks TX or redirect. An
- * oversize packet gets a too-big message instead (never one about an
- * ICMP error: is_icmp_err). */
-static __always_inline int lb_forward(struct xdp_md *ctx, const struct lb_config *cfg,
-				      const struct lb_pkt *pkt, const struct lb_backend *b,
-				      __u32 hash, int is_icmp_err)
-{
-	__u16 overhead = b->family == LB_FAMILY_V4 ? LB_IPV4_HDR_LEN : LB_IPV6_HDR_LEN;
-	struct lb_nexthop nh = {};
-	struct lb_addr src;
-	int ret;
-
-	ret = lb_encap_source(cfg, b->family, hash, &src);
-	if (ret != LB_OK)
-		return ret;
-	ret = lb_nexthop(ctx, b, &src, pkt->l3_len + overhead, &nh);
-	if (ret != LB_OK)
-		return ret;
-	if (pkt->l3_len + overhead > nh.mtu) {
-		/* No ICMP about ICMP errors, none for what may be fragmented
-		 * (we cannot fragment here), none with a nonsense MTU. */
-		if (is_icmp_err || !pkt->df || nh.mtu < overhead + LB_MIN_INNER_MTU)
-			return LB_R_DROP_TOO_BIG;
-		return lb_send_too_big(ctx, pkt, nh.mtu - overhead);
-	}
-	ret = lb_encap(ctx, pkt, b, &src, &nh, hash);
-	if (ret != LB_OK)
-		return ret;
-	if (nh.ifindex == ctx->ingress_ifindex)
-		return LB_R_FWD_TX;
-	if (bpf_redirect(nh.ifindex, 0) != XDP_REDIRECT)
-		return LB_R_DROP_FIB;
-	return LB_R_FWD_REDIRECT;
-}
-
-/* ICMP to a VIP address: echo is answered, too-big errors about a VIP
- * flow go to the backend that owns the flow (LB_OK and *out set), the
- * rest is the kernel's. */
-static __always_inline int lb_handle_icmp(struct xdp_md *ctx, const struct lb_config *cfg,
-					  struct lb_pkt *pkt, struct lb_verdict *v,
-					  struct lb_backend **out)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	int v4 = pkt->key.family == LB_FAMILY_V4;
-	struct lb_flow_key fk;
-	__u32 vip_id;
-	int ret;
-
-	if (!lb_vip_addr_known(cfg, &pkt->key))
-		return LB_R_PASS_NOT_VIP;
-	if ((v4 && pkt->icmp_type == LB_ICMP_ECHO) ||
-	    (!v4 && pkt->icmp_type == LB_ICMP6_ECHO_REQUEST))
-		return lb_echo_reply(data, data_end, pkt);
-	if (!((v4 && pkt->icmp_type == LB_ICMP_DEST_UNREACH &&
-	       pkt->icmp_code == LB_ICMP_FRAG_NEEDED) ||
-	      (!v4 && pkt->icmp_type == LB_ICMP6_PKT_TOOBIG)))
-		return LB_R_PASS_ICMP_OTHER;
-
-	ret = lb_parse_icmp_quote(data + pkt->l4_off + sizeof(struct lb_icmp_hdr),
-				  data + pkt->l3_off + pkt->l3_len, data_end, pkt->key.family, &fk);
-	if (ret != LB_OK)
-		return ret;
-	if (lb_vip_match(cfg, &fk.dst, fk.family, fk.dport, fk.proto, &vip_id))
-		return LB_R_DROP_ICMP_QUOTE;
-	return lb_choose_backend(&fk, vip_id, 0, 0, v, out);
-}
-
-static __always_inline int lb_process(struct xdp_md *ctx, struct lb_pkt *pkt,
-				      struct lb_verdict *v)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct lb_backend *b = 0;
-	struct lb_config *cfg;
-	__u32 zero = 0, vip_id;
-	int icmp_err = 0;
-	int ret;
-
-	ret = lb_parse(data, data_end, pkt);
-	if (ret != LB_OK)
-		return ret;
-	cfg = bpf_map_lookup_elem(&lb_config, &zero);
-	if (!cfg)
-		return LB_R_PASS_NOT_VIP;
-	if (pkt->frag)
-		return lb_vip_addr_known(cfg, &pkt->key) ? LB_R_DROP_FRAGMENT : LB_R_PASS_NOT_VIP;
-
-	if ((pkt->key.family == LB_FAMILY_V4 && pkt->key.proto == IPPROTO_ICMP) ||
-	    (pkt->key.family == LB_FAMILY_V6 && pkt->key.proto == IPPROTO_ICMPV6)) {
-		ret = lb_handle_icmp(ctx, cfg, pkt, v, &b);
-		icmp_err = 1;
-	} else if (pkt->key.proto == IPPROTO_TCP || pkt->key.proto == IPPROTO_UDP) {
-		if (lb_vip_match(cfg, &pkt->key.dst, pkt->key.family, pkt->key.dport,
-				 pkt->key.proto, &vip_id))
-			return LB_R_PASS_NOT_VIP;
-		ret = lb_choose_backend(&pkt->key, vip_id, pkt->tcp_syn, 1, v, &b);
-	} else {
-		return LB_R_PASS_NOT_VIP;
-	}
-	if (ret != LB_OK)
-		return ret;
-	if (!b)
-		return LB_R_DROP_BAD_BACKEND;
-	return lb_forward(ctx, cfg, pkt, b, v->hash, icmp_err);
-}
-
-static __always_inline void lb_count(const struct lb_verdict *v, int reason, __u64 bytes)
-{
-	lb_count_reason(reason, bytes);
-	if (v->counted_vip) {
-		struct lb_vip_stats *vs = bpf_map_lookup_elem(&vip_stats, &v->vip_id);
-
-		if (vs) {
-			vs->packets++;
-			vs->bytes += bytes;
-			vs->flow_misses += v->flow_miss;
-			if (v->ring_pick) {
-				vs->new_flows += v->new_flow;
-				vs->ring_picks++;
-			}
-		}
-	}
-	if (reason == LB_R_FWD_TX || reason == LB_R_FWD_REDIRECT) {
-		struct lb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &v->backend_id);
-
-		if (bs) {
-			bs->packets++;
-			bs->bytes += bytes;
-		}
+	switch (reason) {
+	case LB_R_FWD_TX:
+	case LB_R_ICMP_ECHO_REPLY:
+	case LB_R_ICMP_TOO_BIG_SENT:
+		return XDP_TX;
+	case LB_R_FWD_REDIRECT:
+		return XDP_REDIRECT;
+	case LB_R_PASS_NOT_IP:
+	case LB_R_PASS_NOT_VIP:
+	case LB_R_PASS_ICMP_OTHER:
+		return XDP_PASS;
+	default:
+		return XDP_DROP;
 	}
 }
 
