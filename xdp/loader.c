@@ -50,6 +50,7 @@
 #include "hash.h"
 #include "log.h"
 #include "viptable.h"
+#include "tables.h"
 #include "loader.h"
 #include "sluice.skel.h"
 
@@ -100,7 +101,7 @@ struct lb_xdp {
 	/* Grace periods: ARRAY_OF_MAPS of one inner ARRAY. */
 	int sync_fd;
 	int sync_inner_fd;
-	int sync_pending;		/* a flip happened but its grace period failed */
+	struct lb_tables tables;	/* the views above, for lib/tables.c */
 
 	void *pcpu;			/* nr_cpus values of the largest counter struct */
 
@@ -269,34 +270,27 @@ static int sync_create(struct lb_xdp *x)
 
 /* Waits until every XDP program that started before the call has
  * finished: the kernel calls synchronize_rcu() when an ARRAY_OF_MAPS
- * element is updated (see the top of this file). */
-static int grace_period(struct lb_xdp *x)
+ * element is updated (see the top of this file). The tables' grace
+ * callback (lib/tables.h). */
+static int grace_period(void *arg)
 {
+	struct lb_xdp *x = arg;
 	__u32 key = 0;
 	int err;
 
 	if (bpf_map_update_elem(x->sync_fd, &key, &x->sync_inner_fd, BPF_ANY)) {
 		err = -errno;
-		x->sync_pending = 1;
 		pr_warn("lb_xdp: grace period (ARRAY_OF_MAPS update): %s\n", strerror(-err));
 		return err;
 	}
-	x->sync_pending = 0;
 	return 0;
-}
-
-/* Before writing an idle copy: a flip whose grace period failed must be
- * completed first, or a packet could still be reading that copy. */
-static int idle_ready(struct lb_xdp *x)
-{
-	return x->sync_pending ? grace_period(x) : 0;
 }
 
 int lb_xdp_sync(struct lb_xdp *x)
 {
 	if (!x)
 		return -EINVAL;
-	return grace_period(x);
+	return lb_tables_sync(&x->tables);
 }
 
 /* max_entries of every map whose size depends on the parameters. */
@@ -427,11 +421,14 @@ static int handle_load(struct lb_xdp *x, int fresh, const char *who)
 	    (err = map_mmap(x, 5, skel->maps.flows, (void **)&x->flows)))
 		return err;
 
-	/* fwd.h: a row that holds no ring is all LB_BACKEND_NONE. Nothing
-	 * is attached yet, so plain stores are fine. */
-	if (fresh)
-		memset(x->rings, 0xff, (size_t)p->max_vips * 2 * x->ring_stride * sizeof(__u32));
-
+	x->tables.cfg = x->cfg;
+	x->tables.vip_table = x->vip_table;
+	x->tables.vip_meta = x->vip_meta;
+	x->tables.rings = x->rings;
+	x->tables.backends = x->backends;
+	x->tables.grace = grace_period;
+	x->tables.grace_arg = x;
+	lb_tables_init(&x->tables, p, fresh);
 	return sync_create(x);
 }
 
@@ -1321,7 +1318,7 @@ struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
 		/* The process before us may have flipped a half and died
 		 * before its grace period: wait for one before the first
 		 * write into an idle copy. */
-		x->sync_pending = 1;
+		x->tables.grace_pending = 1;
 	} else {
 		err = abi_create(x);
 		if (err)
@@ -1521,219 +1518,32 @@ const char *lb_xdp_pin_dir(const struct lb_xdp *x)
 
 int lb_xdp_set_config(struct lb_xdp *x, const struct lb_config *c)
 {
-	struct lb_config *cfg = x->cfg;
-
-	if (!c)
-		return -EINVAL;
-	if (c->flags & ~(LB_CFG_F_ENTROPY_V4 | LB_CFG_F_ENTROPY_V6)) {
-		pr_warn("lb_xdp_set_config: unknown flags %#x\n", c->flags);
-		return -EINVAL;
-	}
-	/* Word by word; vip_gen and vip_seed are the VIP table's. The v6
-	 * source is four words and has no flip of its own (see fwd.h). */
-	__atomic_store_n(&cfg->encap_src4, c->encap_src4, __ATOMIC_RELAXED);
-	__atomic_store_n(&cfg->entropy_mask4, c->entropy_mask4, __ATOMIC_RELAXED);
-	for (int i = 0; i < 4; i++)
-		__atomic_store_n(&cfg->encap_src6.w[i], c->encap_src6.w[i], __ATOMIC_RELAXED);
-	__atomic_store_n(&cfg->entropy_mask6, c->entropy_mask6, __ATOMIC_RELAXED);
-	__atomic_store_n(&cfg->flags, c->flags, __ATOMIC_RELEASE);
-	return 0;
+	return lb_tables_set_config(&x->tables, c);
 }
 
 int lb_xdp_set_vips(struct lb_xdp *x, const struct lb_vip_entry *v, size_t n)
 {
-	const struct lb_params *p = &x->params;
-	struct lb_config *cfg = x->cfg;
-	__u32 idle, wild, seed = LB_VIP_SEED_START;
-	size_t i;
-	int err;
-
-	if (n && !v)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		if (v[i].vip_id >= p->max_vips && v[i].vip_id != LB_VIP_ID_ADDR) {
-			pr_warn("lb_xdp_set_vips: entry %zu: vip_id %u >= max_vips %u\n",
-				i, v[i].vip_id, p->max_vips);
-			return -EINVAL;
-		}
-	}
-	err = idle_ready(x);
-	if (err)
-		return err;
-
-	idle = 1 - (__atomic_load_n(&cfg->vip_gen, __ATOMIC_RELAXED) & 1);
-	/* A fixed first seed: the same VIP set gives the same table. */
-	err = lb_viptable_build(v, n, x->vip_table + (size_t)idle * p->vip_slots,
-				p->vip_slots, &seed);
-	if (err) {
-		if (err == -ENOSPC)
-			pr_warn("lb_xdp_set_vips: %zu keys do not fit in %u slots within %d probes\n",
-				n, p->vip_slots, LB_VIP_PROBES);
-		else
-			pr_warn("lb_xdp_set_vips: invalid entries (duplicate key, bad family, or more than vip_slots/2 = %u)\n",
-				p->vip_slots / 2);
-		return err;
-	}
-	/* The fast path skips the wildcard probe when no such key exists;
-	 * the bit of the idle half is written before the flip. */
-	wild = 0;
-	for (i = 0; i < n; i++)
-		if (v[i].key.port == 0 && v[i].vip_id != LB_VIP_ID_ADDR)
-			wild = 1;
-	__atomic_store_n(&cfg->vip_wild,
-			 (__atomic_load_n(&cfg->vip_wild, __ATOMIC_RELAXED) & ~(1u << idle)) |
-				 (wild << idle), __ATOMIC_RELAXED);
-	__atomic_store_n(&cfg->vip_seed[idle], seed, __ATOMIC_RELAXED);
-	__atomic_store_n(&cfg->vip_gen, idle, __ATOMIC_RELEASE);
-	return grace_period(x);
+	return lb_tables_set_vips(&x->tables, v, n);
 }
 
 int lb_xdp_set_vip_flags(struct lb_xdp *x, __u32 vip_id, __u32 flags)
 {
-	if (vip_id >= x->params.max_vips) {
-		pr_warn("lb_xdp_set_vip_flags: vip_id %u >= max_vips %u\n",
-			vip_id, x->params.max_vips);
-		return -EINVAL;
-	}
-	if (flags & ~LB_VIP_F_AFFINITY) {
-		pr_warn("lb_xdp_set_vip_flags: unknown flags %#x\n", flags);
-		return -EINVAL;
-	}
-	__atomic_store_n(&x->vip_meta[vip_id].flags, flags, __ATOMIC_RELEASE);
-	return 0;
+	return lb_tables_set_vip_flags(&x->tables, vip_id, flags);
 }
 
 int lb_xdp_set_ring(struct lb_xdp *x, __u32 vip_id, const __u32 *ring, __u32 m)
 {
-	const struct lb_params *p = &x->params;
-	struct lb_vip_meta *meta;
-	__u32 word, idle, i, *row;
-	int err;
-
-	if (vip_id >= p->max_vips) {
-		pr_warn("lb_xdp_set_ring: vip_id %u >= max_vips %u\n", vip_id, p->max_vips);
-		return -EINVAL;
-	}
-	if (m > p->max_ring || (m && !ring)) {
-		pr_warn("lb_xdp_set_ring: vip %u: ring of %u entries (max_ring %u)\n",
-			vip_id, m, p->max_ring);
-		return -EINVAL;
-	}
-	for (i = 0; i < m; i++) {
-		if (ring[i] >= p->max_backends && ring[i] != LB_BACKEND_NONE) {
-			pr_warn("lb_xdp_set_ring: vip %u: entry %u names backend %u >= max_backends %u\n",
-				vip_id, i, ring[i], p->max_backends);
-			return -EINVAL;
-		}
-	}
-	err = idle_ready(x);
-	if (err)
-		return err;
-
-	meta = &x->vip_meta[vip_id];
-	word = __atomic_load_n(&meta->ring, __ATOMIC_RELAXED);
-	idle = 1 - LB_RING_HALF(word);
-	row = x->rings + ((size_t)vip_id * 2 + idle) * x->ring_stride;
-	if (m)
-		memcpy(row, ring, (size_t)m * sizeof(*row));
-	/* The rest of the row: LB_BACKEND_NONE, as fwd.h requires of an
-	 * empty row, so no stale id of an older ring lingers. */
-	memset(row + m, 0xff, (size_t)(x->ring_stride - m) * sizeof(*row));
-	__atomic_store_n(&meta->ring, LB_RING_WORD(m, idle), __ATOMIC_RELEASE);
-	return grace_period(x);
-}
-
-static int backend_same_identity(const struct lb_backend *a, const struct lb_backend *b)
-{
-	return !memcmp(&a->addr, &b->addr, sizeof(a->addr)) && a->family == b->family &&
-	       a->gen == b->gen;
-}
-
-static int backend_same_nh(const struct lb_backend *a, const struct lb_backend *b)
-{
-	return a->nh_ifindex == b->nh_ifindex && a->nh_mtu == b->nh_mtu &&
-	       !memcmp(a->nh_dmac, b->nh_dmac, sizeof(a->nh_dmac)) &&
-	       !memcmp(a->nh_smac, b->nh_smac, sizeof(a->nh_smac));
-}
-
-static int backend_pristine(const struct lb_backend *a)
-{
-	static const struct lb_backend zero;
-
-	return !memcmp(a, &zero, sizeof(zero));
+	return lb_tables_set_ring(&x->tables, vip_id, ring, m);
 }
 
 int lb_xdp_set_backend(struct lb_xdp *x, __u32 id, const struct lb_backend *b)
 {
-	struct lb_backend *cur;
-	struct lb_backend snap;
-	int err;
-
-	if (id >= x->params.max_backends) {
-		pr_warn("lb_xdp_set_backend: id %u >= max_backends %u\n", id, x->params.max_backends);
-		return -EINVAL;
-	}
-	if (!b || b->state > LB_BACKEND_DRAINING ||
-	    (b->state != LB_BACKEND_UNUSED && b->family != LB_FAMILY_V4 &&
-	     b->family != LB_FAMILY_V6) ||
-	    (b->family == LB_FAMILY_V4 && (b->addr.w[1] | b->addr.w[2] | b->addr.w[3])) ||
-	    (b->flags & ~LB_BACKEND_F_NH_VALID)) {
-		pr_warn("lb_xdp_set_backend: id %u: bad state, family, address or flags\n", id);
-		return -EINVAL;
-	}
-	cur = &x->backends[id];
-	snap = *cur;
-
-	if (!backend_same_identity(&snap, b) && !backend_pristine(&snap)) {
-		/* fwd.h: addr/family/gen never change while the id is in
-		 * use. Take the id out of use and let every packet that saw
-		 * it in use finish before rewriting it. */
-		__atomic_store_n(&cur->state, LB_BACKEND_UNUSED, __ATOMIC_RELEASE);
-		err = grace_period(x);
-		if (err)
-			return err;
-	} else if (!backend_same_nh(&snap, b) && (snap.flags & LB_BACKEND_F_NH_VALID)) {
-		/* Same backend, new next hop: readers use the cache only
-		 * under NH_VALID, so withdraw it before rewriting the MACs. */
-		__atomic_store_n(&cur->flags, snap.flags & ~LB_BACKEND_F_NH_VALID,
-				 __ATOMIC_RELEASE);
-		err = grace_period(x);
-		if (err)
-			return err;
-	}
-
-	cur->addr = b->addr;
-	cur->family = b->family;
-	cur->gen = b->gen;
-	cur->nh_ifindex = b->nh_ifindex;
-	cur->nh_mtu = b->nh_mtu;
-	memcpy(cur->nh_dmac, b->nh_dmac, sizeof(cur->nh_dmac));
-	memcpy(cur->nh_smac, b->nh_smac, sizeof(cur->nh_smac));
-	cur->pad0 = 0;
-	memset(cur->pad1, 0, sizeof(cur->pad1));
-	cur->vip_id = b->vip_id;
-	__atomic_store_n(&cur->flags, b->flags, __ATOMIC_RELEASE);
-	/* Last: a reader that sees the new state sees everything above. */
-	__atomic_store_n(&cur->state, b->state, __ATOMIC_RELEASE);
-	return 0;
+	return lb_tables_set_backend(&x->tables, id, b);
 }
 
 int lb_xdp_set_backend_state(struct lb_xdp *x, __u32 id, __u8 state)
 {
-	struct lb_backend *cur;
-
-	if (id >= x->params.max_backends || state > LB_BACKEND_DRAINING) {
-		pr_warn("lb_xdp_set_backend_state: id %u (max_backends %u), state %u\n",
-			id, x->params.max_backends, state);
-		return -EINVAL;
-	}
-	cur = &x->backends[id];
-	if (state != LB_BACKEND_UNUSED && cur->family == LB_FAMILY_NONE) {
-		pr_warn("lb_xdp_set_backend_state: id %u was never set\n", id);
-		return -EINVAL;
-	}
-	__atomic_store_n(&cur->state, state, __ATOMIC_RELEASE);
-	return 0;
+	return lb_tables_set_backend_state(&x->tables, id, state);
 }
 
 /* ---- counters ------------------------------------------------------ */
@@ -1868,16 +1678,10 @@ int lb_xdp_flow_foreach(struct lb_xdp *x,
 
 int lb_xdp_backend_get(struct lb_xdp *x, __u32 id, struct lb_backend *out)
 {
-	if (id >= x->params.max_backends || !out)
-		return -EINVAL;
-	memcpy(out, &x->backends[id], sizeof(*out));
-	return 0;
+	return lb_tables_backend_get(&x->tables, id, out);
 }
 
 int lb_xdp_vip_find(struct lb_xdp *x, const struct lb_vip_key *key, __u32 *vip_id)
 {
-	__u32 gen = __atomic_load_n(&x->cfg->vip_gen, __ATOMIC_ACQUIRE) & 1;
-
-	return lb_viptable_lookup(x->vip_table + (size_t)gen * x->params.vip_slots,
-				  x->params.vip_slots, x->cfg->vip_seed[gen], key, vip_id);
+	return lb_tables_vip_find(&x->tables, key, vip_id);
 }
