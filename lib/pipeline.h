@@ -482,7 +482,7 @@ static __always_inline int lb_forward(LB_ENV_CTX *ctx, const struct lb_config *c
 	if (pkt->l3_len + overhead > nh.mtu) {
 		/* No ICMP about ICMP errors, none for what may be fragmented
 		 * (we cannot fragment here), none with a nonsense MTU. */
-		if (is_icmp_err || !pkt->df || nh.mtu < overhead + LB_MIN_INNER_MTU)
+		if (is_icmp_err || !pkt->df || nh.mtu < (__u32)overhead + LB_MIN_INNER_MTU)
 			return LB_R_DROP_TOO_BIG;
 		return lb_send_too_big(ctx, pkt, nh.mtu - overhead);
 	}

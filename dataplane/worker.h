@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker.h - the DPDK fast path's per-lcore forwarding: lib/pipeline.h run
+ * over plain memory. No EAL call is made here, so the pipeline is tested
+ * (parity with XDP, flow table, table swaps) without hugepages or ports;
+ * the mbuf glue is in the caller.
+ *
+ * A worker owns its connection-table slice and its counters; the tables
+ * (lib/tables.h) are shared read-only, changed only by lib/tables.c under
+ * the grace period the caller supplies (rte_rcu_qsbr in sluice-dpdk).
+ */
+#ifndef SLUICE_DP_WORKER_H
+#define SLUICE_DP_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "fwd.h"
+#include "tables.h"
+
+#define LB_DP_CACHE_LINE 64
+
+/* One frame in a buffer: [head, end) is the room, [data, data_end) the
+ * frame. The pipeline moves data (adjust head) and data_end (adjust
+ * tail) within the room, as XDP does within its headroom and tailroom. */
+struct lb_dp_frame {
+	uint8_t *head;
+	uint8_t *end;
+	uint8_t *data;
+	uint8_t *data_end;
+	uint32_t ingress_ifindex;	/* the port the frame came in on */
+	uint32_t out_ifindex;		/* set by a redirect */
+};
+
+/* Counters of one lcore, each array cache-line aligned; summed by the
+ * control thread (lb_dp_stats_*). */
+struct lb_dp_counters {
+	struct lb_reason_stats reason[LB_R_MAX] __attribute__((aligned(LB_DP_CACHE_LINE)));
+	struct lb_vip_stats *vip;		/* max_vips */
+	struct lb_backend_stats *backend;	/* max_backends */
+};
+
+struct lb_dp_worker {
+	const struct lb_tables *t;
+	struct lb_flow_bucket *flows;	/* params.flow_buckets, this lcore's only */
+	struct lb_dp_counters c;
+	uint32_t now;			/* jiffies-like clock, set per burst */
+	/* Interfaces this worker may send out of (redirect targets). */
+	uint32_t ifindex[8];
+	uint32_t n_ifindex;
+} __attribute__((aligned(LB_DP_CACHE_LINE)));
+
+/* What to do with a frame after lb_dp_process(). */
+enum lb_dp_verdict {
+	LB_DP_TX,		/* out the port it came in on */
+	LB_DP_REDIRECT,		/* out frame->out_ifindex */
+	LB_DP_PASS,		/* the kernel's: exception path */
+	LB_DP_DROP,
+};
+
+/* Allocates a worker's flow table and counters for t's params (malloc;
+ * the DPDK process uses rte_zmalloc_socket through lb_dp_worker_init_mem
+ * when it wants NUMA placement). Returns 0 or -ENOMEM. */
+int lb_dp_worker_init(struct lb_dp_worker *w, const struct lb_tables *t);
+void lb_dp_worker_fini(struct lb_dp_worker *w);
+
+/* Runs the pipeline over one frame: returns the LB_R_* reason, counted
+ * in w's counters, with the frame rewritten in place. */
+int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f);
+
+/* The action for a reason (the XDP program's lb_reason_action). */
+enum lb_dp_verdict lb_dp_verdict_of(int reason);
+
+/* A jiffies-like clock (CLOCK_MONOTONIC_COARSE at LB_DP_HZ). */
+#define LB_DP_HZ 250
+uint32_t lb_dp_clock(void);
+
+#endif /* SLUICE_DP_WORKER_H */
