@@ -23,7 +23,6 @@ struct sluiced {
 	char state_path[PATH_MAX];	/* "" : not persisted */
 	char config_path[PATH_MAX];
 	char socket_path[PATH_MAX];
-	char pin_root[PATH_MAX];
 };
 
 /* cp_api_handler for sluiced: decodes, dispatches, answers. */

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon.h - the control-plane daemon core shared by sluiced (XDP) and
+ * sluice-dpdk: options, state and config loading, the API socket,
+ * netlink next hops, metrics and the event loop, over whichever fast path
+ * the program brings (struct cp_fastpath).
+ */
+#ifndef SLUICE_CP_DAEMON_H
+#define SLUICE_CP_DAEMON_H
+
+#include <getopt.h>
+#include "driver.h"
+
+struct cp_fastpath {
+	const char *prog;		/* in usage text and option errors */
+	const char *summary;		/* usage lines after "Usage:" */
+	const char *options_help;	/* usage lines of the options below */
+	const char *signals_help;	/* what SIGTERM leaves behind */
+	/* Fast-path options, {0}-terminated, val >= 256; or NULL. */
+	const struct option *options;
+	/* One of those options; 0 or -EINVAL (the core prints the usage). */
+	int (*option)(void *arg, int val, const char *optarg);
+	/* Opens the fast path with the sizes the options asked for (p's
+	 * zero fields: defaults). *adopted: it took over a running fast
+	 * path's tables (ids and gens must be read back). 0 or -errno,
+	 * logged. */
+	int (*open)(void *arg, struct cp_driver *drv, const struct lb_params *p, int *adopted);
+	int no_daemon;			/* threads already run: never fork */
+	void *arg;
+};
+
+/* Runs the daemon; returns the process exit code. */
+int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp);
+
+#endif /* SLUICE_CP_DAEMON_H */
