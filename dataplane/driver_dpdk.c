@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * driver_dpdk.c - the DPDK fast path's tables, workers' memory and
+ * struct cp_driver (driver_dpdk.h). The table writes are lib/tables.c's,
+ * as for XDP; what is DPDK's here is where the memory comes from and the
+ * grace period (rte_rcu_qsbr over the worker lcores).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "driver_dpdk.h"
+#include "log.h"
+
+/* ---- parameters and memory ------------------------------------------ */
+
+static int is_pow2(__u32 v)
+{
+	return v && !(v & (v - 1));
+}
+
+int lb_dpdk_params(struct lb_params *p, unsigned int n_workers)
+{
+	if (!p->vip_slots)
+		p->vip_slots = LB_DEFAULT_VIP_SLOTS;
+	if (!p->max_vips)
+		p->max_vips = LB_DEFAULT_MAX_VIPS;
+	if (!p->max_ring)
+		p->max_ring = LB_DEFAULT_RING_SIZE;
+	if (!p->max_backends)
+		p->max_backends = LB_DEFAULT_MAX_BACKENDS;
+	if (!p->flow_buckets)
+		p->flow_buckets = LB_DEFAULT_FLOW_BUCKETS;
+	p->nr_cpus = n_workers;
+
+	/* The same limits as the XDP loader's, so one config fits both. */
+	if (!is_pow2(p->vip_slots) || p->vip_slots > (1u << 30)) {
+		pr_warn("driver_dpdk: vip_slots %u: must be a power of two <= 2^30\n", p->vip_slots);
+		return -EINVAL;
+	}
+	if (p->max_ring < 3 || !(p->max_ring & 1) || p->max_ring > (1u << 30)) {
+		pr_warn("driver_dpdk: max_ring %u: must be odd (a prime), >= 3 and <= 2^30\n",
+			p->max_ring);
+		return -EINVAL;
+	}
+	if (p->max_vips >= LB_VIP_ID_ADDR || p->max_backends >= LB_BACKEND_NONE) {
+		pr_warn("driver_dpdk: max_vips %u or max_backends %u too large\n", p->max_vips,
+			p->max_backends);
+		return -EINVAL;
+	}
+	if (!is_pow2(p->flow_buckets)) {
+		pr_warn("driver_dpdk: flow_buckets %u: must be a power of two\n", p->flow_buckets);
+		return -EINVAL;
+	}
+	if (!n_workers || n_workers > DP_MAX_WORKERS) {
+		pr_warn("driver_dpdk: %u workers: need 1 to %d\n", n_workers, DP_MAX_WORKERS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int lb_dpdk_grace(void *arg)
+{
+	struct lb_dpdk *d = arg;
+
+	/* The caller (control thread) is no reader: THRID_INVALID. */
+	rte_rcu_qsbr_synchronize(d->qsbr, RTE_QSBR_THRID_INVALID);
+	return 0;
+}
+
+/* A worker's flows and counters on its lcore's socket (lb_dp_worker_init
+ * does the same with malloc, which knows nothing of NUMA). */
+static int worker_mem(struct lb_dp_worker *w, const struct lb_tables *t, int socket)
+{
+	const struct lb_params *p = &t->params;
+
+	memset(w, 0, sizeof(*w));
+	w->t = t;
+	w->flows = rte_zmalloc_socket("sl_flows", (size_t)p->flow_buckets * sizeof(*w->flows),
+				      RTE_CACHE_LINE_SIZE, socket);
+	w->c.vip = rte_zmalloc_socket("sl_vip_stats", (size_t)p->max_vips * sizeof(*w->c.vip),
+				      RTE_CACHE_LINE_SIZE, socket);
+	w->c.backend = rte_zmalloc_socket("sl_be_stats",
+					  (size_t)p->max_backends * sizeof(*w->c.backend),
+					  RTE_CACHE_LINE_SIZE, socket);
+	w->now = lb_dp_clock();
+	return w->flows && w->c.vip && w->c.backend ? 0 : -ENOMEM;
+}
+
+static void worker_mem_free(struct lb_dp_worker *w)
+{
+	rte_free(w->flows);
+	rte_free(w->c.vip);
+	rte_free(w->c.backend);
+	w->flows = NULL;
+	w->c.vip = NULL;
+	w->c.backend = NULL;
+}
+
+static int tables_alloc(struct lb_tables *t, const struct lb_params *p)
+{
+	memset(t, 0, sizeof(*t));
+	t->cfg = rte_zmalloc("sl_cfg", sizeof(*t->cfg), RTE_CACHE_LINE_SIZE);
+	t->vip_table = rte_zmalloc("sl_vip_table", 2 * (size_t)p->vip_slots * sizeof(*t->vip_table),
+				   RTE_CACHE_LINE_SIZE);
+	t->vip_meta = rte_zmalloc("sl_vip_meta", (size_t)p->max_vips * sizeof(*t->vip_meta),
+				  RTE_CACHE_LINE_SIZE);
+	t->rings = rte_malloc("sl_rings", lb_tables_rings_bytes(p), RTE_CACHE_LINE_SIZE);
+	t->backends = rte_zmalloc("sl_backends", (size_t)p->max_backends * sizeof(*t->backends),
+				  RTE_CACHE_LINE_SIZE);
+	if (!t->cfg || !t->vip_table || !t->vip_meta || !t->rings || !t->backends)
+		return -ENOMEM;
+	lb_tables_init(t, p, 1);	/* fills the rings with LB_BACKEND_NONE */
+	return 0;
+}
+
+static void tables_free(struct lb_tables *t)
+{
+	rte_free(t->cfg);
+	rte_free(t->vip_table);
+	rte_free(t->vip_meta);
+	rte_free(t->rings);
+	rte_free(t->backends);
+	memset(t, 0, sizeof(*t));
+}
+
+int lb_dpdk_alloc(struct lb_dpdk *d, const struct lb_params *p, unsigned int n_workers,
+		  const unsigned int *lcore_ids)
+{
+	size_t qsz;
+	int err;
+
+	err = tables_alloc(&d->t, p);
+	if (err)
+		goto fail;
+	qsz = rte_rcu_qsbr_get_memsize(n_workers);
+	d->qsbr = rte_zmalloc("sl_qsbr", qsz, RTE_CACHE_LINE_SIZE);
+	d->workers = rte_zmalloc("sl_workers", n_workers * sizeof(*d->workers),
+				 RTE_CACHE_LINE_SIZE);
+	if (!d->qsbr || !d->workers) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	if (rte_rcu_qsbr_init(d->qsbr, n_workers)) {
+		err = -rte_errno;
+		goto fail;
+	}
+	d->t.grace = lb_dpdk_grace;
+	d->t.grace_arg = d;
+	d->n_workers = n_workers;
+	for (unsigned int i = 0; i < n_workers; i++) {
+		int socket = lcore_ids ? (int)rte_lcore_to_socket_id(lcore_ids[i]) : SOCKET_ID_ANY;
+
+		err = worker_mem(&d->workers[i].w, &d->t, socket);
+		if (err)
+			goto fail;
+		d->workers[i].d = d;
+		d->workers[i].idx = i;
+		d->workers[i].lcore_id = lcore_ids ? lcore_ids[i] : rte_lcore_id();
+		d->workers[i].queue = (uint16_t)i;
+	}
+	return 0;
+
+fail:
+	pr_warn("driver_dpdk: cannot allocate the tables (%zu MiB of rings) and %u workers' "
+		"flows: %s; lower --max-vips/--max-ring/--flow-buckets or raise EAL -m\n",
+		lb_tables_rings_bytes(p) >> 20, n_workers, strerror(-err));
+	lb_dpdk_free(d);
+	return err;
+}
+
+void lb_dpdk_free(struct lb_dpdk *d)
+{
+	if (d->launched) {
+		__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
+		rte_eal_mp_wait_lcore();
+		d->launched = 0;
+	}
+	for (unsigned int i = 0; d->workers && i < d->n_workers; i++) {
+		worker_mem_free(&d->workers[i].w);
+		for (unsigned int j = 0; j < DP_MAX_PORTS; j++)
+			rte_free(d->workers[i].txb[j]);
+	}
+	rte_free(d->workers);
+	rte_free(d->qsbr);
+	tables_free(&d->t);
+	d->workers = NULL;
+	d->qsbr = NULL;
+	d->n_workers = 0;
+}
+
+void lb_dpdk_lcore_stats(const struct lb_dpdk *d, struct dp_lcore_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned int i = 0; i < d->n_workers; i++) {
+		const struct dp_lcore_stats *s = &d->workers[i].st;
+
+		out->tx_full += __atomic_load_n(&s->tx_full, __ATOMIC_RELAXED);
+		out->multiseg += __atomic_load_n(&s->multiseg, __ATOMIC_RELAXED);
+		out->unattached += __atomic_load_n(&s->unattached, __ATOMIC_RELAXED);
+		out->no_port += __atomic_load_n(&s->no_port, __ATOMIC_RELAXED);
+		out->exc_out += __atomic_load_n(&s->exc_out, __ATOMIC_RELAXED);
+		out->exc_in += __atomic_load_n(&s->exc_in, __ATOMIC_RELAXED);
+	}
+}
+
+/* ---- operations ------------------------------------------------------ */
+
+static const struct lb_params *dpdk_params(void *ctx)
+{
+	return &((struct lb_dpdk *)ctx)->t.params;
+}
+
+/* The fast-path port an interface name stands for: its kernel interface
+ * (af_packet, af_xdp: the vdev's iface=) or its ethdev name. */
+static struct dp_port *port_by_name(struct lb_dpdk *d, const char *ifname)
+{
+	for (unsigned int i = 0; i < d->n_ports; i++) {
+		struct dp_port *p = &d->ports[i];
+
+		if (p->exception)
+			continue;
+		if ((p->ifname[0] && !strcmp(p->ifname, ifname)) || !strcmp(p->name, ifname))
+			return p;
+	}
+	return NULL;
+}
+
+static int set_attached(struct lb_dpdk *d, const char *ifname, int on)
+{
+	struct dp_port *p;
+
+	if (!ifname || !*ifname)
+		return -EINVAL;
+	/* pcap mode: the capture stands for whatever the config names. */
+	if (d->pcap)
+		return 0;
+	p = port_by_name(d, ifname);
+	if (!p) {
+		pr_warn("driver_dpdk: %s %s: no DPDK port stands for it; give the EAL "
+			"--vdev=net_af_packet0,iface=%s (or net_af_xdp) or name a port\n",
+			on ? "attach" : "detach", ifname, ifname);
+		return -ENODEV;
+	}
+	__atomic_store_n(&p->attached, on, __ATOMIC_RELEASE);
+	pr_info("driver_dpdk: %s port %u (%s)\n", on ? "forwarding on" : "stopped forwarding on",
+		p->id, ifname);
+	return 0;
+}
+
+static int dpdk_attach(void *ctx, const char *ifname)
+{
+	return set_attached(ctx, ifname, 1);
+}
+
+static int dpdk_detach(void *ctx, const char *ifname)
+{
+	return set_attached(ctx, ifname, 0);
+}
+
+static int dpdk_set_config(void *ctx, const struct lb_config *cfg)
+{
+	return lb_tables_set_config(&((struct lb_dpdk *)ctx)->t, cfg);
+}
+
+static int dpdk_set_vips(void *ctx, const struct lb_vip_entry *v, size_t n)
+{
+	return lb_tables_set_vips(&((struct lb_dpdk *)ctx)->t, v, n);
+}
+
+static int dpdk_set_vip_flags(void *ctx, __u32 vip_id, __u32 flags)
+{
+	return lb_tables_set_vip_flags(&((struct lb_dpdk *)ctx)->t, vip_id, flags);
+}
+
+static int dpdk_set_ring(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m)
+{
+	return lb_tables_set_ring(&((struct lb_dpdk *)ctx)->t, vip_id, ring, m);
+}
+
+/* pcap mode has no neighbour table: every backend is one hop away, at
+ * --pcap-nexthop, out the port the packet came in on. */
+static int dpdk_set_backend(void *ctx, __u32 id, const struct lb_backend *b)
+{
+	struct lb_dpdk *d = ctx;
+	struct lb_backend nb;
+
+	if (!d->nh_set || !b || b->state == LB_BACKEND_UNUSED)
+		return lb_tables_set_backend(&d->t, id, b);
+	nb = *b;
+	memcpy(nb.nh_dmac, d->nh_dmac, sizeof(nb.nh_dmac));
+	memcpy(nb.nh_smac, d->nh_smac, sizeof(nb.nh_smac));
+	nb.nh_ifindex = d->nh_ifindex;
+	nb.nh_mtu = 1500;
+	nb.flags |= LB_BACKEND_F_NH_VALID;
+	return lb_tables_set_backend(&d->t, id, &nb);
+}
+
+static int dpdk_set_backend_state(void *ctx, __u32 id, __u8 state)
+{
+	return lb_tables_set_backend_state(&((struct lb_dpdk *)ctx)->t, id, state);
+}
+
+static int dpdk_vip_stats(void *ctx, __u32 vip_id, struct lb_vip_stats *out)
+{
+	struct lb_dpdk *d = ctx;
+
+	if (vip_id >= d->t.params.max_vips || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (unsigned int i = 0; i < d->n_workers; i++) {
+		const struct lb_vip_stats *s = &d->workers[i].w.c.vip[vip_id];
+
+		out->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
+		out->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+		out->new_flows += __atomic_load_n(&s->new_flows, __ATOMIC_RELAXED);
+		out->ring_picks += __atomic_load_n(&s->ring_picks, __ATOMIC_RELAXED);
+		out->flow_misses += __atomic_load_n(&s->flow_misses, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+static int dpdk_backend_stats(void *ctx, __u32 id, struct lb_backend_stats *out)
+{
+	struct lb_dpdk *d = ctx;
+
+	if (id >= d->t.params.max_backends || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (unsigned int i = 0; i < d->n_workers; i++) {
+		const struct lb_backend_stats *s = &d->workers[i].w.c.backend[id];
+
+		out->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
+		out->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+static int dpdk_reason_stats(void *ctx, struct lb_reason_stats out[LB_R_MAX])
+{
+	struct lb_dpdk *d = ctx;
+
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, LB_R_MAX * sizeof(*out));
+	for (unsigned int i = 0; i < d->n_workers; i++) {
+		const struct lb_reason_stats *s = d->workers[i].w.c.reason;
+
+		for (int r = 0; r < LB_R_MAX; r++) {
+			out[r].packets += __atomic_load_n(&s[r].packets, __ATOMIC_RELAXED);
+			out[r].bytes += __atomic_load_n(&s[r].bytes, __ATOMIC_RELAXED);
+		}
+	}
+	return 0;
+}
+
+/* Workers write their flows while we read: each way is copied out and
+ * judged on the copy, a snapshot as XDP's (lb_xdp_flow_foreach). */
+static int dpdk_flow_foreach(void *ctx,
+			     int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
+				       __u32 last_seen, void *arg),
+			     void *arg)
+{
+	struct lb_dpdk *d = ctx;
+	int ret;
+
+	if (!fn)
+		return -EINVAL;
+	for (unsigned int i = 0; i < d->n_workers; i++) {
+		const struct lb_flow_bucket *bk = d->workers[i].w.flows;
+
+		for (size_t b = 0; b < d->t.params.flow_buckets; b++) {
+			for (int w = 0; w < LB_FLOW_WAYS; w++) {
+				struct lb_flow_key k;
+
+				memcpy(&k, &bk[b].key[w], sizeof(k));
+				if (k.family == LB_FAMILY_NONE)
+					continue;
+				ret = fn(&k, __atomic_load_n(&bk[b].backend_id[w], __ATOMIC_RELAXED),
+					 __atomic_load_n(&bk[b].last_seen[w], __ATOMIC_RELAXED),
+					 arg);
+				if (ret)
+					return ret;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The daemon is exiting: nothing forwards without its process. */
+static void dpdk_close(void *ctx)
+{
+	lb_dpdk_free(ctx);
+}
+
+static const struct cp_driver_ops dpdk_ops = {
+	.name = "dpdk",
+	.params = dpdk_params,
+	.attach = dpdk_attach,
+	.detach = dpdk_detach,
+	.set_config = dpdk_set_config,
+	.set_vips = dpdk_set_vips,
+	.set_vip_flags = dpdk_set_vip_flags,
+	.set_ring = dpdk_set_ring,
+	.set_backend = dpdk_set_backend,
+	.set_backend_state = dpdk_set_backend_state,
+	.vip_stats = dpdk_vip_stats,
+	.backend_stats = dpdk_backend_stats,
+	.reason_stats = dpdk_reason_stats,
+	.flow_foreach = dpdk_flow_foreach,
+	/* Process memory: a restart finds nothing to adopt or read back. */
+	.backend_get = NULL,
+	.vip_find = NULL,
+	.close = dpdk_close,
+};
+
+void cp_driver_dpdk_init(struct cp_driver *drv, struct lb_dpdk *d)
+{
+	drv->ops = &dpdk_ops;
+	drv->ctx = d;
+}

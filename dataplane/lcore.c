@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * lcore.c - bursts through the worker pipeline and the poll loop
+ * (lcore.h), in the shape of DPDK's l3fwd: prefetch ahead, buffered TX
+ * drained on a TSC threshold, nothing that blocks.
+ */
+#include <errno.h>
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "lcore.h"
+
+#define PREFETCH_OFFSET 3
+#define DRAIN_US 100	/* a lone packet waits at most this long in a TX buffer */
+
+int dp_worker_ports_init(struct lb_dpdk *d, struct dp_worker *wk)
+{
+	int socket = (int)rte_lcore_to_socket_id(wk->lcore_id);
+
+	wk->w.n_ifindex = 0;
+	for (unsigned int i = 0; i < d->n_ports; i++) {
+		struct rte_eth_dev_tx_buffer *b;
+
+		b = rte_zmalloc_socket("sl_txb", RTE_ETH_TX_BUFFER_SIZE(DP_BURST), 0, socket);
+		if (!b)
+			return -ENOMEM;
+		rte_eth_tx_buffer_init(b, DP_BURST);
+		/* A full TX ring frees the rest and counts it: never wait. */
+		rte_eth_tx_buffer_set_err_callback(b, rte_eth_tx_buffer_count_callback,
+						   &wk->st.tx_full);
+		wk->txb[i] = b;
+		/* Redirect targets: fast-path ports with a kernel ifindex,
+		 * the ones a resolved next hop can name. */
+		if (d->ports[i].ifindex && !d->ports[i].exception &&
+		    wk->w.n_ifindex < sizeof(wk->w.ifindex) / sizeof(wk->w.ifindex[0]))
+			wk->w.ifindex[wk->w.n_ifindex++] = d->ports[i].ifindex;
+	}
+	return 0;
+}
+
+static void send_port(struct dp_worker *wk, unsigned int pi, struct rte_mbuf *m)
+{
+	rte_eth_tx_buffer(wk->d->ports[pi].id, wk->queue, wk->txb[pi], m);
+}
+
+static int port_of_ifindex(const struct lb_dpdk *d, uint32_t ifindex)
+{
+	for (unsigned int i = 0; i < d->n_ports; i++)
+		if (d->ports[i].ifindex == ifindex && !d->ports[i].exception)
+			return (int)i;
+	return -1;
+}
+
+/* The kernel's packets (ARP, ND, not a VIP): to the exception port if
+ * there is one; without one they cannot be delivered. */
+static void pass(struct dp_worker *wk, struct rte_mbuf *m)
+{
+	if (wk->d->exc < 0) {
+		wk->st.no_port++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	wk->st.exc_out++;
+	send_port(wk, (unsigned int)wk->d->exc, m);
+}
+
+/* One frame through the pipeline; the mbuf's data window follows the
+ * frame's (encapsulation grows it at the front). */
+static void process_one(struct dp_worker *wk, unsigned int in, struct rte_mbuf *m)
+{
+	struct lb_dp_frame f;
+	int reason, out;
+
+	if (m->nb_segs > 1) {
+		/* The pipeline needs the headers contiguous; jumbo chains
+		 * are not for a load balancer's MTU anyway. */
+		wk->st.multiseg++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	f.head = (uint8_t *)m->buf_addr;
+	f.end = f.head + m->buf_len;
+	f.data = rte_pktmbuf_mtod(m, uint8_t *);
+	f.data_end = f.data + m->data_len;
+	f.ingress_ifindex = wk->d->ports[in].ifindex;
+	f.out_ifindex = 0;
+	reason = lb_dp_process(&wk->w, &f);
+	m->data_off = (uint16_t)(f.data - f.head);
+	m->data_len = (uint16_t)(f.data_end - f.data);
+	m->pkt_len = m->data_len;
+
+	switch (lb_dp_verdict_of(reason)) {
+	case LB_DP_TX:
+		send_port(wk, in, m);
+		return;
+	case LB_DP_REDIRECT:
+		out = port_of_ifindex(wk->d, f.out_ifindex);
+		if (out >= 0) {
+			send_port(wk, (unsigned int)out, m);
+			return;
+		}
+		wk->st.no_port++;
+		break;
+	case LB_DP_PASS:
+		pass(wk, m);
+		return;
+	case LB_DP_DROP:
+		break;
+	}
+	rte_pktmbuf_free(m);
+}
+
+/* From the kernel's exception port to the wire: the first fast-path port. */
+static uint16_t from_kernel(struct dp_worker *wk, struct rte_mbuf **pkts, uint16_t n)
+{
+	int out = wk->d->first_fp;
+
+	for (uint16_t i = 0; i < n; i++) {
+		if (out < 0) {
+			wk->st.no_port++;
+			rte_pktmbuf_free(pkts[i]);
+			continue;
+		}
+		wk->st.exc_in++;
+		send_port(wk, (unsigned int)out, pkts[i]);
+	}
+	return n;
+}
+
+uint16_t dp_burst(struct dp_worker *wk, unsigned int in, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct dp_port *p = &wk->d->ports[in];
+	uint16_t i;
+
+	if (p->exception)
+		return from_kernel(wk, pkts, n);
+	/* A port no `node set --interface` names is not ours to balance:
+	 * its frames go to the kernel as they would without us. */
+	if (!wk->d->pcap && !__atomic_load_n(&p->attached, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < n; i++) {
+			wk->st.unattached++;
+			pass(wk, pkts[i]);
+		}
+		return n;
+	}
+	wk->w.now = lb_dp_clock();
+	for (i = 0; i < PREFETCH_OFFSET && i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < n; i++) {
+		if (i + PREFETCH_OFFSET < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET], void *));
+		process_one(wk, in, pkts[i]);
+	}
+	return n;
+}
+
+void dp_flush(struct dp_worker *wk)
+{
+	for (unsigned int i = 0; i < wk->d->n_ports; i++)
+		rte_eth_tx_buffer_flush(wk->d->ports[i].id, wk->queue, wk->txb[i]);
+}
+
+int dp_lcore_main(void *arg)
+{
+	struct dp_worker *wk = arg;
+	struct lb_dpdk *d = wk->d;
+	const uint64_t drain = (rte_get_tsc_hz() + 1000000 - 1) / 1000000 * DRAIN_US;
+	uint64_t prev = rte_rdtsc();
+	struct rte_mbuf *pkts[DP_BURST];
+
+	rte_rcu_qsbr_thread_register(d->qsbr, wk->idx);
+	rte_rcu_qsbr_thread_online(d->qsbr, wk->idx);
+	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t now;
+
+		for (unsigned int i = 0; i < d->n_ports; i++) {
+			uint16_t n = rte_eth_rx_burst(d->ports[i].id, wk->queue, pkts, DP_BURST);
+
+			if (n)
+				dp_burst(wk, i, pkts, n);
+		}
+		now = rte_rdtsc();
+		if (now - prev > drain) {
+			dp_flush(wk);
+			prev = now;
+		}
+		/* Nothing of the tables is held across rounds. */
+		rte_rcu_qsbr_quiescent(d->qsbr, wk->idx);
+	}
+	dp_flush(wk);
+	rte_rcu_qsbr_thread_offline(d->qsbr, wk->idx);
+	rte_rcu_qsbr_thread_unregister(d->qsbr, wk->idx);
+	return 0;
+}

@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_worker.c - the DPDK worker's connection table (dataplane/worker.c
+ * over lib/pipeline.h), without BPF or root: a SYN inserts, the next
+ * packet hits, a backend that went down or changed gen is re-picked, a
+ * draining one keeps its flows but gets no new ones, a full bucket evicts
+ * its least recently seen way, and the VIP counters new_flows, ring_picks
+ * and flow_misses count what happened.
+ *
+ * One VIP (10.1.0.1:80/TCP) whose ring has 3 entries, all naming one
+ * backend, so which backend a ring pick gives is chosen by the test and a
+ * pick shows as a change of backend. Frames come from tests/bpf/pktbuild.h.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fwd.h"
+#include "hash.h"
+#include "tables.h"
+#include "worker.h"
+#include "pktbuild.h"
+
+#define INGRESS 1		/* the port frames come in on; next hops too */
+#define N_BACKENDS 4
+#define RING 3			/* the smallest ring (odd, >= 3) */
+#define CLIENT "198.51.100.7"
+#define VIP "10.1.0.1"
+#define VIP_PORT 80
+#define FRAME_SZ 4096
+#define HEADROOM 256
+
+struct env {
+	struct lb_tables t;
+	struct lb_dp_worker w;
+	struct lb_backend be[N_BACKENDS];	/* as last written */
+	uint8_t buf[FRAME_SZ];
+	struct lb_dp_frame f;
+};
+
+static int grace_none(void *arg)
+{
+	(void)arg;
+	return 0;	/* one thread: no reader outlives a write */
+}
+
+static void set_ring_to(struct env *e, __u32 id)
+{
+	__u32 ring[RING] = { id, id, id };
+
+	assert_int_equal(lb_tables_set_ring(&e->t, 0, ring, RING), 0);
+}
+
+static void set_backend(struct env *e, __u32 id)
+{
+	assert_int_equal(lb_tables_set_backend(&e->t, id, &e->be[id]), 0);
+}
+
+static void set_state(struct env *e, __u32 id, __u8 state)
+{
+	assert_int_equal(lb_tables_set_backend_state(&e->t, id, state), 0);
+	e->be[id].state = state;
+}
+
+static void tables_alloc(struct lb_tables *t, const struct lb_params *p)
+{
+	memset(t, 0, sizeof(*t));
+	t->cfg = calloc(1, sizeof(*t->cfg));
+	t->vip_table = calloc(2 * (size_t)p->vip_slots, sizeof(*t->vip_table));
+	t->vip_meta = calloc(p->max_vips, sizeof(*t->vip_meta));
+	t->rings = malloc(lb_tables_rings_bytes(p));
+	t->backends = calloc(p->max_backends, sizeof(*t->backends));
+	assert_true(t->cfg && t->vip_table && t->vip_meta && t->rings && t->backends);
+	t->grace = grace_none;
+	lb_tables_init(t, p, 1);
+}
+
+/* The world with flow_buckets buckets; every backend up, ring -> 0. */
+static struct env *env_new(__u32 flow_buckets)
+{
+	struct lb_params p = {
+		.vip_slots = 16,
+		.max_vips = 2,
+		.max_ring = RING,
+		.max_backends = N_BACKENDS,
+		.flow_buckets = flow_buckets,
+		.nr_cpus = 1,
+	};
+	struct lb_vip_entry vip = { .vip_id = 0 };
+	struct lb_config cfg = { 0 };
+	struct env *e = calloc(1, sizeof(*e));
+	__u32 id;
+
+	assert_non_null(e);
+	tables_alloc(&e->t, &p);
+	assert_int_equal(inet_pton(AF_INET, "172.16.0.1", &cfg.encap_src4), 1);
+	assert_int_equal(lb_tables_set_config(&e->t, &cfg), 0);
+	for (id = 0; id < N_BACKENDS; id++) {
+		struct lb_backend *b = &e->be[id];
+
+		b->addr.w[0] = htonl(0xc0a80000u | (10 + id));	/* 192.168.0.10 + id */
+		b->family = LB_FAMILY_V4;
+		b->state = LB_BACKEND_UP;
+		b->flags = LB_BACKEND_F_NH_VALID;
+		b->gen = 100 + id;
+		b->nh_ifindex = INGRESS;
+		b->nh_mtu = 1500;
+		b->nh_dmac[5] = (__u8)id;
+		set_backend(e, id);
+	}
+	set_ring_to(e, 0);
+	pb_addr(VIP, (uint8_t *)&vip.key.addr);
+	vip.key.port = htons(VIP_PORT);
+	vip.key.proto = PB_P_TCP;
+	vip.key.family = LB_FAMILY_V4;
+	assert_int_equal(lb_tables_set_vips(&e->t, &vip, 1), 0);
+	assert_int_equal(lb_dp_worker_init(&e->w, &e->t), 0);
+	e->w.now = 1000;
+	return e;
+}
+
+static int setup(void **state)
+{
+	*state = env_new(256);
+	return 0;
+}
+
+/* One bucket: every flow collides. */
+static int setup_one_bucket(void **state)
+{
+	*state = env_new(1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	lb_dp_worker_fini(&e->w);
+	free(e->t.cfg);
+	free(e->t.vip_table);
+	free(e->t.vip_meta);
+	free(e->t.rings);
+	free(e->t.backends);
+	free(e);
+	return 0;
+}
+
+/* Sends CLIENT:sport -> VIP with these TCP flags; returns the reason. */
+static int send_tcp(struct env *e, uint16_t sport, uint8_t flags)
+{
+	struct pb_pkt p = {
+		.src = CLIENT,
+		.dst = VIP,
+		.proto = PB_P_TCP,
+		.sport = sport,
+		.dport = VIP_PORT,
+		.tcp_flags = flags,
+		.df = 1,
+	};
+	size_t len;
+
+	memset(e->buf, 0, sizeof(e->buf));
+	len = pb_frame(e->buf + HEADROOM, FRAME_SZ - HEADROOM, &p);
+	assert_true(len > 0);
+	memset(&e->f, 0, sizeof(e->f));
+	e->f.head = e->buf;
+	e->f.end = e->buf + FRAME_SZ;
+	e->f.data = e->buf + HEADROOM;
+	e->f.data_end = e->f.data + len;
+	e->f.ingress_ifindex = INGRESS;
+	return lb_dp_process(&e->w, &e->f);
+}
+
+static int syn(struct env *e, uint16_t sport)
+{
+	return send_tcp(e, sport, PB_TCP_SYN);
+}
+
+static int ack(struct env *e, uint16_t sport)
+{
+	return send_tcp(e, sport, PB_TCP_ACK);
+}
+
+/* The backend the last frame was encapsulated to (outer IPv4 dst). */
+static int sent_to(const struct env *e)
+{
+	__be32 dst;
+	__u32 id;
+
+	assert_true(e->f.data_end - e->f.data >= 14 + 20);
+	memcpy(&dst, e->f.data + 14 + 16, 4);
+	for (id = 0; id < N_BACKENDS; id++)
+		if (e->be[id].addr.w[0] == dst)
+			return (int)id;
+	return -1;
+}
+
+/* Sends and asserts it was forwarded to backend id. */
+#define FORWARDED_TO(e, call, id)                                   \
+	do {                                                        \
+		assert_int_equal((call), LB_R_FWD_TX);              \
+		assert_int_equal(sent_to(e), (id));                 \
+	} while (0)
+
+static struct lb_flow_key key_of(uint16_t sport)
+{
+	struct lb_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	pb_addr(CLIENT, (uint8_t *)&k.src);
+	pb_addr(VIP, (uint8_t *)&k.dst);
+	k.sport = htons(sport);
+	k.dport = htons(VIP_PORT);
+	k.proto = PB_P_TCP;
+	k.family = LB_FAMILY_V4;
+	return k;
+}
+
+/* The way holding sport's flow, or NULL; *bk its bucket. */
+static int flow_way(const struct env *e, uint16_t sport, const struct lb_flow_bucket **bk)
+{
+	struct lb_flow_key k = key_of(sport);
+	__u32 b, w;
+
+	for (b = 0; b < e->t.params.flow_buckets; b++) {
+		for (w = 0; w < LB_FLOW_WAYS; w++) {
+			if (!memcmp(&e->w.flows[b].key[w], &k, sizeof(k))) {
+				*bk = &e->w.flows[b];
+				return (int)w;
+			}
+		}
+	}
+	return -1;
+}
+
+/* Asserts sport's flow is stored on backend id with gen. */
+static void assert_flow(const struct env *e, uint16_t sport, __u32 id, __u32 gen)
+{
+	const struct lb_flow_bucket *bk = NULL;
+	int w = flow_way(e, sport, &bk);
+	struct lb_flow_key k = key_of(sport);
+
+	assert_true(w >= 0);
+	assert_int_equal(bk->backend_id[w], id);
+	assert_int_equal(bk->backend_gen[w], gen);
+	assert_int_equal(bk->tag[w], lb_flow_hash(&k));
+}
+
+static void assert_no_flow(const struct env *e, uint16_t sport)
+{
+	const struct lb_flow_bucket *bk = NULL;
+
+	assert_int_equal(flow_way(e, sport, &bk), -1);
+}
+
+static __u32 last_seen(const struct env *e, uint16_t sport)
+{
+	const struct lb_flow_bucket *bk = NULL;
+	int w = flow_way(e, sport, &bk);
+
+	assert_true(w >= 0);
+	return bk->last_seen[w];
+}
+
+/* The VIP's counters so far. */
+static void assert_vip(const struct env *e, __u64 packets, __u64 new_flows, __u64 ring_picks,
+		       __u64 flow_misses)
+{
+	const struct lb_vip_stats *s = &e->w.c.vip[0];
+
+	assert_int_equal(s->packets, packets);
+	assert_int_equal(s->new_flows, new_flows);
+	assert_int_equal(s->ring_picks, ring_picks);
+	assert_int_equal(s->flow_misses, flow_misses);
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void test_syn_inserts(void **state)
+{
+	struct env *e = *state;
+	size_t len;
+
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	assert_flow(e, 40000, 0, 100);
+	assert_int_equal(last_seen(e, 40000), 1000);
+	assert_vip(e, 1, 1, 1, 0);
+	len = (size_t)(e->f.data_end - e->f.data) - 20;	/* the frame that came in */
+	assert_int_equal(e->w.c.reason[LB_R_FWD_TX].packets, 1);
+	assert_int_equal(e->w.c.reason[LB_R_FWD_TX].bytes, len);
+	assert_int_equal(e->w.c.backend[0].packets, 1);
+	assert_int_equal(e->w.c.backend[0].bytes, len);
+}
+
+/* The next packet uses the entry, not the ring (which now says 1). */
+static void test_ack_hits(void **state)
+{
+	struct env *e = *state;
+
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	set_ring_to(e, 1);
+	e->w.now += 10;
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	assert_vip(e, 3, 1, 1, 0);
+	/* Younger than LB_FLOW_TOUCH_JIFFIES: not rewritten. */
+	assert_int_equal(last_seen(e, 40000), 1000);
+	e->w.now = 1000 + LB_FLOW_TOUCH_JIFFIES;
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	assert_int_equal(last_seen(e, 40000), 1000 + LB_FLOW_TOUCH_JIFFIES);
+}
+
+static void test_down_repicks(void **state)
+{
+	struct env *e = *state;
+
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	set_state(e, 0, LB_BACKEND_DOWN);
+	set_ring_to(e, 1);
+	FORWARDED_TO(e, ack(e, 40000), 1);
+	/* A hit whose backend is unusable: picked again, not a new flow,
+	 * not a miss; the entry now names the new backend. */
+	assert_vip(e, 2, 1, 2, 0);
+	assert_flow(e, 40000, 1, 101);
+	FORWARDED_TO(e, ack(e, 40000), 1);
+	assert_vip(e, 3, 1, 2, 0);
+}
+
+static void test_gen_repicks(void **state)
+{
+	struct env *e = *state;
+
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	e->be[0].gen = 200;	/* same id and address, another incarnation */
+	set_backend(e, 0);
+	FORWARDED_TO(e, ack(e, 40000), 0);	/* the ring still names it */
+	assert_vip(e, 2, 1, 2, 0);
+	assert_flow(e, 40000, 0, 200);
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	assert_vip(e, 3, 1, 2, 0);
+}
+
+static void test_draining_keeps_flow(void **state)
+{
+	struct env *e = *state;
+
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	set_state(e, 0, LB_BACKEND_DRAINING);
+	set_ring_to(e, 1);	/* what the control plane does on drain */
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	assert_vip(e, 2, 1, 1, 0);
+	/* New connections go elsewhere, a SYN on the old tuple too. */
+	FORWARDED_TO(e, syn(e, 40001), 1);
+	FORWARDED_TO(e, syn(e, 40000), 1);
+	assert_flow(e, 40000, 1, 101);
+	assert_flow(e, 40001, 1, 101);
+	/* 40001 new; 40000's SYN hit its entry: picked, not new. */
+	assert_vip(e, 4, 2, 3, 0);
+}
+
+/* An ACK with no entry: a miss, picked and inserted (a new flow). */
+static void test_miss_counts(void **state)
+{
+	struct env *e = *state;
+
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	assert_vip(e, 1, 1, 1, 1);
+	assert_flow(e, 40000, 0, 100);
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	assert_vip(e, 2, 1, 1, 1);
+	/* Out of service (ring of 0): counted on the VIP, no pick. */
+	assert_int_equal(lb_tables_set_ring(&e->t, 0, NULL, 0), 0);
+	assert_int_equal(ack(e, 40001), LB_R_DROP_NO_BACKEND);
+	assert_int_equal(lb_dp_verdict_of(LB_R_DROP_NO_BACKEND), LB_DP_DROP);
+	assert_vip(e, 3, 1, 1, 2);
+	assert_no_flow(e, 40001);
+	assert_int_equal(e->w.c.reason[LB_R_DROP_NO_BACKEND].packets, 1);
+}
+
+/* One bucket of 4 ways: the fifth flow evicts the least recently seen,
+ * where a touch (a hit LB_FLOW_TOUCH_JIFFIES after the last stamp)
+ * counts as seen. */
+static void test_lru_eviction(void **state)
+{
+	struct env *e = *state;
+	uint16_t port;
+
+	for (port = 1; port <= LB_FLOW_WAYS; port++) {
+		e->w.now = 100 + port;	/* 101 .. 104 */
+		FORWARDED_TO(e, syn(e, port), 0);
+	}
+	for (port = 1; port <= LB_FLOW_WAYS; port++)
+		assert_flow(e, port, 0, 100);
+	assert_vip(e, 4, 4, 4, 0);
+
+	e->w.now = 101 + LB_FLOW_TOUCH_JIFFIES;
+	FORWARDED_TO(e, ack(e, 1), 0);		/* 1 is now the most recent */
+	assert_int_equal(last_seen(e, 1), 101 + LB_FLOW_TOUCH_JIFFIES);
+
+	e->w.now++;
+	FORWARDED_TO(e, syn(e, 5), 0);		/* evicts 2 (seen at 102) */
+	assert_no_flow(e, 2);
+	assert_flow(e, 1, 0, 100);
+	assert_flow(e, 3, 0, 100);
+	assert_flow(e, 4, 0, 100);
+	assert_flow(e, 5, 0, 100);
+	assert_vip(e, 6, 5, 5, 0);
+
+	/* 2 comes back without a SYN: a miss, inserted over 3 (103). */
+	e->w.now++;
+	FORWARDED_TO(e, ack(e, 2), 0);
+	assert_vip(e, 7, 6, 6, 1);
+	assert_no_flow(e, 3);
+	assert_flow(e, 2, 0, 100);
+}
+
+/* Every way the same age: the first is taken, and a SYN for a stored
+ * flow overwrites its own way, never another. */
+static void test_syn_reuses_its_way(void **state)
+{
+	struct env *e = *state;
+	const struct lb_flow_bucket *bk = NULL;
+	uint16_t port;
+
+	for (port = 1; port <= LB_FLOW_WAYS; port++)
+		FORWARDED_TO(e, syn(e, port), 0);
+	set_ring_to(e, 2);
+	FORWARDED_TO(e, syn(e, 3), 2);
+	for (port = 1; port <= LB_FLOW_WAYS; port++)
+		assert_flow(e, port, port == 3 ? 2 : 0, port == 3 ? 102 : 100);
+	FORWARDED_TO(e, syn(e, 9), 2);		/* all the same age: way 0 */
+	assert_int_equal(flow_way(e, 9, &bk), 0);
+	assert_no_flow(e, 1);
+}
+
+int main(void)
+{
+	static const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_syn_inserts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ack_hits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_down_repicks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gen_repicks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_draining_keeps_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_miss_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru_eviction, setup_one_bucket, teardown),
+		cmocka_unit_test_setup_teardown(test_syn_reuses_its_way, setup_one_bucket,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
