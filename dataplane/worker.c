@@ -142,6 +142,19 @@ enum lb_dp_verdict lb_dp_verdict_of(int reason)
 	}
 }
 
+/* Zeroed memory on its own cache lines (no false sharing with the next
+ * allocation). aligned_alloc() takes only sizes that are a multiple of
+ * the alignment (C11 7.22.3.1; ASan aborts on others), so round up. */
+static void *cache_line_zalloc(size_t n)
+{
+	size_t len = (n / LB_DP_CACHE_LINE + 1) * LB_DP_CACHE_LINE;
+	void *p = aligned_alloc(LB_DP_CACHE_LINE, len);
+
+	if (p)
+		memset(p, 0, len);
+	return p;
+}
+
 int lb_dp_worker_init(struct lb_dp_worker *w, const struct lb_tables *t)
 {
 	const struct lb_params *p = &t->params;
@@ -149,17 +162,12 @@ int lb_dp_worker_init(struct lb_dp_worker *w, const struct lb_tables *t)
 	memset(w, 0, sizeof(*w));
 	w->t = t;
 	w->flows = calloc(p->flow_buckets, sizeof(*w->flows));
-	w->c.vip = aligned_alloc(LB_DP_CACHE_LINE,
-				 (size_t)p->max_vips * sizeof(*w->c.vip) + LB_DP_CACHE_LINE);
-	w->c.backend = aligned_alloc(LB_DP_CACHE_LINE, (size_t)p->max_backends *
-							       sizeof(*w->c.backend) +
-						       LB_DP_CACHE_LINE);
+	w->c.vip = cache_line_zalloc((size_t)p->max_vips * sizeof(*w->c.vip));
+	w->c.backend = cache_line_zalloc((size_t)p->max_backends * sizeof(*w->c.backend));
 	if (!w->flows || !w->c.vip || !w->c.backend) {
 		lb_dp_worker_fini(w);
 		return -ENOMEM;
 	}
-	memset(w->c.vip, 0, (size_t)p->max_vips * sizeof(*w->c.vip));
-	memset(w->c.backend, 0, (size_t)p->max_backends * sizeof(*w->c.backend));
 	w->now = lb_dp_clock();
 	return 0;
 }

@@ -54,7 +54,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <net/if.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -378,54 +377,64 @@ static void counters_copy(struct counters *to, const struct counters *from,
 
 #define U64(x) ((unsigned long long)(x))
 
-/* Counter deltas of the last packet: XDP's against the worker's. Prints
- * and counts what differs. */
+/* A {packets, bytes} counter: XDP's delta (x0 -> x1) against the
+ * worker's (w0 -> w1). Prints it, named by name or else by index i, if
+ * print. Returns 1 if they differ. */
+static int diff_pb(const char *name, __u32 i, __u64 xp0, __u64 xp1, __u64 xb0, __u64 xb1,
+		   __u64 wp0, __u64 wp1, __u64 wb0, __u64 wb1, int print)
+{
+	__u64 xp = xp1 - xp0, xb = xb1 - xb0, wp = wp1 - wp0, wb = wb1 - wb0;
+
+	if (xp == wp && xb == wb)
+		return 0;
+	if (!print)
+		return 1;
+	if (name)
+		printf("      reason %s", name);
+	else
+		printf("      backend %u", i);
+	printf(": XDP +%llu packets +%llu bytes, worker +%llu +%llu\n", U64(xp), U64(xb),
+	       U64(wp), U64(wb));
+	return 1;
+}
+
+static int diff_vip(__u32 i, const struct lb_vip_stats *x0, const struct lb_vip_stats *x1,
+		    const struct lb_vip_stats *w0, const struct lb_vip_stats *w1, int print)
+{
+	__u64 x[5] = { x1->packets - x0->packets, x1->bytes - x0->bytes,
+		       x1->new_flows - x0->new_flows, x1->ring_picks - x0->ring_picks,
+		       x1->flow_misses - x0->flow_misses };
+	__u64 w[5] = { w1->packets - w0->packets, w1->bytes - w0->bytes,
+		       w1->new_flows - w0->new_flows, w1->ring_picks - w0->ring_picks,
+		       w1->flow_misses - w0->flow_misses };
+
+	if (!memcmp(x, w, sizeof(x)))
+		return 0;
+	if (print)
+		printf("      vip %u {packets, bytes, new_flows, ring_picks, flow_misses}: XDP +{%llu %llu %llu %llu %llu}, worker +{%llu %llu %llu %llu %llu}\n",
+		       i, U64(x[0]), U64(x[1]), U64(x[2]), U64(x[3]), U64(x[4]), U64(w[0]),
+		       U64(w[1]), U64(w[2]), U64(w[3]), U64(w[4]));
+	return 1;
+}
+
+/* Counter deltas of the last packet: XDP's against the worker's, per
+ * reason, VIP and backend. Returns how many differ; prints them if print. */
 static int compare_counters(struct pair *p, int print)
 {
 	const struct counters *xa = &p->xprev, *xb = &p->xcur, *wa = &p->wprev, *wb = &p->wcur;
 	int bad = 0;
 	__u32 i;
 
-	for (i = 0; i < LB_R_MAX; i++) {
-		__u64 xp = xb->r[i].packets - xa->r[i].packets, xy = xb->r[i].bytes - xa->r[i].bytes;
-		__u64 wp = wb->r[i].packets - wa->r[i].packets, wy = wb->r[i].bytes - wa->r[i].bytes;
-
-		if (xp == wp && xy == wy)
-			continue;
-		bad++;
-		if (print)
-			printf("      reason %s: XDP +%llu packets +%llu bytes, worker +%llu +%llu\n",
-			       reason_names[i], U64(xp), U64(xy), U64(wp), U64(wy));
-	}
-	for (i = 0; i < p->params.max_vips; i++) {
-		const struct lb_vip_stats *x0 = &xa->v[i], *x1 = &xb->v[i];
-		const struct lb_vip_stats *w0 = &wa->v[i], *w1 = &wb->v[i];
-		__u64 x[5] = { x1->packets - x0->packets, x1->bytes - x0->bytes,
-			       x1->new_flows - x0->new_flows, x1->ring_picks - x0->ring_picks,
-			       x1->flow_misses - x0->flow_misses };
-		__u64 w[5] = { w1->packets - w0->packets, w1->bytes - w0->bytes,
-			       w1->new_flows - w0->new_flows, w1->ring_picks - w0->ring_picks,
-			       w1->flow_misses - w0->flow_misses };
-
-		if (!memcmp(x, w, sizeof(x)))
-			continue;
-		bad++;
-		if (print)
-			printf("      vip %u {packets, bytes, new_flows, ring_picks, flow_misses}: XDP +{%llu %llu %llu %llu %llu}, worker +{%llu %llu %llu %llu %llu}\n",
-			       i, U64(x[0]), U64(x[1]), U64(x[2]), U64(x[3]), U64(x[4]), U64(w[0]),
-			       U64(w[1]), U64(w[2]), U64(w[3]), U64(w[4]));
-	}
-	for (i = 0; i < p->params.max_backends; i++) {
-		__u64 xp = xb->b[i].packets - xa->b[i].packets, xy = xb->b[i].bytes - xa->b[i].bytes;
-		__u64 wp = wb->b[i].packets - wa->b[i].packets, wy = wb->b[i].bytes - wa->b[i].bytes;
-
-		if (xp == wp && xy == wy)
-			continue;
-		bad++;
-		if (print)
-			printf("      backend %u: XDP +%llu packets +%llu bytes, worker +%llu +%llu\n", i,
-			       U64(xp), U64(xy), U64(wp), U64(wy));
-	}
+	for (i = 0; i < LB_R_MAX; i++)
+		bad += diff_pb(reason_names[i], i, xa->r[i].packets, xb->r[i].packets,
+			       xa->r[i].bytes, xb->r[i].bytes, wa->r[i].packets, wb->r[i].packets,
+			       wa->r[i].bytes, wb->r[i].bytes, print);
+	for (i = 0; i < p->params.max_vips; i++)
+		bad += diff_vip(i, &xa->v[i], &xb->v[i], &wa->v[i], &wb->v[i], print);
+	for (i = 0; i < p->params.max_backends; i++)
+		bad += diff_pb(NULL, i, xa->b[i].packets, xb->b[i].packets, xa->b[i].bytes,
+			       xb->b[i].bytes, wa->b[i].packets, wb->b[i].packets, wa->b[i].bytes,
+			       wb->b[i].bytes, print);
 	return bad;
 }
 
@@ -589,7 +598,8 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 		report(what, in, len);
 		if (tally.diffs <= MAX_REPORTS) {
 			printf("      XDP: %s; worker: %s (reason %s)\n", action_name(action),
-			       action_name(waction), reason < LB_R_MAX ? reason_names[reason] : "?");
+			       action_name(waction),
+			       reason < LB_R_MAX ? reason_names[reason] : "?");
 			if (bad_out) {
 				hexdump("XDP output", out, out_len);
 				hexdump("worker output", f.data, wlen);
@@ -610,7 +620,7 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 static void assert_no_diffs(void)
 {
 	if (tally.diffs)
-		fail_msg("%lu difference(s) between XDP and the worker (the first %d printed above)",
+		fail_msg("%lu difference(s) between XDP and the worker (the first %d above)",
 			 tally.diffs, MAX_REPORTS);
 }
 
@@ -726,6 +736,8 @@ struct rworld {
 	__u32 *ring[R_VIPS];
 	__u32 vip_flags[R_VIPS];
 	__u32 vips_out;		/* VIPs left out of the VIP table (bits) */
+	__u32 out_of_service;	/* VIPs with a ring of 0 (bits) */
+	int no_src6;		/* config without a v6 encap source */
 	int changes;
 };
 
@@ -904,13 +916,15 @@ static void r_change(struct rworld *rw)
 		break;
 	case 5:		/* out of service until its next ring */
 		assert_int_equal(pair_set_ring(rw->p, (__u32)v, NULL, 0), 0);
+		rw->out_of_service |= 1u << v;
 		break;
 	case 6:		/* next hop moved (port, MTU, MAC) */
 		r_nexthop(b);
 		assert_int_equal(pair_set_backend(rw->p, id, b), 0);
 		break;
 	case 7:		/* entropy settings; sometimes no v6 source */
-		r_config(rw, chance(20));
+		rw->no_src6 = chance(20);
+		r_config(rw, rw->no_src6);
 		break;
 	case 8:		/* affinity on or off */
 		rw->vip_flags[v] ^= LB_VIP_F_AFFINITY;
@@ -926,6 +940,28 @@ static void r_change(struct rworld *rw)
 		break;
 	}
 	rw->changes++;
+}
+
+/* Undoes the changes that stop a whole VIP or family (out of service,
+ * left out of the VIP table, no v6 source), so that most batches
+ * forward most packets. */
+static void r_heal(struct rworld *rw)
+{
+	int v;
+
+	for (v = 0; v < R_VIPS; v++) {
+		if (rw->out_of_service & (1u << v))
+			r_ring(rw, v);
+	}
+	rw->out_of_service = 0;
+	if (rw->vips_out) {
+		rw->vips_out = 0;
+		r_vips(rw);
+	}
+	if (rw->no_src6) {
+		rw->no_src6 = 0;
+		r_config(rw, 0);
+	}
 }
 
 /* A flow of the batch and where its packets are. */
@@ -1228,7 +1264,7 @@ static void r_print_mix(const struct rworld *rw)
 		rp += c->vip[i].ring_picks;
 		fm += c->vip[i].flow_misses;
 	}
-	printf("\n    random corpus VIP totals: %llu new flows, %llu ring picks, %llu flow misses\n",
+	printf("\n    random corpus VIP totals: %llu new flows, %llu ring picks, %llu misses\n",
 	       U64(nf), U64(rp), U64(fm));
 }
 
@@ -1259,6 +1295,8 @@ static void test_random(void **state)
 		r_shuffle(bt);
 		r_batch_run(&rw, bt, b);
 		tally.flows += (unsigned long)bt->n_flows;
+		if (chance(50))
+			r_heal(&rw);
 		for (c = 1 + (int)below(3); c > 0; c--)
 			r_change(&rw);
 	}
