@@ -17,44 +17,15 @@
 
 /* ---- parameters and memory ------------------------------------------ */
 
-static int is_pow2(__u32 v)
-{
-	return v && !(v & (v - 1));
-}
-
 int lb_dpdk_params(struct lb_params *p, unsigned int n_workers)
 {
-	if (!p->vip_slots)
-		p->vip_slots = LB_DEFAULT_VIP_SLOTS;
-	if (!p->max_vips)
-		p->max_vips = LB_DEFAULT_MAX_VIPS;
-	if (!p->max_ring)
-		p->max_ring = LB_DEFAULT_RING_SIZE;
-	if (!p->max_backends)
-		p->max_backends = LB_DEFAULT_MAX_BACKENDS;
-	if (!p->flow_buckets)
-		p->flow_buckets = LB_DEFAULT_FLOW_BUCKETS;
-	p->nr_cpus = n_workers;
+	int err;
 
+	p->nr_cpus = n_workers;
 	/* The same limits as the XDP loader's, so one config fits both. */
-	if (!is_pow2(p->vip_slots) || p->vip_slots > (1u << 30)) {
-		pr_warn("driver_dpdk: vip_slots %u: must be a power of two <= 2^30\n", p->vip_slots);
-		return -EINVAL;
-	}
-	if (p->max_ring < 3 || !(p->max_ring & 1) || p->max_ring > (1u << 30)) {
-		pr_warn("driver_dpdk: max_ring %u: must be odd (a prime), >= 3 and <= 2^30\n",
-			p->max_ring);
-		return -EINVAL;
-	}
-	if (p->max_vips >= LB_VIP_ID_ADDR || p->max_backends >= LB_BACKEND_NONE) {
-		pr_warn("driver_dpdk: max_vips %u or max_backends %u too large\n", p->max_vips,
-			p->max_backends);
-		return -EINVAL;
-	}
-	if (!is_pow2(p->flow_buckets)) {
-		pr_warn("driver_dpdk: flow_buckets %u: must be a power of two\n", p->flow_buckets);
-		return -EINVAL;
-	}
+	err = lb_tables_params(p, "driver_dpdk");
+	if (err)
+		return err;
 	if (!n_workers || n_workers > DP_MAX_WORKERS) {
 		pr_warn("driver_dpdk: %u workers: need 1 to %d\n", n_workers, DP_MAX_WORKERS);
 		return -EINVAL;

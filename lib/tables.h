@@ -38,6 +38,11 @@ struct lb_tables {
 	int grace_pending;			/* a flip whose grace period failed */
 };
 
+/* Fills p's zero fields with the defaults and checks the rest against
+ * what the tables and both fast paths can index (p->nr_cpus set first).
+ * 0, or -EINVAL logged as "who: field ...". */
+int lb_tables_params(struct lb_params *p, const char *who);
+
 /* Bytes of each table for params p (all zero-initialised by the caller,
  * except rings: lb_tables_init() fills them with LB_BACKEND_NONE). */
 size_t lb_tables_rings_bytes(const struct lb_params *p);

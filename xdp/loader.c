@@ -140,68 +140,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 /* ---- parameters ---------------------------------------------------- */
 
-static int is_pow2(__u32 v)
-{
-	return v && !(v & (v - 1));
-}
-
-/* Fills zero fields with defaults and checks the rest. -EINVAL with a
- * message naming the field. */
-static int params_check(struct lb_params *p)
-{
-	__u64 ring_ids;
-
-	if (!p->vip_slots)
-		p->vip_slots = LB_DEFAULT_VIP_SLOTS;
-	if (!p->max_vips)
-		p->max_vips = LB_DEFAULT_MAX_VIPS;
-	if (!p->max_ring)
-		p->max_ring = LB_DEFAULT_RING_SIZE;
-	if (!p->max_backends)
-		p->max_backends = LB_DEFAULT_MAX_BACKENDS;
-	if (!p->flow_buckets)
-		p->flow_buckets = LB_DEFAULT_FLOW_BUCKETS;
-
-	/* vip_table has 2 * vip_slots entries. */
-	if (!is_pow2(p->vip_slots) || p->vip_slots > (1u << 30)) {
-		pr_warn("lb_xdp_open: vip_slots %u: must be a power of two <= 2^30\n",
-			p->vip_slots);
-		return -EINVAL;
-	}
-	/* The ring flip word keeps the size in 31 bits. */
-	if (p->max_ring < 3 || !(p->max_ring & 1) || p->max_ring > (1u << 30)) {
-		pr_warn("lb_xdp_open: max_ring %u: must be odd (a prime), >= 3 and <= 2^30\n",
-			p->max_ring);
-		return -EINVAL;
-	}
-	/* LB_VIP_ID_ADDR is not an index. */
-	if (p->max_vips >= LB_VIP_ID_ADDR) {
-		pr_warn("lb_xdp_open: max_vips %u: too large\n", p->max_vips);
-		return -EINVAL;
-	}
-	/* The program indexes rings as one flat __u32 array. */
-	ring_ids = (__u64)p->max_vips * 2 * LB_RING_STRIDE((__u64)p->max_ring);
-	if (ring_ids > UINT32_MAX) {
-		pr_warn("lb_xdp_open: max_vips %u x max_ring %u: rings exceed 2^32 entries\n",
-			p->max_vips, p->max_ring);
-		return -EINVAL;
-	}
-	/* LB_BACKEND_NONE is not an index. */
-	if (p->max_backends >= LB_BACKEND_NONE) {
-		pr_warn("lb_xdp_open: max_backends %u: too large\n", p->max_backends);
-		return -EINVAL;
-	}
-	if (!is_pow2(p->flow_buckets) ||
-	    (__u64)p->flow_buckets * p->nr_cpus > UINT32_MAX) {
-		pr_warn("lb_xdp_open: flow_buckets %u: must be a power of two, x %u CPUs < 2^32\n",
-			p->flow_buckets, p->nr_cpus);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* ---- open / close -------------------------------------------------- */
-
 static struct bpf_program *find_prog(struct bpf_object *obj)
 {
 	struct bpf_program *p, *found = NULL;
@@ -347,7 +285,7 @@ static struct lb_xdp *handle_new(const struct lb_params *params, const char *who
 		return NULL;
 	}
 	p.nr_cpus = (__u32)ncpu;
-	err = params_check(&p);
+	err = lb_tables_params(&p, who);
 	if (err) {
 		*errp = err;
 		return NULL;
