@@ -126,38 +126,49 @@ void fx_set_config(struct fx_world *w, __u32 flags, __u32 mask4)
 	assert_int_equal(w->ops->set_config(w->arg, &w->cfg), 0);
 }
 
+size_t fx_vip_entry(struct lb_vip_entry *e, size_t n, const char *addr, uint16_t port,
+		    uint8_t proto, __u32 vip_id)
+{
+	int fam;
+
+	memset(&e[n], 0, sizeof(e[n]));
+	fam = pb_addr(addr, (uint8_t *)&e[n].key.addr);
+	e[n].key.port = htons(port);
+	e[n].key.proto = proto;
+	e[n].key.family = fam == 4 ? LB_FAMILY_V4 : LB_FAMILY_V6;
+	e[n].vip_id = vip_id;
+	return n + 1;
+}
+
+size_t fx_vip_addr_entry(struct lb_vip_entry *e, size_t n, const char *addr)
+{
+	struct lb_vip_key k;
+	int fam;
+
+	memset(&k, 0, sizeof(k));
+	fam = pb_addr(addr, (uint8_t *)&k.addr);
+	k.proto = fam == 4 ? PB_P_ICMP : PB_P_ICMPV6;
+	k.family = fam == 4 ? LB_FAMILY_V4 : LB_FAMILY_V6;
+	for (size_t j = 0; j < n; j++)
+		if (!memcmp(&e[j].key, &k, sizeof(k)))
+			return n;
+	memset(&e[n], 0, sizeof(e[n]));
+	e[n].key = k;
+	e[n].vip_id = LB_VIP_ID_ADDR;
+	return n + 1;
+}
+
 void fx_publish_vips(struct fx_world *w)
 {
 	struct lb_vip_entry e[2 * N_VIPS];
-	size_t n = 0, j;
+	size_t n = 0;
 	int v;
 
-	memset(e, 0, sizeof(e));
-	for (v = 0; v < N_VIPS; v++) {
-		int fam = pb_addr(vip_defs[v].addr, (uint8_t *)&e[n].key.addr);
-
-		e[n].key.port = htons(vip_defs[v].port);
-		e[n].key.proto = vip_defs[v].proto;
-		e[n].key.family = fam == 4 ? LB_FAMILY_V4 : LB_FAMILY_V6;
-		e[n].vip_id = (__u32)v;
-		n++;
-	}
-	for (v = 0; v < N_VIPS; v++) {
-		struct lb_vip_key k;
-		int fam, dup = 0;
-
-		memset(&k, 0, sizeof(k));
-		fam = pb_addr(vip_defs[v].addr, (uint8_t *)&k.addr);
-		k.proto = fam == 4 ? PB_P_ICMP : PB_P_ICMPV6;
-		k.family = fam == 4 ? LB_FAMILY_V4 : LB_FAMILY_V6;
-		for (j = 0; j < n; j++)
-			dup |= !memcmp(&e[j].key, &k, sizeof(k));
-		if (dup)
-			continue;
-		e[n].key = k;
-		e[n].vip_id = LB_VIP_ID_ADDR;
-		n++;
-	}
+	for (v = 0; v < N_VIPS; v++)
+		n = fx_vip_entry(e, n, vip_defs[v].addr, vip_defs[v].port, vip_defs[v].proto,
+				 (__u32)v);
+	for (v = 0; v < N_VIPS; v++)
+		n = fx_vip_addr_entry(e, n, vip_defs[v].addr);
 	assert_int_equal(w->ops->set_vips(w->arg, e, n), 0);
 }
 

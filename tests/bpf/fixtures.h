@@ -107,6 +107,11 @@ void fx_set_state(struct fx_world *w, __u32 id, __u8 state);
 void fx_set_config(struct fx_world *w, __u32 flags, __u32 mask4);
 /* Every VIP key, and per VIP address the ICMP entry that marks it. */
 void fx_publish_vips(struct fx_world *w);
+/* Appends VIP (addr, port, proto) as vip_id to e[0..n); returns the new n. */
+size_t fx_vip_entry(struct lb_vip_entry *e, size_t n, const char *addr, uint16_t port,
+		    uint8_t proto, __u32 vip_id);
+/* Appends addr's per-address (ICMP) entry unless e already has it. */
+size_t fx_vip_addr_entry(struct lb_vip_entry *e, size_t n, const char *addr);
 
 /* Fills the payload pattern; call once before building packets. */
 void fx_init(void);

@@ -762,39 +762,16 @@ static void r_ring(struct rworld *rw, int v)
 static void r_vips(struct rworld *rw)
 {
 	struct lb_vip_entry e[2 * R_VIPS];
-	size_t n = 0, j;
+	size_t n = 0;
 	int v;
 
-	memset(e, 0, sizeof(e));
-	for (v = 0; v < R_VIPS; v++) {
-		int fam;
-
-		if (rw->vips_out & (1u << v))
-			continue;
-		fam = pb_addr(rvips[v].addr, (uint8_t *)&e[n].key.addr);
-		e[n].key.port = htons(rvips[v].port);
-		e[n].key.proto = rvips[v].proto;
-		e[n].key.family = fam == 4 ? LB_FAMILY_V4 : LB_FAMILY_V6;
-		e[n].vip_id = (__u32)v;
-		n++;
-	}
+	for (v = 0; v < R_VIPS; v++)
+		if (!(rw->vips_out & (1u << v)))
+			n = fx_vip_entry(e, n, rvips[v].addr, rvips[v].port, rvips[v].proto,
+					 (__u32)v);
 	/* The ICMP entry of every VIP address, even of VIPs left out. */
-	for (v = 0; v < R_VIPS; v++) {
-		struct lb_vip_key k;
-		int fam, dup = 0;
-
-		memset(&k, 0, sizeof(k));
-		fam = pb_addr(rvips[v].addr, (uint8_t *)&k.addr);
-		k.proto = fam == 4 ? PB_P_ICMP : PB_P_ICMPV6;
-		k.family = fam == 4 ? LB_FAMILY_V4 : LB_FAMILY_V6;
-		for (j = 0; j < n; j++)
-			dup |= !memcmp(&e[j].key, &k, sizeof(k));
-		if (dup)
-			continue;
-		e[n].key = k;
-		e[n].vip_id = LB_VIP_ID_ADDR;
-		n++;
-	}
+	for (v = 0; v < R_VIPS; v++)
+		n = fx_vip_addr_entry(e, n, rvips[v].addr);
 	assert_int_equal(pair_set_vips(rw->p, e, n), 0);
 }
 
