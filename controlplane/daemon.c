@@ -264,7 +264,7 @@ static int make_timerfd(time_t period_s)
 }
 
 /* Returns 1 to go on, 0 to exit. */
-static int on_signal(struct sluiced *d, int sfd)
+static int on_signal(struct sluiced *d, int sfd, const struct cp_fastpath *fp)
 {
 	struct signalfd_siginfo si;
 
@@ -273,8 +273,8 @@ static int on_signal(struct sluiced *d, int sfd)
 			reload(d);
 			continue;
 		}
-		pr_info("sluiced: %s: exiting, forwarding stays in place\n",
-			strsignal(si.ssi_signo));
+		pr_info("%s: %s: exiting, %s\n", fp->prog, strsignal(si.ssi_signo),
+			d->driver.ops ? fp->exit_log : "no fast path was running");
 		return 0;
 	}
 	return 1;
@@ -345,7 +345,8 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 	cp_metrics_http_publish(l->metrics, text, len);
 }
 
-static void run(struct sluiced *d, struct loop *l, const struct options *o)
+static void run(struct sluiced *d, struct loop *l, const struct options *o,
+		const struct cp_fastpath *fp)
 {
 	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag;
 	int running = 1;
@@ -377,7 +378,7 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o)
 			__u64 ticks;
 
 			if (tag == &sfd_tag) {
-				running = on_signal(d, l->sfd);
+				running = on_signal(d, l->sfd, fp);
 			} else if (tag == &api_tag) {
 				cp_api_dispatch(l->api);
 			} else if (tag == &tfd_tag) {
@@ -468,7 +469,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	}
 	if (!err) {
 		pr_info("sluiced: serving %s\n", d->socket_path);
-		run(d, &l, &o);
+		run(d, &l, &o, fp);
 	}
 
 	cp_metrics_http_stop(l.metrics);

@@ -16,6 +16,8 @@ struct cp_fastpath {
 	const char *summary;		/* usage lines after "Usage:" */
 	const char *options_help;	/* usage lines of the options below */
 	const char *signals_help;	/* what SIGTERM leaves behind */
+	const char *exit_log;		/* logged on SIGTERM/SIGINT, e.g.
+					 * "forwarding stays in place" */
 	/* Fast-path options, {0}-terminated, val >= 256; or NULL. */
 	const struct option *options;
 	/* One of those options; 0 or -EINVAL (the core prints the usage). */

@@ -74,6 +74,7 @@ int main(int argc, char **argv)
 "      --xdp-generic      attach in generic (skb) mode; native is the default\n",
 		.signals_help =
 "exit and leave the XDP program forwarding (`sluicectl detach` removes it).\n",
+		.exit_log = "forwarding stays in place",
 		.options = xdp_longopts,
 		.option = xdp_option,
 		.open = xdp_open,

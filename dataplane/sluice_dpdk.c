@@ -565,6 +565,7 @@ int main(int argc, char **argv)
 "tables in step with the desired state and serves sluicectl and\n"
 "sluice-healthd, as sluiced does for XDP.\n",
 		.options_help = options_help,
+		.exit_log = "forwarding stops with the process",
 		.signals_help =
 "exit; forwarding stops with the process (DPDK keeps nothing across a restart:\n"
 "the next start writes the state file's model afresh).\n"
