@@ -252,21 +252,41 @@ static int dpdk_set_ring(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m)
 	return lb_tables_set_ring(&((struct lb_dpdk *)ctx)->t, vip_id, ring, m);
 }
 
-/* pcap mode has no neighbour table: every backend is one hop away, at
- * --pcap-nexthop, out the port the packet came in on. */
+/* The next hop the control plane resolved names a kernel interface. The
+ * exception port's is the kernel's face of the first fast-path port (on a
+ * NIC bound to DPDK the kernel has no other): a neighbour found there is
+ * reached out that port, from its MAC. --gateway-mac (pcap mode:
+ * --pcap-nexthop, there being no neighbour table) puts every backend
+ * behind one MAC instead. */
+static void dpdk_nexthop(const struct lb_dpdk *d, struct lb_backend *b)
+{
+	const struct dp_port *fp;
+
+	if (d->nh_set) {
+		memcpy(b->nh_dmac, d->nh_dmac, sizeof(b->nh_dmac));
+		memcpy(b->nh_smac, d->nh_smac, sizeof(b->nh_smac));
+		b->nh_ifindex = d->nh_ifindex;
+		b->nh_mtu = d->nh_mtu;
+		b->flags |= LB_BACKEND_F_NH_VALID;
+		return;
+	}
+	if (!(b->flags & LB_BACKEND_F_NH_VALID) || d->exc < 0 || d->first_fp < 0 ||
+	    b->nh_ifindex != d->ports[d->exc].ifindex)
+		return;
+	fp = &d->ports[d->first_fp];
+	b->nh_ifindex = fp->ifindex;
+	memcpy(b->nh_smac, fp->mac.addr_bytes, sizeof(b->nh_smac));
+}
+
 static int dpdk_set_backend(void *ctx, __u32 id, const struct lb_backend *b)
 {
 	struct lb_dpdk *d = ctx;
 	struct lb_backend nb;
 
-	if (!d->nh_set || !b || b->state == LB_BACKEND_UNUSED)
+	if (!b || b->state == LB_BACKEND_UNUSED)
 		return lb_tables_set_backend(&d->t, id, b);
 	nb = *b;
-	memcpy(nb.nh_dmac, d->nh_dmac, sizeof(nb.nh_dmac));
-	memcpy(nb.nh_smac, d->nh_smac, sizeof(nb.nh_smac));
-	nb.nh_ifindex = d->nh_ifindex;
-	nb.nh_mtu = 1500;
-	nb.flags |= LB_BACKEND_F_NH_VALID;
+	dpdk_nexthop(d, &nb);
 	return lb_tables_set_backend(&d->t, id, &nb);
 }
 

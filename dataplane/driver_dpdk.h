@@ -31,6 +31,11 @@
 #define DP_MAX_WORKERS 64
 #define DP_BURST 32
 
+/* A port with no kernel interface behind it (a NIC bound to vfio-pci)
+ * still needs an ifindex of its own: next hops and the pipeline's
+ * redirects name ports by ifindex. No kernel ifindex is this large. */
+#define DP_IFINDEX_NO_KERNEL 0x80000000u
+
 /* What a worker counts besides the LB_R_* reasons: packets that never
  * reached the pipeline or never left. Read racily by the control thread. */
 struct dp_lcore_stats {
@@ -44,7 +49,8 @@ struct dp_lcore_stats {
 
 struct dp_port {
 	uint16_t id;				/* ethdev port id */
-	uint32_t ifindex;			/* kernel interface behind it, or 0 */
+	uint32_t ifindex;			/* kernel interface behind it, or
+						 * DP_IFINDEX_NO_KERNEL | port id */
 	char ifname[IF_NAMESIZE];		/* its name, or "" */
 	char name[RTE_ETH_NAME_MAX_LEN];	/* ethdev name ("net_af_packet0") */
 	struct rte_ether_addr mac;
@@ -76,12 +82,14 @@ struct lb_dpdk {
 	struct rte_mempool *pool;
 	int stop;			/* set by close: workers return */
 	int launched;			/* workers run on remote lcores */
-	/* pcap mode: every port counts as attached, and backends get this
-	 * next hop instead of a netlink neighbour (--pcap-nexthop). */
+	/* pcap mode: every port counts as attached. */
 	int pcap;
+	/* Backends get this next hop instead of a netlink neighbour
+	 * (--gateway-mac, pcap mode's --pcap-nexthop). */
 	int nh_set;
 	uint8_t nh_dmac[RTE_ETHER_ADDR_LEN];
 	uint32_t nh_ifindex;
+	uint16_t nh_mtu;
 	uint8_t nh_smac[RTE_ETHER_ADDR_LEN];
 };
 

@@ -39,7 +39,7 @@
 #define PCAP_PORT "net_pcap_sluice"
 #define DEFAULT_PREFIX "sluice"
 
-enum { OPT_PCAP_IN = 256, OPT_PCAP_OUT, OPT_PCAP_NEXTHOP };
+enum { OPT_PCAP_IN = 256, OPT_PCAP_OUT, OPT_PCAP_NEXTHOP, OPT_GATEWAY_MAC };
 
 struct dpdk_opts {
 	const char *pcap_in;
@@ -54,10 +54,16 @@ static const struct option dpdk_longopts[] = {
 	{ "pcap-in", required_argument, 0, OPT_PCAP_IN },
 	{ "pcap-out", required_argument, 0, OPT_PCAP_OUT },
 	{ "pcap-nexthop", required_argument, 0, OPT_PCAP_NEXTHOP },
+	{ "gateway-mac", required_argument, 0, OPT_GATEWAY_MAC },
 	{ 0, 0, 0, 0 },
 };
 
 static const char options_help[] =
+"      --gateway-mac MAC  every backend's next hop is this MAC (one router in\n"
+"                         front of all backends), out the first fast-path port;\n"
+"                         default: the kernel's neighbour for each backend,\n"
+"                         resolved on the exception port's interface (or the\n"
+"                         interface of an af_packet/af_xdp port)\n"
 "      --pcap-in FILE     pcap mode: run the worker pipeline over every packet\n"
 "                         of FILE with the tables --config describes, write what\n"
 "                         would be sent (forwarded, ICMP replies; not what the\n"
@@ -93,6 +99,8 @@ static void port_iface(struct dp_port *p, const struct rte_eth_dev_info *info)
 			p->ifindex = if_nametoindex(p->ifname);
 		}
 	}
+	if (!p->ifindex)
+		p->ifindex = DP_IFINDEX_NO_KERNEL | p->id;
 }
 
 /* Records the ports the EAL found (only the one named only, if given). */
@@ -189,6 +197,32 @@ static int port_start(struct lb_dpdk *d, struct dp_port *p, uint16_t nq)
 	return err;
 }
 
+/* The exception port is the kernel's face of the first fast-path port:
+ * with that port's MAC, the kernel's ARP and ND answers name the address
+ * the wire reaches us at. */
+static void exception_mac(struct lb_dpdk *d)
+{
+	struct dp_port *exc, *fp;
+	char mac[RTE_ETHER_ADDR_FMT_SIZE];
+	int err;
+
+	if (d->exc < 0 || d->first_fp < 0)
+		return;
+	exc = &d->ports[d->exc];
+	fp = &d->ports[d->first_fp];
+	rte_ether_format_addr(mac, sizeof(mac), &fp->mac);
+	err = rte_eth_dev_default_mac_addr_set(exc->id, &fp->mac);
+	if (err) {
+		pr_warn(PROG ": exception port %s: cannot take %s's MAC %s: %s; the kernel's "
+			"ARP/ND answers will name the wrong address\n", exc->ifname, fp->name, mac,
+			strerror(-err));
+		return;
+	}
+	exc->mac = fp->mac;
+	pr_info(PROG ": exception port %s stands for %s (MAC %s)\n", exc->ifname[0] ? exc->ifname : exc->name,
+		fp->ifname[0] ? fp->ifname : fp->name, mac);
+}
+
 static int ports_start(struct lb_dpdk *d, uint16_t nq)
 {
 	unsigned int n = d->n_ports * nq * (NB_RXD + NB_TXD + 2 * DP_BURST) +
@@ -207,6 +241,7 @@ static int ports_start(struct lb_dpdk *d, uint16_t nq)
 		if (err)
 			return err;
 	}
+	exception_mac(d);
 	return 0;
 }
 
@@ -223,10 +258,21 @@ static void ports_close(struct lb_dpdk *d)
 
 /* ---- the fast path the daemon opens ----------------------------------- */
 
+static int parse_mac(const char *s, uint8_t mac[RTE_ETHER_ADDR_LEN]);
+
 static int dpdk_option(void *arg, int val, const char *optarg)
 {
-	(void)arg;
-	(void)optarg;
+	struct lb_dpdk *d = arg;
+
+	if (val == OPT_GATEWAY_MAC) {
+		if (parse_mac(optarg, d->nh_dmac)) {
+			fprintf(stderr, PROG ": --gateway-mac %s: not a MAC address "
+				"(aa:bb:cc:dd:ee:ff)\n", optarg);
+			return -EINVAL;
+		}
+		d->nh_set = 1;
+		return 0;
+	}
 	if (val == OPT_PCAP_IN || val == OPT_PCAP_OUT || val == OPT_PCAP_NEXTHOP) {
 		/* main() saw no --pcap-in: the others make no sense alone. */
 		fprintf(stderr, PROG ": --pcap-out and --pcap-nexthop need --pcap-in\n");
@@ -262,6 +308,19 @@ static int workers_setup(struct lb_dpdk *d, const struct lb_params *req)
 	return err;
 }
 
+/* --gateway-mac (and pcap mode's --pcap-nexthop): every backend is behind
+ * that MAC, out port p, from p's MAC, at p's MTU. */
+static void gateway_nexthop(struct lb_dpdk *d, const struct dp_port *p)
+{
+	uint16_t mtu = RTE_ETHER_MTU;
+
+	if (rte_eth_dev_get_mtu(p->id, &mtu) || !mtu)
+		mtu = RTE_ETHER_MTU;
+	d->nh_ifindex = p->ifindex;
+	d->nh_mtu = mtu;
+	memcpy(d->nh_smac, p->mac.addr_bytes, sizeof(d->nh_smac));
+}
+
 static int dpdk_open(void *arg, struct cp_driver *drv, const struct lb_params *req, int *adopted)
 {
 	struct lb_dpdk *d = arg;
@@ -273,6 +332,8 @@ static int dpdk_open(void *arg, struct cp_driver *drv, const struct lb_params *r
 		lb_dpdk_free(d);
 		return err;
 	}
+	if (d->nh_set)
+		gateway_nexthop(d, &d->ports[d->first_fp < 0 ? 0 : d->first_fp]);
 	for (unsigned int i = 0; i < d->n_workers; i++) {
 		err = rte_eal_remote_launch(dp_lcore_main, &d->workers[i], d->workers[i].lcore_id);
 		if (err) {
@@ -467,8 +528,7 @@ static int pcap_main(int argc, char **argv)
 	if (!err) {
 		if (g_opts.nexthop) {
 			d->nh_set = 1;
-			d->nh_ifindex = d->ports[0].ifindex;
-			memcpy(d->nh_smac, d->ports[0].mac.addr_bytes, sizeof(d->nh_smac));
+			gateway_nexthop(d, &d->ports[0]);
 		}
 		cp_driver_dpdk_init(&drv, d);
 		err = pcap_load(&m, &drv, a.config);

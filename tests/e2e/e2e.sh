@@ -1,21 +1,41 @@
 #!/bin/bash
 # End-to-end test of Sluice in the netns lab (scripts/lab.sh, root): a
-# client, the XDP balancer with sluiced and sluice-healthd, three real
-# nginx backends answering by direct server return. Checks real TCP
-# spread and DSR, source affinity, health-check failure and recovery
-# (timed), drain with ring changes under a long-lived transfer, a sluiced
-# restart mid-traffic and a UDP echo VIP. Every loop is bounded; the trap
-# stops what it started by pid and runs `scripts/lab.sh down`.
+# client, the balancer with sluice-healthd, three real nginx backends
+# answering by direct server return. Checks real TCP spread and DSR,
+# source affinity, health-check failure and recovery (timed), drain with
+# ring changes under a long-lived transfer, a restart, a UDP echo VIP, and
+# ARP for the balancer's and the VIP's addresses. Every loop is bounded;
+# the trap stops what it started by pid and runs `scripts/lab.sh down`.
+#
+# FASTPATH xdp (default): sluiced, XDP on sl-lb's eth0; the restart is
+# mid-traffic and must lose nothing (the pinned program is adopted).
+# FASTPATH dpdk: sluice-dpdk with net_af_xdp on eth0, which takes eth0's
+# packets from the kernel as a NIC bound to DPDK would, and a net_tap
+# exception port sl-exc that carries the balancer's address (as the tap
+# does on a real host, where the NIC has no kernel interface left): health
+# checks, ARP and everything not for a VIP go through the exception path.
+# DPDK keeps nothing across a restart, so there the restart is checked as
+# "the state file brings back the same service".
 set -euo pipefail
 
-BUILD=${1:?usage: e2e.sh BUILD_DIR}
+usage="usage: e2e.sh BUILD_DIR [xdp|dpdk]"
+BUILD=${1:?$usage}
 BUILD=$(cd "$BUILD" && pwd)
+FASTPATH=${2:-xdp}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 LAB=$REPO/scripts/lab.sh
 
+case $FASTPATH in
+    xdp|dpdk) ;;
+    *) echo "$usage" >&2; exit 2 ;;
+esac
 if [ "$(id -u)" != 0 ]; then
     echo "e2e.sh: skipped: needs root (namespaces, XDP)"
+    exit 77
+fi
+if [ "$FASTPATH" = dpdk ] && [ ! -x "$BUILD/dataplane/sluice-dpdk" ]; then
+    echo "e2e.sh: skipped: $BUILD has no dataplane/sluice-dpdk (built without libdpdk)"
     exit 77
 fi
 if ! command -v nginx >/dev/null; then
@@ -35,6 +55,9 @@ STATE=/run/sluice-lab
 PIN=/sys/fs/bpf/sluice-lab/lb
 SOCK=$STATE/sluiced.sock
 PY=/usr/bin/python3
+LB_ADDR=10.200.0.2
+LB_MAC=02:5c:00:00:00:02        # scripts/lab.sh's sl-lb eth0
+EXC=sl-exc                      # the DPDK exception port's kernel interface
 VIP=10.100.0.1
 VIP2=10.100.0.2
 V80=$VIP:80/tcp
@@ -126,19 +149,39 @@ wait_healthy() {  # wait_healthy VIP: up to 5 s
 # /big.bin transfer (logged when it ends, maybe during the drain checks).
 vip_lines() { grep -c " $2 \"GET / HTTP" "$STATE/$1/access.log" 2>/dev/null || true; }   # vip_lines BE ADDR
 
+# The balancer's address moves to the exception port's interface, which
+# DPDK creates at start (and takes away at exit).
+lb_addr_to_exception() {
+    ip -n sl-lb addr del "$LB_ADDR/24" dev eth0 2>/dev/null || true
+    ip -n sl-lb addr replace "$LB_ADDR/24" dev "$EXC"
+}
+
 start_sluiced() {
-    # nsenter itself (not a function) so that $! is sluiced.
-    nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluiced" --foreground \
-        --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
-        --socket "$SOCK" --pin-root "$PIN" </dev/null >>"$STATE/sluiced.log" 2>&1 &
-    SLUICED_PID=$!
-    echo "$SLUICED_PID" > "$STATE/pids/sluiced"
-    for _ in $(seq 100); do
-        ctl status >/dev/null 2>&1 && return 0
+    # nsenter itself (not a function) so that $! is the daemon.
+    if [ "$FASTPATH" = dpdk ]; then
+        nsenter --net=/run/netns/sl-lb "$BUILD/dataplane/sluice-dpdk" --foreground \
+            --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
+            --socket "$SOCK" -- -l 0-1 --no-huge -m 512 --no-pci \
+            --vdev=net_af_xdp0,iface=eth0 --vdev=net_tap0,iface=$EXC \
+            </dev/null >>"$STATE/sluiced.log" 2>&1 &
+        SLUICED_PID=$!
+        echo "$SLUICED_PID" > "$STATE/pids/sluice-dpdk"
+    else
+        nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluiced" --foreground \
+            --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
+            --socket "$SOCK" --pin-root "$PIN" </dev/null >>"$STATE/sluiced.log" 2>&1 &
+        SLUICED_PID=$!
+        echo "$SLUICED_PID" > "$STATE/pids/sluiced"
+    fi
+    for _ in $(seq 200); do
+        if ctl status >/dev/null 2>&1; then
+            [ "$FASTPATH" = dpdk ] && lb_addr_to_exception
+            return 0
+        fi
         kill -0 "$SLUICED_PID" 2>/dev/null || break
         sleep 0.05
     done
-    echo "sluiced did not come up:"; tail -n 20 "$STATE/sluiced.log"
+    echo "the $FASTPATH daemon did not come up:"; tail -n 20 "$STATE/sluiced.log"
     return 1
 }
 
@@ -156,6 +199,10 @@ stop_pid() {   # stop_pid PID: TERM, wait up to 5 s
 # --- the lab -------------------------------------------------------------
 "$LAB" up > "$TMP/lab.log" 2>&1 || { cat "$TMP/lab.log"; die "scripts/lab.sh up"; }
 echo "ok - scripts/lab.sh up"
+# The VIP on the balancer's loopback, as an operator announcing it on the
+# link would put it: the kernel answers ARP for it; the fast path, which
+# sees its packets first, still forwards them.
+ip -n sl-lb addr add "$VIP/32" dev lo
 
 # Test-time additions to each backend: a second VIP on lo with nginx on it
 # (affinity), a ~5 MB file (the long-lived transfer), an access log that
@@ -210,8 +257,8 @@ CHK="--check-interval ${INTERVAL}ms --check-timeout ${TIMEOUT}ms --check-rise $R
     done
 } > "$STATE/sluice.conf"
 rm -f "$STATE/sluiced.state"
-start_sluiced || die "sluiced starts in sl-lb"
-echo "ok - sluiced starts in sl-lb"
+start_sluiced || die "the $FASTPATH daemon starts in sl-lb"
+echo "ok - the $FASTPATH daemon starts in sl-lb"
 nsenter --net=/run/netns/sl-lb "$BUILD/healthd/sluice-healthd" --foreground \
     --socket "$SOCK" --refresh 200 </dev/null >>"$STATE/healthd.log" 2>&1 &
 HEALTHD_PID=$!
@@ -291,8 +338,13 @@ serving() {   # prints the backend with the client's established connection
     done
     return 1
 }
+# Until the transfer ends (a lost SYN costs curl a second or more).
 D=
-for _ in $(seq 50); do D=$(serving) && break; sleep 0.05; done
+for _ in $(seq 200); do
+    D=$(serving) && break
+    kill -0 "$BIG_PID" 2>/dev/null || break
+    sleep 0.05
+done
 check "the long-lived transfer is served by a backend (${D:-none})" test -n "$D"
 if [ -n "$D" ]; then
     OTHER=$([ "$D" = be1 ] && echo be2 || echo be1)
@@ -322,25 +374,36 @@ if [ -n "$D" ]; then
     ctl backend set "$V80" "${ADDR[$OTHER]}" --weight 100
 fi
 
-# --- sluiced restart mid-traffic ---------------------------------------------------
-(
-    for _ in $(seq 200); do get "http://$VIP/" >> "$TMP/restart.txt"; sleep 0.02; done
-) &
-LOOP=$!
-BG_PIDS+=("$LOOP")
-sleep 1
-stop_pid "$SLUICED_PID"
-wait "$SLUICED_PID" 2>/dev/null || true
-SLUICED_PID=
-sleep 0.3
-check "sluiced restarts mid-traffic" start_sluiced
-wait "$LOOP" || true
-BG_PIDS=()
-n=$(wc -l < "$TMP/restart.txt")
-n_ok=$(grep -c '^be[123]$' "$TMP/restart.txt" || true)
-check "200 requests across the sluiced restart all succeed ($n_ok/$n)" test "$n" = 200 -a "$n_ok" = 200
-adopted() { ctl --json status | grep -q '"adopted": true'; }
-check "the restarted sluiced adopted the pinned program" adopted
+# --- restart ------------------------------------------------------------------------
+if [ "$FASTPATH" = xdp ]; then
+    (
+        for _ in $(seq 200); do get "http://$VIP/" >> "$TMP/restart.txt"; sleep 0.02; done
+    ) &
+    LOOP=$!
+    BG_PIDS+=("$LOOP")
+    sleep 1
+    stop_pid "$SLUICED_PID"
+    wait "$SLUICED_PID" 2>/dev/null || true
+    SLUICED_PID=
+    sleep 0.3
+    check "sluiced restarts mid-traffic" start_sluiced
+    wait "$LOOP" || true
+    BG_PIDS=()
+    n=$(wc -l < "$TMP/restart.txt")
+    n_ok=$(grep -c '^be[123]$' "$TMP/restart.txt" || true)
+    check "200 requests across the sluiced restart all succeed ($n_ok/$n)" test "$n" = 200 -a "$n_ok" = 200
+    adopted() { ctl --json status | grep -q '"adopted": true'; }
+    check "the restarted sluiced adopted the pinned program" adopted
+else
+    stop_pid "$SLUICED_PID"
+    wait "$SLUICED_PID" 2>/dev/null || true
+    SLUICED_PID=
+    check "sluice-dpdk restarts from its state file" start_sluiced
+    check "healthd sees every backend of $V80 up again" wait_healthy "$V80"
+    requests 50 "http://$VIP/" "$TMP/restart.txt"
+    n_ok=$(grep -c '^be[123]$' "$TMP/restart.txt" || true)
+    check "50 requests after the restart succeed ($n_ok)" test "$n_ok" = 50
+fi
 
 # --- UDP echo -------------------------------------------------------------------------
 udp_echo() {
@@ -362,6 +425,27 @@ print(ok)' "$VIP"
 }
 n_ok=$(udp_echo)
 check "UDP: 20 datagrams to $VU all echoed ($n_ok)" test "$n_ok" = 20
+
+# --- ARP, answered by the kernel (under DPDK: through the exception port) ----------
+for target in "$LB_ADDR" "$VIP"; do
+    if [ "$FASTPATH" = dpdk ]; then
+        # A watcher on the exception port's kernel side sees the very
+        # request the client sends: eth0's packets reach the kernel only
+        # through DPDK's exception path.
+        coproc WATCH { nx sl-lb "$PY" "$HERE/arp_probe.py" --watch "$EXC" "$CLIENT" "$target" 2; }
+        read -r -t 5 ready <&"${WATCH[0]}" || ready=
+    fi
+    mac=$(nx sl-client "$PY" "$HERE/arp_probe.py" eth0 "$CLIENT" "$target" || true)
+    check "ARP for $target is answered with the balancer's MAC (${mac:-no answer})" \
+        test "$mac" = "$LB_MAC"
+    if [ "$FASTPATH" = dpdk ]; then
+        seen=
+        read -r -t 5 seen <&"${WATCH[0]}" || true
+        wait "$WATCH_PID" 2>/dev/null || true
+        check "the request for $target reached the kernel through $EXC (${seen:-?} seen, watcher ${ready:-not ready})" \
+            test "${seen:-0}" -ge 1
+    fi
+done
 
 echo "e2e.sh: $((SECONDS - START)) s"
 echo "e2e.sh: $failures check(s) failed"
