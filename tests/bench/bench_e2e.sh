@@ -2,7 +2,11 @@
 # scripts/bench.sh e2e: requests/s through the VIP with wrk from the lab's
 # client, beside requests/s straight to one backend, interleaved in the
 # same run (veth throughput here is low: compare the ratio, not the
-# figures); and the health daemon's detection and recovery times. Prints
+# figures); the health daemon's detection and recovery times; then, when
+# sluice-dpdk is built, the same requests/s with sluice-dpdk in place of
+# sluiced (net_af_xdp on the balancer's eth0, the balancer's address on a
+# net_tap exception port, as tests/e2e/e2e.sh dpdk), again beside straight
+# to one backend, so both fast paths' ratios come from one run. Prints
 # figures, asserts nothing. Brings the lab up with demo.sh and down at the
 # end; refuses to touch a lab that is already up.
 set -euo pipefail
@@ -34,18 +38,27 @@ rps() {   # rps URL: requests/s of one wrk run from the client
 
 med() { sort -g | awk '{a[NR]=$1} END {printf "%s / %s / %s", a[1], a[int((NR+1)/2)], a[NR]}'; }
 
+TMPD=$(mktemp -d /tmp/bench-e2e.XXXXXX)
+trap '"$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true; rm -rf "$TMPD"' EXIT
+
+# vip_rounds NAME: ROUNDS wrk runs through the VIP interleaved with
+# ROUNDS straight to be1; prints both and their per-round ratio.
+vip_rounds() {
+    local name=$1
+    : > "$TMPD/vip-$name"
+    : > "$TMPD/direct-$name"
+    for _ in $(seq "$ROUNDS"); do
+        rps http://10.100.0.1/ >> "$TMPD/vip-$name"
+        rps http://10.200.0.11/ >> "$TMPD/direct-$name"
+    done
+    printf '%-40s %s\n' "through the VIP ($name, 3 backends)" "$(med < "$TMPD/vip-$name") req/s (min / median / max)"
+    printf '%-40s %s\n' "straight to be1" "$(med < "$TMPD/direct-$name") req/s"
+    printf '%-40s %s\n' "ratio VIP / direct, per round" "$(paste "$TMPD/vip-$name" "$TMPD/direct-$name" |
+        awk '{printf "%.2f\n", $1 / $2}' | med) (min / median / max)"
+}
+
 echo "== requests/s, wrk -t1 -c16 -d${SECS}s from sl-client, $ROUNDS rounds interleaved"
-: > /tmp/bench-e2e-vip.$$
-: > /tmp/bench-e2e-direct.$$
-for _ in $(seq "$ROUNDS"); do
-    rps http://10.100.0.1/ >> /tmp/bench-e2e-vip.$$
-    rps http://10.200.0.11/ >> /tmp/bench-e2e-direct.$$
-done
-printf '%-40s %s\n' "through the VIP (XDP, 3 backends)" "$(med < /tmp/bench-e2e-vip.$$) req/s (min / median / max)"
-printf '%-40s %s\n' "straight to be1" "$(med < /tmp/bench-e2e-direct.$$) req/s"
-printf '%-40s %s\n' "ratio VIP / direct, per round" "$(paste /tmp/bench-e2e-vip.$$ /tmp/bench-e2e-direct.$$ |
-    awk '{printf "%.2f\n", $1 / $2}' | med) (min / median / max)"
-rm -f /tmp/bench-e2e-vip.$$ /tmp/bench-e2e-direct.$$
+vip_rounds XDP
 
 # Detection: interval 200 ms, timeout 100 ms, fall 2, rise 2.
 echo
@@ -71,3 +84,33 @@ for i in $(seq 3); do
     up=$(wait_state "$t0" up)
     echo "round $i: nginx stopped -> down in $down ms (bound fall*interval+timeout = 500 ms); restarted -> up in $up ms (rise*interval = 400 ms)"
 done
+
+# --- the same through sluice-dpdk ---------------------------------------------
+DPDK=$BUILD/dataplane/sluice-dpdk
+if [ ! -x "$DPDK" ]; then
+    echo
+    echo "== sluice-dpdk: not built in $BUILD (no libdpdk); XDP figures only"
+    exit 0
+fi
+echo
+echo "== requests/s with sluice-dpdk instead of sluiced (1 worker lcore polling"
+echo "   net_af_xdp on eth0 in copy mode; it spins on one of this machine's 2 cores,"
+echo "   which wrk, nginx and the kernel's veth work share)"
+ctl detach >/dev/null
+kill -TERM "$(cat "$STATE/pids/sluiced")"
+for _ in $(seq 50); do [ -d "/proc/$(cat "$STATE/pids/sluiced")" ] || break; sleep 0.1; done
+nsenter --net=/run/netns/sl-lb "$DPDK" --foreground --config "$STATE/sluice.conf" \
+    --state "$STATE/sluiced.state" --socket "$SOCK" -- -l 0-1 --no-huge -m 512 --no-pci \
+    --vdev=net_af_xdp0,iface=eth0 --vdev=net_tap0,iface=sl-exc \
+    </dev/null >>"$STATE/sluice-dpdk.log" 2>&1 &
+echo $! > "$STATE/pids/sluice-dpdk"
+for _ in $(seq 200); do ctl status >/dev/null 2>&1 && break; sleep 0.05; done
+if ! ctl status >/dev/null 2>&1; then
+    echo "bench e2e: sluice-dpdk did not start:"; tail -n 20 "$STATE/sluice-dpdk.log"; exit 1
+fi
+ip -n sl-lb addr del 10.200.0.2/24 dev eth0
+ip -n sl-lb addr add 10.200.0.2/24 dev sl-exc
+sleep 2   # healthd's checks now go through the exception port: all up again
+vip_rounds DPDK
+printf '%-40s %s\n' "DPDK / XDP through the VIP, medians" "$(paste <(med < "$TMPD/vip-DPDK" | awk -F' / ' '{print $2}') \
+    <(med < "$TMPD/vip-XDP" | awk -F' / ' '{print $2}') | awk '{printf "%.2f", $1 / $2}')"
