@@ -849,6 +849,7 @@ static void usage(const char *prog)
 	       "  -c N  CPU of the measuring lcore and testpmd's forwarding lcore (default:\n"
 	       "        the last online CPU; testpmd's main lcore takes another)\n"
 	       "  -t P  testpmd binary (default dpdk-testpmd from PATH)\n"
+	       "  -k S  only the cases whose name holds S (and the harness row): to profile one\n"
 	       "  -v    print every round's figures\n"
 	       "  EAL memory args: --huge-dir=DIR (a hugetlbfs mount), or --no-huge -m MB;\n"
 	       "  the same go to testpmd. scripts/bench.sh dpdk reserves the hugepages.\n",
@@ -883,12 +884,25 @@ static void print_machine(struct bench *b, int rounds)
 	       b->cpu, rounds, b->packets, b->seconds);
 }
 
+/* -k: the harness row and the cases whose name holds only (to profile one
+ * case: perf sees nothing of the others). */
+static void keep_cases(struct bench *b, const char *only)
+{
+	int n = 0;
+
+	for (int i = 0; i < b->n_cases; i++)
+		if (b->cases[i].harness || strstr(b->cases[i].name, only))
+			b->cases[n++] = b->cases[i];
+	b->n_cases = n;
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench b;
 	char prefix[64], lcore[16];
 	char *eal[MAX_EAL_ARGS + 16];
 	int rounds = DEF_ROUNDS, opt, n_eal = 0, err, status = 0;
+	const char *only = NULL;
 	char **mem;
 	int n_mem;
 
@@ -896,13 +910,14 @@ int main(int argc, char **argv)
 	b.seconds = DEF_SECONDS;
 	b.testpmd = "dpdk-testpmd";
 	b.cpu = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
-	while ((opt = getopt(argc, argv, "n:p:s:c:t:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:p:s:c:t:k:vh")) != -1) {
 		switch (opt) {
 		case 'n': rounds = atoi(optarg); break;
 		case 'p': b.packets = strtoull(optarg, NULL, 0); break;
 		case 's': b.seconds = (unsigned int)atoi(optarg); break;
 		case 'c': b.cpu = (unsigned int)atoi(optarg); break;
 		case 't': b.testpmd = optarg; break;
+		case 'k': only = optarg; break;
 		case 'v': b.verbose = 1; break;
 		case 'h': usage(argv[0]); return 0;
 		default: usage(argv[0]); return 2;
@@ -958,6 +973,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	make_cases(&b);
+	if (only)
+		keep_cases(&b, only);
 
 	print_machine(&b, rounds);
 	printf("frames: %u B (Ethernet, no FCS) IPv4 TCP/UDP; bursts of %d; %d backends, "
