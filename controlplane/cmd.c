@@ -23,6 +23,7 @@ enum opt_kind {
 	K_TEXT,		/* cp_request_set_text */
 	K_NUM,		/* whole number */
 	K_DUR,		/* duration, stored in ms */
+	K_SEC,		/* duration, stored in whole seconds; a plain number is seconds */
 	K_FLAG,		/* no value: stores .flag */
 };
 
@@ -37,7 +38,7 @@ enum {
 	O_VIP, O_AFFINITY, O_RING, O_CHECK, O_CHECK_PORT, O_CHECK_PATH, O_CHECK_HOST,
 	O_CHECK_STATUS, O_CHECK_INTERVAL, O_CHECK_TIMEOUT, O_CHECK_RISE, O_CHECK_FALL,
 	O_CHECK_PAYLOAD, O_WEIGHT, O_DRAIN, O_UNDRAIN, O_INTERFACE, O_ENCAP4, O_ENCAP6,
-	O_METRICS, O_LATENCY, O_REASON, O_MAX,
+	O_METRICS, O_FLOW_TTL_TCP, O_FLOW_TTL_UDP, O_LATENCY, O_REASON, O_MAX,
 };
 
 /* Table order is the canonical order of cp_cmd_format. */
@@ -62,6 +63,8 @@ static const struct opt opts[O_MAX] = {
 	[O_ENCAP4] = { "encap-source", K_TEXT, CP_F_ENCAP4, 0 },
 	[O_ENCAP6] = { "encap-source6", K_TEXT, CP_F_ENCAP6, 0 },
 	[O_METRICS] = { "metrics", K_TEXT, CP_F_METRICS, 0 },
+	[O_FLOW_TTL_TCP] = { "flow-ttl-tcp", K_SEC, CP_F_FLOW_TTL_TCP, 0 },
+	[O_FLOW_TTL_UDP] = { "flow-ttl-udp", K_SEC, CP_F_FLOW_TTL_UDP, 0 },
 	[O_LATENCY] = { "latency-us", K_NUM, CP_F_LATENCY, 0 },
 	[O_REASON] = { "reason", K_TEXT, CP_F_REASON, 0 },
 };
@@ -71,7 +74,8 @@ static const struct opt opts[O_MAX] = {
 		  OPT(O_CHECK_PATH) | OPT(O_CHECK_HOST) | OPT(O_CHECK_STATUS) |		\
 		  OPT(O_CHECK_INTERVAL) | OPT(O_CHECK_TIMEOUT) | OPT(O_CHECK_RISE) |	\
 		  OPT(O_CHECK_FALL) | OPT(O_CHECK_PAYLOAD))
-#define NODE_OPTS (OPT(O_INTERFACE) | OPT(O_ENCAP4) | OPT(O_ENCAP6) | OPT(O_METRICS))
+#define NODE_OPTS (OPT(O_INTERFACE) | OPT(O_ENCAP4) | OPT(O_ENCAP6) | OPT(O_METRICS) |	\
+		   OPT(O_FLOW_TTL_TCP) | OPT(O_FLOW_TTL_UDP))
 
 #define MAX_POS 3
 
@@ -347,6 +351,19 @@ static int set_value(const struct opt *o, const char *val, struct cp_request *r,
 	case K_DUR:
 		err = parse_duration(val, o->name, &v, e);
 		return err ? err : cp_request_set_num(r, o->bit, v, o->name, e);
+	case K_SEC:
+		if (parse_int(val, &v)) {
+			if (parse_duration(val, o->name, &v, NULL))
+				return cp_error_set(e, EINVAL, o->name,
+						    "bad %s '%.32s': expected seconds or a duration such as 900s, 15m or 1h",
+						    o->name, val);
+			if (v % 1000)
+				return cp_error_set(e, EINVAL, o->name,
+						    "bad %s '%.32s': not a whole number of seconds",
+						    o->name, val);
+			v /= 1000;
+		}
+		return cp_request_set_num(r, o->bit, v, o->name, e);
 	case K_FLAG:
 		return cp_request_set_num(r, o->bit, o->flag, o->name, e);
 	}
@@ -466,7 +483,7 @@ static int check_one_of(const struct cmd *c, const struct cp_request *r, struct 
 	cmd_name(c, cname, sizeof(cname));
 	for (i = 0; i < O_MAX; i++)
 		n += !!(c->opts & OPT(i));
-	if (n > 4)
+	if (n > 6)
 		return cp_error_set(e, EINVAL, cname,
 				    "'%s' changes nothing: give at least one option; see 'sluicectl %s --help'",
 				    cname, c->group);
@@ -699,6 +716,7 @@ static void put_value(struct out *o, const struct opt *op, const struct cp_reque
 		err = cp_request_get_text(r, op->bit, val, sizeof(val));
 		break;
 	case K_NUM:
+	case K_SEC:
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
 		break;
 	case K_DUR:
@@ -874,6 +892,12 @@ int cp_cmd_format(const struct cp_request *r, char *buf, size_t len)
 "                          own, on a loopback address. A running sluiced\n" \
 "                          moves there within a second; if it cannot\n" \
 "                          listen there it logs why and keeps the old one.\n" \
+"  --flow-ttl-tcp SECONDS  idle time after which a TCP connection-table\n" \
+"                          entry expires: its next packet picks from the\n" \
+"                          ring again. A number of seconds or a duration\n" \
+"                          (15m, 1h); 0 never expires; at most 604800 (a\n" \
+"                          week). Default 900 (IPVS's).\n" \
+"  --flow-ttl-udp SECONDS  the same for UDP flows. Default 300.\n" \
 "\n" \
 "Example:\n" \
 "  sluicectl node set --interface eth0 --encap-source 192.0.2.10\n"

@@ -10,6 +10,7 @@
 #define SLUICE_CP_DRIVER_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "fwd.h"
 #include "viptable.h"
 
@@ -35,6 +36,10 @@ struct cp_driver_ops {
 	 * fast path keeps nothing across a restart). */
 	int (*backend_get)(void *ctx, __u32 id, struct lb_backend *out);
 	int (*vip_find)(void *ctx, const struct lb_vip_key *key, __u32 *vip_id);
+	/* Families of the fast path's own (optional), appended to /metrics
+	 * in the exposition format with HELP and TYPE: what one fast path
+	 * has and the other lacks (DPDK's ports and exception path). */
+	int (*write_metrics)(void *ctx, FILE *f);
 	void (*close)(void *ctx);
 };
 

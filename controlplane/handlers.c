@@ -161,12 +161,13 @@ static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 			continue;
 		if (ops)
 			ops->vip_stats(d->driver.ctx, v->id, &vs);
-		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "vip",
+		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "vip",
 			      cp_format_vip(&v->key, buf, sizeof(buf)),
 			      "packets", (json_int_t)vs.packets, "bytes", (json_int_t)vs.bytes,
 			      "new_flows", (json_int_t)vs.new_flows,
 			      "ring_picks", (json_int_t)vs.ring_picks,
-			      "flow_misses", (json_int_t)vs.flow_misses);
+			      "flow_misses", (json_int_t)vs.flow_misses,
+			      "flow_evictions", (json_int_t)vs.flow_evictions);
 		for (size_t j = 0; j < v->n_backends; j++) {
 			struct lb_backend_stats bs = { 0 };
 			json_t *b = backend_json(v, &v->backends[j]);
@@ -288,7 +289,7 @@ static json_t *do_status(struct sluiced *d)
 	for (int i = 0; i < d->model.node.n_interfaces; i++)
 		json_array_append_new(ifs, json_string(d->model.node.interfaces[i]));
 	json_object_update_new(reply, json_pack(
-		"{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:s, s:s}",
+		"{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I}",
 		"version", SLUICE_VERSION,
 		"driver", d->driver.ops ? d->driver.ops->name : "none",
 		"adopted", d->adopted, "vips", (json_int_t)d->model.n_vips,
@@ -296,7 +297,9 @@ static json_t *do_status(struct sluiced *d)
 		"changes_rejected", (json_int_t)s->changes_rejected,
 		"ring_rebuilds", (json_int_t)s->ring_rebuilds,
 		"last_rebuild_ns", (json_int_t)s->last_rebuild_ns,
-		"state_file", d->state_path, "socket", d->socket_path));
+		"state_file", d->state_path, "socket", d->socket_path,
+		"flow_ttl_tcp_s", (json_int_t)d->model.node.flow_ttl_tcp,
+		"flow_ttl_udp_s", (json_int_t)d->model.node.flow_ttl_udp));
 	json_object_set_new(reply, "interfaces", ifs);
 	return reply;
 }

@@ -222,6 +222,9 @@ static void write_vips(FILE *f, const struct table *t)
 	vip_counter(f, t, "sluice_vip_flow_misses_total", VIP_FIELD(flow_misses),
 		    "Connection-table lookups for the VIP that found no entry, TCP SYNs excepted "
 		    "(TCP: a live connection the table lost; UDP: a new flow).");
+	vip_counter(f, t, "sluice_vip_flow_evictions_total", VIP_FIELD(flow_evictions),
+		    "New flows of the VIP stored over another flow that had not expired "
+		    "(the least recently seen of a full connection-table set).");
 
 	family(f, "sluice_vip_backends", "gauge",
 	       "Backends of the VIP by state (up, down by health check, draining).");
@@ -347,6 +350,10 @@ int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const cha
 	write_backends(f, &t);
 	write_reasons(f, &t);
 	write_model(f, &m->stats);
+	/* The fast path's own families (DPDK's ports); a failure there
+	 * loses them, not the rest. */
+	if (drv && drv->ops && drv->ops->write_metrics)
+		drv->ops->write_metrics(drv->ctx, f);
 	/* memstream errors are sticky: one check covers every write. */
 	err = ferror(f) ? -ENOMEM : 0;
 	if (fclose(f) && !err)

@@ -13,6 +13,7 @@
  *   sluice_vip_new_flows_total{vip}                     counter (connection-table inserts)
  *   sluice_vip_ring_picks_total{vip}                    counter (new flows and re-picks)
  *   sluice_vip_flow_misses_total{vip}                   counter (lookups without entry, SYNs excepted)
+ *   sluice_vip_flow_evictions_total{vip}                counter (live flows a full set evicted)
  *   sluice_vip_backends{vip,state="up|down|draining"}   gauge
  *   sluice_backend_packets_total{vip,backend}           counter
  *   sluice_backend_bytes_total{vip,backend}             counter
@@ -25,6 +26,8 @@
  *   sluice_ring_rebuilds_total                          counter
  *   sluice_ring_last_rebuild_seconds                    gauge, duration of the last build
  *   sluice_config_changes_total{result="applied|rejected"} counter
+ *   then the fast path's own families, if it has any (cp_driver_ops
+ *   .write_metrics: DPDK's sluice_dpdk_*)
  *
  * vip is "address:port/proto" as sluicectl writes it, backend the address.
  * A backend's state follows `sluicectl backend list`: down if healthd says

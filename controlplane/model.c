@@ -90,6 +90,8 @@ static const struct {
 	{ CP_F_ENCAP4, "encap_source" },
 	{ CP_F_ENCAP6, "encap_source6" },
 	{ CP_F_METRICS, "metrics" },
+	{ CP_F_FLOW_TTL_TCP, "flow_ttl_tcp_s" },
+	{ CP_F_FLOW_TTL_UDP, "flow_ttl_udp_s" },
 	{ CP_F_LATENCY, "latency_us" },
 	{ CP_F_HEALTH, "health" },
 	{ CP_F_REASON, "reason" },
@@ -264,6 +266,8 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	}
 	m->next_gen = 1;
 	m->driver = driver;
+	m->node.flow_ttl_tcp = CP_DEFAULT_FLOW_TTL_TCP;
+	m->node.flow_ttl_udp = CP_DEFAULT_FLOW_TTL_UDP;
 	return 0;
 }
 
@@ -926,6 +930,12 @@ static int node_check(const struct cp_request *r, struct cp_error *e)
 	if ((r->fields & CP_F_ENCAP6) && !addr_unicast(&r->encap_src6, LB_FAMILY_V6))
 		return cp_error_set(e, EINVAL, "encap_source6", "%s is not a unicast address",
 				    fmt_addr(&r->encap_src6, LB_FAMILY_V6, buf, sizeof(buf)));
+	if ((r->fields & CP_F_FLOW_TTL_TCP) && r->flow_ttl_tcp > LB_FLOW_TTL_MAX)
+		return cp_error_set(e, EINVAL, "flow_ttl_tcp_s", "%u s: at most %u s (a week)",
+				    r->flow_ttl_tcp, LB_FLOW_TTL_MAX);
+	if ((r->fields & CP_F_FLOW_TTL_UDP) && r->flow_ttl_udp > LB_FLOW_TTL_MAX)
+		return cp_error_set(e, EINVAL, "flow_ttl_udp_s", "%u s: at most %u s (a week)",
+				    r->flow_ttl_udp, LB_FLOW_TTL_MAX);
 	if (r->fields & CP_F_METRICS) {
 		if (strnlen(r->metrics, sizeof(r->metrics)) >= sizeof(r->metrics))
 			return cp_error_set(e, EINVAL, "metrics", "too long");
@@ -1183,6 +1193,8 @@ static int push_config(struct cp_model *m, const struct cp_node *n, struct cp_er
 	memset(&c, 0, sizeof(c));
 	c.encap_src4 = n->encap_src4;
 	c.encap_src6 = n->encap_src6;
+	c.flow_ttl_tcp = n->flow_ttl_tcp;
+	c.flow_ttl_udp = n->flow_ttl_udp;
 	err = drv(m)->set_config(m->driver->ctx, &c);
 	return err ? drv_fail(e, err, "set_config", 0) : 0;
 }
@@ -1799,6 +1811,10 @@ static void node_overlay(struct cp_node *n, const struct cp_request *r)
 		memset(n->metrics, 0, sizeof(n->metrics));
 		memcpy(n->metrics, r->metrics, strlen(r->metrics));
 	}
+	if (r->fields & CP_F_FLOW_TTL_TCP)
+		n->flow_ttl_tcp = r->flow_ttl_tcp;
+	if (r->fields & CP_F_FLOW_TTL_UDP)
+		n->flow_ttl_udp = r->flow_ttl_udp;
 }
 
 /* Attaches the interfaces of n that o lacks; on failure detaches the
@@ -1855,8 +1871,10 @@ static int node_apply(struct cp_model *m, const struct cp_request *r, struct cp_
 	int encap, err = 0;
 
 	node_overlay(&n, r);
+	/* Everything push_config() writes. */
 	encap = n.encap_src4 != m->node.encap_src4 ||
-		memcmp(&n.encap_src6, &m->node.encap_src6, sizeof(n.encap_src6));
+		memcmp(&n.encap_src6, &m->node.encap_src6, sizeof(n.encap_src6)) ||
+		n.flow_ttl_tcp != m->node.flow_ttl_tcp || n.flow_ttl_udp != m->node.flow_ttl_udp;
 	if (drv(m) && encap)
 		err = push_config(m, &n, e);
 	if (!err && drv(m))
@@ -2006,8 +2024,11 @@ static void node_request(const struct cp_node *n, struct cp_request *r)
 	r->encap_src4 = n->encap_src4;
 	r->encap_src6 = n->encap_src6;
 	memcpy(r->metrics, n->metrics, sizeof(r->metrics));
+	r->flow_ttl_tcp = n->flow_ttl_tcp;
+	r->flow_ttl_udp = n->flow_ttl_udp;
 	r->fields = cp_request_nondefault(r) &
-		    (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS);
+		    (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS |
+		     CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP);
 }
 
 static int write_request(const struct cp_request *r, FILE *out)
@@ -2189,6 +2210,9 @@ static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_err
 			    ? CP_F_ENCAP6
 			    : 0;
 	r.fields |= strncmp(a->metrics, b->metrics, sizeof(a->metrics)) ? CP_F_METRICS : 0;
+	/* A script without a TTL means the default (the target model has it). */
+	r.fields |= a->flow_ttl_tcp != b->flow_ttl_tcp ? CP_F_FLOW_TTL_TCP : 0;
+	r.fields |= a->flow_ttl_udp != b->flow_ttl_udp ? CP_F_FLOW_TTL_UDP : 0;
 	if (!r.fields)
 		return 0;
 	err = apply_one(m, &r, e, 1);

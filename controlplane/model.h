@@ -50,6 +50,8 @@ struct cp_node {
 	__be32 encap_src4;
 	struct lb_addr encap_src6;
 	char metrics[64];
+	__u32 flow_ttl_tcp;	/* connection-table idle timeouts, s; 0: never */
+	__u32 flow_ttl_udp;
 };
 
 /* Counters of the model itself, exported as metrics. */

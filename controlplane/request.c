@@ -79,7 +79,8 @@ enum cp_op cp_op_from_name(const char *name)
 		 CP_F_CHECK_FALL | CP_F_CHECK_HOST | CP_F_CHECK_PAYLOAD)
 #define F_VIP_OPTS (CP_F_AFFINITY | CP_F_RING | F_CHECK)
 #define F_VB (CP_F_VIP | CP_F_BACKEND)
-#define F_NODE (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS)
+#define F_NODE (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS | \
+		CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP)
 
 static const struct cp_op_fields op_fields[CP_OP_MAX] = {
 	[CP_OP_VIP_ADD] = { CP_F_VIP | F_VIP_OPTS, CP_F_VIP, 0 },
@@ -124,6 +125,8 @@ void cp_request_init(struct cp_request *r, enum cp_op op)
 	r->check.rise = CP_CHECK_DEFAULT_RISE;
 	r->check.fall = CP_CHECK_DEFAULT_FALL;
 	r->health = CP_HEALTH_UNKNOWN;
+	r->flow_ttl_tcp = CP_DEFAULT_FLOW_TTL_TCP;
+	r->flow_ttl_udp = CP_DEFAULT_FLOW_TTL_UDP;
 }
 
 /* --- Addresses and VIPs ------------------------------------------------ */
@@ -351,6 +354,8 @@ static const struct num_range num_ranges[] = {
 	{ CP_F_WEIGHT, 0, CP_MAX_WEIGHT, "" },
 	{ CP_F_DRAIN, 0, 1, "" },
 	{ CP_F_LATENCY, 0, UINT32_MAX, "" },
+	{ CP_F_FLOW_TTL_TCP, 0, LB_FLOW_TTL_MAX, "s" },
+	{ CP_F_FLOW_TTL_UDP, 0, LB_FLOW_TTL_MAX, "s" },
 };
 
 static const struct num_range *num_range(__u32 bit)
@@ -384,6 +389,8 @@ int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char 
 	case CP_F_WEIGHT: r->weight = (__u32)v; break;
 	case CP_F_DRAIN: r->drain = (__u8)v; break;
 	case CP_F_LATENCY: r->latency_us = (__u32)v; break;
+	case CP_F_FLOW_TTL_TCP: r->flow_ttl_tcp = (__u32)v; break;
+	case CP_F_FLOW_TTL_UDP: r->flow_ttl_udp = (__u32)v; break;
 	}
 	r->fields |= bit;
 	return 0;
@@ -402,6 +409,8 @@ __u64 cp_request_get_num(const struct cp_request *r, __u32 bit)
 	case CP_F_WEIGHT: return r->weight;
 	case CP_F_DRAIN: return r->drain;
 	case CP_F_LATENCY: return r->latency_us;
+	case CP_F_FLOW_TTL_TCP: return r->flow_ttl_tcp;
+	case CP_F_FLOW_TTL_UDP: return r->flow_ttl_udp;
 	}
 	return 0;
 }
@@ -742,5 +751,7 @@ __u32 cp_request_nondefault(const struct cp_request *r)
 	f |= r->latency_us ? CP_F_LATENCY : 0;
 	f |= r->reason[0] ? CP_F_REASON : 0;
 	f |= r->health != CP_HEALTH_UNKNOWN ? CP_F_HEALTH : 0;
+	f |= r->flow_ttl_tcp != CP_DEFAULT_FLOW_TTL_TCP ? CP_F_FLOW_TTL_TCP : 0;
+	f |= r->flow_ttl_udp != CP_DEFAULT_FLOW_TTL_UDP ? CP_F_FLOW_TTL_UDP : 0;
 	return f;
 }

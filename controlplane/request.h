@@ -25,7 +25,8 @@ enum cp_op {
 	CP_OP_BACKEND_SET,	/* backend set VIP ADDR --weight N | --drain | --undrain */
 	CP_OP_BACKEND_DEL,	/* backend del VIP ADDR */
 	CP_OP_BACKEND_LIST,	/* backend list [VIP] */
-	CP_OP_NODE_SET,		/* node set [--interface IF]... [--encap-source A] [--encap-source6 A] [--metrics A:P] */
+	CP_OP_NODE_SET,		/* node set [--interface IF]... [--encap-source A] [--encap-source6 A] [--metrics A:P]
+			   [--flow-ttl-tcp S] [--flow-ttl-udp S] */
 	CP_OP_HEALTH_REPORT,	/* health report VIP ADDR up|down [--latency-us N] [--reason TEXT] */
 	CP_OP_HEALTH_TARGETS,	/* health targets: every (VIP, backend, check) to probe */
 	CP_OP_STATS,		/* stats [--vip VIP] */
@@ -56,6 +57,15 @@ enum cp_check_type {
 #define CP_CHECK_DEFAULT_FALL 3
 #define CP_CHECK_DEFAULT_STATUS 200
 #define CP_DEFAULT_WEIGHT 100
+
+/* Idle timeouts of connection-table entries (lb_config.flow_ttl_*), in
+ * seconds; 0 never expires. IPVS's defaults (ip_vs_proto_tcp.c: 15 min
+ * for an established connection; ip_vs_proto_udp.c: 5 min). They are
+ * long on purpose: our table cannot see FIN or RST, so the TCP timeout
+ * must outlast the idle gaps of a live connection, and an entry that
+ * outlives its connection costs only a way that LRU reclaims first. */
+#define CP_DEFAULT_FLOW_TTL_TCP 900
+#define CP_DEFAULT_FLOW_TTL_UDP 300
 #define CP_MAX_WEIGHT 65535
 
 struct cp_check {
@@ -96,6 +106,8 @@ struct cp_check {
 #define CP_F_LATENCY (1u << 20)
 #define CP_F_HEALTH (1u << 21)		/* health report: up/down given */
 #define CP_F_REASON (1u << 22)		/* health report: reason given */
+#define CP_F_FLOW_TTL_TCP (1u << 23)
+#define CP_F_FLOW_TTL_UDP (1u << 24)
 
 /* Backend health as reported by sluice-healthd. */
 enum cp_health {
@@ -131,6 +143,8 @@ struct cp_request {
 	__be32 encap_src4;
 	struct lb_addr encap_src6;
 	char metrics[64];		/* "127.0.0.1:9109" or "[::1]:9109" */
+	__u32 flow_ttl_tcp;		/* seconds, 0..LB_FLOW_TTL_MAX; 0: never expire */
+	__u32 flow_ttl_udp;
 };
 
 /* A precise error: which field and why. Filled by every validator. */
@@ -197,7 +211,7 @@ const struct cp_op_fields *cp_op_fields(enum cp_op op);
 
 /* Numeric fields: CP_F_RING, CHECK_PORT, CHECK_STATUS, CHECK_INTERVAL and
  * CHECK_TIMEOUT (ms), CHECK_RISE, CHECK_FALL, WEIGHT, DRAIN (0/1),
- * LATENCY. Out of range: -EINVAL with e->field = name (the caller's
+ * LATENCY, FLOW_TTL_TCP and FLOW_TTL_UDP (s). Out of range: -EINVAL with e->field = name (the caller's
  * spelling: "check-interval" on the CLI, "check_interval_ms" in JSON);
  * r unchanged. */
 int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char *name,

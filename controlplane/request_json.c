@@ -52,6 +52,8 @@ static const struct jfield jfields[] = {
 	{ "encap_source", J_STR, CP_F_ENCAP4 },
 	{ "encap_source6", J_STR, CP_F_ENCAP6 },
 	{ "metrics", J_STR, CP_F_METRICS },
+	{ "flow_ttl_tcp_s", J_INT, CP_F_FLOW_TTL_TCP },
+	{ "flow_ttl_udp_s", J_INT, CP_F_FLOW_TTL_UDP },
 	{ "latency_us", J_INT, CP_F_LATENCY },
 	{ "reason", J_STR, CP_F_REASON },
 };

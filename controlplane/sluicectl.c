@@ -111,9 +111,10 @@ static void print_stats(json_t *reply)
 	size_t i, j;
 
 	json_array_foreach(json_object_get(reply, "vips"), i, v) {
-		printf("%s  packets %lld  bytes %lld  new flows %lld  ring picks %lld  misses %lld\n",
+		printf("%s  packets %lld  bytes %lld  new flows %lld  ring picks %lld  misses %lld"
+		       "  evictions %lld\n",
 		       str(v, "vip"), num(v, "packets"), num(v, "bytes"), num(v, "new_flows"),
-		       num(v, "ring_picks"), num(v, "flow_misses"));
+		       num(v, "ring_picks"), num(v, "flow_misses"), num(v, "flow_evictions"));
 		json_array_foreach(json_object_get(v, "backends"), j, b)
 			printf("  -> %-24s %-8s packets %lld  bytes %lld\n", str(b, "backend"),
 			       str(b, "state"), num(b, "packets"), num(b, "bytes"));

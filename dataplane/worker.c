@@ -29,6 +29,7 @@ static __thread struct lb_dp_worker *lb_dp_cur;
 #define lb_env_ingress_ifindex(ctx) ((ctx)->ingress_ifindex)
 #define lb_env_cpu() 0u	/* the worker's flows are its own slice */
 #define lb_env_now() (lb_dp_cur->now)
+#define LB_ENV_HZ LB_DP_HZ
 
 static __always_inline int lb_env_adjust_head(struct lb_dp_frame *f, int delta)
 {

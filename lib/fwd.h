@@ -14,16 +14,16 @@
  * below through mmap() and publishes a change with one aligned 32-bit store
  * (a "flip"). The fast path reads each flip word once per packet: VIP
  * tables and rings are never seen half-written. The one exception is
- * lb_config's node settings (encap sources), rewritten in place on an
- * operator's command: a packet in flight during that write may carry a
- * mix of the old and new IPv6 source.
+ * lb_config's node settings (encap sources, flow TTLs), rewritten in place
+ * on an operator's command: a packet in flight during that write may
+ * carry a mix of the old and new IPv6 source (each TTL is one word).
  */
 #ifndef SLUICE_LIB_FWD_H
 #define SLUICE_LIB_FWD_H
 
 #include <linux/types.h>
 
-#define LB_ABI_VERSION 3
+#define LB_ABI_VERSION 4
 
 /* Address families as stored in keys; 0 marks an empty slot. */
 #define LB_FAMILY_NONE 0
@@ -138,9 +138,15 @@ struct lb_flow_key {
 /* The connection table is an ARRAY of buckets, nr_cpus * flow_buckets
  * entries: each CPU owns a slice, so the packet path writes without locks
  * (RSS keeps a flow on one CPU). A bucket is a 4-way set; a new flow takes
- * an empty way or the way seen least recently: an LRU per set, at the cost
- * of an array store instead of an LRU-hash update. tag is the flow hash,
- * compared before the key; last_seen is in jiffies (low 32 bits). */
+ * an empty way, else an expired one, else the way seen least recently: an
+ * LRU per set, not per table ("the oldest" is the oldest of the 4 ways the
+ * flow hashes to), at the cost of an array store instead of an LRU-hash
+ * update. Replacing a way that holds another flow that has not expired is
+ * an eviction (lb_vip_stats.flow_evictions). tag is the flow hash,
+ * compared before the key; last_seen is in jiffies (low 32 bits) of the
+ * fast path's clock (LB_ENV_HZ in lib/pipeline.h). A way idle for longer
+ * than its protocol's lb_config.flow_ttl_* has expired: a lookup misses
+ * it. */
 #define LB_FLOW_WAYS 4
 
 struct lb_flow_bucket {
@@ -170,7 +176,16 @@ struct lb_config {
 	struct lb_addr encap_src6;	/* outer source for IPv6 backends */
 	__u32 entropy_mask6;	/* host-order mask on the last word of the v6 source */
 	__u32 vip_wild;		/* bit h: half h holds a port-wildcard TCP/UDP key */
+	/* Idle timeouts of connection-table entries, in seconds (0: never
+	 * expire). Seconds, not ticks: each fast path converts with its own
+	 * clock rate (LB_ENV_HZ). Written alone, one aligned store each. */
+	__u32 flow_ttl_tcp;	/* TCP flows */
+	__u32 flow_ttl_udp;	/* UDP flows */
 };
+
+/* Largest flow_ttl_*: a week. ttl * HZ must stay far below 2^31 ticks
+ * (last_seen is 32 bits; at HZ 1000 ages wrap after 49.7 days). */
+#define LB_FLOW_TTL_MAX 604800
 
 /* Sizes fixed at load time (the program's .rodata, so the verifier and
  * the JIT see constants). The loader fills it; DPDK uses it as is. */
@@ -203,6 +218,10 @@ struct lb_vip_stats {
 	 * connection the table lost (eviction, expiry, restart, RSS change);
 	 * for UDP the first packet of a flow. */
 	__u64 flow_misses;
+	/* New flows stored over a different flow that had not expired: the
+	 * way seen least recently of a full 4-way set. Counted on the VIP of
+	 * the new flow. */
+	__u64 flow_evictions;
 };
 
 /* backend_stats, indexed by backend id */
@@ -306,8 +325,8 @@ _Static_assert(sizeof(struct lb_backend) == 48, "lb_backend");
 _Static_assert(__builtin_offsetof(struct lb_backend, vip_id) == 44, "lb_backend.vip_id");
 _Static_assert(sizeof(struct lb_flow_key) == 40, "lb_flow_key");
 _Static_assert(sizeof(struct lb_flow_bucket) == 64 + 4 * 40, "lb_flow_bucket");
-_Static_assert(sizeof(struct lb_config) == 48, "lb_config");
-_Static_assert(sizeof(struct lb_vip_stats) == 40, "lb_vip_stats");
+_Static_assert(sizeof(struct lb_config) == 56, "lb_config");
+_Static_assert(sizeof(struct lb_vip_stats) == 48, "lb_vip_stats");
 _Static_assert(sizeof(struct lb_ring_pair) == 8, "lb_ring_pair");
 _Static_assert(sizeof(struct lb_params) == 24, "lb_params");
 _Static_assert(sizeof(struct lb_decap_key) == 20, "lb_decap_key");

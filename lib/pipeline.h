@@ -25,6 +25,8 @@
  *   lb_env_fib(ctx, b, src, len, nh) next hop without the backend's cache:
  *                                    LB_OK or a drop reason (as lb_nexthop)
  *   lb_env_cpu(), lb_env_now()       the connection-table slice, jiffies
+ *   LB_ENV_HZ                        ticks of lb_env_now() per second
+ *                                    (converts lb_config.flow_ttl_*)
  *   lb_env_config(&zero), lb_env_vip_slot(&i), lb_env_vip_meta(&id),
  *   lb_env_ring_pair(&i), lb_env_backend(&id), lb_env_flow_bucket(&i),
  *   lb_env_reason_stats(&r), lb_env_vip_stats(&id), lb_env_backend_stats(&id)
@@ -63,6 +65,7 @@ struct lb_verdict {
 	__u8 ring_pick;
 	__u8 counted_vip;	/* vip_id is valid for the VIP counters */
 	__u8 flow_miss;		/* no entry, and not a SYN */
+	__u8 flow_evict;	/* stored over another flow that had not expired */
 };
 
 static __always_inline void lb_count_reason(__u32 reason, __u64 bytes)
@@ -181,19 +184,36 @@ static __always_inline struct lb_backend *lb_backend_usable(__u32 id, __u32 gen)
 	return b;
 }
 
-/* Way of the bucket holding key, or the way a new flow should take: an
- * empty one, else the least recently seen. *hit tells which. */
+/* Idle timeout of a flow of protocol proto in lb_env_now() ticks; 0:
+ * never. One multiply per lookup; 64 bits, so no value of the config
+ * word can wrap it. */
+static __always_inline __u64 lb_flow_ttl(const struct lb_config *cfg, __u8 proto)
+{
+	__u32 s = proto == IPPROTO_TCP ? cfg->flow_ttl_tcp : cfg->flow_ttl_udp;
+
+	return (__u64)s * LB_ENV_HZ;
+}
+
+/* Has a way last seen age ticks ago outlived ttl (0: never)? */
+#define LB_FLOW_EXPIRED(age, ttl) ((ttl) && (__u64)(age) > (ttl))
+
+/* Way of the bucket holding key (*hit = 1), or the way a new flow should
+ * take (*hit = 0): the key's own way if it expired, else an empty one,
+ * else the least recently seen. The least recently seen is expired if any
+ * way is, so "expired before live" needs no pass of its own. *evict says
+ * whether that way holds another flow that has not expired. */
 static __always_inline __u32 lb_flow_way(struct lb_flow_bucket *bk, const struct lb_flow_key *key,
-					 __u32 hash, __u32 now, int *hit)
+					 __u32 hash, __u32 now, __u64 ttl, int *hit, int *evict)
 {
 	__u32 victim = 0, oldest = 0;
 	int w;
 
 	*hit = 0;
+	*evict = 0;
 	LB_UNROLL
 	for (w = 0; w < LB_FLOW_WAYS; w++) {
 		if (bk->tag[w] == hash && lb_flow_key_eq(&bk->key[w], key)) {
-			*hit = 1;
+			*hit = !LB_FLOW_EXPIRED(now - bk->last_seen[w], ttl);
 			return w;
 		}
 	}
@@ -208,6 +228,7 @@ static __always_inline __u32 lb_flow_way(struct lb_flow_bucket *bk, const struct
 			victim = w;
 		}
 	}
+	*evict = !LB_FLOW_EXPIRED(oldest, ttl);
 	return victim;
 }
 
@@ -224,9 +245,11 @@ static __always_inline void lb_flow_store(struct lb_flow_bucket *bk, __u32 w,
 }
 
 /* Chooses the backend for a flow of a VIP: the connection table first
- * (unless a SYN opens a new connection), then the ring. insert == 0 looks
- * only (ICMP errors about a flow must not create one). */
-static __always_inline int lb_choose_backend(struct lb_flow_key *key, __u32 vip_id,
+ * (unless a SYN opens a new connection; an entry older than its
+ * protocol's TTL is no entry), then the ring. insert == 0 looks only
+ * (ICMP errors about a flow must not create one, nor evict another). */
+static __always_inline int lb_choose_backend(const struct lb_config *cfg,
+					     struct lb_flow_key *key, __u32 vip_id,
 					     __u8 syn, int insert, struct lb_verdict *v,
 					     struct lb_backend **out)
 {
@@ -234,7 +257,7 @@ static __always_inline int lb_choose_backend(struct lb_flow_key *key, __u32 vip_
 	struct lb_flow_bucket *bk;
 	struct lb_backend *b;
 	__u32 ring, idx, now, id, w;
-	int hit;
+	int hit, evict;
 
 	if (!meta)
 		return LB_R_DROP_NO_VIP_META;
@@ -251,7 +274,8 @@ static __always_inline int lb_choose_backend(struct lb_flow_key *key, __u32 vip_
 	if (!bk)
 		return LB_R_DROP_NO_VIP_META;
 	now = (__u32)lb_env_now();
-	w = lb_flow_way(bk, key, v->hash, now, &hit) & (LB_FLOW_WAYS - 1);
+	w = lb_flow_way(bk, key, v->hash, now, lb_flow_ttl(cfg, key->proto), &hit, &evict) &
+	    (LB_FLOW_WAYS - 1);
 	v->flow_miss = !hit && !syn;
 	if (hit && !syn) {
 		b = lb_backend_usable(bk->backend_id[w], bk->backend_gen[w]);
@@ -275,6 +299,7 @@ static __always_inline int lb_choose_backend(struct lb_flow_key *key, __u32 vip_
 		return LB_R_DROP_BAD_BACKEND;
 	if (insert) {
 		v->new_flow = !hit;
+		v->flow_evict = evict;
 		lb_flow_store(bk, w, key, v->hash, id, b->gen, now);
 	}
 	v->backend_id = id;
@@ -526,7 +551,7 @@ static __always_inline int lb_handle_icmp(LB_ENV_CTX *ctx, const struct lb_confi
 		return ret;
 	if (lb_vip_match(cfg, &fk.dst, fk.family, fk.dport, fk.proto, &vip_id))
 		return LB_R_DROP_ICMP_QUOTE;
-	return lb_choose_backend(&fk, vip_id, 0, 0, v, out);
+	return lb_choose_backend(cfg, &fk, vip_id, 0, 0, v, out);
 }
 
 static __always_inline int lb_process(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
@@ -557,7 +582,7 @@ static __always_inline int lb_process(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
 		if (lb_vip_match(cfg, &pkt->key.dst, pkt->key.family, pkt->key.dport,
 				 pkt->key.proto, &vip_id))
 			return LB_R_PASS_NOT_VIP;
-		ret = lb_choose_backend(&pkt->key, vip_id, pkt->tcp_syn, 1, v, &b);
+		ret = lb_choose_backend(cfg, &pkt->key, vip_id, pkt->tcp_syn, 1, v, &b);
 	} else {
 		return LB_R_PASS_NOT_VIP;
 	}
@@ -580,6 +605,7 @@ static __always_inline void lb_count(const struct lb_verdict *v, int reason, __u
 			vs->flow_misses += v->flow_miss;
 			if (v->ring_pick) {
 				vs->new_flows += v->new_flow;
+				vs->flow_evictions += v->flow_evict;
 				vs->ring_picks++;
 			}
 		}

@@ -115,6 +115,11 @@ int lb_tables_set_config(struct lb_tables *t, const struct lb_config *c)
 		pr_warn("lb_tables_set_config: unknown flags %#x\n", c->flags);
 		return -EINVAL;
 	}
+	if (c->flow_ttl_tcp > LB_FLOW_TTL_MAX || c->flow_ttl_udp > LB_FLOW_TTL_MAX) {
+		pr_warn("lb_tables_set_config: flow TTL %u/%u s: at most %u\n", c->flow_ttl_tcp,
+			c->flow_ttl_udp, LB_FLOW_TTL_MAX);
+		return -EINVAL;
+	}
 	/* Word by word; vip_gen and vip_seed are the VIP table's. The v6
 	 * source is four words and has no flip of its own (see fwd.h). */
 	__atomic_store_n(&cfg->encap_src4, c->encap_src4, __ATOMIC_RELAXED);
@@ -122,6 +127,8 @@ int lb_tables_set_config(struct lb_tables *t, const struct lb_config *c)
 	for (int i = 0; i < 4; i++)
 		__atomic_store_n(&cfg->encap_src6.w[i], c->encap_src6.w[i], __ATOMIC_RELAXED);
 	__atomic_store_n(&cfg->entropy_mask6, c->entropy_mask6, __ATOMIC_RELAXED);
+	__atomic_store_n(&cfg->flow_ttl_tcp, c->flow_ttl_tcp, __ATOMIC_RELAXED);
+	__atomic_store_n(&cfg->flow_ttl_udp, c->flow_ttl_udp, __ATOMIC_RELAXED);
 	__atomic_store_n(&cfg->flags, c->flags, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -740,7 +740,9 @@ int lb_xdp_detach(struct lb_xdp *x, int ifindex)
  * Compatible pins (the maps are reused): the "abi" stamp equals our
  * LB_ABI_VERSION; every LB_MAP_* map is pinned with the name, type, key
  * and value size, max_entries and flags this object would create; and
- * the pinned program uses no map besides those and its own .rodata. The
+ * the pinned program uses no map besides those and its own .rodata and
+ * .kconfig (CONFIG_HZ: read-only, filled by libbpf from this kernel's
+ * config, which a pin cannot outlive). The
  * max_entries encode every field of lb_params (vip_slots, max_vips,
  * max_ring through the ring stride, max_backends, flow_buckets times the
  * host's CPU count), so equal sizes mean equal lb_params: nothing else is
@@ -949,7 +951,8 @@ static int pinned_compatible(struct lb_xdp *x, const struct pinned *pin, const c
 		if (ok)
 			continue;
 		fd = bpf_map_get_fd_by_id(used[u]);
-		ok = fd >= 0 && !map_info(fd, &mi) && name_ends_with(mi.name, ".rodata");
+		ok = fd >= 0 && !map_info(fd, &mi) &&
+		     (name_ends_with(mi.name, ".rodata") || name_ends_with(mi.name, ".kconfig"));
 		if (fd >= 0)
 			close(fd);
 		if (!ok) {

@@ -31,6 +31,14 @@ struct lb_nexthop;
 #define lb_env_cpu() bpf_get_smp_processor_id()
 #define lb_env_now() bpf_jiffies64()
 
+/* The kernel's HZ, the rate of bpf_jiffies64(), filled in by libbpf at
+ * load from /proc/config.gz or /boot/config-$(uname -r). Weak: a kernel
+ * that publishes neither loads with 0, and we assume 250 (the x86 and
+ * arm64 default of most distributions); flow timeouts are then off by
+ * the ratio of the real HZ to 250. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+#define LB_ENV_HZ (CONFIG_HZ ? CONFIG_HZ : 250u)
+
 /* Map lookups take the key by address, as the helper does. */
 #define lb_env_config(k) bpf_map_lookup_elem(&lb_config, k)
 #define lb_env_vip_slot(k) bpf_map_lookup_elem(&vip_table, k)

@@ -123,6 +123,10 @@ void fx_set_config(struct fx_world *w, __u32 flags, __u32 mask4)
 	assert_int_equal(inet_pton(AF_INET6, ENCAP6, &w->cfg.encap_src6), 1);
 	w->cfg.flags = flags;
 	w->cfg.entropy_mask4 = mask4;
+	/* The control plane's defaults (CP_DEFAULT_FLOW_TTL_*): far longer
+	 * than a run, so no fixture expires on either fast path's clock. */
+	w->cfg.flow_ttl_tcp = 900;
+	w->cfg.flow_ttl_udp = 300;
 	assert_int_equal(w->ops->set_config(w->arg, &w->cfg), 0);
 }
 

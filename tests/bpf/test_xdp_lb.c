@@ -6,8 +6,9 @@
  * output packet, expected reason}. The runner asserts the action, the
  * output length and every byte (a hex diff on mismatch), and the counters
  * afterwards: exactly one reason moved, by one packet and the frame's
- * length; the VIP counters {packets, bytes, new_flows, ring_picks, flow_misses} and the
- * chosen backend's {packets, bytes} moved as expected, and nothing else.
+ * length; the VIP counters {packets, bytes, new_flows, ring_picks, flow_misses,
+ * flow_evictions} and the chosen backend's {packets, bytes} moved as
+ * expected, and nothing else.
  *
  * Expected packets come from pktbuild.h (its own header and checksum
  * code, nothing from lib/parse.h or lib/encap.h). The expected backend is
@@ -15,7 +16,12 @@
  * from lib/hash.h (lb_flow_hash, lb_hash_range: the shared definitions),
  * and a small model of the connection table written from the semantics
  * in DESIGN.md (SYN always picks and overwrites; other packets keep their
- * flow while its backend is the same gen and up or draining).
+ * flow while its backend is the same gen and up or draining). The model
+ * knows the table's 4-way sets: a new flow whose set already holds
+ * LB_FLOW_WAYS flows evicts one (counted). Which one depends on jiffies,
+ * so after such a packet the model drops the flow the program no longer
+ * holds. Fixture TTLs (fixtures.c) are far longer than a run: nothing
+ * expires unless a test back-dates an entry (test_expiry).
  *
  * The fixture table, its packets and the world are in fixtures.h, shared
  * with the parity suite (tests/parity), which runs the same packets
@@ -92,6 +98,7 @@ struct world {
 };
 
 static unsigned int ingress_ifindex;
+static int test_cpu;		/* the CPU the process is pinned to: its table slice */
 
 /* --- counters ----------------------------------------------------------- */
 
@@ -233,7 +240,14 @@ struct pick {
 	int new_flow;
 	int ring_pick;
 	int flow_miss;
+	int flow_evict;
 };
+
+/* The set (bucket) a flow hash maps to. */
+static __u32 model_bucket(__u32 hash)
+{
+	return hash & (FLOW_BUCKETS - 1);
+}
 
 static struct pick model_choose(struct world *w, int vip, const struct lb_flow_key *k, int syn,
 				int insert)
@@ -256,6 +270,13 @@ static struct pick model_choose(struct world *w, int vip, const struct lb_flow_k
 	if (p.backend == LB_BACKEND_NONE || !insert)
 		return p;
 	if (!f) {
+		int in_set = 0;
+
+		for (i = 0; i < MODEL_FLOWS; i++)
+			in_set += w->flows[i].used &&
+				  model_bucket(lb_flow_hash(&w->flows[i].key)) ==
+					  model_bucket(p.hash);
+		p.flow_evict = in_set >= LB_FLOW_WAYS;
 		p.new_flow = 1;
 		for (i = 0; i < MODEL_FLOWS && w->flows[i].used; i++)
 			;
@@ -321,6 +342,7 @@ struct expect {
 	int new_flow;		/* expected increments of that VIP's counters */
 	int ring_pick;
 	int flow_miss;
+	int flow_evict;
 	int backend;		/* backend whose counters move, or -1 */
 	__u32 hash;		/* flow hash (forwarded packets) */
 	struct lb_flow_key key;	/* flow key (forwarded packets) */
@@ -408,15 +430,17 @@ static int check_counters(const char *name, const struct counters *a, const stru
 		__u64 dp = y->packets - x->packets, db = y->bytes - x->bytes;
 		__u64 dn = y->new_flows - x->new_flows, dr = y->ring_picks - x->ring_picks;
 		__u64 dm = y->flow_misses - x->flow_misses;
+		__u64 de = y->flow_evictions - x->flow_evictions;
 
 		if (dp != (me ? 1u : 0u) || db != (me ? len : 0) ||
 		    dn != (me ? (__u64)e->new_flow : 0) || dr != (me ? (__u64)e->ring_pick : 0) ||
-		    dm != (me ? (__u64)e->flow_miss : 0))
-			MISMATCH("vip %d stats: +%llu packets +%llu bytes +%llu new_flows +%llu ring_picks +%llu flow_misses, expected +%d +%zu +%d +%d +%d",
+		    dm != (me ? (__u64)e->flow_miss : 0) || de != (me ? (__u64)e->flow_evict : 0))
+			MISMATCH("vip %d stats: +%llu packets +%llu bytes +%llu new_flows +%llu ring_picks +%llu flow_misses +%llu flow_evictions, expected +%d +%zu +%d +%d +%d +%d",
 				 i, (unsigned long long)dp, (unsigned long long)db,
 				 (unsigned long long)dn, (unsigned long long)dr,
-				 (unsigned long long)dm, me, me ? len : 0,
-				 me ? e->new_flow : 0, me ? e->ring_pick : 0, me ? e->flow_miss : 0);
+				 (unsigned long long)dm, (unsigned long long)de, me, me ? len : 0,
+				 me ? e->new_flow : 0, me ? e->ring_pick : 0, me ? e->flow_miss : 0,
+				 me ? e->flow_evict : 0);
 	}
 	for (i = 0; i < N_BACKENDS; i++) {
 		int me = i == e->backend;
@@ -427,6 +451,27 @@ static int check_counters(const char *name, const struct counters *a, const stru
 				 (unsigned long long)dp, (unsigned long long)db, me, me ? len : 0);
 	}
 	return bad;
+}
+
+/* After an eviction: the model forgets the flow of that set the program
+ * dropped (exactly one). */
+static void model_evicted(struct world *w, __u32 hash, const char *name)
+{
+	int i, gone = 0;
+	__u32 id;
+
+	for (i = 0; i < MODEL_FLOWS; i++) {
+		struct mflow *f = &w->flows[i];
+
+		if (!f->used || model_bucket(lb_flow_hash(&f->key)) != model_bucket(hash))
+			continue;
+		if (lb_xdp_flow_lookup(w->x, &f->key, &id) == -ENOENT) {
+			f->used = 0;
+			gone++;
+		}
+	}
+	if (gone != 1)
+		fail_msg("[%s] an eviction dropped %d flows of the set, expected 1", name, gone);
 }
 
 /* Runs one fixture: builds the input, computes the expectation, runs the
@@ -478,6 +523,8 @@ static void run_fixture(struct world *w, const struct fixture *f, struct expect 
 	bad += check_counters(name, &before, &after, &e, len);
 	if (bad)
 		fail_msg("[%s] %d mismatch(es), see above", name, bad);
+	if (e.flow_evict)
+		model_evicted(w, e.hash, name);
 	if (e_out)
 		*e_out = e;
 }
@@ -524,6 +571,7 @@ static void exp_forward(struct world *w, const struct pb_pkt *p, const uint8_t *
 	e->new_flow = k.new_flow;
 	e->ring_pick = k.ring_pick;
 	e->flow_miss = k.flow_miss;
+	e->flow_evict = k.flow_evict;
 	expect_encap(w, k.backend, k.hash, in, len, e);
 }
 
@@ -822,6 +870,164 @@ static void test_syn_overwrites_flow(void **state)
 	assert_int_equal(id, nb);
 }
 
+/* --- connection-table expiry and eviction ---------------------------------- */
+
+/* The kernel's HZ as libbpf gives it to the program (CONFIG_HZ from
+ * /boot/config-$(uname -r) or /proc/config.gz), or the program's fallback
+ * of 250 when neither says. */
+static unsigned int kernel_hz(void)
+{
+	static const char *const cmds[] = {
+		"grep -h '^CONFIG_HZ=' /boot/config-$(uname -r) 2>/dev/null",
+		"zcat /proc/config.gz 2>/dev/null | grep '^CONFIG_HZ='",
+	};
+	unsigned int hz = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && !hz; i++) {
+		FILE *p = popen(cmds[i], "r");
+
+		if (!p)
+			continue;
+		if (fscanf(p, "CONFIG_HZ=%u", &hz) != 1)
+			hz = 0;
+		pclose(p);
+	}
+	return hz ? hz : 250;
+}
+
+static void set_ttl(struct world *w, __u32 tcp, __u32 udp)
+{
+	w->fw.cfg.flow_ttl_tcp = tcp;
+	w->fw.cfg.flow_ttl_udp = udp;
+	assert_int_equal(lb_xdp_set_config(w->x, &w->fw.cfg), 0);
+}
+
+/* The way of this CPU's slice holding k (asserted), with its bucket and
+ * the bucket's index in the flows map. */
+static int flow_slot(struct world *w, const struct lb_flow_key *k, struct lb_flow_bucket *bk,
+		     __u32 *idx)
+{
+	int fd = lb_xdp_map_fd(w->x, LB_MAP_FLOWS), i;
+
+	assert_true(fd >= 0);
+	*idx = (__u32)test_cpu * FLOW_BUCKETS + model_bucket(lb_flow_hash(k));
+	assert_int_equal(bpf_map_lookup_elem(fd, idx, bk), 0);
+	for (i = 0; i < LB_FLOW_WAYS; i++)
+		if (!memcmp(&bk->key[i], k, sizeof(*k)))
+			return i;
+	fail_msg("flow not in its bucket");
+	return -1;
+}
+
+/* Rewrites k's last_seen to what it was minus ticks; returns the way. */
+static int backdate(struct world *w, const struct lb_flow_key *k, __u32 ticks)
+{
+	int fd = lb_xdp_map_fd(w->x, LB_MAP_FLOWS);
+	struct lb_flow_bucket bk;
+	__u32 idx;
+	int way = flow_slot(w, k, &bk, &idx);
+
+	bk.last_seen[way] -= ticks;
+	assert_int_equal(bpf_map_update_elem(fd, &idx, &bk, BPF_EXIST), 0);
+	return way;
+}
+
+/* The model's side of an entry the test made expire: gone. */
+static void model_forget(struct world *w, const struct lb_flow_key *k)
+{
+	struct mflow *f = model_find(w, k);
+
+	assert_non_null(f);
+	f->used = 0;
+}
+
+/* The real program on the kernel's jiffies: an entry 9.5 s old (TTL
+ * 10 s) hits; one older than the TTL misses, re-picks from the ring into
+ * its own way and is a new flow, not an eviction; TTL 0 never expires.
+ * Jiffies cannot be read from userspace, so the test moves the entry's
+ * stamp back instead of waiting. */
+static void test_expiry(void **state)
+{
+	struct world *w = *state;
+	struct lb_flow_key k = flow_key(CLIENT4, VIP_A, 40000, 80, PB_P_TCP);
+	unsigned int hz = kernel_hz();
+	struct lb_flow_bucket bk;
+	__u32 b, idx, stamp;
+	struct expect e;
+	int way;
+
+	set_ttl(w, 10, 10);
+	b = open_flow(w, 40000);
+	w->fw.be[b].state = LB_BACKEND_DOWN;	/* only to leave it out of the ring */
+	publish_ring(w, 0);
+	w->fw.be[b].state = LB_BACKEND_UP;	/* the program still has it up */
+
+	way = backdate(w, &k, 10 * hz - hz / 2);
+	e = ack_flow(w, 40000, "ACK 9.5 s after the last packet, TTL 10 s: a hit");
+	assert_int_equal(e.backend, b);
+	assert_int_equal(e.ring_pick, 0);
+	assert_int_equal(e.flow_miss, 0);
+	/* The hit refreshed the stamp (it was older than a touch). */
+	assert_int_equal(flow_slot(w, &k, &bk, &idx), way);
+	stamp = bk.last_seen[way];
+
+	assert_int_equal(backdate(w, &k, 10 * hz + 1), way);
+	model_forget(w, &k);
+	e = ack_flow(w, 40000, "ACK 10 s and a tick after the last packet: expired, a miss");
+	assert_int_not_equal(e.backend, b);
+	assert_int_equal(e.ring_pick, 1);
+	assert_int_equal(e.new_flow, 1);
+	assert_int_equal(e.flow_miss, 1);
+	assert_int_equal(e.flow_evict, 0);
+	assert_int_equal(flow_slot(w, &k, &bk, &idx), way);
+	assert_true(bk.last_seen[way] - stamp < (__u32)hz);	/* stamped now again */
+
+	/* TTL 0: never, however old. */
+	set_ttl(w, 0, 0);
+	backdate(w, &k, 0x7fffffffu);
+	e = ack_flow(w, 40000, "ACK after 2^31 ticks, TTL 0: a hit");
+	assert_int_equal(e.ring_pick, 0);
+}
+
+/* Five flows into one 4-way set: the fifth evicts the least recently
+ * seen (the first; ties go to the lowest way) and is counted once. An
+ * expired way is then reused without counting an eviction. */
+static void test_full_set_evicts(void **state)
+{
+	struct world *w = *state;
+	uint16_t ports[LB_FLOW_WAYS + 2];
+	unsigned int hz = kernel_hz();
+	struct lb_flow_key k0 = flow_key(CLIENT4, VIP_A, 41000, 80, PB_P_TCP), k;
+	__u32 set = model_bucket(lb_flow_hash(&k0)), id, port;
+	struct lb_vip_stats vs;
+	size_t n = 0, i;
+
+	for (port = 41000; port < 65536 && n < sizeof(ports) / sizeof(ports[0]); port++) {
+		k = flow_key(CLIENT4, VIP_A, (uint16_t)port, 80, PB_P_TCP);
+		if (model_bucket(lb_flow_hash(&k)) == set)
+			ports[n++] = (uint16_t)port;
+	}
+	assert_int_equal(n, sizeof(ports) / sizeof(ports[0]));
+
+	for (i = 0; i < LB_FLOW_WAYS; i++)
+		open_flow(w, ports[i]);
+	open_flow(w, ports[LB_FLOW_WAYS]);	/* the model expects one eviction */
+	k = flow_key(CLIENT4, VIP_A, ports[0], 80, PB_P_TCP);
+	assert_int_equal(lb_xdp_flow_lookup(w->x, &k, &id), -ENOENT);
+	assert_int_equal(lb_xdp_vip_stats(w->x, 0, &vs), 0);
+	assert_int_equal(vs.flow_evictions, 1);
+
+	/* ports[1] idle past its TTL: the next new flow takes its way. */
+	set_ttl(w, 10, 10);
+	k = flow_key(CLIENT4, VIP_A, ports[1], 80, PB_P_TCP);
+	backdate(w, &k, 10 * hz + 1);
+	model_forget(w, &k);
+	open_flow(w, ports[LB_FLOW_WAYS + 1]);	/* the model expects none */
+	assert_int_equal(lb_xdp_flow_lookup(w->x, &k, &id), -ENOENT);
+	assert_int_equal(lb_xdp_vip_stats(w->x, 0, &vs), 0);
+	assert_int_equal(vs.flow_evictions, 1);
+}
 
 static void pkt_aff(struct pb_pkt *p) { fx_syn(p, CLIENT4, VIP_E, cur_sport, 22); }
 static void pkt_aff_ack(struct pb_pkt *p) { fx_ack(p, CLIENT4, VIP_E, cur_sport, 22); }
@@ -1085,6 +1291,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_set_evicts, setup, teardown),
 	};
 	struct CMUnitTest tests[fx_count + sizeof(scenarios) / sizeof(scenarios[0])];
 	struct lb_params probe = { .vip_slots = 64, .max_vips = 1, .max_ring = 3,
@@ -1100,6 +1308,7 @@ int main(void)
 	cpu = sched_getcpu();
 	if (cpu < 0)
 		cpu = 0;
+	test_cpu = cpu;
 	CPU_ZERO(&cpus);
 	CPU_SET(cpu, &cpus);
 	if (sched_setaffinity(0, sizeof(cpus), &cpus)) {

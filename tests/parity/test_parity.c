@@ -8,7 +8,8 @@
  *
  * Per packet it compares the action (XDP_TX/REDIRECT/PASS/DROP against
  * lb_dp_verdict_of), the output length and every byte, the counter deltas
- * (per reason; per VIP packets, bytes, new_flows, ring_picks, flow_misses;
+ * (per reason; per VIP packets, bytes, new_flows, ring_picks, flow_misses,
+ * flow_evictions;
  * per backend), and the whole connection table (XDP's CPU 0 slice, mapped
  * read-only, against the worker's). A difference prints the input, both
  * outputs and what differed, and fails the test.
@@ -38,7 +39,13 @@
  *    nothing keeps the last value (it is <= XDP's now and >= every stamp,
  *    so the worker's touch and LRU decisions come out the same). The
  *    connection tables are then compared byte for byte, last_seen
- *    included.
+ *    included. Expiry: the config carries the control plane's default
+ *    TTLs (900 s TCP, 300 s UDP; tests/bpf/fixtures.c), and each side
+ *    converts them with its own rate (XDP the kernel's CONFIG_HZ, the
+ *    worker LB_DP_HZ). No stamp in a run is older than the run (seconds),
+ *    so nothing expires on either side whatever the two rates: expiry
+ *    cannot make them differ here. It is tested on its own, on each side
+ *    (tests/bpf/test_xdp_lb.c test_expiry, tests/parity/test_worker.c).
  *  - The buffer. The worker's frame sits like XDP's under
  *    BPF_PROG_TEST_RUN: a 4096-byte frame, 256 bytes of headroom
  *    (XDP_PACKET_HEADROOM), 320 bytes of tailroom kept for
@@ -401,19 +408,19 @@ static int diff_pb(const char *name, __u32 i, __u64 xp0, __u64 xp1, __u64 xb0, _
 static int diff_vip(__u32 i, const struct lb_vip_stats *x0, const struct lb_vip_stats *x1,
 		    const struct lb_vip_stats *w0, const struct lb_vip_stats *w1, int print)
 {
-	__u64 x[5] = { x1->packets - x0->packets, x1->bytes - x0->bytes,
+	__u64 x[6] = { x1->packets - x0->packets, x1->bytes - x0->bytes,
 		       x1->new_flows - x0->new_flows, x1->ring_picks - x0->ring_picks,
-		       x1->flow_misses - x0->flow_misses };
-	__u64 w[5] = { w1->packets - w0->packets, w1->bytes - w0->bytes,
+		       x1->flow_misses - x0->flow_misses, x1->flow_evictions - x0->flow_evictions };
+	__u64 w[6] = { w1->packets - w0->packets, w1->bytes - w0->bytes,
 		       w1->new_flows - w0->new_flows, w1->ring_picks - w0->ring_picks,
-		       w1->flow_misses - w0->flow_misses };
+		       w1->flow_misses - w0->flow_misses, w1->flow_evictions - w0->flow_evictions };
 
 	if (!memcmp(x, w, sizeof(x)))
 		return 0;
 	if (print)
-		printf("      vip %u {packets, bytes, new_flows, ring_picks, flow_misses}: XDP +{%llu %llu %llu %llu %llu}, worker +{%llu %llu %llu %llu %llu}\n",
-		       i, U64(x[0]), U64(x[1]), U64(x[2]), U64(x[3]), U64(x[4]), U64(w[0]),
-		       U64(w[1]), U64(w[2]), U64(w[3]), U64(w[4]));
+		printf("      vip %u {packets, bytes, new_flows, ring_picks, flow_misses, flow_evictions}: XDP +{%llu %llu %llu %llu %llu %llu}, worker +{%llu %llu %llu %llu %llu %llu}\n",
+		       i, U64(x[0]), U64(x[1]), U64(x[2]), U64(x[3]), U64(x[4]), U64(x[5]),
+		       U64(w[0]), U64(w[1]), U64(w[2]), U64(w[3]), U64(w[4]), U64(w[5]));
 	return 1;
 }
 
@@ -1229,7 +1236,7 @@ static uint64_t seed_of_run(void)
 static void r_print_mix(const struct rworld *rw)
 {
 	const struct lb_dp_counters *c = &rw->p->w.c;
-	__u64 nf = 0, rp = 0, fm = 0;
+	__u64 nf = 0, rp = 0, fm = 0, fe = 0;
 	__u32 i;
 
 	printf("    random corpus by reason:");
@@ -1240,9 +1247,10 @@ static void r_print_mix(const struct rworld *rw)
 		nf += c->vip[i].new_flows;
 		rp += c->vip[i].ring_picks;
 		fm += c->vip[i].flow_misses;
+		fe += c->vip[i].flow_evictions;
 	}
-	printf("\n    random corpus VIP totals: %llu new flows, %llu ring picks, %llu misses\n",
-	       U64(nf), U64(rp), U64(fm));
+	printf("\n    random corpus VIP totals: %llu new flows, %llu ring picks, %llu misses, %llu evictions\n",
+	       U64(nf), U64(rp), U64(fm), U64(fe));
 }
 
 static void test_random(void **state)

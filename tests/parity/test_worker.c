@@ -3,13 +3,18 @@
  * test_worker.c - the DPDK worker's connection table (dataplane/worker.c
  * over lib/pipeline.h), without BPF or root: a SYN inserts, the next
  * packet hits, a backend that went down or changed gen is re-picked, a
- * draining one keeps its flows but gets no new ones, a full bucket evicts
- * its least recently seen way, and the VIP counters new_flows, ring_picks
- * and flow_misses count what happened.
+ * draining one keeps its flows but gets no new ones, an entry idle for
+ * longer than its protocol's TTL expires (a miss that re-picks, in its own
+ * way), a full bucket reuses an expired way or else evicts its least
+ * recently seen one, and the VIP counters new_flows, ring_picks,
+ * flow_misses and flow_evictions count what happened.
  *
- * One VIP (10.1.0.1:80/TCP) whose ring has 3 entries, all naming one
- * backend, so which backend a ring pick gives is chosen by the test and a
- * pick shows as a change of backend. Frames come from tests/bpf/pktbuild.h.
+ * Two VIPs, 10.1.0.1:80/TCP (vip 0) and 10.1.0.1:53/UDP (vip 1), whose
+ * rings have 3 entries, all naming one backend, so which backend a ring
+ * pick gives is chosen by the test and a pick shows as a change of
+ * backend. Flow TTLs are 0 (never expire) unless a test sets them; the
+ * clock is the worker's now, at LB_DP_HZ. Frames come from
+ * tests/bpf/pktbuild.h.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -34,6 +39,8 @@
 #define CLIENT "198.51.100.7"
 #define VIP "10.1.0.1"
 #define VIP_PORT 80
+#define UDP_PORT 53
+#define HZ LB_DP_HZ		/* the worker's clock: LB_ENV_HZ of worker.c */
 #define FRAME_SZ 4096
 #define HEADROOM 256
 
@@ -56,6 +63,17 @@ static void set_ring_to(struct env *e, __u32 id)
 	__u32 ring[RING] = { id, id, id };
 
 	assert_int_equal(lb_tables_set_ring(&e->t, 0, ring, RING), 0);
+	assert_int_equal(lb_tables_set_ring(&e->t, 1, ring, RING), 0);
+}
+
+/* Flow TTLs in seconds, as `node set --flow-ttl-*` pushes them. */
+static void set_ttl(struct env *e, __u32 tcp, __u32 udp)
+{
+	struct lb_config cfg = *e->t.cfg;
+
+	cfg.flow_ttl_tcp = tcp;
+	cfg.flow_ttl_udp = udp;
+	assert_int_equal(lb_tables_set_config(&e->t, &cfg), 0);
 }
 
 static void set_backend(struct env *e, __u32 id)
@@ -93,7 +111,7 @@ static struct env *env_new(__u32 flow_buckets)
 		.flow_buckets = flow_buckets,
 		.nr_cpus = 1,
 	};
-	struct lb_vip_entry vip = { .vip_id = 0 };
+	struct lb_vip_entry vip[2] = { { .vip_id = 0 }, { .vip_id = 1 } };
 	struct lb_config cfg = { 0 };
 	struct env *e = calloc(1, sizeof(*e));
 	__u32 id;
@@ -116,11 +134,14 @@ static struct env *env_new(__u32 flow_buckets)
 		set_backend(e, id);
 	}
 	set_ring_to(e, 0);
-	pb_addr(VIP, (uint8_t *)&vip.key.addr);
-	vip.key.port = htons(VIP_PORT);
-	vip.key.proto = PB_P_TCP;
-	vip.key.family = LB_FAMILY_V4;
-	assert_int_equal(lb_tables_set_vips(&e->t, &vip, 1), 0);
+	pb_addr(VIP, (uint8_t *)&vip[0].key.addr);
+	vip[0].key.port = htons(VIP_PORT);
+	vip[0].key.proto = PB_P_TCP;
+	vip[0].key.family = LB_FAMILY_V4;
+	vip[1].key = vip[0].key;
+	vip[1].key.port = htons(UDP_PORT);
+	vip[1].key.proto = PB_P_UDP;
+	assert_int_equal(lb_tables_set_vips(&e->t, vip, 2), 0);
 	assert_int_equal(lb_dp_worker_init(&e->w, &e->t), 0);
 	e->w.now = 1000;
 	return e;
@@ -153,15 +174,16 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Sends CLIENT:sport -> VIP with these TCP flags; returns the reason. */
-static int send_tcp(struct env *e, uint16_t sport, uint8_t flags)
+/* Sends CLIENT:sport -> VIP (TCP with these flags, or UDP); returns
+ * the reason. */
+static int send_l4(struct env *e, uint8_t proto, uint16_t sport, uint8_t flags)
 {
 	struct pb_pkt p = {
 		.src = CLIENT,
 		.dst = VIP,
-		.proto = PB_P_TCP,
+		.proto = proto,
 		.sport = sport,
-		.dport = VIP_PORT,
+		.dport = proto == PB_P_TCP ? VIP_PORT : UDP_PORT,
 		.tcp_flags = flags,
 		.df = 1,
 	};
@@ -181,12 +203,17 @@ static int send_tcp(struct env *e, uint16_t sport, uint8_t flags)
 
 static int syn(struct env *e, uint16_t sport)
 {
-	return send_tcp(e, sport, PB_TCP_SYN);
+	return send_l4(e, PB_P_TCP, sport, PB_TCP_SYN);
 }
 
 static int ack(struct env *e, uint16_t sport)
 {
-	return send_tcp(e, sport, PB_TCP_ACK);
+	return send_l4(e, PB_P_TCP, sport, PB_TCP_ACK);
+}
+
+static int udp(struct env *e, uint16_t sport)
+{
+	return send_l4(e, PB_P_UDP, sport, 0);
 }
 
 /* The backend the last frame was encapsulated to (outer IPv4 dst). */
@@ -210,7 +237,7 @@ static int sent_to(const struct env *e)
 		assert_int_equal(sent_to(e), (id));                 \
 	} while (0)
 
-static struct lb_flow_key key_of(uint16_t sport)
+static struct lb_flow_key key_of_proto(uint8_t proto, uint16_t sport)
 {
 	struct lb_flow_key k;
 
@@ -218,16 +245,22 @@ static struct lb_flow_key key_of(uint16_t sport)
 	pb_addr(CLIENT, (uint8_t *)&k.src);
 	pb_addr(VIP, (uint8_t *)&k.dst);
 	k.sport = htons(sport);
-	k.dport = htons(VIP_PORT);
-	k.proto = PB_P_TCP;
+	k.dport = htons(proto == PB_P_TCP ? VIP_PORT : UDP_PORT);
+	k.proto = proto;
 	k.family = LB_FAMILY_V4;
 	return k;
 }
 
-/* The way holding sport's flow, or NULL; *bk its bucket. */
-static int flow_way(const struct env *e, uint16_t sport, const struct lb_flow_bucket **bk)
+static struct lb_flow_key key_of(uint16_t sport)
 {
-	struct lb_flow_key k = key_of(sport);
+	return key_of_proto(PB_P_TCP, sport);
+}
+
+/* The way holding the flow (proto, sport), or -1; *bk its bucket. */
+static int flow_way_proto(const struct env *e, uint8_t proto, uint16_t sport,
+			  const struct lb_flow_bucket **bk)
+{
+	struct lb_flow_key k = key_of_proto(proto, sport);
 	__u32 b, w;
 
 	for (b = 0; b < e->t.params.flow_buckets; b++) {
@@ -239,6 +272,11 @@ static int flow_way(const struct env *e, uint16_t sport, const struct lb_flow_bu
 		}
 	}
 	return -1;
+}
+
+static int flow_way(const struct env *e, uint16_t sport, const struct lb_flow_bucket **bk)
+{
+	return flow_way_proto(e, PB_P_TCP, sport, bk);
 }
 
 /* Asserts sport's flow is stored on backend id with gen. */
@@ -280,6 +318,12 @@ static void assert_vip(const struct env *e, __u64 packets, __u64 new_flows, __u6
 	assert_int_equal(s->new_flows, new_flows);
 	assert_int_equal(s->ring_picks, ring_picks);
 	assert_int_equal(s->flow_misses, flow_misses);
+}
+
+/* Evictions counted on VIP vip so far. */
+static void assert_evictions(const struct env *e, __u32 vip, __u64 n)
+{
+	assert_int_equal(e->w.c.vip[vip].flow_evictions, n);
 }
 
 /* --- tests ---------------------------------------------------------------- */
@@ -406,7 +450,9 @@ static void test_lru_eviction(void **state)
 	assert_int_equal(last_seen(e, 1), 101 + LB_FLOW_TOUCH_JIFFIES);
 
 	e->w.now++;
+	assert_evictions(e, 0, 0);
 	FORWARDED_TO(e, syn(e, 5), 0);		/* evicts 2 (seen at 102) */
+	assert_evictions(e, 0, 1);
 	assert_no_flow(e, 2);
 	assert_flow(e, 1, 0, 100);
 	assert_flow(e, 3, 0, 100);
@@ -418,6 +464,7 @@ static void test_lru_eviction(void **state)
 	e->w.now++;
 	FORWARDED_TO(e, ack(e, 2), 0);
 	assert_vip(e, 7, 6, 6, 1);
+	assert_evictions(e, 0, 2);
 	assert_no_flow(e, 3);
 	assert_flow(e, 2, 0, 100);
 }
@@ -434,11 +481,124 @@ static void test_syn_reuses_its_way(void **state)
 		FORWARDED_TO(e, syn(e, port), 0);
 	set_ring_to(e, 2);
 	FORWARDED_TO(e, syn(e, 3), 2);
+	assert_evictions(e, 0, 0);		/* its own way: not an eviction */
 	for (port = 1; port <= LB_FLOW_WAYS; port++)
 		assert_flow(e, port, port == 3 ? 2 : 0, port == 3 ? 102 : 100);
 	FORWARDED_TO(e, syn(e, 9), 2);		/* all the same age: way 0 */
 	assert_int_equal(flow_way(e, 9, &bk), 0);
 	assert_no_flow(e, 1);
+	assert_evictions(e, 0, 1);
+}
+
+/* TCP TTL 10 s: an entry exactly 10 s old still hits (expiry is "older
+ * than"); one a tick older misses, counts as a miss and a new flow (not
+ * an eviction: it is the same flow) and re-picks into its own way. */
+static void test_expiry_repicks(void **state)
+{
+	struct env *e = *state;
+	const struct lb_flow_bucket *bk = NULL;
+	int way;
+
+	set_ttl(e, 10, 5);
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	way = flow_way(e, 40000, &bk);
+	set_ring_to(e, 1);
+	e->w.now = 1000 + 10 * HZ;
+	FORWARDED_TO(e, ack(e, 40000), 0);	/* within the TTL: hit, touched */
+	assert_vip(e, 2, 1, 1, 0);
+	assert_int_equal(last_seen(e, 40000), 1000 + 10 * HZ);
+	e->w.now += 10 * HZ + 1;
+	FORWARDED_TO(e, ack(e, 40000), 1);	/* expired: the ring's pick */
+	assert_vip(e, 3, 2, 2, 1);
+	assert_evictions(e, 0, 0);
+	assert_flow(e, 40000, 1, 101);
+	assert_int_equal(flow_way(e, 40000, &bk), way);
+	assert_int_equal(last_seen(e, 40000), e->w.now);
+	FORWARDED_TO(e, ack(e, 40000), 1);	/* and the new entry hits */
+	assert_vip(e, 4, 2, 2, 1);
+
+	/* A SYN over an expired entry is a new flow, not a miss. */
+	e->w.now += 10 * HZ + 1;
+	set_ring_to(e, 2);
+	FORWARDED_TO(e, syn(e, 40000), 2);
+	assert_vip(e, 5, 3, 3, 1);
+	assert_evictions(e, 0, 0);
+}
+
+/* Each protocol has its TTL: after 5 s and a tick, the UDP flow (TTL 5)
+ * has expired and the TCP flow (TTL 10) has not. */
+static void test_expiry_per_protocol(void **state)
+{
+	struct env *e = *state;
+	const struct lb_flow_bucket *bk = NULL;
+
+	set_ttl(e, 10, 5);
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	FORWARDED_TO(e, udp(e, 40000), 0);
+	assert_true(flow_way_proto(e, PB_P_UDP, 40000, &bk) >= 0);
+	assert_int_equal(e->w.c.vip[1].new_flows, 1);
+	set_ring_to(e, 1);
+	e->w.now = 1000 + 5 * HZ + 1;
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	FORWARDED_TO(e, udp(e, 40000), 1);
+	assert_vip(e, 2, 1, 1, 0);
+	assert_int_equal(e->w.c.vip[1].new_flows, 2);
+	assert_int_equal(e->w.c.vip[1].flow_misses, 2);	/* UDP: every first datagram */
+	assert_evictions(e, 1, 0);
+
+	/* Swap the TTLs: now TCP expires first. */
+	set_ttl(e, 5, 10);
+	e->w.now += 5 * HZ + 1;
+	set_ring_to(e, 2);
+	FORWARDED_TO(e, ack(e, 40000), 2);
+	FORWARDED_TO(e, udp(e, 40000), 1);
+}
+
+/* TTL 0 never expires, however old (up to half the 32-bit clock). */
+static void test_ttl_zero_never_expires(void **state)
+{
+	struct env *e = *state;
+
+	set_ttl(e, 0, 0);
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	FORWARDED_TO(e, udp(e, 40000), 0);
+	set_ring_to(e, 1);
+	e->w.now += 0x7fffffffu;
+	FORWARDED_TO(e, ack(e, 40000), 0);
+	FORWARDED_TO(e, udp(e, 40000), 0);
+	assert_vip(e, 2, 1, 1, 0);
+	assert_int_equal(e->w.c.vip[1].new_flows, 1);
+}
+
+/* One bucket, TCP TTL 10 s: a new flow takes an empty way before an
+ * expired one, an expired one before a live one, and only replacing a
+ * live flow is an eviction. */
+static void test_full_set_prefers_expired(void **state)
+{
+	struct env *e = *state;
+	const struct lb_flow_bucket *bk = NULL;
+	uint16_t port;
+	int way1;
+
+	set_ttl(e, 10, 10);
+	for (port = 1; port <= 3; port++) {
+		e->w.now = 100 + port;	/* 101 .. 103 */
+		FORWARDED_TO(e, syn(e, port), 0);
+	}
+	way1 = flow_way(e, 1, &bk);
+	e->w.now = 101 + 10 * HZ + 1;	/* 1 expired; 2 exactly at its TTL */
+	FORWARDED_TO(e, syn(e, 5), 0);	/* the empty way */
+	assert_flow(e, 1, 0, 100);
+	assert_evictions(e, 0, 0);
+	FORWARDED_TO(e, syn(e, 6), 0);	/* 1's expired way */
+	assert_no_flow(e, 1);
+	assert_int_equal(flow_way(e, 6, &bk), way1);
+	assert_evictions(e, 0, 0);
+	FORWARDED_TO(e, syn(e, 7), 0);	/* full, none expired: evicts 2 */
+	assert_no_flow(e, 2);
+	assert_flow(e, 3, 0, 100);
+	assert_evictions(e, 0, 1);
+	assert_vip(e, 6, 6, 6, 0);
 }
 
 int main(void)
@@ -452,6 +612,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_miss_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lru_eviction, setup_one_bucket, teardown),
 		cmocka_unit_test_setup_teardown(test_syn_reuses_its_way, setup_one_bucket,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_repicks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_per_protocol, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_zero_never_expires, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_set_prefers_expired, setup_one_bucket,
 						teardown),
 	};
 

@@ -179,6 +179,8 @@ static void gen_field(struct cp_request *r, __u32 bit)
 	case CP_F_WEIGHT: gen_set_num(r, bit, gen_range(0, 3) ? gen_range(0, 300) : gen_range(0, CP_MAX_WEIGHT)); return;
 	case CP_F_DRAIN: gen_set_num(r, bit, gen_u32() & 1); return;
 	case CP_F_LATENCY: gen_set_num(r, bit, gen_u32() & 1 ? gen_u32() : 0); return;
+	case CP_F_FLOW_TTL_TCP:
+	case CP_F_FLOW_TTL_UDP: gen_set_num(r, bit, gen_range(0, LB_FLOW_TTL_MAX)); return;
 	}
 	gen_text_field(r, bit);
 }

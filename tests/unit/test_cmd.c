@@ -414,6 +414,20 @@ static void test_node_set(void **state)
 	r = ok("node set --interface a --interface b --interface c --interface d --interface e"
 	       " --interface f --interface g --interface h");
 	assert_int_equal(r.n_interfaces, CP_MAX_INTERFACES);
+	/* Flow TTLs: seconds, or a duration in whole seconds; 0 never expires. */
+	r = ok("node set --flow-ttl-tcp 3600 --flow-ttl-udp 0");
+	assert_int_equal(r.flow_ttl_tcp, 3600);
+	assert_int_equal(r.flow_ttl_udp, 0);
+	assert_int_equal(r.fields, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP);
+	r = ok("node set --flow-ttl-tcp 15m --flow-ttl-udp=90s");
+	assert_int_equal(r.flow_ttl_tcp, 900);
+	assert_int_equal(r.flow_ttl_udp, 90);
+	r = ok("node set --flow-ttl-udp 1h");
+	assert_int_equal(r.flow_ttl_udp, 3600);
+	assert_int_equal(r.flow_ttl_tcp, CP_DEFAULT_FLOW_TTL_TCP);
+	assert_int_equal(r.fields, CP_F_FLOW_TTL_UDP);
+	r = ok("node set --flow-ttl-tcp 604800");
+	assert_int_equal(r.flow_ttl_tcp, LB_FLOW_TTL_MAX);
 	r = ok("node set --interface 0123456789abcde");
 	assert_string_equal(r.interfaces[0], "0123456789abcde");
 }
@@ -699,6 +713,17 @@ static void test_refused_node(void **state)
 		{ "node set --metrics ::1:9109", "metrics", "needs brackets" },
 		{ "node set --metrics [::1]:x", "metrics", "bad port 'x'" },
 		{ "node set --metrics localhost:9109", "metrics", "bad address 'localhost'" },
+		{ "node set --flow-ttl-tcp -1", "flow-ttl-tcp",
+		  "flow-ttl-tcp -1s out of range (0s..604800s)" },
+		{ "node set --flow-ttl-tcp 604801", "flow-ttl-tcp", "out of range (0s..604800s)" },
+		{ "node set --flow-ttl-udp 8d", "flow-ttl-udp",
+		  "expected seconds or a duration such as 900s, 15m or 1h" },
+		{ "node set --flow-ttl-udp 1.5s", "flow-ttl-udp", "not a whole number of seconds" },
+		{ "node set --flow-ttl-udp 1500ms", "flow-ttl-udp", "not a whole number of seconds" },
+		{ "node set --flow-ttl-udp soon", "flow-ttl-udp", "bad flow-ttl-udp 'soon'" },
+		{ "node set --flow-ttl-tcp", "flow-ttl-tcp", "needs a value" },
+		{ "node set --flow-ttl-tcp 1 --flow-ttl-tcp 2", "flow-ttl-tcp", "given twice" },
+		{ "vip set " VIP " --flow-ttl-tcp 1", "--flow-ttl-tcp", "does not apply to 'vip set'" },
 		{ "detach --interface 'a b'", "interface", "byte 0x20" },
 	};
 
@@ -733,7 +758,8 @@ static void test_refused_arguments(void **state)
 		  "'backend set' changes nothing: give --weight, --drain or --undrain" },
 		{ "vip set " VIP, "vip set", "'vip set' changes nothing: give at least one option" },
 		{ "node set", "node set",
-		  "give --interface, --encap-source, --encap-source6 or --metrics" },
+		  "give --interface, --encap-source, --encap-source6, --metrics, --flow-ttl-tcp or "
+		  "--flow-ttl-udp" },
 	};
 
 	(void)state;
@@ -870,6 +896,11 @@ static void test_format_canonical(void **state)
 		   " --interface eth0",
 		   "node set --interface eth1 --interface eth0 --encap-source 192.0.2.1"
 		   " --metrics [::1]:9109");
+	formats_as("node set --flow-ttl-udp 1m --flow-ttl-tcp 1h",
+		   "node set --flow-ttl-tcp 3600 --flow-ttl-udp 60");
+	/* a SET keeps what was given, defaults included */
+	formats_as("node set --flow-ttl-tcp 900 --flow-ttl-udp 0",
+		   "node set --flow-ttl-tcp 900 --flow-ttl-udp 0");
 	formats_as("health report 10.0.0.1:80/tcp 10.0.0.2 down --reason 'timed out'",
 		   "health report 10.0.0.1:80/tcp 10.0.0.2 down --reason 'timed out'");
 	formats_as("stats", "stats");

@@ -218,7 +218,7 @@ static void test_render_families(void **state)
 	(void)state;
 	build(&m, 0);
 	fake_init(&f);
-	f.vip[vip_id(&m, V1)] = (struct lb_vip_stats){ 100, 15000, 7, 9, 3 };
+	f.vip[vip_id(&m, V1)] = (struct lb_vip_stats){ 100, 15000, 7, 9, 3, 2 };
 	f.vip[vip_id(&m, V2)] = (struct lb_vip_stats){ 1, 60, 1, 1 };
 	f.backend[backend_id(&m, V1, "10.0.0.2")] = (struct lb_backend_stats){ 60, 9000 };
 	f.backend[backend_id(&m, V1, "10.0.0.3")] = (struct lb_backend_stats){ 40, 6000 };
@@ -250,6 +250,12 @@ static void test_render_families(void **state)
 		"sluice_vip_flow_misses_total{vip=\"10.100.0.1:80/tcp\"} 3\n"
 		"sluice_vip_flow_misses_total{vip=\"10.100.0.2:443/tcp\"} 0\n"
 		"sluice_vip_flow_misses_total{vip=\"[2001:db8::1]:53/udp\"} 0\n");
+	expect_family(text, "sluice_vip_flow_evictions_total",
+		"# HELP sluice_vip_flow_evictions_total New flows of the VIP stored over another flow that had not expired (the least recently seen of a full connection-table set).\n"
+		"# TYPE sluice_vip_flow_evictions_total counter\n"
+		"sluice_vip_flow_evictions_total{vip=\"10.100.0.1:80/tcp\"} 2\n"
+		"sluice_vip_flow_evictions_total{vip=\"10.100.0.2:443/tcp\"} 0\n"
+		"sluice_vip_flow_evictions_total{vip=\"[2001:db8::1]:53/udp\"} 0\n");
 	expect_family(text, "sluice_vip_backends",
 		"# HELP sluice_vip_backends Backends of the VIP by state (up, down by health check, draining).\n"
 		"# TYPE sluice_vip_backends gauge\n"
@@ -485,7 +491,7 @@ static void check_structure(const char *text)
 		line = nl + 1;
 	}
 	assert_int_equal(helps.n, types.n);
-	assert_int_equal(helps.n, 17);
+	assert_int_equal(helps.n, 18);
 	seen_free(&helps);
 	seen_free(&types);
 	seen_free(&series);

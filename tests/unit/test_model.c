@@ -134,8 +134,9 @@ static char *dump_model(const struct cp_model *m)
 	fprintf(o, "node %u:", n->n_interfaces);
 	for (int i = 0; i < n->n_interfaces; i++)
 		fprintf(o, " %s", n->interfaces[i]);
-	fprintf(o, " %08x %08x%08x%08x%08x %s\n", n->encap_src4, n->encap_src6.w[0],
-		n->encap_src6.w[1], n->encap_src6.w[2], n->encap_src6.w[3], n->metrics);
+	fprintf(o, " %08x %08x%08x%08x%08x %s ttl %u/%u\n", n->encap_src4, n->encap_src6.w[0],
+		n->encap_src6.w[1], n->encap_src6.w[2], n->encap_src6.w[3], n->metrics,
+		n->flow_ttl_tcp, n->flow_ttl_udp);
 	for (size_t i = 0; i < m->n_vips; i++) {
 		const struct cp_vip *v = &m->vips[i];
 		const struct cp_check *c = &v->check;
@@ -492,6 +493,13 @@ static void test_refuse_node(void **state)
 	parse("node set --metrics 127.0.0.1:9109", &r);
 	snprintf(r.metrics, sizeof(r.metrics), "127.0.0.1:0");
 	expect_refused(f, &r, EINVAL, "metrics", "ADDR:PORT");
+	/* TTLs the parsers refuse, built by hand. */
+	parse("node set --flow-ttl-tcp 1", &r);
+	r.flow_ttl_tcp = LB_FLOW_TTL_MAX + 1;
+	expect_refused(f, &r, EINVAL, "flow_ttl_tcp_s", "at most 604800 s");
+	parse("node set --flow-ttl-udp 1", &r);
+	r.flow_ttl_udp = 0xffffffffu;
+	expect_refused(f, &r, EINVAL, "flow_ttl_udp_s", "at most 604800 s");
 }
 
 static void test_refuse_health_unknown_backend(void **state)
@@ -962,6 +970,23 @@ static void test_node_set(void **state)
 	ok(f, "node set --encap-source6 2001:db8::10");
 	assert_int_equal(f->md.config.encap_src6.w[0], htonl(0x20010db8));
 	assert_int_equal(f->md.config.encap_src4, htonl(0xc000020a));
+	/* Flow TTLs: defaults pushed with the rest of the config, a change
+	 * pushes the config (encap sources kept), an unchanged one does not. */
+	assert_int_equal(f->md.config.flow_ttl_tcp, CP_DEFAULT_FLOW_TTL_TCP);
+	assert_int_equal(f->md.config.flow_ttl_udp, CP_DEFAULT_FLOW_TTL_UDP);
+	mock_clear_calls(&f->md);
+	ok(f, "node set --flow-ttl-tcp 1h --flow-ttl-udp 0");
+	assert_int_equal(mock_count(&f->md, MOCK_SET_CONFIG, -1), 1);
+	assert_int_equal(f->md.config.flow_ttl_tcp, 3600);
+	assert_int_equal(f->md.config.flow_ttl_udp, 0);
+	assert_int_equal(f->md.config.encap_src4, htonl(0xc000020a));
+	assert_int_equal(f->m.node.flow_ttl_tcp, 3600);
+	mock_clear_calls(&f->md);
+	ok(f, "node set --flow-ttl-tcp 3600");
+	assert_int_equal(mock_count(&f->md, MOCK_SET_CONFIG, -1), 0);
+	ok(f, "node set --flow-ttl-tcp 900 --flow-ttl-udp 300");
+	assert_int_equal(f->md.config.flow_ttl_tcp, 900);
+	assert_int_equal(f->md.config.flow_ttl_udp, 300);
 
 	/* eth4 fails: eth3, attached a moment before, is detached again. */
 	before = dump_model(&f->m);
@@ -1058,7 +1083,7 @@ static void test_driver_failure_any_call(void **state)
 
 static const char *const rich[] = {
 	"node set --interface eth0 --interface eth1 --encap-source 192.0.2.10 "
-	"--encap-source6 2001:db8::10 --metrics 127.0.0.1:9109",
+	"--encap-source6 2001:db8::10 --metrics 127.0.0.1:9109 --flow-ttl-tcp 3600 --flow-ttl-udp 0",
 	"vip add " V1 " --check http --check-path /health --check-host www.example.com "
 	"--check-status 204 --check-interval 5s --check-timeout 2s --check-rise 3 --check-fall 4",
 	"backend add " V1 " 10.0.0.12 --weight 50",
@@ -1317,6 +1342,34 @@ static void test_diff_from_empty(void **state)
 	cp_model_free(&t);
 }
 
+/* A reload that changes a flow TTL pushes the config once and touches
+ * nothing else; one that drops the setting goes back to the default. */
+static void test_diff_flow_ttl(void **state)
+{
+	struct fx *f = *state;
+	struct cp_model t;
+	char *text;
+
+	load_live(f, live_script);
+	mock_clear_calls(&f->md);
+	text = replace(live_script, "--encap-source 192.0.2.10\n",
+		       "--encap-source 192.0.2.10 --flow-ttl-udp 30\n");
+	assert_int_equal(diff_to(f, text, &t), 1);
+	assert_int_equal(f->md.n_calls, 1);
+	assert_int_equal(f->md.calls[0].op, MOCK_SET_CONFIG);
+	assert_int_equal(f->md.config.flow_ttl_udp, 30);
+	assert_int_equal(f->md.config.flow_ttl_tcp, CP_DEFAULT_FLOW_TTL_TCP);
+	assert_models_equal(&f->m, &t);
+	cp_model_free(&t);
+	free(text);
+
+	mock_clear_calls(&f->md);
+	assert_int_equal(diff_to(f, live_script, &t), 1);
+	assert_int_equal(f->md.config.flow_ttl_udp, CP_DEFAULT_FLOW_TTL_UDP);
+	assert_int_equal(f->m.node.flow_ttl_udp, CP_DEFAULT_FLOW_TTL_UDP);
+	cp_model_free(&t);
+}
+
 static void test_diff_one_weight(void **state)
 {
 	struct fx *f = *state;
@@ -1547,6 +1600,7 @@ int main(void)
 		cmocka_unit_test(test_load_nul_byte),
 		cmocka_unit_test_setup_teardown(test_diff_from_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_one_weight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diff_flow_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_add_remove, setup, teardown),
 		cmocka_unit_test(test_diff_failure_keeps_fastpath_consistent),
 		cmocka_unit_test_setup_teardown(test_sync_retires_stale, setup, teardown),

@@ -123,6 +123,8 @@ static void test_decode_forms(void **state)
 		    "\"metrics\":\"[::1]:9109\"}",
 		    "node set --interface eth0 --interface eth1 --encap-source 192.0.2.1"
 		    " --encap-source6 2001:db8::a --metrics [::1]:9109");
+	same_as_cmd("{\"v\":1,\"op\":\"node.set\",\"flow_ttl_tcp_s\":3600,\"flow_ttl_udp_s\":0}",
+		    "node set --flow-ttl-tcp 1h --flow-ttl-udp 0");
 	same_as_cmd("{\"v\":1,\"op\":\"health.report\",\"vip\":\"10.0.0.1:80/tcp\","
 		    "\"backend\":\"10.0.0.2\",\"health\":\"down\",\"latency_us\":1234,"
 		    "\"reason\":\"connect: refused\"}",
@@ -312,6 +314,10 @@ static void test_refused_strings(void **state)
 	refused("{" V1 "\"op\":\"node.set\",\"encap_source6\":\"10.0.0.1\"}", "encap_source6",
 		"not an IPv6 address");
 	refused("{" V1 "\"op\":\"node.set\",\"metrics\":\"127.0.0.1\"}", "metrics", "missing ':port'");
+	refused("{" V1 "\"op\":\"node.set\",\"flow_ttl_tcp_s\":604801}", "flow_ttl_tcp_s",
+		"out of range (0s..604800s)");
+	refused("{" V1 "\"op\":\"node.set\",\"flow_ttl_udp_s\":-5}", "flow_ttl_udp_s",
+		"out of range");
 }
 
 /* jansson's parser refuses a NUL in a key, but an object built in code
