@@ -6,6 +6,7 @@
  * grace period (rte_rcu_qsbr over the worker lcores).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include <rte_launch.h>
@@ -14,6 +15,7 @@
 
 #include "driver_dpdk.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ---- parameters and memory ------------------------------------------ */
 
@@ -310,6 +312,7 @@ static int dpdk_vip_stats(void *ctx, __u32 vip_id, struct lb_vip_stats *out)
 		out->new_flows += __atomic_load_n(&s->new_flows, __ATOMIC_RELAXED);
 		out->ring_picks += __atomic_load_n(&s->ring_picks, __ATOMIC_RELAXED);
 		out->flow_misses += __atomic_load_n(&s->flow_misses, __ATOMIC_RELAXED);
+		out->flow_evictions += __atomic_load_n(&s->flow_evictions, __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -381,6 +384,105 @@ static int dpdk_flow_foreach(void *ctx,
 	return 0;
 }
 
+/* ---- DPDK's own metrics ------------------------------------------------ */
+
+static int family(FILE *f, const char *name, const char *type, const char *help)
+{
+	return fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type) < 0 ? -EIO : 0;
+}
+
+static const char *port_label(const struct dp_port *p)
+{
+	return p->ifname[0] ? p->ifname : p->name;
+}
+
+/* One sample of a family labelled by port (and one more label). */
+static int port_sample(FILE *f, const char *name, const struct dp_port *p, const char *label,
+		       const char *value, uint64_t v)
+{
+	fprintf(f, "%s{port=\"", name);
+	if (cp_metrics_write_label(f, port_label(p)))
+		return -EIO;
+	return fprintf(f, "\",%s=\"%s\"} %" PRIu64 "\n", label, value, v) < 0 ? -EIO : 0;
+}
+
+static int port_metrics(FILE *f, const struct lb_dpdk *d)
+{
+	struct rte_eth_stats st[DP_MAX_PORTS];
+	int err = 0;
+
+	for (unsigned int i = 0; i < d->n_ports; i++)
+		if (rte_eth_stats_get(d->ports[i].id, &st[i]))
+			memset(&st[i], 0, sizeof(st[i]));
+	err |= family(f, "sluice_dpdk_port_packets_total", "counter",
+		      "Packets the port received (rx) and sent (tx), as its PMD counts them.");
+	for (unsigned int i = 0; i < d->n_ports; i++) {
+		err |= port_sample(f, "sluice_dpdk_port_packets_total", &d->ports[i], "direction",
+				   "rx", st[i].ipackets);
+		err |= port_sample(f, "sluice_dpdk_port_packets_total", &d->ports[i], "direction",
+				   "tx", st[i].opackets);
+	}
+	err |= family(f, "sluice_dpdk_port_bytes_total", "counter",
+		      "Bytes the port received (rx) and sent (tx).");
+	for (unsigned int i = 0; i < d->n_ports; i++) {
+		err |= port_sample(f, "sluice_dpdk_port_bytes_total", &d->ports[i], "direction",
+				   "rx", st[i].ibytes);
+		err |= port_sample(f, "sluice_dpdk_port_bytes_total", &d->ports[i], "direction",
+				   "tx", st[i].obytes);
+	}
+	err |= family(f, "sluice_dpdk_port_drops_total", "counter",
+		      "Packets the port lost before a worker saw them or after it sent them: "
+		      "missed (RX ring full), rx_nombuf (mbuf pool empty), rx_errors, tx_errors.");
+	for (unsigned int i = 0; i < d->n_ports; i++) {
+		const struct dp_port *p = &d->ports[i];
+
+		err |= port_sample(f, "sluice_dpdk_port_drops_total", p, "reason", "missed",
+				   st[i].imissed);
+		err |= port_sample(f, "sluice_dpdk_port_drops_total", p, "reason", "rx_nombuf",
+				   st[i].rx_nombuf);
+		err |= port_sample(f, "sluice_dpdk_port_drops_total", p, "reason", "rx_errors",
+				   st[i].ierrors);
+		err |= port_sample(f, "sluice_dpdk_port_drops_total", p, "reason", "tx_errors",
+				   st[i].oerrors);
+	}
+	return err ? -EIO : 0;
+}
+
+static int worker_metrics(FILE *f, const struct lb_dpdk *d)
+{
+	struct dp_lcore_stats s;
+	int err = 0;
+
+	lb_dpdk_lcore_stats(d, &s);
+	err |= family(f, "sluice_dpdk_worker_drops_total", "counter",
+		      "Packets the workers freed outside the pipeline's reasons: tx_full (TX "
+		      "queue full), multiseg (chained mbuf), no_port (no port to send out of).");
+	err |= fprintf(f, "sluice_dpdk_worker_drops_total{reason=\"tx_full\"} %" PRIu64 "\n"
+		       "sluice_dpdk_worker_drops_total{reason=\"multiseg\"} %" PRIu64 "\n"
+		       "sluice_dpdk_worker_drops_total{reason=\"no_port\"} %" PRIu64 "\n",
+		       s.tx_full, s.multiseg, s.no_port) < 0;
+	err |= family(f, "sluice_dpdk_exception_packets_total", "counter",
+		      "Frames through the exception port: to_kernel (not for a VIP, or from a "
+		      "port no `node set --interface` names), from_kernel (out to the wire).");
+	err |= fprintf(f, "sluice_dpdk_exception_packets_total{direction=\"to_kernel\"} %" PRIu64
+		       "\nsluice_dpdk_exception_packets_total{direction=\"from_kernel\"} %" PRIu64
+		       "\n", s.exc_out, s.exc_in) < 0;
+	err |= family(f, "sluice_dpdk_unattached_packets_total", "counter",
+		      "Frames from ports no `node set --interface` names, handed to the kernel "
+		      "untouched.");
+	err |= fprintf(f, "sluice_dpdk_unattached_packets_total %" PRIu64 "\n", s.unattached) < 0;
+	return err ? -EIO : 0;
+}
+
+static int dpdk_write_metrics(void *ctx, FILE *f)
+{
+	const struct lb_dpdk *d = ctx;
+	int err;
+
+	err = port_metrics(f, d);
+	return err ? err : worker_metrics(f, d);
+}
+
 /* The daemon is exiting: nothing forwards without its process. */
 static void dpdk_close(void *ctx)
 {
@@ -405,6 +507,7 @@ static const struct cp_driver_ops dpdk_ops = {
 	/* Process memory: a restart finds nothing to adopt or read back. */
 	.backend_get = NULL,
 	.vip_find = NULL,
+	.write_metrics = dpdk_write_metrics,
 	.close = dpdk_close,
 };
 

@@ -447,6 +447,27 @@ for target in "$LB_ADDR" "$VIP"; do
     fi
 done
 
+# --- the fast path's counters in /metrics ------------------------------------------
+metric() {   # metric 'NAME{LABELS}': its value in sluiced's /metrics, or nothing
+    nx sl-lb curl -s --max-time 2 http://127.0.0.1:9109/metrics |
+        awk -v k="$1" '$1 == k {print $2; exit}'
+}
+nx sl-lb curl -s --max-time 2 http://127.0.0.1:9109/metrics > "$TMP/metrics.txt" || true
+check "/metrics names the $FASTPATH fast path" grep -q "fastpath=\"$FASTPATH\"" "$TMP/metrics.txt"
+fwd=$(metric 'sluice_packets_total{reason="fwd_tx"}')
+check "/metrics counts forwarded packets (fwd_tx ${fwd:-missing})" test "${fwd:-0}" -gt 0
+if command -v promtool >/dev/null; then
+    check "promtool accepts the exposition" promtool check metrics < "$TMP/metrics.txt"
+fi
+if [ "$FASTPATH" = dpdk ]; then
+    to_k=$(metric 'sluice_dpdk_exception_packets_total{direction="to_kernel"}')
+    from_k=$(metric 'sluice_dpdk_exception_packets_total{direction="from_kernel"}')
+    check "the exception path counted both ways (to the kernel ${to_k:-missing}, from it ${from_k:-missing})" \
+        test "${to_k:-0}" -gt 0 -a "${from_k:-0}" -gt 0
+    rx=$(metric 'sluice_dpdk_port_packets_total{port="eth0",direction="rx"}')
+    check "the port eth0 counts what it received (${rx:-missing})" test "${rx:-0}" -gt 0
+fi
+
 echo "e2e.sh: $((SECONDS - START)) s"
 echo "e2e.sh: $failures check(s) failed"
 [ "$failures" = 0 ]
