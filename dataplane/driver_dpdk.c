@@ -6,7 +6,9 @@
  * grace period (rte_rcu_qsbr over the worker lcores).
  */
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <rte_launch.h>
@@ -178,6 +180,20 @@ void lb_dpdk_lcore_stats(const struct lb_dpdk *d, struct dp_lcore_stats *out)
 		out->exc_out += __atomic_load_n(&s->exc_out, __ATOMIC_RELAXED);
 		out->exc_in += __atomic_load_n(&s->exc_in, __ATOMIC_RELAXED);
 	}
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void lb_dpdk_remove_dir(const char *path)
+{
+	nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- operations ------------------------------------------------------ */

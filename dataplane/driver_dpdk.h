@@ -118,6 +118,10 @@ int lb_dpdk_grace(void *arg);
  * caller's; close() stops the workers and frees the tables (lb_dpdk_free). */
 void cp_driver_dpdk_init(struct cp_driver *drv, struct lb_dpdk *d);
 
+/* Removes the directory tree at path: an EAL run directory, which
+ * rte_eal_cleanup() leaves behind, of a prefix the caller chose. */
+void lb_dpdk_remove_dir(const char *path);
+
 /* Sums the workers' dp_lcore_stats into *out. */
 void lb_dpdk_lcore_stats(const struct lb_dpdk *d, struct dp_lcore_stats *out);
 

@@ -551,15 +551,6 @@ static int has_arg(int argc, char **argv, const char *a)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 struct eal_argv {
 	char *v[256];
 	int n;
@@ -702,7 +693,7 @@ int main(int argc, char **argv)
 
 		snprintf(path, sizeof(path), "%s", dir);
 		rte_eal_cleanup();
-		nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		lb_dpdk_remove_dir(path);
 	} else {
 		rte_eal_cleanup();
 	}

@@ -61,6 +61,7 @@
 #include <rte_memcpy.h>
 #include <rte_version.h>
 
+#include "bench_backends.h"
 #include "driver_dpdk.h"
 #include "lcore.h"
 #include "maglev.h"
@@ -306,28 +307,13 @@ static int setup_tables(struct bench *b)
 	err = lb_tables_set_config(&b->d.t, &cfg);
 	if (err)
 		goto out;
-	memset(mb, 0, sizeof(mb));
 	for (i = 0; i < N_BACKENDS; i++) {
 		struct lb_backend be;
 
-		memset(&be, 0, sizeof(be));
-		be.addr.w[0] = htonl(0x0a010000u | (__u32)(i + 1));	/* 10.1.0.x */
-		be.family = LB_FAMILY_V4;
-		be.state = LB_BACKEND_UP;
-		be.flags = LB_BACKEND_F_NH_VALID;
-		be.gen = 1;
-		be.nh_ifindex = FP_IFINDEX;
-		be.nh_mtu = 1500;
-		memcpy(be.nh_dmac, "\x02\x00\x00\x00\x01\x00", 6);
-		be.nh_dmac[5] = (__u8)i;
-		memcpy(be.nh_smac, "\x02\x00\x00\x00\x00\x01", 6);
+		bench_backend((unsigned int)i, FP_IFINDEX, &be, &mb[i]);
 		err = lb_tables_set_backend(&b->d.t, (__u32)i, &be);
 		if (err)
 			goto out;
-		mb[i].addr = be.addr;
-		mb[i].family = LB_FAMILY_V4;
-		mb[i].weight = 1;
-		mb[i].id = (__u32)i;
 	}
 	ring = malloc(RING_M * sizeof(*ring));
 	if (!ring) {
@@ -555,22 +541,13 @@ static double run_case(struct bench *b, struct bcase *c, int record)
 
 /* --- The testpmd floor --------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* The EAL's run directory of a prefix (it leaves it behind). */
 static void rm_runtime_dir(const char *prefix)
 {
 	char dir[256];
 
 	snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", prefix);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	lb_dpdk_remove_dir(dir);
 }
 
 /* Runs testpmd io forwarding for b->seconds (from its start, EAL init

@@ -47,6 +47,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bench_backends.h"
 #include "fwd.h"
 #include "loader.h"
 #include "maglev.h"
@@ -291,28 +292,13 @@ static int setup_lb(struct bench *b)
 	 * netns's loopback device (net/bpf/test_run.c), so that is the
 	 * next-hop ifindex that makes the program choose XDP_TX. */
 	lo = if_nametoindex("lo");
-	memset(mb, 0, sizeof(mb));
 	for (i = 0; i < N_BACKENDS; i++) {
 		struct lb_backend be;
 
-		memset(&be, 0, sizeof(be));
-		be.addr.w[0] = htonl(0x0a010000u | (__u32)(i + 1));	/* 10.1.0.x */
-		be.family = LB_FAMILY_V4;
-		be.state = LB_BACKEND_UP;
-		be.flags = LB_BACKEND_F_NH_VALID;
-		be.gen = 1;
-		be.nh_ifindex = lo;
-		be.nh_mtu = 1500;
-		memcpy(be.nh_dmac, "\x02\x00\x00\x00\x01\x00", ETH_ALEN);
-		be.nh_dmac[5] = (__u8)i;
-		memcpy(be.nh_smac, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
+		bench_backend((unsigned int)i, lo, &be, &mb[i]);
 		err = lb_xdp_set_backend(b->x, (__u32)i, &be);
 		if (err)
 			goto fail;
-		mb[i].addr = be.addr;
-		mb[i].family = LB_FAMILY_V4;
-		mb[i].weight = 1;
-		mb[i].id = (__u32)i;
 	}
 	ring = malloc(RING_M * sizeof(*ring));
 	if (!ring) {
