@@ -125,24 +125,6 @@ int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f)
 	return reason;
 }
 
-enum lb_dp_verdict lb_dp_verdict_of(int reason)
-{
-	switch (reason) {
-	case LB_R_FWD_TX:
-	case LB_R_ICMP_ECHO_REPLY:
-	case LB_R_ICMP_TOO_BIG_SENT:
-		return LB_DP_TX;
-	case LB_R_FWD_REDIRECT:
-		return LB_DP_REDIRECT;
-	case LB_R_PASS_NOT_IP:
-	case LB_R_PASS_NOT_VIP:
-	case LB_R_PASS_ICMP_OTHER:
-		return LB_DP_PASS;
-	default:
-		return LB_DP_DROP;
-	}
-}
-
 /* Zeroed memory on its own cache lines (no false sharing with the next
  * allocation). aligned_alloc() takes only sizes that are a multiple of
  * the alignment (C11 7.22.3.1; ASan aborts on others), so round up. */

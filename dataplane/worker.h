@@ -67,8 +67,25 @@ void lb_dp_worker_fini(struct lb_dp_worker *w);
  * in w's counters, with the frame rewritten in place. */
 int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f);
 
-/* The action for a reason (the XDP program's lb_reason_action). */
-enum lb_dp_verdict lb_dp_verdict_of(int reason);
+/* The action for a reason (the XDP program's lb_reason_action); inline,
+ * as it is asked once per frame right after lb_dp_process(). */
+static inline enum lb_dp_verdict lb_dp_verdict_of(int reason)
+{
+	switch (reason) {
+	case LB_R_FWD_TX:
+	case LB_R_ICMP_ECHO_REPLY:
+	case LB_R_ICMP_TOO_BIG_SENT:
+		return LB_DP_TX;
+	case LB_R_FWD_REDIRECT:
+		return LB_DP_REDIRECT;
+	case LB_R_PASS_NOT_IP:
+	case LB_R_PASS_NOT_VIP:
+	case LB_R_PASS_ICMP_OTHER:
+		return LB_DP_PASS;
+	default:
+		return LB_DP_DROP;
+	}
+}
 
 /* A jiffies-like clock (CLOCK_MONOTONIC_COARSE at LB_DP_HZ). */
 #define LB_DP_HZ 250
