@@ -7,6 +7,10 @@
 # client and prints who answered, the counters and how to poke at it.
 # The lab stays up; `scripts/lab.sh down` removes it, sluiced and
 # sluice-healthd included (they are tracked by pid under the lab's state).
+#
+# --dpdk: sluice-dpdk instead of sluiced (net_af_xdp on the balancer's
+# eth0, the balancer's address on the net_tap exception port sl-exc; one
+# worker lcore that polls, so one CPU stays busy while it runs).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,24 +28,33 @@ export SLUICE_BUILD=$BUILD SLUICE_LAB_STATE=$STATE SLUICE_LAB_PINS=$PIN_ROOT
 say() { echo; echo "== $*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
+DPDK=0
 case ${1:-} in
 -h|--help)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     echo "Environment: SLUICE_BUILD, SLUICE_LAB_STATE, SLUICE_LAB_PINS, DEMO_REQUESTS (default 60)."
     exit 0 ;;
+--dpdk) DPDK=1 ;;
 "") ;;
-*) echo "usage: scripts/demo.sh [--help]" >&2; exit 2 ;;
+*) echo "usage: scripts/demo.sh [--dpdk] [--help]" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, XDP): sudo scripts/demo.sh"
 
 say "packages (scripts/install-deps.sh)"
-SLUICE_NO_DPDK=${SLUICE_NO_DPDK:-1} "$REPO/scripts/install-deps.sh"
+if [ "$DPDK" = 1 ]; then
+    SLUICE_NO_DPDK=0 "$REPO/scripts/install-deps.sh"
+else
+    SLUICE_NO_DPDK=${SLUICE_NO_DPDK:-1} "$REPO/scripts/install-deps.sh"
+fi
 
 say "build ($BUILD)"
 if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" "$REPO"
 fi
 ninja -C "$BUILD"
+if [ "$DPDK" = 1 ] && [ ! -x "$BUILD/dataplane/sluice-dpdk" ]; then
+    die "$BUILD has no dataplane/sluice-dpdk: meson found no libdpdk (meson setup --reconfigure $BUILD)"
+fi
 
 say "lab (scripts/lab.sh up)"
 "$REPO/scripts/lab.sh" up
@@ -51,26 +64,48 @@ pid_alive() {   # pid_alive PIDFILE
 }
 ctl() { nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
 
-say "sluiced and sluice-healthd in sl-lb"
-# nsenter, not `ip netns exec`: that remounts /sys and hides the bpffs.
-if pid_alive "$STATE/pids/sluiced"; then
-    echo "sluiced already running (pid $(cat "$STATE/pids/sluiced"))"
+# start_daemon NAME ARGS...: in sl-lb, tracked under pids/NAME, until
+# its API answers.
+start_daemon() {
+    local name=$1
+    shift
+    # nsenter, not `ip netns exec`: that remounts /sys and hides the bpffs.
+    nsenter --net=/run/netns/sl-lb "$@" </dev/null >>"$STATE/$name.log" 2>&1 &
+    echo $! > "$STATE/pids/$name"
+    for _ in $(seq 200); do
+        ctl status >/dev/null 2>&1 && break
+        kill -0 "$(cat "$STATE/pids/$name")" 2>/dev/null || break
+        sleep 0.05
+    done
+    ctl status >/dev/null 2>&1 || { tail -n 20 "$STATE/$name.log" >&2; die "$name did not start"; }
+    echo "$name pid $(cat "$STATE/pids/$name"), log $STATE/$name.log"
+}
+
+daemon=sluiced
+[ "$DPDK" = 1 ] && daemon=sluice-dpdk
+say "$daemon and sluice-healthd in sl-lb"
+if pid_alive "$STATE/pids/sluiced" || pid_alive "$STATE/pids/sluice-dpdk"; then
+    echo "the balancer's daemon already runs (scripts/lab.sh down to start afresh)"
 else
     cat > "$STATE/sluice.conf" <<CONF
 # written by scripts/demo.sh
 node set --interface eth0 --encap-source 10.200.0.2
 CONF
-    nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluiced" --foreground \
-        --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
-        --socket "$SOCK" --pin-root "$PIN_ROOT/lb" </dev/null >>"$STATE/sluiced.log" 2>&1 &
-    echo $! > "$STATE/pids/sluiced"
-    for _ in $(seq 100); do
-        ctl status >/dev/null 2>&1 && break
-        kill -0 "$(cat "$STATE/pids/sluiced")" 2>/dev/null || break
-        sleep 0.05
-    done
-    ctl status >/dev/null 2>&1 || { tail -n 20 "$STATE/sluiced.log" >&2; die "sluiced did not start"; }
-    echo "sluiced pid $(cat "$STATE/pids/sluiced"), log $STATE/sluiced.log"
+    if [ "$DPDK" = 1 ]; then
+        start_daemon sluice-dpdk "$BUILD/dataplane/sluice-dpdk" --foreground \
+            --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" --socket "$SOCK" \
+            -- -l 0-1 --no-huge -m 512 --no-pci \
+            --vdev=net_af_xdp0,iface=eth0 --vdev=net_tap0,iface=sl-exc
+        # AF_XDP takes eth0's frames from the kernel: its address moves
+        # to the exception port, as on a host whose NIC DPDK owns.
+        ip -n sl-lb addr del 10.200.0.2/24 dev eth0
+        ip -n sl-lb addr add 10.200.0.2/24 dev sl-exc
+        echo "10.200.0.2/24 moved from eth0 to the exception port sl-exc"
+    else
+        start_daemon sluiced "$BUILD/controlplane/sluiced" --foreground \
+            --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
+            --socket "$SOCK" --pin-root "$PIN_ROOT/lb"
+    fi
 fi
 # lab.sh down stops what is tracked under $STATE/pids, checking that the
 # process still has the pid file's name.
