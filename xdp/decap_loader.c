@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpffs.h"
 #include "decap_loader.h"
 #include "log.h"
 #include "decap.skel.h"
@@ -152,26 +153,6 @@ int lb_decap_attach(struct lb_decap *d, int ifindex, unsigned int flags)
 	return 0;
 }
 
-/* mkdir -p, mode 0700; an existing directory is fine. */
-static int mkdir_p(const char *dir)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir), i;
-
-	if (len == 0 || len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0700) && errno != EEXIST)
-			return -errno;
-		path[i] = dir[i];
-	}
-	return 0;
-}
-
 int lb_decap_pin(struct lb_decap *d, const char *dir)
 {
 	const struct {
@@ -186,11 +167,9 @@ int lb_decap_pin(struct lb_decap *d, const char *dir)
 	char path[PATH_MAX];
 	int i, n, err;
 
-	err = mkdir_p(dir);
-	if (err) {
-		pr_warn("lb_decap_pin: cannot create %s: %s\n", dir, strerror(-err));
+	err = lb_bpffs_mkdir(dir, "lb_decap_pin");
+	if (err)
 		return err;
-	}
 	for (n = 0; n < (int)(sizeof(obj) / sizeof(obj[0])); n++) {
 		if (obj[n].fd < 0)
 			continue;

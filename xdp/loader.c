@@ -51,6 +51,7 @@
 #include "log.h"
 #include "viptable.h"
 #include "tables.h"
+#include "bpffs.h"
 #include "loader.h"
 #include "sluice.skel.h"
 
@@ -448,30 +449,6 @@ int lb_xdp_map_fd(const struct lb_xdp *x, const char *name)
 
 /* ---- pinning ------------------------------------------------------- */
 
-static int mkdir_p(const char *dir)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-	char *s;
-
-	if (len == 0 || len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (s = path + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-
-		*s = '\0';
-		if (mkdir(path, 0700) && errno != EEXIST)
-			return -errno;
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	return 0;
-}
-
 /* Pins fd as dir/name. An existing pin of the same object is fine (pin is
  * idempotent); any other file there is -EEXIST. */
 static int pin_fd(int fd, const char *dir, const char *name, const char *what)
@@ -568,11 +545,9 @@ int lb_xdp_pin(struct lb_xdp *x, const char *dir)
 
 	if (!x || !dir || !*dir)
 		return -EINVAL;
-	err = mkdir_p(dir);
-	if (err) {
-		pr_warn("lb_xdp_pin: creating %s: %s\n", dir, strerror(-err));
+	err = lb_bpffs_mkdir(dir, "lb_xdp_pin");
+	if (err)
 		return err;
-	}
 	err = pin_fd(bpf_program__fd(x->prog), dir, "prog", "program");
 	if (err)
 		return err;
@@ -1288,11 +1263,9 @@ struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
 	err = links_collect(x, pin_dir, prev);
 	if (err)
 		goto err;
-	err = mkdir_p(pin_dir);
-	if (err) {
-		pr_warn("lb_xdp_adopt: creating %s: %s\n", pin_dir, strerror(-err));
+	err = lb_bpffs_mkdir(pin_dir, "lb_xdp_adopt");
+	if (err)
 		goto err;
-	}
 
 	/* What to pin anew: the program unless kept; the maps and the
 	 * ABI stamp unless reused. */
