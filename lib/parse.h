@@ -91,6 +91,17 @@ static __always_inline void lb_addr_set6(struct lb_addr *a, const struct in6_add
 	__builtin_memcpy(a, v6, sizeof(*a));
 }
 
+/* Ports, proto and family: the key's last 8 bytes, written with one
+ * store (LB_DWORD_OF). The pipeline reads them back as words (hash, key
+ * compares, the VIP key's port+proto+family), and a word assembled from
+ * narrower stores would wait for them to retire (compat.h). */
+static __always_inline void lb_key_set_tail(struct lb_flow_key *k, __be16 sport, __be16 dport,
+					    __u8 proto, __u8 family)
+{
+	*(lb_alias_u64 *)&k->sport = LB_DWORD_OF(LB_WORD_OF(sport, dport),
+						 LB_WORD_OF(LB_HALF_OF(proto, family), 0));
+}
+
 /* Ethernet and up to two VLAN tags. Sets l3_off, vlans; *proto gets the
  * inner ethertype. */
 static __always_inline int lb_parse_l2(void *data, void *data_end, struct lb_pkt *pkt,
@@ -124,31 +135,34 @@ static __always_inline int lb_parse_l2(void *data, void *data_end, struct lb_pkt
 	return LB_OK;
 }
 
-/* Ports or ICMP type from the L4 header at l4; the whole L4 header must be
- * inside the IP packet (l3_end), which is inside the frame. */
+/* Ports or ICMP type from the L4 header at l4 of protocol proto; the
+ * whole L4 header must be inside the IP packet (l3_end), which is inside
+ * the frame. Completes the flow key (lb_key_set_tail). */
 static __always_inline int lb_parse_l4(void *l4, void *l3_end, void *data_end,
-				       struct lb_pkt *pkt)
+				       struct lb_pkt *pkt, __u8 proto, __u8 family)
 {
+	__be16 sport = 0, dport = 0;
+
 	if (l3_end > data_end)
 		return LB_R_DROP_BAD_L3;
-	if (pkt->key.proto == IPPROTO_TCP) {
+	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = l4;
 
 		if ((void *)(th + 1) > l3_end || (void *)(th + 1) > data_end)
 			return LB_R_DROP_BAD_L4;
 		if (th->doff < 5 || l4 + th->doff * 4 > l3_end)
 			return LB_R_DROP_BAD_L4;
-		pkt->key.sport = th->source;
-		pkt->key.dport = th->dest;
+		sport = th->source;
+		dport = th->dest;
 		pkt->tcp_syn = th->syn && !th->ack;
-	} else if (pkt->key.proto == IPPROTO_UDP) {
+	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh = l4;
 
 		if ((void *)(uh + 1) > l3_end || (void *)(uh + 1) > data_end)
 			return LB_R_DROP_BAD_L4;
-		pkt->key.sport = uh->source;
-		pkt->key.dport = uh->dest;
-	} else if (pkt->key.proto == IPPROTO_ICMP || pkt->key.proto == IPPROTO_ICMPV6) {
+		sport = uh->source;
+		dport = uh->dest;
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
 		struct lb_icmp_hdr *ih = l4;
 
 		if ((void *)(ih + 1) > l3_end || (void *)(ih + 1) > data_end)
@@ -156,6 +170,7 @@ static __always_inline int lb_parse_l4(void *l4, void *l3_end, void *data_end,
 		pkt->icmp_type = ih->type;
 		pkt->icmp_code = ih->code;
 	}
+	lb_key_set_tail(&pkt->key, sport, dport, proto, family);
 	return LB_OK;
 }
 
@@ -173,8 +188,6 @@ static __always_inline int lb4_parse(void *data, void *data_end, struct lb_pkt *
 	if (tot < hlen || (void *)iph + tot > data_end)
 		return LB_R_DROP_BAD_L3;
 
-	pkt->key.family = LB_FAMILY_V4;
-	pkt->key.proto = iph->protocol;
 	lb_addr_set4(&pkt->key.src, iph->saddr);
 	lb_addr_set4(&pkt->key.dst, iph->daddr);
 	pkt->l3_len = tot;
@@ -182,9 +195,13 @@ static __always_inline int lb4_parse(void *data, void *data_end, struct lb_pkt *
 	pkt->tos = iph->tos;
 	pkt->df = !!(iph->frag_off & bpf_htons(LB_IP_DF));
 	pkt->frag = !!(iph->frag_off & bpf_htons(LB_IP_MF | LB_IP_OFFSET));
-	if (pkt->frag)
-		return LB_OK;	/* no L4 header to trust */
-	return lb_parse_l4((void *)iph + hlen, (void *)iph + tot, data_end, pkt);
+	if (pkt->frag) {
+		/* no L4 header to trust */
+		lb_key_set_tail(&pkt->key, 0, 0, iph->protocol, LB_FAMILY_V4);
+		return LB_OK;
+	}
+	return lb_parse_l4((void *)iph + hlen, (void *)iph + tot, data_end, pkt, iph->protocol,
+			   LB_FAMILY_V4);
 }
 
 /* Walks hop-by-hop, routing and destination options; a fragment header
@@ -204,7 +221,6 @@ static __always_inline int lb6_parse(void *data, void *data_end, struct lb_pkt *
 	if ((void *)ip6 + pkt->l3_len > data_end)
 		return LB_R_DROP_BAD_L3;
 
-	pkt->key.family = LB_FAMILY_V6;
 	lb_addr_set6(&pkt->key.src, &ip6->saddr);
 	lb_addr_set6(&pkt->key.dst, &ip6->daddr);
 	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
@@ -229,13 +245,14 @@ static __always_inline int lb6_parse(void *data, void *data_end, struct lb_pkt *
 		nh = eh->nexthdr;
 		off += (eh->hdrlen + 1) * 8;
 	}
-	pkt->key.proto = nh;
 	pkt->l4_off = off;
-	if (pkt->frag)
+	if (pkt->frag) {
+		lb_key_set_tail(&pkt->key, 0, 0, nh, LB_FAMILY_V6);
 		return LB_OK;
+	}
 	if ((void *)ip6 + pkt->l3_len < data + off)
 		return LB_R_DROP_BAD_L3;
-	return lb_parse_l4(data + off, (void *)ip6 + pkt->l3_len, data_end, pkt);
+	return lb_parse_l4(data + off, (void *)ip6 + pkt->l3_len, data_end, pkt, nh, LB_FAMILY_V6);
 }
 
 /* Parses a frame up to its L4 header. Returns LB_OK, LB_R_PASS_NOT_IP for
@@ -266,6 +283,7 @@ static __always_inline int lb_parse_icmp_quote(void *quote, void *l3_end, void *
 					       __u8 family, struct lb_flow_key *key)
 {
 	__be16 *ports;
+	__u8 proto;
 
 	__builtin_memset(key, 0, sizeof(*key));
 	if (family == LB_FAMILY_V4) {
@@ -276,8 +294,7 @@ static __always_inline int lb_parse_icmp_quote(void *quote, void *l3_end, void *
 		ports = quote + iph->ihl * 4;
 		if ((void *)(ports + 2) > data_end || (void *)(ports + 2) > l3_end)
 			return LB_R_DROP_ICMP_QUOTE;
-		key->family = LB_FAMILY_V4;
-		key->proto = iph->protocol;
+		proto = iph->protocol;
 		lb_addr_set4(&key->src, iph->daddr);
 		lb_addr_set4(&key->dst, iph->saddr);
 	} else {
@@ -288,15 +305,13 @@ static __always_inline int lb_parse_icmp_quote(void *quote, void *l3_end, void *
 		ports = (void *)(ip6 + 1);
 		if ((void *)(ports + 2) > data_end || (void *)(ports + 2) > l3_end)
 			return LB_R_DROP_ICMP_QUOTE;
-		key->family = LB_FAMILY_V6;
-		key->proto = ip6->nexthdr;
+		proto = ip6->nexthdr;
 		lb_addr_set6(&key->src, &ip6->daddr);
 		lb_addr_set6(&key->dst, &ip6->saddr);
 	}
-	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return LB_R_DROP_ICMP_QUOTE;
-	key->sport = ports[1];
-	key->dport = ports[0];
+	lb_key_set_tail(key, ports[1], ports[0], proto, family);
 	return LB_OK;
 }
 

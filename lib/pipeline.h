@@ -108,18 +108,14 @@ static __always_inline int lb_vip_find(const struct lb_config *cfg,
 static __always_inline int lb_vip_match(const struct lb_config *cfg, const struct lb_addr *dst,
 					__u8 family, __be16 port, __u8 proto, __u32 *vip_id)
 {
-	struct lb_vip_key key = {
-		.addr = *dst,
-		.port = port,
-		.proto = proto,
-		.family = family,
-	};
+	struct lb_vip_key key;
 
+	lb_vip_key_set(&key, dst, port, proto, family);
 	if (lb_vip_find(cfg, &key, vip_id) == 0)
 		return 0;
 	if (!((cfg->vip_wild >> (cfg->vip_gen & 1)) & 1))
 		return -1;
-	key.port = 0;
+	lb_vip_key_set(&key, dst, 0, proto, family);
 	return lb_vip_find(cfg, &key, vip_id);
 }
 
@@ -127,13 +123,11 @@ static __always_inline int lb_vip_match(const struct lb_config *cfg, const struc
 static __always_inline int lb_vip_addr_known(const struct lb_config *cfg,
 					     const struct lb_flow_key *k)
 {
-	struct lb_vip_key key = {
-		.addr = k->dst,
-		.proto = k->family == LB_FAMILY_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
-		.family = k->family,
-	};
+	struct lb_vip_key key;
 	__u32 id;
 
+	lb_vip_key_set(&key, &k->dst, 0,
+		       k->family == LB_FAMILY_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, k->family);
 	return lb_vip_find(cfg, &key, &id) == 0;
 }
 
@@ -263,7 +257,7 @@ static __always_inline int lb_choose_backend(const struct lb_config *cfg,
 		return LB_R_DROP_NO_VIP_META;
 	ring = meta->ring;
 	if (meta->flags & LB_VIP_F_AFFINITY)
-		key->sport = 0;
+		lb_key_set_tail(key, 0, key->dport, key->proto, key->family);
 	v->vip_id = vip_id;
 	v->counted_vip = 1;
 	v->hash = lb_flow_hash(key);
