@@ -40,9 +40,6 @@ struct lb_vip_entry {
 /* Seeds tried before giving up with -ENOSPC. */
 #define LB_VIP_SEED_TRIES 64
 
-/* Key equality as five 32-bit compares (the key is 20 bytes, 4-aligned,
- * no padding). The last word is copied out rather than read through a
- * cast so the compiler's aliasing rules hold. */
 /* A VIP key whose port, proto and family are written with one store
  * (LB_WORD_OF): lb_vip_key_eq and lb_vip_hash read them as one word. */
 static __always_inline void lb_vip_key_set(struct lb_vip_key *k, const struct lb_addr *addr,
@@ -52,6 +49,9 @@ static __always_inline void lb_vip_key_set(struct lb_vip_key *k, const struct lb
 	*(lb_alias_u32 *)&k->port = LB_WORD_OF(port, LB_HALF_OF(proto, family));
 }
 
+/* Key equality as five 32-bit compares (the key is 20 bytes, 4-aligned,
+ * no padding). The last word is copied out rather than read through a
+ * cast so the compiler's aliasing rules hold. */
 static __always_inline int lb_vip_key_eq(const struct lb_vip_key *a, const struct lb_vip_key *b)
 {
 	const __u32 tail = __builtin_offsetof(struct lb_vip_key, port);

@@ -40,13 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <linux/if_link.h>
-#include <linux/magic.h>
 #include <cmocka.h>
 
 #include <bpf/bpf.h>
