@@ -573,7 +573,10 @@ static int eal_args(int argc, char **argv, int sep, int pcap, struct eal_argv *e
 		else
 			snprintf(e->prefix, sizeof(e->prefix), "--file-prefix=%s", DEFAULT_PREFIX);
 		e->v[e->n++] = e->prefix;
-		e->own_prefix = pcap;
+		/* DPDK 22.11 leaves the run dir (config, fbarrays, about
+		 * 6 MB) after a clean exit; only tools attached while we
+		 * run need it. */
+		e->own_prefix = 1;
 	}
 	if (pcap) {
 		/* ',' separates vdev arguments: a path holding one cannot
@@ -628,8 +631,8 @@ int main(int argc, char **argv)
 "of its net_af_packet/net_af_xdp vdev or by its ethdev name; frames of ports\n"
 "it does not name go to the exception port untouched. Without --file-prefix,\n"
 "the daemon uses --file-prefix=" DEFAULT_PREFIX " (so a DPDK application with the\n"
-"default prefix can run beside it) and pcap mode a per-process prefix that it\n"
-"removes at exit. Workers: every lcore but the main one (EAL -l 0-N). Example:\n"
+"default prefix can run beside it) and pcap mode a per-process prefix; either\n"
+"removes its run directory under /var/run/dpdk at exit. Workers: every lcore but the main one (EAL -l 0-N). Example:\n"
 "  " PROG " -f -c sluice.conf -- -l 0-1 --no-huge -m 512 --no-pci \\\n"
 "      --vdev=net_af_packet0,iface=eth0 --vdev=net_tap0,iface=sl-exc\n"
 "  " PROG " --pcap-in in.pcap --pcap-out out.pcap -c sluice.conf \\\n"

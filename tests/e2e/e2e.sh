@@ -398,6 +398,7 @@ else
     stop_pid "$SLUICED_PID"
     wait "$SLUICED_PID" 2>/dev/null || true
     SLUICED_PID=
+    check "sluice-dpdk removed its EAL run directory at exit" test ! -e /var/run/dpdk/sluice
     check "sluice-dpdk restarts from its state file" start_sluiced
     check "healthd sees every backend of $V80 up again" wait_healthy "$V80"
     requests 50 "http://$VIP/" "$TMP/restart.txt"
@@ -448,11 +449,13 @@ for target in "$LB_ADDR" "$VIP"; do
 done
 
 # --- the fast path's counters in /metrics ------------------------------------------
-metric() {   # metric 'NAME{LABELS}': its value in sluiced's /metrics, or nothing
-    nx sl-lb curl -s --max-time 2 http://127.0.0.1:9109/metrics |
-        awk -v k="$1" '$1 == k {print $2; exit}'
-}
+# One snapshot, read from a file: piping curl into a reader that stops at
+# its match made curl fail with 23 (write error) under pipefail, and set -e
+# ended the test there whenever /metrics outgrew one pipe write.
 nx sl-lb curl -s --max-time 2 http://127.0.0.1:9109/metrics > "$TMP/metrics.txt" || true
+metric() {   # metric 'NAME{LABELS}': its value in the snapshot, or nothing
+    awk -v k="$1" '$1 == k {print $2; exit}' "$TMP/metrics.txt"
+}
 check "/metrics names the $FASTPATH fast path" grep -q "fastpath=\"$FASTPATH\"" "$TMP/metrics.txt"
 fwd=$(metric 'sluice_packets_total{reason="fwd_tx"}')
 check "/metrics counts forwarded packets (fwd_tx ${fwd:-missing})" test "${fwd:-0}" -gt 0
