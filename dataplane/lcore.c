@@ -66,29 +66,27 @@ static void pass(struct dp_worker *wk, struct rte_mbuf *m)
 	send_port(wk, (unsigned int)wk->d->exc, m);
 }
 
-/* One frame through the pipeline; the mbuf's data window follows the
- * frame's (encapsulation grows it at the front). */
-static void process_one(struct dp_worker *wk, unsigned int in, struct rte_mbuf *m)
+/* The frame of an mbuf: the pipeline grows it at the front into the
+ * headroom, as XDP does. */
+static void frame_of(const struct rte_mbuf *m, uint32_t ifindex, struct lb_dp_frame *f)
 {
-	struct lb_dp_frame f;
-	int reason, out;
+	f->head = (uint8_t *)m->buf_addr;
+	f->end = f->head + m->buf_len;
+	f->data = rte_pktmbuf_mtod(m, uint8_t *);
+	f->data_end = f->data + m->data_len;
+	f->ingress_ifindex = ifindex;
+	f->out_ifindex = 0;
+}
 
-	if (m->nb_segs > 1) {
-		/* The pipeline needs the headers contiguous; jumbo chains
-		 * are not for a load balancer's MTU anyway. */
-		wk->st.multiseg++;
-		rte_pktmbuf_free(m);
-		return;
-	}
-	f.head = (uint8_t *)m->buf_addr;
-	f.end = f.head + m->buf_len;
-	f.data = rte_pktmbuf_mtod(m, uint8_t *);
-	f.data_end = f.data + m->data_len;
-	f.ingress_ifindex = wk->d->ports[in].ifindex;
-	f.out_ifindex = 0;
-	reason = lb_dp_process(&wk->w, &f);
-	m->data_off = (uint16_t)(f.data - f.head);
-	m->data_len = (uint16_t)(f.data_end - f.data);
+/* Out where the pipeline's reason says; the mbuf's data window follows
+ * the frame's. */
+static void dispatch(struct dp_worker *wk, unsigned int in, struct rte_mbuf *m,
+		     const struct lb_dp_frame *f, int reason)
+{
+	int out;
+
+	m->data_off = (uint16_t)(f->data - f->head);
+	m->data_len = (uint16_t)(f->data_end - f->data);
 	m->pkt_len = m->data_len;
 
 	switch (lb_dp_verdict_of(reason)) {
@@ -96,7 +94,7 @@ static void process_one(struct dp_worker *wk, unsigned int in, struct rte_mbuf *
 		send_port(wk, in, m);
 		return;
 	case LB_DP_REDIRECT:
-		out = port_of_ifindex(wk->d, f.out_ifindex);
+		out = port_of_ifindex(wk->d, f->out_ifindex);
 		if (out >= 0) {
 			send_port(wk, (unsigned int)out, m);
 			return;
@@ -132,8 +130,14 @@ static uint16_t from_kernel(struct dp_worker *wk, struct rte_mbuf **pkts, uint16
 uint16_t dp_burst(struct dp_worker *wk, unsigned int in, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct dp_port *p = &wk->d->ports[in];
-	uint16_t i;
+	struct lb_dp_frame f[DP_BURST];
+	struct rte_mbuf *mine[DP_BURST];
+	int reasons[DP_BURST];
+	uint16_t i, nf = 0;
 
+	if (n > DP_BURST)	/* the arrays above hold one burst */
+		return dp_burst(wk, in, pkts, DP_BURST) +
+		       dp_burst(wk, in, pkts + DP_BURST, n - DP_BURST);
 	if (p->exception)
 		return from_kernel(wk, pkts, n);
 	/* A port no `node set --interface` names is not ours to balance:
@@ -146,13 +150,28 @@ uint16_t dp_burst(struct dp_worker *wk, unsigned int in, struct rte_mbuf **pkts,
 		return n;
 	}
 	wk->w.now = lb_dp_clock();
+	/* The pipeline parses every frame before it looks any flow up:
+	 * prefetch ahead of that first pass. */
 	for (i = 0; i < PREFETCH_OFFSET && i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
 		if (i + PREFETCH_OFFSET < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET], void *));
-		process_one(wk, in, pkts[i]);
+		if (m->nb_segs > 1) {
+			/* The pipeline needs the headers contiguous; jumbo
+			 * chains are not for a load balancer's MTU anyway. */
+			wk->st.multiseg++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		frame_of(m, p->ifindex, &f[nf]);
+		mine[nf++] = m;
 	}
+	lb_dp_process_burst(&wk->w, f, reasons, nf);
+	for (i = 0; i < nf; i++)
+		dispatch(wk, in, mine[i], &f[i], reasons[i]);
 	return n;
 }
 

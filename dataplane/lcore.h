@@ -17,9 +17,10 @@
  * Control thread, before the worker runs. 0 or -ENOMEM. */
 int dp_worker_ports_init(struct lb_dpdk *d, struct dp_worker *wk);
 
-/* Handles n mbufs received on d->ports[in]: each is forwarded, passed to
- * the exception port or freed; none is left to the caller. Buffered TX
- * leaves with dp_flush(). Runs on wk's lcore only. Returns n. */
+/* Handles n mbufs received on d->ports[in] (DP_BURST at a time): each is
+ * forwarded, passed to the exception port or freed; none is left to the
+ * caller. Buffered TX leaves with dp_flush(). Runs on wk's lcore only.
+ * Returns n. */
 uint16_t dp_burst(struct dp_worker *wk, unsigned int in, struct rte_mbuf **pkts, uint16_t n);
 
 /* Sends what wk's TX buffers hold. wk's lcore only. */

@@ -117,15 +117,71 @@ static __always_inline int lb_env_fib(struct lb_dp_frame *f, const struct lb_bac
 
 int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f)
 {
-	__u64 bytes = (__u64)(f->data_end - f->data);
-	struct lb_verdict v = { 0 };
-	struct lb_pkt pkt;
 	int reason;
 
-	lb_dp_cur = w;
-	reason = lb_process(f, &pkt, &v);
-	lb_count(&v, reason, bytes);
+	lb_dp_process_burst(w, f, &reason, 1);
 	return reason;
+}
+
+/* A frame between lb_prepare() and lb_finish(). */
+
+
+struct lb_dp_staged {
+	struct lb_pkt pkt;
+	struct lb_verdict v;
+	struct lb_prep pr;
+	__u64 bytes;
+	int prep;
+};
+
+/* Every line of a flow's bucket: 224 bytes over exactly four lines, as
+ * the table is line aligned and a bucket starts on a line or half-way. */
+static __always_inline void prefetch_bucket(__u32 hash)
+{
+	__u32 idx = lb_flow_bucket_index(hash);
+	const char *b = (const char *)lb_env_flow_bucket(&idx);
+
+	_Static_assert(sizeof(struct lb_flow_bucket) <= 4 * LB_DP_CACHE_LINE - 32,
+		       "a bucket spans at most four lines");
+	if (!b)
+		return;
+	for (int off = 0; off < 4 * LB_DP_CACHE_LINE; off += LB_DP_CACHE_LINE)
+		__builtin_prefetch(b + off);
+}
+
+static void process_staged(struct lb_dp_frame *f, int *reasons, unsigned int n)
+{
+	struct lb_dp_staged st[LB_DP_BURST_MAX];
+
+	/* Stage one reads no connection table, so running it for every
+	 * frame first changes no frame's result; it leaves a burst of
+	 * bucket loads in flight instead of one miss after another. */
+	for (unsigned int i = 0; i < n; i++) {
+		struct lb_dp_staged *s = &st[i];
+
+		memset(&s->v, 0, sizeof(s->v));
+		s->bytes = (__u64)(f[i].data_end - f[i].data);
+		s->pr.cfg = NULL;
+		s->pr.meta = NULL;
+		s->prep = lb_prepare(&f[i], &s->pkt, &s->v, &s->pr);
+		if (s->prep == LB_PREP_FLOW)
+			prefetch_bucket(s->v.hash);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct lb_dp_staged *s = &st[i];
+
+		reasons[i] = lb_finish(&f[i], &s->pr, &s->pkt, &s->v, s->prep);
+		lb_count(&s->v, reasons[i], s->bytes);
+	}
+}
+
+void lb_dp_process_burst(struct lb_dp_worker *w, struct lb_dp_frame *f, int *reasons,
+			 unsigned int n)
+{
+	lb_dp_cur = w;
+	for (unsigned int i = 0; i < n; i += LB_DP_BURST_MAX)
+		process_staged(f + i, reasons + i,
+			       n - i < LB_DP_BURST_MAX ? n - i : LB_DP_BURST_MAX);
 }
 
 /* Zeroed memory on its own cache lines (no false sharing with the next
@@ -147,7 +203,8 @@ int lb_dp_worker_init(struct lb_dp_worker *w, const struct lb_tables *t)
 
 	memset(w, 0, sizeof(*w));
 	w->t = t;
-	w->flows = calloc(p->flow_buckets, sizeof(*w->flows));
+	/* Line aligned: prefetch_bucket() counts on it. */
+	w->flows = cache_line_zalloc((size_t)p->flow_buckets * sizeof(*w->flows));
 	w->c.vip = cache_line_zalloc((size_t)p->max_vips * sizeof(*w->c.vip));
 	w->c.backend = cache_line_zalloc((size_t)p->max_backends * sizeof(*w->c.backend));
 	if (!w->flows || !w->c.vip || !w->c.backend) {

@@ -67,6 +67,15 @@ void lb_dp_worker_fini(struct lb_dp_worker *w);
  * in w's counters, with the frame rewritten in place. */
 int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f);
 
+/* The same over n frames, reasons[i] for f[i], with the results
+ * lb_dp_process() gives them one after another: in groups of
+ * LB_DP_BURST_MAX, every frame is parsed and hashed first and its
+ * connection-table bucket prefetched, then each looks up and is
+ * rewritten in order. */
+#define LB_DP_BURST_MAX 32
+void lb_dp_process_burst(struct lb_dp_worker *w, struct lb_dp_frame *f, int *reasons,
+			 unsigned int n);
+
 /* The action for a reason (the XDP program's lb_reason_action); inline,
  * as it is asked once per frame right after lb_dp_process(). */
 static inline enum lb_dp_verdict lb_dp_verdict_of(int reason)

@@ -8,6 +8,9 @@
  * encapsulate IP-in-IP (encap.h) toward the backend's next hop. Every
  * frame is counted under exactly one reason (fwd.h LB_R_*); lb_process()
  * returns the reason and the includer turns it into an action.
+ * lb_process() is lb_prepare() then lb_finish(): the first half never
+ * reads the connection table, so the DPDK worker runs it over a whole
+ * burst first and prefetches the buckets the second half will read.
  *
  * Semantics: ../shared/DESIGN.md "Forwarding semantics"; deviations and
  * their reasons: docs/architecture.md.
@@ -238,32 +241,51 @@ static __always_inline void lb_flow_store(struct lb_flow_bucket *bk, __u32 w,
 	bk->last_seen[w] = now;
 }
 
-/* Chooses the backend for a flow of a VIP: the connection table first
- * (unless a SYN opens a new connection; an entry older than its
- * protocol's TTL is no entry), then the ring. insert == 0 looks only
- * (ICMP errors about a flow must not create one, nor evict another). */
-static __always_inline int lb_choose_backend(const struct lb_config *cfg,
-					     struct lb_flow_key *key, __u32 vip_id,
-					     __u8 syn, int insert, struct lb_verdict *v,
-					     struct lb_backend **out)
+/* The flow as the VIP sees it (source port dropped under affinity) and
+ * its hash, in v; the VIP's meta in *metap. Reads only the packet and the
+ * meta, never the connection table: a burst can hash all its flows
+ * before any of them looks up (lb_prepare). */
+static __always_inline int lb_flow_prepare(struct lb_flow_key *key, __u32 vip_id,
+					   struct lb_verdict *v, struct lb_vip_meta **metap)
 {
 	struct lb_vip_meta *meta = lb_env_vip_meta(&vip_id);
-	struct lb_flow_bucket *bk;
-	struct lb_backend *b;
-	__u32 ring, idx, now, id, w;
-	int hit, evict;
 
 	if (!meta)
 		return LB_R_DROP_NO_VIP_META;
-	ring = meta->ring;
+	*metap = meta;
 	if (meta->flags & LB_VIP_F_AFFINITY)
 		lb_key_set_tail(key, 0, key->dport, key->proto, key->family);
 	v->vip_id = vip_id;
 	v->counted_vip = 1;
 	v->hash = lb_flow_hash(key);
+	return LB_OK;
+}
 
-	idx = lb_env_cpu() * LB_ENV_PARAMS.flow_buckets +
-	      (v->hash & (LB_ENV_PARAMS.flow_buckets - 1));
+/* Index of the flow's bucket in the connection table (lb_env_flow_bucket). */
+static __always_inline __u32 lb_flow_bucket_index(__u32 hash)
+{
+	return lb_env_cpu() * LB_ENV_PARAMS.flow_buckets +
+	       (hash & (LB_ENV_PARAMS.flow_buckets - 1));
+}
+
+/* Chooses the backend for a flow lb_flow_prepare() has hashed into v: the
+ * connection table first (unless a SYN opens a new connection; an entry
+ * older than its protocol's TTL is no entry), then the ring. insert == 0
+ * looks only (ICMP errors about a flow must not create one, nor evict
+ * another). */
+static __always_inline int lb_flow_choose(const struct lb_config *cfg,
+					  const struct lb_vip_meta *meta,
+					  const struct lb_flow_key *key, __u8 syn, int insert,
+					  struct lb_verdict *v, struct lb_backend **out)
+{
+	__u32 vip_id = v->vip_id;
+	struct lb_flow_bucket *bk;
+	struct lb_backend *b;
+	__u32 ring, idx, now, id, w;
+	int hit, evict;
+
+	ring = meta->ring;
+	idx = lb_flow_bucket_index(v->hash);
 	bk = lb_env_flow_bucket(&idx);
 	if (!bk)
 		return LB_R_DROP_NO_VIP_META;
@@ -299,6 +321,19 @@ static __always_inline int lb_choose_backend(const struct lb_config *cfg,
 	v->backend_id = id;
 	*out = b;
 	return LB_OK;
+}
+
+static __always_inline int lb_choose_backend(const struct lb_config *cfg,
+					     struct lb_flow_key *key, __u32 vip_id,
+					     __u8 syn, int insert, struct lb_verdict *v,
+					     struct lb_backend **out)
+{
+	struct lb_vip_meta *meta;
+	int ret = lb_flow_prepare(key, vip_id, v, &meta);
+
+	if (ret != LB_OK)
+		return ret;
+	return lb_flow_choose(cfg, meta, key, syn, insert, v, out);
 }
 
 /* --- Next hop ---------------------------------------------------------- */
@@ -548,15 +583,29 @@ static __always_inline int lb_handle_icmp(LB_ENV_CTX *ctx, const struct lb_confi
 	return lb_choose_backend(cfg, &fk, vip_id, 0, 0, v, out);
 }
 
-static __always_inline int lb_process(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
-				      struct lb_verdict *v)
+/* What lb_prepare() leaves for lb_finish(). */
+struct lb_prep {
+	struct lb_config *cfg;		/* once the frame parsed */
+	struct lb_vip_meta *meta;	/* LB_PREP_FLOW: the VIP's */
+};
+
+/* What lb_prepare() found, besides an LB_R_* reason that ends the frame. */
+#define LB_PREP_FLOW (-1)	/* a TCP/UDP flow of v->vip_id, hashed into v */
+#define LB_PREP_ICMP (-2)	/* ICMP(v6): handled whole in lb_finish, as an
+				 * error's quoted flow reads the table */
+
+/* The first half of lb_process(): parse, the VIP, the flow's hash. It
+ * reads the packet and the tables the control plane writes, never the
+ * connection table, so a DPDK burst prepares every frame, prefetches
+ * their buckets and only then finishes them in order, with the result
+ * one frame at a time would have. */
+static __always_inline int lb_prepare(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
+				      struct lb_verdict *v, struct lb_prep *pr)
 {
 	void *data = lb_env_data(ctx);
 	void *data_end = lb_env_data_end(ctx);
-	struct lb_backend *b = 0;
 	struct lb_config *cfg;
 	__u32 zero = 0, vip_id;
-	int icmp_err = 0;
 	int ret;
 
 	ret = lb_parse(data, data_end, pkt);
@@ -565,26 +614,54 @@ static __always_inline int lb_process(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
 	cfg = lb_env_config(&zero);
 	if (!cfg)
 		return LB_R_PASS_NOT_VIP;
+	pr->cfg = cfg;
 	if (pkt->frag)
 		return lb_vip_addr_known(cfg, &pkt->key) ? LB_R_DROP_FRAGMENT : LB_R_PASS_NOT_VIP;
 
 	if ((pkt->key.family == LB_FAMILY_V4 && pkt->key.proto == IPPROTO_ICMP) ||
-	    (pkt->key.family == LB_FAMILY_V6 && pkt->key.proto == IPPROTO_ICMPV6)) {
+	    (pkt->key.family == LB_FAMILY_V6 && pkt->key.proto == IPPROTO_ICMPV6))
+		return LB_PREP_ICMP;
+	if (pkt->key.proto != IPPROTO_TCP && pkt->key.proto != IPPROTO_UDP)
+		return LB_R_PASS_NOT_VIP;
+	if (lb_vip_match(cfg, &pkt->key.dst, pkt->key.family, pkt->key.dport, pkt->key.proto,
+			 &vip_id))
+		return LB_R_PASS_NOT_VIP;
+	ret = lb_flow_prepare(&pkt->key, vip_id, v, &pr->meta);
+	return ret == LB_OK ? LB_PREP_FLOW : ret;
+}
+
+/* The second half: the connection table, the backend, the rewrite. prep
+ * is what lb_prepare() returned, pr what it set. */
+static __always_inline int lb_finish(LB_ENV_CTX *ctx, const struct lb_prep *pr,
+				     struct lb_pkt *pkt, struct lb_verdict *v, int prep)
+{
+	const struct lb_config *cfg = pr->cfg;
+	struct lb_backend *b = 0;
+	int icmp_err = 0;
+	int ret;
+
+	if (prep == LB_PREP_ICMP) {
 		ret = lb_handle_icmp(ctx, cfg, pkt, v, &b);
 		icmp_err = 1;
-	} else if (pkt->key.proto == IPPROTO_TCP || pkt->key.proto == IPPROTO_UDP) {
-		if (lb_vip_match(cfg, &pkt->key.dst, pkt->key.family, pkt->key.dport,
-				 pkt->key.proto, &vip_id))
-			return LB_R_PASS_NOT_VIP;
-		ret = lb_choose_backend(cfg, &pkt->key, vip_id, pkt->tcp_syn, 1, v, &b);
+	} else if (prep == LB_PREP_FLOW) {
+		ret = lb_flow_choose(cfg, pr->meta, &pkt->key, pkt->tcp_syn, 1, v, &b);
 	} else {
-		return LB_R_PASS_NOT_VIP;
+		return prep;
 	}
 	if (ret != LB_OK)
 		return ret;
 	if (!b)
 		return LB_R_DROP_BAD_BACKEND;
 	return lb_forward(ctx, cfg, pkt, b, v->hash, icmp_err);
+}
+
+static __always_inline int lb_process(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
+				      struct lb_verdict *v)
+{
+	struct lb_prep pr = { 0 };
+	int prep = lb_prepare(ctx, pkt, v, &pr);
+
+	return lb_finish(ctx, &pr, pkt, v, prep);
 }
 
 static __always_inline void lb_count(const struct lb_verdict *v, int reason, __u64 bytes)

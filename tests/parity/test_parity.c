@@ -25,7 +25,13 @@
  *      and v6 VIPs with v4, v6 and mixed backends, TCP and UDP, affinity
  *      and port-wildcard VIPs, non-VIP addresses, ICMP, VLAN tags, options,
  *      fragments, oversize and corrupted frames, backends behind other
- *      ports (redirects), and state changes between batches.
+ *      ports (redirects), and state changes between batches;
+ *  (d) the same kind of corpus (the next seed) with the worker taking it
+ *      as sluice-dpdk does, through lb_dp_process_burst in bursts of 1 to
+ *      32 frames, each of which it prepares (parse, VIP, hash, prefetch)
+ *      before any looks up its flow; XDP still takes one at a time. Each
+ *      frame's action and bytes are compared, and the counters and
+ *      tables after each burst.
  *
  * Choices:
  *  - The clock. The pipeline reads now only to stamp last_seen (insert,
@@ -624,6 +630,78 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 	return bad_out || bad_counters || bad_flows;
 }
 
+/* Up to LB_DP_BURST_MAX frames for pair_run_burst(). */
+struct burst {
+	int n;
+	const uint8_t *in[LB_DP_BURST_MAX];
+	size_t len[LB_DP_BURST_MAX];
+	char what[LB_DP_BURST_MAX][160];
+};
+
+/* The same frames through XDP one at a time and through
+ * lb_dp_process_burst(), which prepares every frame of a burst before
+ * any looks up its flow: each frame's action and bytes must match, and
+ * the counters and connection tables after the burst. The worker has one
+ * clock a burst, so its bursts are cut where XDP's clock moved. Returns 0
+ * if they agree. */
+static int pair_run_burst(struct pair *p, const struct burst *b)
+{
+	static uint8_t out[LB_DP_BURST_MAX][OUT_MAX], buf[LB_DP_BURST_MAX][FRAME_SZ];
+	struct lb_dp_frame f[LB_DP_BURST_MAX];
+	size_t out_len[LB_DP_BURST_MAX], wlen;
+	__u32 action[LB_DP_BURST_MAX], now[LB_DP_BURST_MAX], waction, cur = p->w.now;
+	int reason[LB_DP_BURST_MAX], bad = 0, bad_counters, bad_flows, i, j, err;
+
+	for (i = 0; i < b->n; i++) {
+		err = xdp_run(p, b->in[i], b->len[i], out[i], &out_len[i], &action[i]);
+		if (err)
+			fail_msg("[%s] bpf_prog_test_run_opts: %s", b->what[i], strerror(-err));
+		learn_xdp_now(p, &cur);
+		now[i] = cur;
+	}
+	for (i = 0; i < b->n; i = j) {
+		for (j = i + 1; j < b->n && now[j] == now[i]; j++)
+			;
+		p->w.now = now[i];
+		for (int k = i; k < j; k++)
+			frame_load(&f[k], buf[k], b->in[k], b->len[k]);
+		lb_dp_process_burst(&p->w, f + i, reason + i, (unsigned int)(j - i));
+	}
+	for (i = 0; i < b->n; i++) {
+		waction = verdict_action(lb_dp_verdict_of(reason[i]));
+		wlen = (size_t)(f[i].data_end - f[i].data);
+		if (action[i] == waction && out_len[i] == wlen && !memcmp(out[i], f[i].data, wlen))
+			continue;
+		bad = 1;
+		report(b->what[i], b->in[i], b->len[i]);
+		if (tally.diffs <= MAX_REPORTS) {
+			printf("      frame %d of a burst of %d: XDP: %s; worker: %s (reason %s)\n",
+			       i + 1, b->n, action_name(action[i]), action_name(waction),
+			       reason[i] < LB_R_MAX ? reason_names[reason[i]] : "?");
+			hexdump("XDP output", out[i], out_len[i]);
+			hexdump("worker output", f[i].data, wlen);
+		}
+	}
+	snapshot_xdp(p, &p->xcur);
+	snapshot_worker(p, &p->wcur);
+	bad_counters = compare_counters(p, 0);
+	bad_flows = compare_flows(p, 0);
+	if (bad_counters || bad_flows) {
+		report(b->what[0], b->in[0], b->len[0]);
+		if (tally.diffs <= MAX_REPORTS) {
+			printf("      after the burst of %d frames that starts with this one:\n",
+			       b->n);
+			compare_counters(p, 1);
+			compare_flows(p, 1);
+		}
+	}
+	counters_copy(&p->xprev, &p->xcur, &p->params);
+	counters_copy(&p->wprev, &p->wcur, &p->params);
+	if (bad_flows)
+		memcpy(p->w.flows, p->xflows, p->params.flow_buckets * sizeof(*p->w.flows));
+	return bad || bad_counters || bad_flows;
+}
+
 static void assert_no_diffs(void)
 {
 	if (tally.diffs)
@@ -1202,33 +1280,70 @@ static void r_shuffle(struct rbatch *bt)
 	}
 }
 
-static void r_batch_run(struct rworld *rw, struct rbatch *bt, int batch)
+/* A burst's size: full most of the time, as under load; any other
+ * size otherwise. */
+static int r_burst_size(void)
 {
-	char what[160];
-	int i;
+	return chance(50) ? LB_DP_BURST_MAX : 1 + (int)below(LB_DP_BURST_MAX);
+}
 
+/* The batch's packets in order: one at a time through both sides, or
+ * (bursts) through lb_dp_process_burst in bursts of random sizes. */
+static void r_batch_run(struct rworld *rw, struct rbatch *bt, int batch, int bursts)
+{
+	static struct burst b;
+	int i, size = r_burst_size();
+
+	b.n = 0;
 	for (i = 0; i < bt->n_flows; i++)
 		bt->flows[i].next = 0;
 	for (i = 0; i < bt->n_pkts; i++) {
 		struct rflow *fl = &bt->flows[bt->order[i]];
 		int k = fl->first + fl->next++;
+		const uint8_t *in = bt->frames + (size_t)k * R_FRAME_MAX;
+		char *what = b.what[b.n];
 
-		snprintf(what, sizeof(what), "random batch %d, flow %d (%s -> %s), packet %d of %d",
-			 batch, bt->order[i], fl->src, fl->dst, fl->next, fl->n);
-		pair_run(rw->p, what, bt->frames + (size_t)k * R_FRAME_MAX, bt->len[k]);
+		snprintf(what, sizeof(b.what[0]),
+			 "random batch %d, flow %d (%s -> %s), packet %d of %d", batch,
+			 bt->order[i], fl->src, fl->dst, fl->next, fl->n);
 		tally.random++;
+		if (!bursts || bt->len[k] < ETH_MIN) {
+			if (b.n)	/* what came before goes first */
+				pair_run_burst(rw->p, &b);
+			b.n = 0;
+			pair_run(rw->p, what, in, bt->len[k]);
+			continue;
+		}
+		b.in[b.n] = in;
+		b.len[b.n] = bt->len[k];
+		if (++b.n == size) {
+			pair_run_burst(rw->p, &b);
+			b.n = 0;
+			size = r_burst_size();
+		}
 	}
+	if (b.n)
+		pair_run_burst(rw->p, &b);
 }
 
+/* The run's seed: chosen once, shared by both random corpora. */
 static uint64_t seed_of_run(void)
 {
+	static uint64_t seed;
+	static int chosen;
 	const char *s = getenv("SLUICE_PARITY_SEED");
 	struct timespec ts;
 
-	if (s && *s)
-		return strtoull(s, NULL, 0);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec;
+	if (chosen)
+		return seed;
+	if (s && *s) {
+		seed = strtoull(s, NULL, 0);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec;
+	}
+	chosen = 1;
+	return seed;
 }
 
 /* What the random corpus exercised, from the worker's totals (equal to
@@ -1253,17 +1368,17 @@ static void r_print_mix(const struct rworld *rw)
 	       U64(nf), U64(rp), U64(fm), U64(fe));
 }
 
-static void test_random(void **state)
+static void run_random(int bursts)
 {
-	uint64_t seed = seed_of_run();
+	uint64_t run_seed = seed_of_run(), seed = run_seed + (uint64_t)bursts;
+	unsigned long flows0 = tally.flows, pkts0 = tally.random;
 	struct rworld rw;
 	struct rbatch *bt = calloc(1, sizeof(*bt));
 	size_t i;
 	int b, f, c;
 
-	(void)state;
-	printf("    random corpus: seed %llu (SLUICE_PARITY_SEED=%llu replays it)\n", U64(seed),
-	       U64(seed));
+	printf("    random corpus%s: seed %llu (SLUICE_PARITY_SEED=%llu replays it)\n",
+	       bursts ? " in bursts" : "", U64(run_seed), U64(run_seed));
 	rng = seed;
 	for (i = 0; i < sizeof(rpayload); i++)
 		rpayload[i] = (uint8_t)rnd();
@@ -1278,21 +1393,36 @@ static void test_random(void **state)
 		for (f = 0; f < R_FLOWS; f++)
 			r_flow(bt);
 		r_shuffle(bt);
-		r_batch_run(&rw, bt, b);
+		r_batch_run(&rw, bt, b, bursts);
 		tally.flows += (unsigned long)bt->n_flows;
 		if (chance(50))
 			r_heal(&rw);
 		for (c = 1 + (int)below(3); c > 0; c--)
 			r_change(&rw);
 	}
-	printf("    random corpus: %lu flows, %lu packets, %d state changes, seed %llu\n",
-	       tally.flows, tally.random, rw.changes, U64(seed));
+	printf("    random corpus%s: %lu flows, %lu packets, %d state changes, seed %llu\n",
+	       bursts ? " in bursts" : "", tally.flows - flows0, tally.random - pkts0,
+	       rw.changes, U64(run_seed));
 	r_print_mix(&rw);
 	r_world_fini(&rw);
 	free(bt->frames);
 	free(bt);
-	assert_true(tally.flows >= 10000);
+	assert_true(tally.flows - flows0 >= 10000);
 	assert_no_diffs();
+}
+
+static void test_random(void **state)
+{
+	(void)state;
+	run_random(0);
+}
+
+/* The random corpus again, the worker taking it in bursts: preparing a
+ * whole burst before any frame looks up its flow must change nothing. */
+static void test_random_bursts(void **state)
+{
+	(void)state;
+	run_random(1);
 }
 
 /* --- main ------------------------------------------------------------------- */
@@ -1336,6 +1466,7 @@ int main(void)
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_random_bursts),
 	};
 	cpu_set_t cpus;
 	int i, ret;

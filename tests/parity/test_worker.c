@@ -7,7 +7,8 @@
  * longer than its protocol's TTL expires (a miss that re-picks, in its own
  * way), a full bucket reuses an expired way or else evicts its least
  * recently seen one, and the VIP counters new_flows, ring_picks,
- * flow_misses and flow_evictions count what happened.
+ * flow_misses and flow_evictions count what happened. A burst
+ * (lb_dp_process_burst) gives what its frames give one at a time.
  *
  * Two VIPs, 10.1.0.1:80/TCP (vip 0) and 10.1.0.1:53/UDP (vip 1), whose
  * rings have 3 entries, all naming one backend, so which backend a ring
@@ -174,9 +175,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Sends CLIENT:sport -> VIP (TCP with these flags, or UDP); returns
- * the reason. */
-static int send_l4(struct env *e, uint8_t proto, uint16_t sport, uint8_t flags)
+/* CLIENT:sport -> VIP (TCP with these flags, or UDP) in buf, as f. */
+static void load_l4(uint8_t *buf, struct lb_dp_frame *f, uint8_t proto, uint16_t sport,
+		    uint8_t flags)
 {
 	struct pb_pkt p = {
 		.src = CLIENT,
@@ -189,15 +190,22 @@ static int send_l4(struct env *e, uint8_t proto, uint16_t sport, uint8_t flags)
 	};
 	size_t len;
 
-	memset(e->buf, 0, sizeof(e->buf));
-	len = pb_frame(e->buf + HEADROOM, FRAME_SZ - HEADROOM, &p);
+	memset(buf, 0, FRAME_SZ);
+	len = pb_frame(buf + HEADROOM, FRAME_SZ - HEADROOM, &p);
 	assert_true(len > 0);
-	memset(&e->f, 0, sizeof(e->f));
-	e->f.head = e->buf;
-	e->f.end = e->buf + FRAME_SZ;
-	e->f.data = e->buf + HEADROOM;
-	e->f.data_end = e->f.data + len;
-	e->f.ingress_ifindex = INGRESS;
+	memset(f, 0, sizeof(*f));
+	f->head = buf;
+	f->end = buf + FRAME_SZ;
+	f->data = buf + HEADROOM;
+	f->data_end = f->data + len;
+	f->ingress_ifindex = INGRESS;
+}
+
+/* Sends CLIENT:sport -> VIP (TCP with these flags, or UDP); returns
+ * the reason. */
+static int send_l4(struct env *e, uint8_t proto, uint16_t sport, uint8_t flags)
+{
+	load_l4(e->buf, &e->f, proto, sport, flags);
 	return lb_dp_process(&e->w, &e->f);
 }
 
@@ -601,6 +609,50 @@ static void test_full_set_prefers_expired(void **state)
 	assert_vip(e, 6, 6, 6, 0);
 }
 
+/* Frame i of the burst test: six TCP flows and a UDP one over one
+ * 4-way bucket, SYNs first, then ACKs that may find their entry evicted. */
+static void burst_frame(int i, uint8_t *buf, struct lb_dp_frame *f)
+{
+	if (i % 5 == 4)
+		load_l4(buf, f, PB_P_UDP, 7, 0);
+	else
+		load_l4(buf, f, PB_P_TCP, (uint16_t)(1 + i % 6), i < 6 ? PB_TCP_SYN : PB_TCP_ACK);
+}
+
+#define BURST_FRAMES 45	/* more than LB_DP_BURST_MAX: two groups */
+
+/* lb_dp_process_burst() prepares every frame (parse, VIP, hash) before
+ * any looks up its flow; the result must still be one frame after
+ * another's: in one bucket, a frame sees the entries earlier frames of
+ * its burst stored and evicted. The same frames one at a time in
+ * another world must give the same reasons, bytes, table and counters. */
+static void test_burst_as_one_at_a_time(void **state)
+{
+	static uint8_t bufs[BURST_FRAMES][FRAME_SZ];
+	struct env *e = *state, *one = env_new(1);
+	struct lb_dp_frame f[BURST_FRAMES];
+	int reasons[BURST_FRAMES], i;
+
+	for (i = 0; i < BURST_FRAMES; i++)
+		burst_frame(i, bufs[i], &f[i]);
+	lb_dp_process_burst(&e->w, f, reasons, BURST_FRAMES);
+	for (i = 0; i < BURST_FRAMES; i++) {
+		burst_frame(i, one->buf, &one->f);
+		assert_int_equal(lb_dp_process(&one->w, &one->f), reasons[i]);
+		assert_int_equal(one->f.data_end - one->f.data, f[i].data_end - f[i].data);
+		assert_memory_equal(one->f.data, f[i].data, (size_t)(f[i].data_end - f[i].data));
+	}
+	assert_memory_equal(one->w.flows, e->w.flows, sizeof(*e->w.flows));
+	assert_memory_equal(one->w.c.reason, e->w.c.reason, sizeof(e->w.c.reason));
+	assert_memory_equal(one->w.c.vip, e->w.c.vip, 2 * sizeof(*e->w.c.vip));
+	assert_memory_equal(one->w.c.backend, e->w.c.backend, N_BACKENDS * sizeof(*e->w.c.backend));
+	/* The order mattered: entries were evicted and then missed. */
+	assert_true(e->w.c.vip[0].flow_evictions > 0);
+	assert_true(e->w.c.vip[0].flow_misses > 0);
+	assert_int_equal(e->w.c.reason[LB_R_FWD_TX].packets, BURST_FRAMES);
+	teardown((void **)&one);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -617,6 +669,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_per_protocol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_zero_never_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_set_prefers_expired, setup_one_bucket,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_burst_as_one_at_a_time, setup_one_bucket,
 						teardown),
 	};
 
