@@ -78,12 +78,12 @@ struct lb_pkt {
 	__u8 pad;
 };
 
+/* Two 64-bit stores: the VIP key copies the address with 64-bit loads,
+ * which a 32-bit store per word would stall (compat.h). */
 static __always_inline void lb_addr_set4(struct lb_addr *a, __be32 v4)
 {
-	a->w[0] = v4;
-	a->w[1] = 0;
-	a->w[2] = 0;
-	a->w[3] = 0;
+	*(lb_alias_u64 *)&a->w[0] = LB_DWORD_OF(v4, 0);
+	*(lb_alias_u64 *)&a->w[2] = 0;
 }
 
 static __always_inline void lb_addr_set6(struct lb_addr *a, const struct in6_addr *v6)
