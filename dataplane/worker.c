@@ -124,8 +124,6 @@ int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f)
 }
 
 /* A frame between lb_prepare() and lb_finish(). */
-
-
 struct lb_dp_staged {
 	struct lb_pkt pkt;
 	struct lb_verdict v;

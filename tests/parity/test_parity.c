@@ -578,6 +578,27 @@ static int xdp_run(struct pair *p, const uint8_t *in, size_t len, uint8_t *out, 
 	return 0;
 }
 
+/* Both sides' counters now; whether they and the connection tables
+ * moved alike since the last rebase(). */
+static void compare_state(struct pair *p, int *bad_counters, int *bad_flows)
+{
+	snapshot_xdp(p, &p->xcur);
+	snapshot_worker(p, &p->wcur);
+	*bad_counters = compare_counters(p, 0);
+	*bad_flows = compare_flows(p, 0);
+}
+
+/* The next comparison starts from here. After a table difference both
+ * tables are made equal again, so one bug is reported once and not as
+ * every later packet. */
+static void rebase(struct pair *p, int bad_flows)
+{
+	counters_copy(&p->xprev, &p->xcur, &p->params);
+	counters_copy(&p->wprev, &p->wcur, &p->params);
+	if (bad_flows)
+		memcpy(p->w.flows, p->xflows, p->params.flow_buckets * sizeof(*p->w.flows));
+}
+
 /* One frame through XDP, then the worker on XDP's clock; compares
  * everything. Returns 0 if they agree. */
 static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t len)
@@ -602,11 +623,8 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 	waction = verdict_action(lb_dp_verdict_of(reason));
 	wlen = (size_t)(f.data_end - f.data);
 
-	snapshot_xdp(p, &p->xcur);
-	snapshot_worker(p, &p->wcur);
 	bad_out = action != waction || out_len != wlen || memcmp(out, f.data, wlen);
-	bad_counters = compare_counters(p, 0);
-	bad_flows = compare_flows(p, 0);
+	compare_state(p, &bad_counters, &bad_flows);
 	if (bad_out || bad_counters || bad_flows) {
 		report(what, in, len);
 		if (tally.diffs <= MAX_REPORTS) {
@@ -621,12 +639,7 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 			compare_flows(p, 1);
 		}
 	}
-	counters_copy(&p->xprev, &p->xcur, &p->params);
-	counters_copy(&p->wprev, &p->wcur, &p->params);
-	/* Keep both tables equal after a difference, so one bug is reported
-	 * once and not as every later packet. */
-	if (bad_flows)
-		memcpy(p->w.flows, p->xflows, p->params.flow_buckets * sizeof(*p->w.flows));
+	rebase(p, bad_flows);
 	return bad_out || bad_counters || bad_flows;
 }
 
@@ -682,10 +695,7 @@ static int pair_run_burst(struct pair *p, const struct burst *b)
 			hexdump("worker output", f[i].data, wlen);
 		}
 	}
-	snapshot_xdp(p, &p->xcur);
-	snapshot_worker(p, &p->wcur);
-	bad_counters = compare_counters(p, 0);
-	bad_flows = compare_flows(p, 0);
+	compare_state(p, &bad_counters, &bad_flows);
 	if (bad_counters || bad_flows) {
 		report(b->what[0], b->in[0], b->len[0]);
 		if (tally.diffs <= MAX_REPORTS) {
@@ -695,10 +705,7 @@ static int pair_run_burst(struct pair *p, const struct burst *b)
 			compare_flows(p, 1);
 		}
 	}
-	counters_copy(&p->xprev, &p->xcur, &p->params);
-	counters_copy(&p->wprev, &p->wcur, &p->params);
-	if (bad_flows)
-		memcpy(p->w.flows, p->xflows, p->params.flow_buckets * sizeof(*p->w.flows));
+	rebase(p, bad_flows);
 	return bad || bad_counters || bad_flows;
 }
 
