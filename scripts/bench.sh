@@ -85,7 +85,7 @@ case "$what" in
 esac
 # The e2e benchmark runs the lab with sluice-dpdk too when it is built.
 if { [ "$what" = e2e ] || [ "$what" = all ]; } &&
-        ninja -C "$dir" -t targets all 2>/dev/null | grep -q '^dataplane/sluice-dpdk:'; then
+        ninja -C "$dir" -t targets all 2>/dev/null | grep '^dataplane/sluice-dpdk:' >/dev/null; then
     targets+=(dataplane/sluice-dpdk)
 fi
 if ! ninja -C "$dir" "${targets[@]}"; then

@@ -119,7 +119,7 @@ else
 fi
 
 say "VIP $SVC with the three nginx backends, HTTP check of /health"
-if ctl vip list | awk '{print $1}' | grep -qx "$SVC"; then
+if ctl vip list | awk '{print $1}' | grep -x "$SVC" >/dev/null; then
     echo "already configured"
 else
     ctl vip add "$SVC" --check http --check-path /health --check-port 80 \

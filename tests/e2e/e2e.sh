@@ -333,7 +333,7 @@ BG_PIDS+=("$BIG_PID")
 serving() {   # prints the backend with the client's established connection
     local be
     for be in be1 be2; do
-        if nx "sl-$be" ss -Htn state established "( sport = :80 )" dst "$CLIENT" | grep -q .; then
+        if nx "sl-$be" ss -Htn state established "( sport = :80 )" dst "$CLIENT" | grep . >/dev/null; then
             echo "$be"; return 0
         fi
     done
@@ -400,7 +400,7 @@ if [ "$FASTPATH" = xdp ]; then
     n=$(wc -l < "$TMP/restart.txt")
     n_ok=$(grep -c '^be[123]$' "$TMP/restart.txt" || true)
     check "200 requests across the sluiced restart all succeed ($n_ok/$n)" test "$n" = 200 -a "$n_ok" = 200
-    adopted() { ctl --json status | grep -q '"adopted": true'; }
+    adopted() { ctl --json status | grep '"adopted": true' >/dev/null; }
     check "the restarted sluiced adopted the pinned program" adopted
 else
     stop_pid "$SLUICED_PID"

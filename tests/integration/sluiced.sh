@@ -93,7 +93,7 @@ CONF
 
 # --- start, state, maps ----------------------------------------------------
 check "sluiced starts and answers" start_sluiced
-status_names_veth0() { ctl status | grep -q veth0; }
+status_names_veth0() { ctl status | grep veth0 >/dev/null; }
 check "status names the interface" status_names_veth0
 PROG1=$(xdp_prog_id)
 check "an XDP program is attached to veth0" test -n "$PROG1"
@@ -177,7 +177,7 @@ check "forwarding loop ran" test "$(wc -l < "$TMP/loop.txt")" -gt 5
 check "every run during the restart forwarded ($(sort "$TMP/loop.txt" | uniq -c | tr '\n' ' '))" \
     test "$(grep -cv "^$FIRST\$" "$TMP/loop.txt")" = 0
 check "same pinned program id after the restart" test "$(xdp_prog_id)" = "$PROG1"
-adopted() { ctl --json status | grep -q '"adopted": true'; }
+adopted() { ctl --json status | grep '"adopted": true' >/dev/null; }
 check "restarted sluiced adopted the pinned program" adopted
 
 # A flow on a draining backend survives a restart: the restarted sluiced
@@ -207,8 +207,8 @@ ctl backend set 10.100.0.1:80/tcp "$DRAINED" --undrain
 stats_count() {
     ctl --json stats --vip 10.100.0.1:80/tcp | python3 -c 'import json,sys; print(json.load(sys.stdin)["vips"][0]["packets"])'
 }
-flows_has_client() { ctl flows 10.100.0.1:80/tcp | grep -q 192.0.2.7; }
-save_has_vips() { ctl save | grep -q "^vip add 10.100.0.2:53/udp"; }
+flows_has_client() { ctl flows 10.100.0.1:80/tcp | grep 192.0.2.7 >/dev/null; }
+save_has_vips() { ctl save | grep "^vip add 10.100.0.2:53/udp" >/dev/null; }
 check "stats count the forwarded packets ($(stats_count))" test "$(stats_count)" -gt 5
 check "flows lists the test client" flows_has_client
 check "save prints the configuration" save_has_vips
@@ -237,11 +237,11 @@ sed -i 's|^backend add 10.100.0.1:80/tcp 10.0.0.11$|backend add 10.100.0.1:80/tc
 echo "backend add 10.100.0.1:80/tcp 10.0.0.13" >> "$TMP/sluice.conf"
 kill -HUP "$PID"
 for _ in $(seq 100); do
-    ctl backend list 10.100.0.1:80/tcp | grep -q 10.0.0.13 && break
+    ctl backend list 10.100.0.1:80/tcp | grep 10.0.0.13 >/dev/null && break
     sleep 0.05
 done
-has_13() { ctl backend list 10.100.0.1:80/tcp | grep -q 10.0.0.13; }
-weight_50() { ctl backend list 10.100.0.1:80/tcp | grep 10.0.0.11 | grep -q ' 50 '; }
+has_13() { ctl backend list 10.100.0.1:80/tcp | grep 10.0.0.13 >/dev/null; }
+weight_50() { ctl backend list 10.100.0.1:80/tcp | grep 10.0.0.11 | grep ' 50 ' >/dev/null; }
 check "SIGHUP added the new backend" has_13
 check "SIGHUP changed the weight" weight_50
 check "untouched VIP kept its ring" test "$U1" = "$(digest 10.100.0.2:53/udp)"
