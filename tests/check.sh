@@ -11,3 +11,15 @@ check() {   # check DESCRIPTION COMMAND...
         failures=$((failures + 1))
     fi
 }
+
+# eventually SECONDS COMMAND...: COMMAND succeeds within SECONDS, polled
+# every 50 ms. For effects that land asynchronously (a signal handled, a
+# log line written), where a fixed sleep is a flake on a loaded host.
+eventually() {
+    local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+    shift
+    until "$@"; do
+        [ $(( $(date +%s%N) / 1000000 )) -lt "$end" ] || return 1
+        sleep 0.05
+    done
+}

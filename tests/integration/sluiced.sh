@@ -248,8 +248,7 @@ check "untouched VIP kept its ring" test "$U1" = "$(digest 10.100.0.2:53/udp)"
 check "unchanged backend kept its id" test "$ID12" = "$(ctl --json backend list 10.100.0.1:80/tcp | python3 -c 'import json,sys; print([b["id"] for b in json.load(sys.stdin)["backends"] if b["backend"]=="10.0.0.12"][0])')"
 echo "garbage line" >> "$TMP/sluice.conf"
 kill -HUP "$PID"
-sleep 0.3
-check "a bad config line is reported with file:line" grep -q "sluice.conf:9" "$TMP/sluiced.log"
+check "a bad config line is reported with file:line" eventually 5 grep -q "sluice.conf:9" "$TMP/sluiced.log"
 four_backends() { [ "$(ctl backend list | grep -c 10.100.0)" = 4 ]; }
 check "a bad config changes nothing" four_backends
 
