@@ -436,7 +436,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		err = cp_model_init(&d->model, d->driver.ops ? d->driver.ops->params(d->driver.ctx)
 							      : &o.params,
 				    d->driver.ops ? &d->driver : NULL);
-	if (!err && !o.no_fastpath) {
+	if (!err && !o.no_fastpath && !(fp->fixed_nexthop && fp->fixed_nexthop(fp->arg))) {
 		l.nl = cp_nl_open();
 		if (l.nl) {
 			d->model.nexthop = cp_nl_fill_backend;

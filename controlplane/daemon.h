@@ -27,6 +27,10 @@ struct cp_fastpath {
 	 * path's tables (ids and gens must be read back). 0 or -errno,
 	 * logged. */
 	int (*open)(void *arg, struct cp_driver *drv, const struct lb_params *p, int *adopted);
+	/* Nonzero when the fast path puts every backend behind one
+	 * configured next hop (sluice-dpdk --gateway-mac): the kernel's
+	 * neighbours are neither asked nor followed. NULL: they are. */
+	int (*fixed_nexthop)(void *arg);
 	int no_daemon;			/* threads already run: never fork */
 	void *arg;
 };

@@ -34,6 +34,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <search.h>
 #include <sys/socket.h>
 
 #include <linux/neighbour.h>
@@ -73,6 +74,7 @@ struct cp_nl {
 	unsigned int seq;	/* sequence number of the last request */
 	char *buf;		/* NL_RX_SIZE bytes, shared: one thread owns nl */
 	char extack[128];	/* kernel's message about the last refused request */
+	void *said;		/* tsearch tree of struct nh_said: see say_once */
 };
 
 union nl_req {
@@ -333,6 +335,7 @@ void cp_nl_close(struct cp_nl *nl)
 		mnl_socket_close(nl->mon);
 	if (nl->req)
 		mnl_socket_close(nl->req);
+	tdestroy(nl->said, free);
 	free(nl->buf);
 	free(nl);
 }
@@ -568,54 +571,43 @@ static int neigh_use(struct cp_nl *nl, int af, const void *addr, int ifindex)
 
 /* --- Next hops --------------------------------------------------------- */
 
-int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
-		  struct cp_nexthop *out)
+/* What cp_nl_nexthop() found; a failure is described in say (empty:
+ * nothing to tell the operator), *warn if it is worse than a missing
+ * route. Debug details are logged here. */
+static int nexthop_query(struct cp_nl *nl, int af, const struct lb_addr *dst, const char *dst_s,
+			 struct cp_nexthop *out, char *say, size_t len, int *warn)
 {
-	char dst_s[INET6_ADDRSTRLEN], nh_s[INET6_ADDRSTRLEN], buf[192];
+	char nh_s[INET6_ADDRSTRLEN], buf[192];
 	struct cp_link link;
 	struct nl_route rt;
 	struct nl_neigh ne;
 	const void *nh;
-	int af, nh_af;
+	int nh_af;
 	int missing;
 	int err;
 
-	if (!nl || !dst || !out) {
-		pr_warn("cp_nl_nexthop: NULL argument\n");
-		return -EINVAL;
-	}
-	memset(out, 0, sizeof(*out));
-	af = family_af(family);
-	if (!af) {
-		pr_warn("cp_nl_nexthop: family %u is neither LB_FAMILY_V4 nor LB_FAMILY_V6\n",
-			family);
-		return -EAFNOSUPPORT;
-	}
-	addr_str(af, dst, dst_s);
-
 	err = route_get(nl, af, dst, &rt);
 	if (err) {
-		pr_info("next hop of %s: no route: %s\n", dst_s, why(nl, err, buf, sizeof(buf)));
+		snprintf(say, len, "no route: %s", why(nl, err, buf, sizeof(buf)));
 		return err;
 	}
 	if (rt.type != RTN_UNICAST) {
-		pr_info("next hop of %s: route is %s\n", dst_s, rtn_name(rt.type));
+		snprintf(say, len, "route is %s", rtn_name(rt.type));
 		return -EHOSTUNREACH;
 	}
 	if (rt.oif <= 0) {
-		pr_info("next hop of %s: route has no output interface\n", dst_s);
+		snprintf(say, len, "route has no output interface");
 		return -EHOSTUNREACH;
 	}
 	err = link_query(nl, rt.oif, NULL, &link);
 	if (err) {
 		/* Gone between the two requests, typically. */
-		pr_info("next hop of %s: egress ifindex %d: %s\n", dst_s, rt.oif,
-			why(nl, err, buf, sizeof(buf)));
+		snprintf(say, len, "egress ifindex %d: %s", rt.oif, why(nl, err, buf, sizeof(buf)));
 		return err;
 	}
 	if (link.type != ARPHRD_ETHER) {
-		pr_info("next hop of %s: egress %s is not Ethernet (ARPHRD %u): nothing to cache\n",
-			dst_s, link.name, link.type);
+		snprintf(say, len, "egress %s is not Ethernet (ARPHRD %u): nothing to cache",
+			 link.name, link.type);
 		return -EOPNOTSUPP;
 	}
 	out->ifindex = rt.oif;
@@ -634,8 +626,9 @@ int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
 	addr_str(nh_af, nh, nh_s);
 	err = neigh_get(nl, nh_af, nh, rt.oif, &ne);
 	if (err && err != -ENOENT) {
-		pr_warn("next hop of %s: neighbour %s on %s: %s\n", dst_s, nh_s, link.name,
-			why(nl, err, buf, sizeof(buf)));
+		snprintf(say, len, "neighbour %s on %s: %s", nh_s, link.name,
+			 why(nl, err, buf, sizeof(buf)));
+		*warn = 1;
 		return err;
 	}
 	if (!err && (ne.state & CP_NUD_VALID)) {
@@ -660,13 +653,99 @@ int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
 	missing = err == -ENOENT;
 	err = neigh_use(nl, nh_af, nh, rt.oif);
 	if (err) {
-		pr_warn("next hop of %s: cannot start resolving neighbour %s on %s: %s\n",
-			dst_s, nh_s, link.name, why(nl, err, buf, sizeof(buf)));
+		snprintf(say, len, "cannot start resolving neighbour %s on %s: %s", nh_s,
+			 link.name, why(nl, err, buf, sizeof(buf)));
+		*warn = 1;
 		return err;
 	}
 	pr_debug("next hop of %s: neighbour %s on %s was %s: resolving\n", dst_s, nh_s,
 		 link.name, missing ? "missing" : nud_name(ne.state));
 	return 0;
+}
+
+/* One remembered message per destination. */
+struct nh_said {
+	char dst[INET6_ADDRSTRLEN];
+	__u32 hash;		/* of the message last logged; 0: none stands */
+};
+
+static int said_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct nh_said *)a)->dst, ((const struct nh_said *)b)->dst);
+}
+
+static __u32 say_hash(const char *say)
+{
+	__u32 h = 2166136261u;	/* FNV-1a */
+
+	while (*say)
+		h = (h ^ (unsigned char)*say++) * 16777619u;
+	return h | 1;
+}
+
+/* Next hops are re-resolved every few seconds and on every neighbour
+ * event: an unroutable backend would log the same line forever (2,000
+ * lines/s with 10,000 of them). A message is logged when it differs from
+ * the last one logged for that destination, and the recovery once. */
+static void say_once(struct cp_nl *nl, const char *dst_s, const char *say, int warn,
+		     int resolved)
+{
+	struct nh_said key, *n, **found;
+
+	snprintf(key.dst, sizeof(key.dst), "%s", dst_s);
+	found = say[0] ? tsearch(&key, &nl->said, said_cmp) : tfind(&key, &nl->said, said_cmp);
+	if (found && *found == &key) {
+		/* New destination: give the tree its own copy. */
+		n = malloc(sizeof(*n));
+		if (!n) {
+			tdelete(&key, &nl->said, said_cmp);
+			found = NULL;
+		} else {
+			*n = key;
+			n->hash = 0;
+			*found = n;
+		}
+	}
+	if (!found) {		/* nothing said before, or out of memory */
+		if (say[0])
+			lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, "next hop of %s: %s\n", dst_s, say);
+		return;
+	}
+	n = *found;
+	if (!say[0]) {
+		if (n->hash)
+			pr_info("next hop of %s: %s\n", dst_s,
+				resolved ? "resolved" : "no longer failing; being resolved");
+		n->hash = 0;
+		return;
+	}
+	if (n->hash == say_hash(say))
+		return;
+	n->hash = say_hash(say);
+	lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, "next hop of %s: %s\n", dst_s, say);
+}
+
+int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
+		  struct cp_nexthop *out)
+{
+	char dst_s[INET6_ADDRSTRLEN], say[320] = "";
+	int af, warn = 0, err;
+
+	if (!nl || !dst || !out) {
+		pr_warn("cp_nl_nexthop: NULL argument\n");
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	af = family_af(family);
+	if (!af) {
+		pr_warn("cp_nl_nexthop: family %u is neither LB_FAMILY_V4 nor LB_FAMILY_V6\n",
+			family);
+		return -EAFNOSUPPORT;
+	}
+	addr_str(af, dst, dst_s);
+	err = nexthop_query(nl, af, dst, dst_s, out, say, sizeof(say), &warn);
+	say_once(nl, dst_s, say, warn, out->resolved);
+	return err;
 }
 
 int cp_nl_fill_backend(void *arg, struct lb_backend *b)

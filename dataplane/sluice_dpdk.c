@@ -321,6 +321,11 @@ static void gateway_nexthop(struct lb_dpdk *d, const struct dp_port *p)
 	memcpy(d->nh_smac, p->mac.addr_bytes, sizeof(d->nh_smac));
 }
 
+static int dpdk_fixed_nexthop(void *arg)
+{
+	return ((const struct lb_dpdk *)arg)->nh_set;
+}
+
 static int dpdk_open(void *arg, struct cp_driver *drv, const struct lb_params *req, int *adopted)
 {
 	struct lb_dpdk *d = arg;
@@ -641,6 +646,7 @@ int main(int argc, char **argv)
 		.options = dpdk_longopts,
 		.option = dpdk_option,
 		.open = dpdk_open,
+		.fixed_nexthop = dpdk_fixed_nexthop,
 		.no_daemon = 1,
 		.arg = &g_dp,
 	};

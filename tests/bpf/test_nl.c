@@ -503,6 +503,69 @@ static void test_nh_unreachable(void **state)
 	assert_int_equal(nh.resolved, 0);
 }
 
+/* Lines logged about one destination, and the last of them. */
+static struct {
+	const char *about;	/* "next hop of 10.5.0.1:" */
+	int lines;
+	char last[256];
+} said;
+
+static void said_sink(int level, const char *fmt, va_list ap, void *arg)
+{
+	char line[256];
+
+	(void)level;
+	(void)arg;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (strncmp(line, said.about, strlen(said.about)))
+		return;
+	said.lines++;
+	snprintf(said.last, sizeof(said.last), "%s", line);
+}
+
+static void lookup_10_5(int want_err)
+{
+	struct lb_addr a = v4("10.5.0.1");
+	struct cp_nexthop nh;
+
+	assert_int_equal(cp_nl_nexthop(nl, LB_FAMILY_V4, &a, &nh), want_err);
+}
+
+/* Next hops are looked up again every few seconds: a failure is logged
+ * when it starts or changes, and the recovery once, not on every lookup. */
+static void test_nh_logged_once(void **state)
+{
+	(void)state;
+	said.about = "next hop of 10.5.0.1:";
+	said.lines = 0;
+	lb_log_set_sink(said_sink, NULL);
+	for (int i = 0; i < 3; i++)
+		lookup_10_5(-ENETUNREACH);
+	assert_int_equal(said.lines, 1);
+	assert_non_null(strstr(said.last, strerror(ENETUNREACH)));
+
+	assert_int_equal(sh("ip route add 10.5.0.0/24 via 10.0.0.2"), 0);
+	lookup_10_5(0);
+	lookup_10_5(0);
+	assert_int_equal(said.lines, 2);
+	assert_non_null(strstr(said.last, "resolved"));
+
+	assert_int_equal(sh("ip route del 10.5.0.0/24"), 0);
+	lookup_10_5(-ENETUNREACH);
+	lookup_10_5(-ENETUNREACH);
+	assert_int_equal(said.lines, 3);
+	assert_non_null(strstr(said.last, "no route"));
+
+	/* Another failure is another message. */
+	assert_int_equal(sh("ip route add unreachable 10.5.0.0/24"), 0);
+	lookup_10_5(-EHOSTUNREACH);
+	lookup_10_5(-EHOSTUNREACH);
+	assert_int_equal(said.lines, 4);
+	assert_non_null(strstr(said.last, strerror(EHOSTUNREACH)));
+	assert_int_equal(sh("ip route del unreachable 10.5.0.0/24"), 0);
+	lb_log_reset_sink();
+}
+
 static void test_nh_bad_args(void **state)
 {
 	struct lb_addr a = v4("10.0.0.2");
@@ -656,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_nh_resolves_v6),
 		cmocka_unit_test(test_nh_no_carrier),
 		cmocka_unit_test(test_nh_unreachable),
+		cmocka_unit_test(test_nh_logged_once),
 		cmocka_unit_test(test_nh_bad_args),
 		cmocka_unit_test(test_fill_backend),
 		cmocka_unit_test(test_monitor),
