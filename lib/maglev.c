@@ -40,6 +40,7 @@ struct mg_slot {
 	__u32 id;
 	__u32 pos;		/* next preference: (offset + j * skip) mod m */
 	__u32 skip;
+	__u32 skip2;		/* 2 * skip mod m: see take() */
 	__u32 q;		/* max_weight = q * weight + rem */
 	__u32 rem;
 	/* (k + 1) * max_weight = aq * weight + ar, k = slots taken so far, so
@@ -151,29 +152,47 @@ static __always_inline __u64 round_of(__u64 aq, __u64 ar)
 	return aq + (ar != 0);
 }
 
+/* (a + b) mod m for a, b < m; 64-bit so that no m can wrap it. */
+static __always_inline __u64 add_mod(__u64 a, __u64 b, __u32 m)
+{
+	a += b;
+	return a >= m ? a - m : a;
+}
+
+static __always_inline __u64 is_used(const __u64 *used, __u64 pos)
+{
+	return (used[pos >> 6] >> (pos & 63)) & 1;
+}
+
 /*
  * Backend p takes its next preferred empty slot. Occupancy is a bitmap of
  * m bits (8 KiB for m = 65537, in L1) rather than the ring itself (256 KiB):
  * the ~m ln m probes are the bulk of the work, and this makes a build ~20%
  * faster. It also means every ring entry is written exactly once.
+ *
+ * Probes go two preferences at a time: one position after the other is
+ * a chain of dependent add-and-compare steps, and stepping by 2 * skip
+ * halves it (M=65537, N=100: 1.36 -> 1.22 ms here; four at a time was
+ * slower). The order of preferences, so the ring, is the textbook one.
  */
 static __always_inline void take(struct mg_slot *p, __u64 *used, __u32 *ring, __u32 m)
 {
-	/* pos and skip are < m, so pos + skip < 2m: one subtraction is the
-	 * mod; 64-bit so that no m can wrap it. */
-	__u64 pos = p->pos;
+	__u64 pos = p->pos, p1;
 
-	while (used[pos >> 6] & (1ULL << (pos & 63))) {
-		pos += p->skip;
-		if (pos >= m)
-			pos -= m;
+	for (;;) {
+		p1 = add_mod(pos, p->skip, m);
+		if (!is_used(used, pos))
+			break;
+		if (!is_used(used, p1)) {
+			pos = p1;
+			p1 = add_mod(pos, p->skip, m);
+			break;
+		}
+		pos = add_mod(pos, p->skip2, m);
 	}
 	used[pos >> 6] |= 1ULL << (pos & 63);
 	ring[pos] = p->id;
-	pos += p->skip;
-	if (pos >= m)
-		pos -= m;
-	p->pos = (__u32)pos;
+	p->pos = (__u32)p1;
 }
 
 /*
@@ -204,6 +223,7 @@ static void populate(struct mg_slot *s, size_t ns, __u32 *sched, __u32 *cnt, __u
 		/* The permutation formula is part of the fleet contract. */
 		p->pos = lb_addr_hash(&p->addr, p->family, LB_HASH_SEED_OFFSET) % m;
 		p->skip = lb_addr_hash(&p->addr, p->family, LB_HASH_SEED_SKIP) % (m - 1) + 1;
+		p->skip2 = (__u32)add_mod(p->skip, p->skip, m);
 		p->q = max_w / p->weight;
 		p->rem = max_w % p->weight;
 		p->aq = p->q;
