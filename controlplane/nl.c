@@ -690,39 +690,34 @@ static __u32 say_hash(const char *say)
 static void say_once(struct cp_nl *nl, const char *dst_s, const char *say, int warn,
 		     int resolved)
 {
-	struct nh_said key, *n, **found;
+	struct nh_said key, *n = NULL, **found;
+	__u32 h = say[0] ? say_hash(say) : 0;
 
 	snprintf(key.dst, sizeof(key.dst), "%s", dst_s);
-	found = say[0] ? tsearch(&key, &nl->said, said_cmp) : tfind(&key, &nl->said, said_cmp);
+	found = h ? tsearch(&key, &nl->said, said_cmp) : tfind(&key, &nl->said, said_cmp);
 	if (found && *found == &key) {
-		/* New destination: give the tree its own copy. */
+		/* New destination: the tree gets its own copy. Out of memory,
+		 * the line is logged unremembered. */
 		n = malloc(sizeof(*n));
-		if (!n) {
-			tdelete(&key, &nl->said, said_cmp);
-			found = NULL;
-		} else {
+		if (n) {
 			*n = key;
 			n->hash = 0;
 			*found = n;
+		} else {
+			tdelete(&key, &nl->said, said_cmp);
 		}
+	} else if (found) {
+		n = *found;
 	}
-	if (!found) {		/* nothing said before, or out of memory */
-		if (say[0])
-			lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, "next hop of %s: %s\n", dst_s, say);
+	if (n && n->hash == h)
 		return;
-	}
-	n = *found;
-	if (!say[0]) {
-		if (n->hash)
-			pr_info("next hop of %s: %s\n", dst_s,
-				resolved ? "resolved" : "no longer failing; being resolved");
-		n->hash = 0;
-		return;
-	}
-	if (n->hash == say_hash(say))
-		return;
-	n->hash = say_hash(say);
-	lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, "next hop of %s: %s\n", dst_s, say);
+	if (h)
+		lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, "next hop of %s: %s\n", dst_s, say);
+	else if (n)
+		pr_info("next hop of %s: %s\n", dst_s,
+			resolved ? "resolved" : "no longer failing; being resolved");
+	if (n)
+		n->hash = h;
 }
 
 int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
