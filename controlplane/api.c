@@ -2,6 +2,8 @@
 /*
  * api.c - the API socket of sluiced (see api.h).
  */
+#define LB_LOG_PREFIX "api: "
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -115,7 +117,7 @@ struct cp_api *cp_api_open(const char *path, cp_api_handler handler, void *arg)
 	if (!err)
 		err = claim_path(&sun);
 	if (err) {
-		pr_warn("api: %s: %s\n", path,
+		pr_warn("%s: %s\n", path,
 			err == -EADDRINUSE ? "another sluiced is listening there" : strerror(-err));
 		goto fail;
 	}
@@ -129,7 +131,7 @@ struct cp_api *cp_api_open(const char *path, cp_api_handler handler, void *arg)
 	err = bind(api->lfd, (struct sockaddr *)&sun, sizeof(sun)) ? -errno : 0;
 	umask(old_mask);
 	if (err) {
-		pr_warn("api: bind %s: %s\n", path, strerror(-err));
+		pr_warn("bind %s: %s\n", path, strerror(-err));
 		goto fail;
 	}
 	if (chmod(path, 0600) || listen(api->lfd, 64))
@@ -144,7 +146,7 @@ struct cp_api *cp_api_open(const char *path, cp_api_handler handler, void *arg)
 
 fail_errno:
 	err = -errno;
-	pr_warn("api: %s: %s\n", path, strerror(-err));
+	pr_warn("%s: %s\n", path, strerror(-err));
 fail:
 	cp_api_close(api);
 	errno = -err;
@@ -349,7 +351,7 @@ static void client_accept(struct cp_api *api, int fd)
 		if (!api->clients[i])
 			slot = i;
 	if (!c || slot < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len)) {
-		pr_warn("api: refusing a client: %s\n", slot < 0 ? "too many clients" : strerror(errno));
+		pr_warn("refusing a client: %s\n", slot < 0 ? "too many clients" : strerror(errno));
 		free(c);
 		close(fd);
 		return;
@@ -363,7 +365,7 @@ static void client_accept(struct cp_api *api, int fd)
 	}
 	api->clients[slot] = c;
 	if (c->peer.uid != 0) {
-		pr_info("api: refused pid %d uid %u: root only\n", c->peer.pid, c->peer.uid);
+		pr_info("refused pid %d uid %u: root only\n", c->peer.pid, c->peer.uid);
 		c->closing = 1;
 		if (!client_queue(c, error_reply("peer", "permission denied: sluiced accepts only root")))
 			client_write(c);
@@ -382,7 +384,7 @@ static void client_event(struct cp_api *api, struct cp_client *c, __u32 events)
 	if (!err && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
 		err = -EPIPE;
 	if (err == -ENOBUFS)
-		pr_warn("api: pid %d does not read its replies; dropped\n", c->peer.pid);
+		pr_warn("pid %d does not read its replies; dropped\n", c->peer.pid);
 	if (err || (c->closing && c->out_off == c->out_len)) {
 		client_free(api, c);
 		return;

@@ -9,6 +9,8 @@
  * SIGINT exit leaving forwarding in place), netlink changes and a timer
  * that re-resolves backends' next hops.
  */
+#define LB_LOG_PREFIX "sluiced: "
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -180,19 +182,19 @@ static int load_initial(struct sluiced *d)
 		if (err == -ENOENT)
 			continue;
 		if (err) {
-			pr_warn("sluiced: %s: %s (nothing of it applied)\n", e.field, e.msg);
+			pr_warn("%s: %s (nothing of it applied)\n", e.field, e.msg);
 			return err;
 		}
 		err = cp_model_apply_diff(&d->model, &loaded, &e);
 		cp_model_free(&loaded);
 		if (err < 0) {
-			pr_warn("sluiced: applying %s: %s: %s\n", paths[i], e.field, e.msg);
+			pr_warn("applying %s: %s: %s\n", paths[i], e.field, e.msg);
 			return err;
 		}
-		pr_info("sluiced: loaded %s (%zu VIPs)\n", paths[i], d->model.n_vips);
+		pr_info("loaded %s (%zu VIPs)\n", paths[i], d->model.n_vips);
 		return 0;
 	}
-	pr_info("sluiced: no state or config file: starting empty\n");
+	pr_info("no state or config file: starting empty\n");
 	return 0;
 }
 
@@ -204,17 +206,17 @@ static void reload(struct sluiced *d)
 	int n;
 
 	if (cp_state_load(d->config_path, &d->model.limits, &target, &e)) {
-		pr_warn("sluiced: reload: %s: %s (nothing applied)\n",
+		pr_warn("reload: %s: %s (nothing applied)\n",
 			e.field[0] ? e.field : d->config_path, e.msg[0] ? e.msg : "cannot read");
 		return;
 	}
 	n = cp_model_apply_diff(&d->model, &target, &e);
 	cp_model_free(&target);
 	if (n < 0) {
-		pr_warn("sluiced: reload: %s: %s\n", e.field, e.msg);
+		pr_warn("reload: %s: %s\n", e.field, e.msg);
 		return;
 	}
-	pr_info("sluiced: reload: %d change(s) from %s\n", n, d->config_path);
+	pr_info("reload: %d change(s) from %s\n", n, d->config_path);
 	if (n > 0 && d->state_path[0])
 		cp_state_save(d->state_path, &d->model);
 }
@@ -273,7 +275,7 @@ static int on_signal(struct sluiced *d, int sfd, const struct cp_fastpath *fp)
 			reload(d);
 			continue;
 		}
-		pr_info("%s: %s: exiting, %s\n", fp->prog, strsignal(si.ssi_signo),
+		pr_info("%s: exiting, %s\n", strsignal(si.ssi_signo),
 			d->driver.ops ? fp->exit_log : "no fast path was running");
 		return 0;
 	}
@@ -316,7 +318,7 @@ static void metrics_follow(const struct sluiced *d, struct loop *l, const struct
 	h = cp_metrics_http_start(want);
 	if (!h) {
 		if (l->metrics)
-			pr_warn("sluiced: metrics stay on %s\n", l->metrics_addr);
+			pr_warn("metrics stay on %s\n", l->metrics_addr);
 		snprintf(l->metrics_failed, sizeof(l->metrics_failed), "%s", want);
 		return;
 	}
@@ -324,7 +326,7 @@ static void metrics_follow(const struct sluiced *d, struct loop *l, const struct
 	l->metrics = h;
 	snprintf(l->metrics_addr, sizeof(l->metrics_addr), "%s", want);
 	l->metrics_failed[0] = 0;
-	pr_info("sluiced: metrics on %s\n", want);
+	pr_info("metrics on %s\n", want);
 }
 
 /* Renders on this (the control) thread and hands the text over; the HTTP
@@ -425,7 +427,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		openlog(fp->prog, LOG_PID, LOG_DAEMON);
 		lb_log_set_sink(syslog_sink, NULL);
 		if (daemon(0, 0)) {
-			pr_warn("sluiced: daemon: %s\n", strerror(errno));
+			pr_warn("daemon: %s\n", strerror(errno));
 			return 1;
 		}
 	}
@@ -468,7 +470,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		l.mfd = make_timerfd(SLUICED_METRICS_PERIOD_S);
 	}
 	if (!err) {
-		pr_info("sluiced: serving %s\n", d->socket_path);
+		pr_info("serving %s\n", d->socket_path);
 		run(d, &l, &o, fp);
 	}
 

@@ -6,6 +6,8 @@
  * is the pin layout: where the node's program is pinned, finding it again
  * at start, and when pins go away.
  */
+#define LB_LOG_PREFIX "driver_xdp: "
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -70,7 +72,7 @@ static int find_pin_dir(const char *root, char **dir)
 		err = -errno;
 		if (err == -ENOENT)
 			return 0;
-		pr_warn("driver_xdp: reading %s: %s\n", root, strerror(-err));
+		pr_warn("reading %s: %s\n", root, strerror(-err));
 		return err;
 	}
 	while ((e = readdir(d))) {
@@ -80,7 +82,7 @@ static int find_pin_dir(const char *root, char **dir)
 		    !S_ISDIR(st.st_mode) || !dir_nonempty(dirfd(d), e->d_name))
 			continue;
 		if (found[0]) {
-			pr_warn("driver_xdp: both %s/%s and %s/%s hold pins; remove the stale one\n",
+			pr_warn("both %s/%s and %s/%s hold pins; remove the stale one\n",
 				root, found, root, e->d_name);
 			err = -EEXIST;
 			break;
@@ -106,19 +108,19 @@ static const struct lb_params *xdp_params(void *ctx)
 	return lb_xdp_params(c->x);
 }
 
-static int ifindex_of(const char *ifname, const char *who)
+static int ifindex_of(const char *ifname)
 {
 	unsigned int i;
 	int err;
 
 	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE) {
-		pr_warn("driver_xdp: %s: bad interface name\n", who);
+		pr_warn("bad interface name\n");
 		return -EINVAL;
 	}
 	i = if_nametoindex(ifname);
 	if (!i) {
 		err = errno == ENXIO ? -ENODEV : -errno;
-		pr_warn("driver_xdp: %s %s: %s\n", who, ifname, strerror(-err));
+		pr_warn("interface %s: %s\n", ifname, strerror(-err));
 		return err;
 	}
 	return (int)i;
@@ -140,7 +142,7 @@ static int link_up(const char *ifname)
 		err = -ENETDOWN;
 	close(fd);
 	if (err == -ENETDOWN)
-		pr_warn("driver_xdp: %s is down; bring it up first (ip link set %s up)\n",
+		pr_warn("%s is down; bring it up first (ip link set %s up)\n",
 			ifname, ifname);
 	return err;
 }
@@ -151,7 +153,7 @@ static int xdp_attach(void *ctx, const char *ifname)
 	char *dir = NULL;
 	int ifindex, mode, err, pinned_now = 0;
 
-	ifindex = ifindex_of(ifname, "attach");
+	ifindex = ifindex_of(ifname);
 	if (ifindex < 0)
 		return ifindex;
 	err = link_up(ifname);
@@ -163,7 +165,7 @@ static int xdp_attach(void *ctx, const char *ifname)
 	mode = lb_xdp_attached(c->x, ifindex);
 	if (mode) {
 		if ((mode == LB_XDP_ATTACHED_GENERIC) != !!c->generic)
-			pr_warn("driver_xdp: %s stays attached in %s mode; detach it to change the mode\n",
+			pr_warn("%s stays attached in %s mode; detach it to change the mode\n",
 				ifname, mode == LB_XDP_ATTACHED_GENERIC ? "generic" : "native");
 		return 0;
 	}
@@ -191,7 +193,7 @@ static int xdp_detach(void *ctx, const char *ifname)
 	const char *dir;
 	int ifindex, err;
 
-	ifindex = ifindex_of(ifname, "detach");
+	ifindex = ifindex_of(ifname);
 	if (ifindex < 0)
 		return ifindex;
 	err = lb_xdp_detach(c->x, ifindex);

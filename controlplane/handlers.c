@@ -4,6 +4,8 @@
  * request kind, over the model (changes) and the driver (counters, flows).
  * Runs on the control thread only.
  */
+#define LB_LOG_PREFIX "api: "
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -408,7 +410,7 @@ json_t *sluiced_handle(void *arg, json_t *req, const struct ucred *peer)
 		return cp_reply_error(&e);
 	reply = dispatch(d, &r, &e);
 	if (!reply) {
-		pr_info("api: %s rejected: %s: %s\n", cp_op_name(r.op), e.field, e.msg);
+		pr_info("%s rejected: %s: %s\n", cp_op_name(r.op), e.field, e.msg);
 		return cp_reply_error(&e);
 	}
 	return reply;

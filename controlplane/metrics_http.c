@@ -11,6 +11,8 @@
  * reference: publish for an unscraped one, libmicrohttpd's free callback
  * after the last byte of a response went out.
  */
+#define LB_LOG_PREFIX "metrics: "
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -202,7 +204,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 	(void)cls;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	pr_warn("sluiced: metrics http: %s%s", buf,
+	pr_warn("%s%s", buf,
 		buf[0] && buf[strlen(buf) - 1] == '\n' ? "" : "\n");
 }
 
@@ -216,7 +218,7 @@ struct cp_metrics_http *cp_metrics_http_start(const char *addr_port)
 
 	err = parse_listen(addr_port, &ss, &v6);
 	if (err) {
-		pr_warn("sluiced: metrics: bad listen address '%s' (want A.B.C.D:PORT or [V6]:PORT)\n",
+		pr_warn("bad listen address '%s' (want A.B.C.D:PORT or [V6]:PORT)\n",
 			addr_port ? addr_port : "(null)");
 		errno = -err;
 		return NULL;
@@ -244,7 +246,7 @@ struct cp_metrics_http *cp_metrics_http_start(const char *addr_port)
 				  MHD_OPTION_END);
 	if (!h->mhd) {
 		err = errno ? errno : EIO;
-		pr_warn("sluiced: metrics: cannot listen on %s: %s\n", addr_port, strerror(err));
+		pr_warn("cannot listen on %s: %s\n", addr_port, strerror(err));
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 		errno = err;

@@ -36,6 +36,8 @@
  *
  * Not thread-safe: sluiced's control thread owns the model.
  */
+#define LB_LOG_PREFIX "model: "
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -1037,7 +1039,7 @@ static int ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, 
 	if (!err) {
 		*digest = lb_maglev_digest(r, v->ring_size, l, n);
 		if (lb_maglev_ring_too_small(v->ring_size, n))
-			pr_warn("model: VIP id %u: ring of %u for %zu backends: removing one moves far more than 1/%zu of the flows\n",
+			pr_warn("VIP id %u: ring of %u for %zu backends: removing one moves far more than 1/%zu of the flows\n",
 				v->id, v->ring_size, n, n);
 	}
 	free(l);
@@ -1082,7 +1084,7 @@ static const struct cp_driver_ops *drv(const struct cp_model *m)
 
 static int drv_fail(struct cp_error *e, int err, const char *what, __u32 id)
 {
-	pr_warn("model: fast path: %s %u failed: %s\n", what, id, strerror(-err));
+	pr_warn("fast path: %s %u failed: %s\n", what, id, strerror(-err));
 	return cp_error_set(e, -err, "fastpath", "%s %u failed: %s", what, id, strerror(-err));
 }
 
@@ -1762,7 +1764,7 @@ static void batch_rollback(struct cp_model *m, struct batch *b, int pushed)
 	restore_model(m, b);
 	ids_rebuild(m);
 	if (pushed && drv(m)) {
-		pr_warn("model: restoring the fast path after a failed change\n");
+		pr_warn("restoring the fast path after a failed change\n");
 		resync_after_failure(m, b, retire);
 	}
 	free(retire);
@@ -1830,7 +1832,7 @@ static int attach_new(struct cp_model *m, const struct cp_node *o, const struct 
 		err = drv(m)->attach(m->driver->ctx, n->interfaces[i]);
 		if (!err)
 			continue;
-		pr_warn("model: cannot attach to %s: %s\n", n->interfaces[i], strerror(-err));
+		pr_warn("cannot attach to %s: %s\n", n->interfaces[i], strerror(-err));
 		if (err == -ENODEV)
 			cp_error_set(e, ENODEV, "interface", "%s: no such interface",
 				     n->interfaces[i]);
@@ -1860,7 +1862,7 @@ static void detach_old(struct cp_model *m, const struct cp_node *o, const struct
 			continue;
 		err = drv(m)->detach(m->driver->ctx, o->interfaces[i]);
 		if (err)
-			pr_warn("model: cannot detach from %s: %s\n", o->interfaces[i],
+			pr_warn("cannot detach from %s: %s\n", o->interfaces[i],
 				strerror(-err));
 	}
 }
@@ -2037,7 +2039,7 @@ static int write_request(const struct cp_request *r, FILE *out)
 	int n = cp_cmd_format(r, line, sizeof(line));
 
 	if (n < 0) {
-		pr_warn("model: save: cannot format a %s line: %s\n", cp_op_name(r->op),
+		pr_warn("save: cannot format a %s line: %s\n", cp_op_name(r->op),
 			strerror(-n));
 		return n;
 	}

@@ -27,6 +27,8 @@
  *
  * Threads: see nl.h.
  */
+#define LB_LOG_PREFIX "nl: "
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,21 +273,21 @@ struct cp_nl *cp_nl_open(void)
 
 	nl = calloc(1, sizeof(*nl));
 	if (!nl) {
-		pr_warn("cp_nl_open: out of memory\n");
+		pr_warn("out of memory\n");
 		errno = ENOMEM;
 		return NULL;
 	}
 	nl->buf = malloc(NL_RX_SIZE);
 	if (!nl->buf) {
 		err = -ENOMEM;
-		pr_warn("cp_nl_open: out of memory\n");
+		pr_warn("out of memory\n");
 		goto fail;
 	}
 
 	nl->req = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	if (!nl->req) {
 		err = -errno;
-		pr_warn("cp_nl_open: netlink socket: %s\n", strerror(-err));
+		pr_warn("netlink socket: %s\n", strerror(-err));
 		goto fail;
 	}
 	/* Best effort, only for better log lines: the kernel's reason for a
@@ -294,7 +296,7 @@ struct cp_nl *cp_nl_open(void)
 	mnl_socket_setsockopt(nl->req, NETLINK_CAP_ACK, &one, sizeof(one));
 	if (mnl_socket_bind(nl->req, 0, MNL_SOCKET_AUTOPID) < 0) {
 		err = -errno;
-		pr_warn("cp_nl_open: bind netlink socket: %s\n", strerror(-err));
+		pr_warn("bind netlink socket: %s\n", strerror(-err));
 		goto fail;
 	}
 	nl->portid = mnl_socket_get_portid(nl->req);
@@ -302,7 +304,7 @@ struct cp_nl *cp_nl_open(void)
 	nl->mon = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (!nl->mon) {
 		err = -errno;
-		pr_warn("cp_nl_open: netlink monitor socket: %s\n", strerror(-err));
+		pr_warn("netlink monitor socket: %s\n", strerror(-err));
 		goto fail;
 	}
 	/* Socket-level options (mnl_socket_setsockopt() is SOL_NETLINK).
@@ -312,10 +314,10 @@ struct cp_nl *cp_nl_open(void)
 		       sizeof(rcvbuf)) < 0 &&
 	    setsockopt(mnl_socket_get_fd(nl->mon), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 		       sizeof(rcvbuf)) < 0)
-		pr_debug("cp_nl_open: monitor SO_RCVBUF: %s\n", strerror(errno));
+		pr_debug("monitor SO_RCVBUF: %s\n", strerror(errno));
 	if (mnl_socket_bind(nl->mon, groups, MNL_SOCKET_AUTOPID) < 0) {
 		err = -errno;
-		pr_warn("cp_nl_open: subscribe to link/neighbour/route changes: %s\n",
+		pr_warn("subscribe to link/neighbour/route changes: %s\n",
 			strerror(-err));
 		goto fail;
 	}
@@ -395,11 +397,11 @@ int cp_nl_link_get(struct cp_nl *nl, const char *ifname, struct cp_link *out)
 	int err;
 
 	if (!nl || !out) {
-		pr_warn("cp_nl_link_get: NULL argument\n");
+		pr_warn("NULL argument\n");
 		return -EINVAL;
 	}
 	if (!ifname || !ifname[0] || strlen(ifname) >= IF_NAMESIZE) {
-		pr_warn("cp_nl_link_get: bad interface name \"%s\" (1 to %d bytes)\n",
+		pr_warn("bad interface name \"%s\" (1 to %d bytes)\n",
 			ifname ? ifname : "(null)", IF_NAMESIZE - 1);
 		return -EINVAL;
 	}
@@ -712,7 +714,7 @@ static void say_once(struct cp_nl *nl, const char *dst_s, const char *say, int w
 	if (n && n->hash == h)
 		return;
 	if (h)
-		lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, "next hop of %s: %s\n", dst_s, say);
+		lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, LB_LOG_PREFIX "next hop of %s: %s\n", dst_s, say);
 	else if (n)
 		pr_info("next hop of %s: %s\n", dst_s,
 			resolved ? "resolved" : "no longer failing; being resolved");
@@ -727,13 +729,13 @@ int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
 	int af, warn = 0, err;
 
 	if (!nl || !dst || !out) {
-		pr_warn("cp_nl_nexthop: NULL argument\n");
+		pr_warn("NULL argument\n");
 		return -EINVAL;
 	}
 	memset(out, 0, sizeof(*out));
 	af = family_af(family);
 	if (!af) {
-		pr_warn("cp_nl_nexthop: family %u is neither LB_FAMILY_V4 nor LB_FAMILY_V6\n",
+		pr_warn("family %u is neither LB_FAMILY_V4 nor LB_FAMILY_V6\n",
 			family);
 		return -EAFNOSUPPORT;
 	}
@@ -750,7 +752,7 @@ int cp_nl_fill_backend(void *arg, struct lb_backend *b)
 	int err;
 
 	if (!nl || !b) {
-		pr_warn("cp_nl_fill_backend: NULL argument\n");
+		pr_warn("NULL argument\n");
 		return -EINVAL;
 	}
 	err = cp_nl_nexthop(nl, b->family, &b->addr, &nh);
@@ -817,7 +819,7 @@ int cp_nl_monitor_read(struct cp_nl *nl, int *changed)
 	int i;
 
 	if (!nl || !changed) {
-		pr_warn("cp_nl_monitor_read: NULL argument\n");
+		pr_warn("NULL argument\n");
 		return -EINVAL;
 	}
 	*changed = 0;
@@ -836,7 +838,7 @@ int cp_nl_monitor_read(struct cp_nl *nl, int *changed)
 				continue;
 			}
 			err = -errno;
-			pr_warn("cp_nl_monitor_read: %s\n", strerror(-err));
+			pr_warn("%s\n", strerror(-err));
 			return err;
 		}
 		/* seq and portid 0: notifications carry the sender's. */

@@ -4,6 +4,8 @@
  * core (daemon.c) with the XDP driver, whose programs and maps are pinned
  * under --pin-root so that a restart adopts them without losing a packet.
  */
+#define LB_LOG_PREFIX "sluiced: "
+
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -51,12 +53,12 @@ static int xdp_open(void *arg, struct cp_driver *drv, const struct lb_params *p,
 
 	err = cp_driver_xdp_open(drv, x->pin_root, p, adopted);
 	if (err) {
-		pr_warn("sluiced: cannot load the XDP fast path: %s\n", strerror(-err));
+		pr_warn("cannot load the XDP fast path: %s\n", strerror(-err));
 		return err;
 	}
 	if (x->generic)
 		cp_driver_xdp_set_generic(drv, 1);
-	pr_info("sluiced: XDP fast path %s\n", *adopted ? "adopted from pins" : "loaded");
+	pr_info("XDP fast path %s\n", *adopted ? "adopted from pins" : "loaded");
 	return 0;
 }
 

@@ -2,6 +2,8 @@
 /*
  * state.c - atomic persistence of the model (see state.h).
  */
+#define LB_LOG_PREFIX "state: "
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -83,7 +85,7 @@ out:
 	if (f)
 		fclose(f);
 	if (err) {
-		pr_warn("state: cannot write %s: %s\n", path, strerror(-err));
+		pr_warn("cannot write %s: %s\n", path, strerror(-err));
 		unlink(tmp);
 	}
 	return err;

@@ -5,6 +5,8 @@
  * as for XDP; what is DPDK's here is where the memory comes from and the
  * grace period (rte_rcu_qsbr over the worker lcores).
  */
+#define LB_LOG_PREFIX "driver_dpdk: "
+
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -27,11 +29,11 @@ int lb_dpdk_params(struct lb_params *p, unsigned int n_workers)
 
 	p->nr_cpus = n_workers;
 	/* The same limits as the XDP loader's, so one config fits both. */
-	err = lb_tables_params(p, "driver_dpdk");
+	err = lb_tables_params(p);
 	if (err)
 		return err;
 	if (!n_workers || n_workers > DP_MAX_WORKERS) {
-		pr_warn("driver_dpdk: %u workers: need 1 to %d\n", n_workers, DP_MAX_WORKERS);
+		pr_warn("%u workers: need 1 to %d\n", n_workers, DP_MAX_WORKERS);
 		return -EINVAL;
 	}
 	return 0;
@@ -140,7 +142,7 @@ int lb_dpdk_alloc(struct lb_dpdk *d, const struct lb_params *p, unsigned int n_w
 	return 0;
 
 fail:
-	pr_warn("driver_dpdk: cannot allocate the tables (%zu MiB of rings) and %u workers' "
+	pr_warn("cannot allocate the tables (%zu MiB of rings) and %u workers' "
 		"flows: %s; lower --max-vips/--max-ring/--flow-buckets or raise EAL -m\n",
 		lb_tables_rings_bytes(p) >> 20, n_workers, strerror(-err));
 	lb_dpdk_free(d);
@@ -229,13 +231,13 @@ static int set_attached(struct lb_dpdk *d, const char *ifname, int on)
 		return 0;
 	p = port_by_name(d, ifname);
 	if (!p) {
-		pr_warn("driver_dpdk: %s %s: no DPDK port stands for it; give the EAL "
+		pr_warn("%s %s: no DPDK port stands for it; give the EAL "
 			"--vdev=net_af_packet0,iface=%s (or net_af_xdp) or name a port\n",
 			on ? "attach" : "detach", ifname, ifname);
 		return -ENODEV;
 	}
 	__atomic_store_n(&p->attached, on, __ATOMIC_RELEASE);
-	pr_info("driver_dpdk: %s port %u (%s)\n", on ? "forwarding on" : "stopped forwarding on",
+	pr_info("%s port %u (%s)\n", on ? "forwarding on" : "stopped forwarding on",
 		p->id, ifname);
 	return 0;
 }

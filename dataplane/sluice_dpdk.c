@@ -9,6 +9,8 @@
  * lcore runs the control plane; every other lcore is a worker with one
  * RX and one TX queue on every port.
  */
+#define LB_LOG_PREFIX "sluice-dpdk: "
+
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -116,7 +118,7 @@ static int ports_probe(struct lb_dpdk *d, const char *only)
 		if (rte_eth_dev_get_name_by_port(pid, name) || (only && strcmp(name, only)))
 			continue;
 		if (d->n_ports == DP_MAX_PORTS) {
-			pr_warn(PROG ": more than %d ports; ignoring %s\n", DP_MAX_PORTS, name);
+			pr_warn("more than %d ports; ignoring %s\n", DP_MAX_PORTS, name);
 			continue;
 		}
 		if (rte_eth_dev_info_get(pid, &info))
@@ -134,12 +136,12 @@ static int ports_probe(struct lb_dpdk *d, const char *only)
 			p->exception = 0;	/* only one exception port */
 		if (!p->exception && d->first_fp < 0)
 			d->first_fp = (int)d->n_ports;
-		pr_info(PROG ": port %u %s%s%s%s\n", pid, name, p->ifname[0] ? " iface " : "",
+		pr_info("port %u %s%s%s%s\n", pid, name, p->ifname[0] ? " iface " : "",
 			p->ifname, p->exception ? " (exception port)" : "");
 		d->n_ports++;
 	}
 	if (!d->n_ports) {
-		pr_warn(PROG ": the EAL found no port; give it one, e.g. "
+		pr_warn("the EAL found no port; give it one, e.g. "
 			"--vdev=net_af_packet0,iface=eth0\n");
 		return -ENODEV;
 	}
@@ -153,7 +155,7 @@ static int port_conf(struct dp_port *p, uint16_t nq, struct rte_eth_conf *conf,
 	if (rte_eth_dev_info_get(p->id, info))
 		return -ENODEV;
 	if (nq > info->max_rx_queues || nq > info->max_tx_queues) {
-		pr_warn(PROG ": port %s has %u RX/%u TX queues, %u workers need one each "
+		pr_warn("port %s has %u RX/%u TX queues, %u workers need one each "
 			"(net_af_packet/net_af_xdp: qpairs=%u/queue_count=%u; or fewer lcores)\n",
 			p->name, info->max_rx_queues, info->max_tx_queues, nq, nq, nq);
 		return -EINVAL;
@@ -165,7 +167,7 @@ static int port_conf(struct dp_port *p, uint16_t nq, struct rte_eth_conf *conf,
 	if (nq > 1 && conf->rx_adv_conf.rss_conf.rss_hf)
 		conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 	else if (nq > 1)
-		pr_warn(PROG ": port %s has no RSS: flows land on queues as the PMD likes\n",
+		pr_warn("port %s has no RSS: flows land on queues as the PMD likes\n",
 			p->name);
 	return 0;
 }
@@ -193,7 +195,7 @@ static int port_start(struct lb_dpdk *d, struct dp_port *p, uint16_t nq)
 	if (!err)
 		err = rte_eth_dev_start(p->id);
 	if (err)
-		pr_warn(PROG ": port %s: cannot start: %s\n", p->name, strerror(-err));
+		pr_warn("port %s: cannot start: %s\n", p->name, strerror(-err));
 	return err;
 }
 
@@ -213,13 +215,13 @@ static void exception_mac(struct lb_dpdk *d)
 	rte_ether_format_addr(mac, sizeof(mac), &fp->mac);
 	err = rte_eth_dev_default_mac_addr_set(exc->id, &fp->mac);
 	if (err) {
-		pr_warn(PROG ": exception port %s: cannot take %s's MAC %s: %s; the kernel's "
+		pr_warn("exception port %s: cannot take %s's MAC %s: %s; the kernel's "
 			"ARP/ND answers will name the wrong address\n", exc->ifname, fp->name, mac,
 			strerror(-err));
 		return;
 	}
 	exc->mac = fp->mac;
-	pr_info(PROG ": exception port %s stands for %s (MAC %s)\n", exc->ifname[0] ? exc->ifname : exc->name,
+	pr_info("exception port %s stands for %s (MAC %s)\n", exc->ifname[0] ? exc->ifname : exc->name,
 		fp->ifname[0] ? fp->ifname : fp->name, mac);
 }
 
@@ -231,7 +233,7 @@ static int ports_start(struct lb_dpdk *d, uint16_t nq)
 	d->pool = rte_pktmbuf_pool_create("sl_mbufs", n < 8191 ? 8191 : n, POOL_CACHE, 0,
 					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (!d->pool) {
-		pr_warn(PROG ": cannot create a pool of %u mbufs: %s (raise EAL -m)\n", n,
+		pr_warn("cannot create a pool of %u mbufs: %s (raise EAL -m)\n", n,
 			rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
@@ -292,7 +294,7 @@ static int workers_setup(struct lb_dpdk *d, const struct lb_params *req)
 			lcores[n++] = l;
 	}
 	if (!n) {
-		pr_warn(PROG ": no worker lcore: give the EAL two or more (-l 0-1); the main "
+		pr_warn("no worker lcore: give the EAL two or more (-l 0-1); the main "
 			"lcore runs the control plane\n");
 		return -EINVAL;
 	}
@@ -342,7 +344,7 @@ static int dpdk_open(void *arg, struct cp_driver *drv, const struct lb_params *r
 	for (unsigned int i = 0; i < d->n_workers; i++) {
 		err = rte_eal_remote_launch(dp_lcore_main, &d->workers[i], d->workers[i].lcore_id);
 		if (err) {
-			pr_warn(PROG ": cannot launch lcore %u: %s\n", d->workers[i].lcore_id,
+			pr_warn("cannot launch lcore %u: %s\n", d->workers[i].lcore_id,
 				strerror(-err));
 			d->launched = 1;	/* lb_dpdk_free stops those that run */
 			lb_dpdk_free(d);
@@ -351,7 +353,7 @@ static int dpdk_open(void *arg, struct cp_driver *drv, const struct lb_params *r
 		d->launched = 1;
 	}
 	cp_driver_dpdk_init(drv, d);
-	pr_info(PROG ": %u workers on %u ports%s\n", d->n_workers, d->n_ports,
+	pr_info("%u workers on %u ports%s\n", d->n_workers, d->n_ports,
 		d->exc >= 0 ? " with an exception port" : "");
 	return 0;
 }
@@ -454,14 +456,14 @@ static int pcap_load(struct cp_model *m, struct cp_driver *drv, const char *path
 		return err;
 	err = cp_state_load(path, &m->limits, &loaded, &e);
 	if (err) {
-		pr_warn(PROG ": %s: %s\n", e.field[0] ? e.field : path,
+		pr_warn("%s: %s\n", e.field[0] ? e.field : path,
 			e.msg[0] ? e.msg : strerror(-err));
 		return err;
 	}
 	err = cp_model_apply_diff(m, &loaded, &e);
 	cp_model_free(&loaded);
 	if (err < 0) {
-		pr_warn(PROG ": applying %s: %s: %s\n", path, e.field, e.msg);
+		pr_warn("applying %s: %s: %s\n", path, e.field, e.msg);
 		return err;
 	}
 	return 0;

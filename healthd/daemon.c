@@ -13,6 +13,8 @@
  * dirty marks are dropped (the full view sent on reconnect carries them)
  * and health.targets is retried after 100 ms, 200 ms, ... up to 5 s.
  */
+#define LB_LOG_PREFIX "healthd: "
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -66,7 +68,7 @@ static void on_transition(void *arg, struct hc_target *t, enum hc_state state,
 	struct healthd *d = arg;
 	struct hd_target *ht = hc_target_user(t);
 
-	pr_info("healthd: %s %s is %s (%s, %u us)\n", ht->vip, ht->backend,
+	pr_info("%s %s is %s (%s, %u us)\n", ht->vip, ht->backend,
 		hc_state_name(state), reason, latency_us);
 	if (!ht->dirty) {
 		ht->dirty = 1;
@@ -81,7 +83,7 @@ static void on_result(void *arg, struct hc_target *t, int ok, uint32_t latency_u
 
 	(void)arg;
 	if (lb_log_get_level() >= LB_LOG_DEBUG)
-		pr_debug("healthd: %s %s check %s: %s (%u us)\n", ht->vip, ht->backend,
+		pr_debug("%s %s check %s: %s (%u us)\n", ht->vip, ht->backend,
 			 ok ? "ok" : "failed", reason, latency_us);
 }
 
@@ -172,7 +174,7 @@ static void went_away(struct healthd *d, const char *what, int err)
 	uint64_t now = hc_now_us();
 
 	if (d->connected || !d->backoff_ms)
-		pr_warn("healthd: %s on %s: %s; checking on, retrying\n", what, d->socket,
+		pr_warn("%s on %s: %s; checking on, retrying\n", what, d->socket,
 			strerror(err));
 	d->connected = 0;
 	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : d->cfg.backoff_min_ms;
@@ -222,7 +224,7 @@ static int report(struct healthd *d, struct hd_target *ht)
 	} else if (!json_is_true(json_object_get(rep, "ok"))) {
 		json_t *m = json_object_get(json_object_get(rep, "error"), "message");
 
-		pr_warn("healthd: sluiced refused health.report %s %s: %s\n", ht->vip,
+		pr_warn("sluiced refused health.report %s %s: %s\n", ht->vip,
 			ht->backend, json_is_string(m) ? json_string_value(m) : "?");
 	}
 	json_decref(rep);
@@ -254,7 +256,7 @@ static int send_reports(struct healthd *d, int all)
 		sent++;
 	}
 	if (all)
-		pr_info("healthd: sent the full view (%zu known targets)\n", sent);
+		pr_info("sent the full view (%zu known targets)\n", sent);
 	return 0;
 }
 
@@ -336,7 +338,7 @@ static int start_target(struct healthd *d, struct hd_target *ht)
 	ht->t = hc_target_add(d->engine, (struct sockaddr *)&ht->addr, ht->addrlen,
 			      &ht->check, ht);
 	if (!ht->t) {
-		pr_warn("healthd: %s %s: cannot start its check: %s\n", ht->vip, ht->backend,
+		pr_warn("%s %s: cannot start its check: %s\n", ht->vip, ht->backend,
 			strerror(errno));
 		return -errno;
 	}
@@ -362,7 +364,7 @@ static int sync_targets(struct healthd *d, json_t *arr)
 		if (!ht)
 			continue;
 		if (parse_target(json_array_get(arr, x), ht)) {
-			pr_debug("healthd: skipped target #%zu of health.targets\n", x);
+			pr_debug("skipped target #%zu of health.targets\n", x);
 			free(ht);
 			continue;
 		}
@@ -384,7 +386,7 @@ static int sync_targets(struct healthd *d, json_t *arr)
 
 		c = i >= d->n ? 1 : j >= m ? -1 : key_cmp(d->targets[i], nw[j]);
 		if (c < 0) {
-			pr_info("healthd: %s %s no longer a target\n", d->targets[i]->vip,
+			pr_info("%s %s no longer a target\n", d->targets[i]->vip,
 				d->targets[i]->backend);
 			target_free(d, d->targets[i++]);
 			dropped++;
@@ -396,7 +398,7 @@ static int sync_targets(struct healthd *d, json_t *arr)
 			out[k++] = d->targets[i++];
 			free(nw[j++]);
 		} else {
-			pr_info("healthd: %s %s check changed: restarted\n", nw[j]->vip,
+			pr_info("%s %s check changed: restarted\n", nw[j]->vip,
 				nw[j]->backend);
 			target_free(d, d->targets[i++]);
 			start_target(d, nw[j]);
@@ -409,7 +411,7 @@ static int sync_targets(struct healthd *d, json_t *arr)
 	d->targets = out;
 	d->n = k;
 	if (added || dropped || restarted)
-		pr_info("healthd: %zu targets (%zu new, %zu dropped, %zu restarted)\n", k, added,
+		pr_info("%zu targets (%zu new, %zu dropped, %zu restarted)\n", k, added,
 			dropped, restarted);
 	return 0;
 }
@@ -428,7 +430,7 @@ static void refresh(struct healthd *d)
 	}
 	arr = json_object_get(rep, "targets");
 	if (!json_is_true(json_object_get(rep, "ok")) || !json_is_array(arr)) {
-		pr_warn("healthd: health.targets: unexpected reply; retrying\n");
+		pr_warn("health.targets: unexpected reply; retrying\n");
 		json_decref(rep);
 		went_away(d, "health.targets", EPROTO);
 		return;
@@ -436,7 +438,7 @@ static void refresh(struct healthd *d)
 	sync_targets(d, arr);
 	json_decref(rep);
 	if (!was)
-		pr_info("healthd: %s sluiced on %s\n", d->ever_connected ? "reconnected to" :
+		pr_info("%s sluiced on %s\n", d->ever_connected ? "reconnected to" :
 			"connected to", d->socket);
 	d->connected = 1;
 	d->ever_connected = 1;
@@ -462,7 +464,7 @@ int hd_poll(struct healthd *d, int max_wait_ms, const sigset_t *sigmask)
 		wait = max_wait_ms;
 	err = hc_engine_poll(d->engine, (int)wait, sigmask);
 	if (err < 0 && err != -EINTR)
-		pr_warn("healthd: epoll: %s\n", strerror(-err));
+		pr_warn("epoll: %s\n", strerror(-err));
 	if (d->connected && d->n_dirty)
 		send_reports(d, 0);
 	return err == -EINTR ? err : 0;

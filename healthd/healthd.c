@@ -3,6 +3,8 @@
  * healthd.c - sluice-healthd's main(): options, logging, signals. The
  * loop itself is daemon.c over check.c.
  */
+#define LB_LOG_PREFIX "sluice-healthd: "
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -144,7 +146,7 @@ int main(int argc, char **argv)
 		openlog("sluice-healthd", LOG_PID, LOG_DAEMON);
 		lb_log_set_sink(syslog_sink, NULL);
 		if (daemon(0, 0)) {
-			pr_warn("sluice-healthd: daemon: %s\n", strerror(errno));
+			pr_warn("daemon: %s\n", strerror(errno));
 			return 1;
 		}
 	}
@@ -162,14 +164,14 @@ int main(int argc, char **argv)
 
 	d = hd_new(&cfg);
 	if (!d) {
-		pr_warn("sluice-healthd: cannot start: %s\n", strerror(errno));
+		pr_warn("cannot start: %s\n", strerror(errno));
 		return 1;
 	}
 	pr_info("sluice-healthd %s: sluiced on %s, refresh every %d ms\n", SLUICE_VERSION,
 		cfg.socket, cfg.refresh_ms);
 	while (!stop)
 		hd_poll(d, -1, &old);
-	pr_info("sluice-healthd: stopping (%zu targets)\n", hd_target_count(d));
+	pr_info("stopping (%zu targets)\n", hd_target_count(d));
 	hd_free(d);
 	if (!foreground)
 		closelog();

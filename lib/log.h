@@ -50,8 +50,16 @@ void lb_vlog(int level, const char *fmt, va_list ap) __attribute__((format(print
 int lb_log_libbpf_print(int libbpf_level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
-#define pr_warn(...) lb_log(LB_LOG_WARN, __VA_ARGS__)
-#define pr_info(...) lb_log(LB_LOG_INFO, __VA_ARGS__)
-#define pr_debug(...) lb_log(LB_LOG_DEBUG, __VA_ARGS__)
+/* Every message names the file it comes from with one prefix, defined
+ * once at the top of that file, before any #include:
+ *
+ *	#define LB_LOG_PREFIX "model: "
+ *
+ * so nothing passes a "who" string down through calls to say where a
+ * message came from. A file that logs without defining it does not
+ * compile. fmt must be a string literal. */
+#define pr_warn(fmt, ...) lb_log(LB_LOG_WARN, LB_LOG_PREFIX fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...) lb_log(LB_LOG_INFO, LB_LOG_PREFIX fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) lb_log(LB_LOG_DEBUG, LB_LOG_PREFIX fmt, ##__VA_ARGS__)
 
 #endif /* SLUICE_LIB_LOG_H */

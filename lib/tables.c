@@ -4,6 +4,8 @@
  * flip and grace-period protocol of tables.h, shared by the XDP loader
  * and the DPDK driver.
  */
+#define LB_LOG_PREFIX "tables: "
+
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,7 +18,7 @@ static int is_pow2(__u32 v)
 	return v && !(v & (v - 1));
 }
 
-int lb_tables_params(struct lb_params *p, const char *who)
+int lb_tables_params(struct lb_params *p)
 {
 	__u64 ring_ids;
 
@@ -33,37 +35,33 @@ int lb_tables_params(struct lb_params *p, const char *who)
 
 	/* vip_table has 2 * vip_slots entries. */
 	if (!is_pow2(p->vip_slots) || p->vip_slots > (1u << 30)) {
-		pr_warn("%s: vip_slots %u: must be a power of two <= 2^30\n", who,
-			p->vip_slots);
+		pr_warn("params: vip_slots %u: must be a power of two <= 2^30\n", p->vip_slots);
 		return -EINVAL;
 	}
 	/* The ring flip word keeps the size in 31 bits. */
 	if (p->max_ring < 3 || !(p->max_ring & 1) || p->max_ring > (1u << 30)) {
-		pr_warn("%s: max_ring %u: must be odd (a prime), >= 3 and <= 2^30\n", who,
-			p->max_ring);
+		pr_warn("params: max_ring %u: must be odd (a prime), >= 3 and <= 2^30\n", p->max_ring);
 		return -EINVAL;
 	}
 	/* LB_VIP_ID_ADDR is not an index. */
 	if (p->max_vips >= LB_VIP_ID_ADDR) {
-		pr_warn("%s: max_vips %u: too large\n", who, p->max_vips);
+		pr_warn("params: max_vips %u: too large\n", p->max_vips);
 		return -EINVAL;
 	}
 	/* The program indexes rings as one flat __u32 array. */
 	ring_ids = (__u64)p->max_vips * 2 * LB_RING_STRIDE((__u64)p->max_ring);
 	if (ring_ids > UINT32_MAX) {
-		pr_warn("%s: max_vips %u x max_ring %u: rings exceed 2^32 entries\n", who,
-			p->max_vips, p->max_ring);
+		pr_warn("params: max_vips %u x max_ring %u: rings exceed 2^32 entries\n", p->max_vips, p->max_ring);
 		return -EINVAL;
 	}
 	/* LB_BACKEND_NONE is not an index. */
 	if (p->max_backends >= LB_BACKEND_NONE) {
-		pr_warn("%s: max_backends %u: too large\n", who, p->max_backends);
+		pr_warn("params: max_backends %u: too large\n", p->max_backends);
 		return -EINVAL;
 	}
 	if (!is_pow2(p->flow_buckets) ||
 	    (__u64)p->flow_buckets * p->nr_cpus > UINT32_MAX) {
-		pr_warn("%s: flow_buckets %u: must be a power of two, x %u CPUs < 2^32\n", who,
-			p->flow_buckets, p->nr_cpus);
+		pr_warn("params: flow_buckets %u: must be a power of two, x %u CPUs < 2^32\n", p->flow_buckets, p->nr_cpus);
 		return -EINVAL;
 	}
 	return 0;
@@ -112,11 +110,11 @@ int lb_tables_set_config(struct lb_tables *t, const struct lb_config *c)
 	if (!c)
 		return -EINVAL;
 	if (c->flags & ~(LB_CFG_F_ENTROPY_V4 | LB_CFG_F_ENTROPY_V6)) {
-		pr_warn("lb_tables_set_config: unknown flags %#x\n", c->flags);
+		pr_warn("set_config: unknown flags %#x\n", c->flags);
 		return -EINVAL;
 	}
 	if (c->flow_ttl_tcp > LB_FLOW_TTL_MAX || c->flow_ttl_udp > LB_FLOW_TTL_MAX) {
-		pr_warn("lb_tables_set_config: flow TTL %u/%u s: at most %u\n", c->flow_ttl_tcp,
+		pr_warn("set_config: flow TTL %u/%u s: at most %u\n", c->flow_ttl_tcp,
 			c->flow_ttl_udp, LB_FLOW_TTL_MAX);
 		return -EINVAL;
 	}
@@ -145,7 +143,7 @@ int lb_tables_set_vips(struct lb_tables *t, const struct lb_vip_entry *v, size_t
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		if (v[i].vip_id >= p->max_vips && v[i].vip_id != LB_VIP_ID_ADDR) {
-			pr_warn("lb_tables_set_vips: entry %zu: vip_id %u >= max_vips %u\n",
+			pr_warn("set_vips: entry %zu: vip_id %u >= max_vips %u\n",
 				i, v[i].vip_id, p->max_vips);
 			return -EINVAL;
 		}
@@ -160,10 +158,10 @@ int lb_tables_set_vips(struct lb_tables *t, const struct lb_vip_entry *v, size_t
 				p->vip_slots, &seed);
 	if (err) {
 		if (err == -ENOSPC)
-			pr_warn("lb_tables_set_vips: %zu keys do not fit in %u slots within %d probes\n",
+			pr_warn("set_vips: %zu keys do not fit in %u slots within %d probes\n",
 				n, p->vip_slots, LB_VIP_PROBES);
 		else
-			pr_warn("lb_tables_set_vips: invalid entries (duplicate key, bad family, or more than vip_slots/2 = %u)\n",
+			pr_warn("set_vips: invalid entries (duplicate key, bad family, or more than vip_slots/2 = %u)\n",
 				p->vip_slots / 2);
 		return err;
 	}
@@ -184,12 +182,12 @@ int lb_tables_set_vips(struct lb_tables *t, const struct lb_vip_entry *v, size_t
 int lb_tables_set_vip_flags(struct lb_tables *t, __u32 vip_id, __u32 flags)
 {
 	if (vip_id >= t->params.max_vips) {
-		pr_warn("lb_tables_set_vip_flags: vip_id %u >= max_vips %u\n",
+		pr_warn("set_vip_flags: vip_id %u >= max_vips %u\n",
 			vip_id, t->params.max_vips);
 		return -EINVAL;
 	}
 	if (flags & ~LB_VIP_F_AFFINITY) {
-		pr_warn("lb_tables_set_vip_flags: unknown flags %#x\n", flags);
+		pr_warn("set_vip_flags: unknown flags %#x\n", flags);
 		return -EINVAL;
 	}
 	__atomic_store_n(&t->vip_meta[vip_id].flags, flags, __ATOMIC_RELEASE);
@@ -204,17 +202,17 @@ int lb_tables_set_ring(struct lb_tables *t, __u32 vip_id, const __u32 *ring, __u
 	int err;
 
 	if (vip_id >= p->max_vips) {
-		pr_warn("lb_tables_set_ring: vip_id %u >= max_vips %u\n", vip_id, p->max_vips);
+		pr_warn("set_ring: vip_id %u >= max_vips %u\n", vip_id, p->max_vips);
 		return -EINVAL;
 	}
 	if (m > p->max_ring || (m && !ring)) {
-		pr_warn("lb_tables_set_ring: vip %u: ring of %u entries (max_ring %u)\n",
+		pr_warn("set_ring: vip %u: ring of %u entries (max_ring %u)\n",
 			vip_id, m, p->max_ring);
 		return -EINVAL;
 	}
 	for (i = 0; i < m; i++) {
 		if (ring[i] >= p->max_backends && ring[i] != LB_BACKEND_NONE) {
-			pr_warn("lb_tables_set_ring: vip %u: entry %u names backend %u >= max_backends %u\n",
+			pr_warn("set_ring: vip %u: entry %u names backend %u >= max_backends %u\n",
 				vip_id, i, ring[i], p->max_backends);
 			return -EINVAL;
 		}
@@ -263,7 +261,7 @@ int lb_tables_set_backend(struct lb_tables *t, __u32 id, const struct lb_backend
 	int err;
 
 	if (id >= t->params.max_backends) {
-		pr_warn("lb_tables_set_backend: id %u >= max_backends %u\n", id, t->params.max_backends);
+		pr_warn("set_backend: id %u >= max_backends %u\n", id, t->params.max_backends);
 		return -EINVAL;
 	}
 	if (!b || b->state > LB_BACKEND_DRAINING ||
@@ -271,7 +269,7 @@ int lb_tables_set_backend(struct lb_tables *t, __u32 id, const struct lb_backend
 	     b->family != LB_FAMILY_V6) ||
 	    (b->family == LB_FAMILY_V4 && (b->addr.w[1] | b->addr.w[2] | b->addr.w[3])) ||
 	    (b->flags & ~LB_BACKEND_F_NH_VALID)) {
-		pr_warn("lb_tables_set_backend: id %u: bad state, family, address or flags\n", id);
+		pr_warn("set_backend: id %u: bad state, family, address or flags\n", id);
 		return -EINVAL;
 	}
 	cur = &t->backends[id];
@@ -316,13 +314,13 @@ int lb_tables_set_backend_state(struct lb_tables *t, __u32 id, __u8 state)
 	struct lb_backend *cur;
 
 	if (id >= t->params.max_backends || state > LB_BACKEND_DRAINING) {
-		pr_warn("lb_tables_set_backend_state: id %u (max_backends %u), state %u\n",
+		pr_warn("set_backend_state: id %u (max_backends %u), state %u\n",
 			id, t->params.max_backends, state);
 		return -EINVAL;
 	}
 	cur = &t->backends[id];
 	if (state != LB_BACKEND_UNUSED && cur->family == LB_FAMILY_NONE) {
-		pr_warn("lb_tables_set_backend_state: id %u was never set\n", id);
+		pr_warn("set_backend_state: id %u was never set\n", id);
 		return -EINVAL;
 	}
 	__atomic_store_n(&cur->state, state, __ATOMIC_RELEASE);

@@ -40,8 +40,8 @@ struct lb_tables {
 
 /* Fills p's zero fields with the defaults and checks the rest against
  * what the tables and both fast paths can index (p->nr_cpus set first).
- * 0, or -EINVAL logged as "who: field ...". */
-int lb_tables_params(struct lb_params *p, const char *who);
+ * 0, or -EINVAL logged as "tables: params: field ...". */
+int lb_tables_params(struct lb_params *p);
 
 /* Bytes of each table for params p (all zero-initialised by the caller,
  * except rings: lb_tables_init() fills them with LB_BACKEND_NONE). */

@@ -8,6 +8,8 @@
  * loses hitless restarts. So the default location is mounted when empty
  * (cilium-agent does the same) and any other location is checked first.
  */
+#define LB_LOG_PREFIX "bpffs: "
+
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -34,19 +36,19 @@ static int under_default(const char *dir)
 	return strncmp(dir, LB_BPFFS_DEFAULT, n) == 0 && (dir[n] == '/' || dir[n] == '\0');
 }
 
-static int mount_default(const char *who)
+static int mount_default(void)
 {
 	if (on_bpffs(LB_BPFFS_DEFAULT))
 		return 0;
 	if (mount("bpf", LB_BPFFS_DEFAULT, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")) {
 		int err = -errno;
 
-		pr_warn("%s: no bpf filesystem at %s and mounting one failed: %s "
-			"(mount -t bpf bpf %s)\n", who, LB_BPFFS_DEFAULT, strerror(-err),
+		pr_warn("no bpf filesystem at %s and mounting one failed: %s "
+			"(mount -t bpf bpf %s)\n", LB_BPFFS_DEFAULT, strerror(-err),
 			LB_BPFFS_DEFAULT);
 		return err;
 	}
-	pr_info("%s: mounted a bpf filesystem at %s\n", who, LB_BPFFS_DEFAULT);
+	pr_info("mounted a bpf filesystem at %s\n", LB_BPFFS_DEFAULT);
 	return 0;
 }
 
@@ -86,7 +88,7 @@ static int mkdir_p(char *path)
 	}
 }
 
-int lb_bpffs_mkdir(const char *dir, const char *who)
+int lb_bpffs_mkdir(const char *dir)
 {
 	char path[PATH_MAX];
 	size_t len = dir ? strlen(dir) : 0;
@@ -95,20 +97,20 @@ int lb_bpffs_mkdir(const char *dir, const char *who)
 	if (len == 0 || len >= sizeof(path))
 		return -ENAMETOOLONG;
 	if (under_default(dir)) {
-		err = mount_default(who);
+		err = mount_default();
 		if (err)
 			return err;
 	}
 	memcpy(path, dir, len + 1);
 	if (!ancestor_on_bpffs(path)) {
-		pr_warn("%s: %s is not on a bpf filesystem, so nothing can be pinned there "
-			"(mount -t bpf bpf DIR, or a directory under %s)\n", who, dir,
+		pr_warn("%s is not on a bpf filesystem, so nothing can be pinned there "
+			"(mount -t bpf bpf DIR, or a directory under %s)\n", dir,
 			LB_BPFFS_DEFAULT);
 		return -ENOTSUP;
 	}
 	memcpy(path, dir, len + 1);
 	err = mkdir_p(path);
 	if (err)
-		pr_warn("%s: creating %s: %s\n", who, dir, strerror(-err));
+		pr_warn("creating %s: %s\n", dir, strerror(-err));
 	return err;
 }

@@ -21,8 +21,7 @@
  *                  system: a pin there would not outlive the process
  *   -ENAMETOOLONG  DIR empty or longer than PATH_MAX
  *   -errno         of mount(2) or mkdir(2)
- * `who` prefixes the log line (the caller's function name).
  */
-int lb_bpffs_mkdir(const char *dir, const char *who);
+int lb_bpffs_mkdir(const char *dir);
 
 #endif /* SLUICE_XDP_BPFFS_H */

@@ -2,6 +2,8 @@
 /*
  * decap_loader.c - see decap_loader.h.
  */
+#define LB_LOG_PREFIX "decap: "
+
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
@@ -38,7 +40,7 @@ struct lb_decap *lb_decap_open(void)
 	d->skel = decap__open_and_load();
 	if (!d->skel) {
 		err = -errno;
-		pr_warn("lb_decap_open: cannot load decap.bpf.o: %s\n", strerror(-err));
+		pr_warn("open: cannot load decap.bpf.o: %s\n", strerror(-err));
 		goto out;
 	}
 	return d;
@@ -84,14 +86,14 @@ int lb_decap_add_addr(struct lb_decap *d, __u8 family, const struct lb_addr *add
 
 	err = decap_key(&k, family, addr);
 	if (err) {
-		pr_warn("lb_decap_add_addr: family %u: not v4/v6, or v4 with words 1-3 set\n",
+		pr_warn("add_addr: family %u: not v4/v6, or v4 with words 1-3 set\n",
 			family);
 		return err;
 	}
 	if (bpf_map__update_elem(d->skel->maps.decap_addrs, &k, sizeof(k), &one, sizeof(one),
 				 BPF_ANY)) {
 		err = -errno;
-		pr_warn("lb_decap_add_addr: %s\n", strerror(-err));
+		pr_warn("add_addr: %s\n", strerror(-err));
 	}
 	return err;
 }
@@ -103,13 +105,13 @@ int lb_decap_del_addr(struct lb_decap *d, __u8 family, const struct lb_addr *add
 
 	err = decap_key(&k, family, addr);
 	if (err) {
-		pr_warn("lb_decap_del_addr: family %u: not v4/v6, or v4 with words 1-3 set\n",
+		pr_warn("del_addr: family %u: not v4/v6, or v4 with words 1-3 set\n",
 			family);
 		return err;
 	}
 	if (bpf_map__delete_elem(d->skel->maps.decap_addrs, &k, sizeof(k), 0)) {
 		err = -errno;
-		pr_warn("lb_decap_del_addr: %s\n", strerror(-err));
+		pr_warn("del_addr: %s\n", strerror(-err));
 	}
 	return err;
 }
@@ -127,11 +129,11 @@ int lb_decap_attach(struct lb_decap *d, int ifindex, unsigned int flags)
 	if (!if_indextoname(ifindex, name))
 		snprintf(name, sizeof(name), "ifindex %d", ifindex);
 	if (flags & ~LB_DECAP_ATTACH_GENERIC) {
-		pr_warn("lb_decap_attach: %s: unknown flags %#x\n", name, flags);
+		pr_warn("attach: %s: unknown flags %#x\n", name, flags);
 		return -EINVAL;
 	}
 	if (d->link_fd >= 0) {
-		pr_warn("lb_decap_attach: %s: handle already attached to ifindex %d\n", name,
+		pr_warn("attach: %s: handle already attached to ifindex %d\n", name,
 			d->ifindex);
 		return -EALREADY;
 	}
@@ -140,10 +142,10 @@ int lb_decap_attach(struct lb_decap *d, int ifindex, unsigned int flags)
 	if (fd < 0) {
 		err = -errno;
 		if (err == -EOPNOTSUPP && !(flags & LB_DECAP_ATTACH_GENERIC))
-			pr_warn("lb_decap_attach: %s: the driver has no native XDP; "
+			pr_warn("attach: %s: the driver has no native XDP; "
 				"LB_DECAP_ATTACH_GENERIC attaches in generic (skb) mode\n", name);
 		else
-			pr_warn("lb_decap_attach: %s: cannot attach in %s mode: %s\n", name,
+			pr_warn("attach: %s: cannot attach in %s mode: %s\n", name,
 				flags & LB_DECAP_ATTACH_GENERIC ? "generic" : "native",
 				strerror(-err));
 		return err;
@@ -167,7 +169,7 @@ int lb_decap_pin(struct lb_decap *d, const char *dir)
 	char path[PATH_MAX];
 	int i, n, err;
 
-	err = lb_bpffs_mkdir(dir, "lb_decap_pin");
+	err = lb_bpffs_mkdir(dir);
 	if (err)
 		return err;
 	for (n = 0; n < (int)(sizeof(obj) / sizeof(obj[0])); n++) {
@@ -175,12 +177,12 @@ int lb_decap_pin(struct lb_decap *d, const char *dir)
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, obj[n].name) >= (int)sizeof(path)) {
 			err = -ENAMETOOLONG;
-			pr_warn("lb_decap_pin: path too long under %s\n", dir);
+			pr_warn("pin: path too long under %s\n", dir);
 			goto out;
 		}
 		if (bpf_obj_pin(obj[n].fd, path)) {
 			err = -errno;
-			pr_warn("lb_decap_pin: %s: %s\n", path, strerror(-err));
+			pr_warn("pin: %s: %s\n", path, strerror(-err));
 			goto out;
 		}
 	}
@@ -204,20 +206,20 @@ int lb_decap_stats(struct lb_decap *d, struct lb_reason_stats out[LB_DECAP_R_MAX
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu < 0) {
 		err = ncpu;
-		pr_warn("lb_decap_stats: cannot count CPUs: %s\n", strerror(-err));
+		pr_warn("stats: cannot count CPUs: %s\n", strerror(-err));
 		goto out;
 	}
 	v = calloc(ncpu, sizeof(*v));
 	if (!v) {
 		err = -ENOMEM;
-		pr_warn("lb_decap_stats: out of memory\n");
+		pr_warn("stats: out of memory\n");
 		goto out;
 	}
 	for (r = 0; r < LB_DECAP_R_MAX; r++) {
 		if (bpf_map__lookup_elem(d->skel->maps.decap_stats, &r, sizeof(r), v,
 					 ncpu * sizeof(*v), 0)) {
 			err = -errno;
-			pr_warn("lb_decap_stats: reason %u: %s\n", r, strerror(-err));
+			pr_warn("stats: reason %u: %s\n", r, strerror(-err));
 			goto out;
 		}
 		out[r].packets = 0;

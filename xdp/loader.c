@@ -31,6 +31,8 @@
  *
  * Threads: one handle is used by one thread at a time (loader.h).
  */
+#define LB_LOG_PREFIX "loader: "
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -156,7 +158,7 @@ static struct bpf_program *find_prog(struct bpf_object *obj)
 		}
 	}
 	if (n != 1) {
-		pr_warn("lb_xdp_open: expected one XDP program in sluice.bpf.o, found %d\n", n);
+		pr_warn("open: expected one XDP program in sluice.bpf.o, found %d\n", n);
 		return NULL;
 	}
 	return found;
@@ -174,7 +176,7 @@ static int map_mmap(struct lb_xdp *x, int i, struct bpf_map *map, void **view)
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
 	if (p == MAP_FAILED) {
 		err = -errno;
-		pr_warn("lb_xdp_open: mmap of map %s (%zu bytes): %s\n",
+		pr_warn("open: mmap of map %s (%zu bytes): %s\n",
 			bpf_map__name(map), len, strerror(-err));
 		return err;
 	}
@@ -193,7 +195,7 @@ static int sync_create(struct lb_xdp *x)
 					  sizeof(__u32), sizeof(__u32), 1, NULL);
 	if (x->sync_inner_fd < 0) {
 		err = -errno;
-		pr_warn("lb_xdp_open: creating the grace-period inner map: %s\n", strerror(-err));
+		pr_warn("open: creating the grace-period inner map: %s\n", strerror(-err));
 		return err;
 	}
 	opts.inner_map_fd = x->sync_inner_fd;
@@ -201,7 +203,7 @@ static int sync_create(struct lb_xdp *x)
 				    sizeof(__u32), sizeof(__u32), 1, &opts);
 	if (x->sync_fd < 0) {
 		err = -errno;
-		pr_warn("lb_xdp_open: creating the grace-period map: %s\n", strerror(-err));
+		pr_warn("open: creating the grace-period map: %s\n", strerror(-err));
 		return err;
 	}
 	return 0;
@@ -254,7 +256,7 @@ static int set_sizes(struct sluice *skel, const struct lb_params *p)
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		err = bpf_map__set_max_entries(sizes[i].map, (__u32)sizes[i].entries);
 		if (err) {
-			pr_warn("lb_xdp_open: sizing map %s to %llu entries: %s\n",
+			pr_warn("open: sizing map %s to %llu entries: %s\n",
 				bpf_map__name(sizes[i].map), (unsigned long long)sizes[i].entries,
 				strerror(-err));
 			return err;
@@ -286,7 +288,7 @@ static struct lb_xdp *handle_new(const struct lb_params *params, const char *who
 		return NULL;
 	}
 	p.nr_cpus = (__u32)ncpu;
-	err = lb_tables_params(&p, who);
+	err = lb_tables_params(&p);
 	if (err) {
 		*errp = err;
 		return NULL;
@@ -389,7 +391,7 @@ struct lb_xdp *lb_xdp_open(const struct lb_params *params)
 		return NULL;
 	}
 	p = &x->params;
-	pr_debug("lb_xdp_open: loaded: vip_slots %u max_vips %u max_ring %u max_backends %u flow_buckets %u nr_cpus %u\n",
+	pr_debug("open: loaded: vip_slots %u max_vips %u max_ring %u max_backends %u flow_buckets %u nr_cpus %u\n",
 		 p->vip_slots, p->max_vips, p->max_ring, p->max_backends, p->flow_buckets,
 		 p->nr_cpus);
 	return x;
@@ -457,7 +459,7 @@ static int pin_fd(int fd, const char *dir, const char *name, const char *what)
 	int err, old;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
-		pr_warn("lb_xdp_pin: path %s/%s too long\n", dir, name);
+		pr_warn("pin: path %s/%s too long\n", dir, name);
 		return -ENAMETOOLONG;
 	}
 	if (!bpf_obj_pin(fd, path))
@@ -478,7 +480,7 @@ static int pin_fd(int fd, const char *dir, const char *name, const char *what)
 				return 0;
 		}
 	}
-	pr_warn("lb_xdp_pin: pinning %s at %s: %s\n", what, path, strerror(-err));
+	pr_warn("pin: pinning %s at %s: %s\n", what, path, strerror(-err));
 	return err;
 }
 
@@ -532,7 +534,7 @@ static void unpin_link(struct lb_xdp *x, struct xdp_iface *f)
 		return;
 	snprintf(path, sizeof(path), "%s/link_%s", x->pin_dir, f->ifname);
 	if (unlink(path) && errno != ENOENT)
-		pr_warn("lb_xdp_detach: unpinning %s: %s\n", path, strerror(errno));
+		pr_warn("detach: unpinning %s: %s\n", path, strerror(errno));
 	f->pinned = 0;
 }
 
@@ -545,7 +547,7 @@ int lb_xdp_pin(struct lb_xdp *x, const char *dir)
 
 	if (!x || !dir || !*dir)
 		return -EINVAL;
-	err = lb_bpffs_mkdir(dir, "lb_xdp_pin");
+	err = lb_bpffs_mkdir(dir);
 	if (err)
 		return err;
 	err = pin_fd(bpf_program__fd(x->prog), dir, "prog", "program");
@@ -554,7 +556,7 @@ int lb_xdp_pin(struct lb_xdp *x, const char *dir)
 	for (i = 0; i < ARRAY_SIZE(map_names); i++) {
 		map = bpf_object__find_map_by_name(x->skel->obj, map_names[i]);
 		if (!map) {
-			pr_warn("lb_xdp_pin: map %s missing from the object\n", map_names[i]);
+			pr_warn("pin: map %s missing from the object\n", map_names[i]);
 			return -ENOENT;
 		}
 		err = pin_fd(bpf_map__fd(map), dir, map_names[i], "map");
@@ -610,16 +612,16 @@ int lb_xdp_attach(struct lb_xdp *x, int ifindex, unsigned int flags)
 		return -EINVAL;
 	if (!if_indextoname((unsigned int)ifindex, ifname)) {
 		err = -errno;
-		pr_warn("lb_xdp_attach: ifindex %d: %s\n", ifindex, strerror(-err));
+		pr_warn("attach: ifindex %d: %s\n", ifindex, strerror(-err));
 		return err;
 	}
 	if (iface_find(x, ifindex)) {
-		pr_warn("lb_xdp_attach: already attached to %s\n", ifname);
+		pr_warn("attach: already attached to %s\n", ifname);
 		return -EEXIST;
 	}
 	f = iface_find(x, 0);
 	if (!f) {
-		pr_warn("lb_xdp_attach: %s: more than %d interfaces\n", ifname, LB_XDP_MAX_IFACES);
+		pr_warn("attach: %s: more than %d interfaces\n", ifname, LB_XDP_MAX_IFACES);
 		return -ENOSPC;
 	}
 
@@ -640,7 +642,7 @@ int lb_xdp_attach(struct lb_xdp *x, int ifindex, unsigned int flags)
 		else
 			err = 0;
 		if (err) {
-			pr_warn("lb_xdp_attach: %s (generic mode): %s\n", ifname, strerror(-err));
+			pr_warn("attach: %s (generic mode): %s\n", ifname, strerror(-err));
 			return err;
 		}
 		fd = -1;
@@ -652,11 +654,11 @@ int lb_xdp_attach(struct lb_xdp *x, int ifindex, unsigned int flags)
 		if (fd < 0) {
 			err = -errno;
 			if (err == -EOPNOTSUPP || err == -EINVAL) {
-				pr_warn("lb_xdp_attach: interface %s has no native XDP (%s); use generic mode explicitly (--xdp-generic)\n",
+				pr_warn("attach: interface %s has no native XDP (%s); use generic mode explicitly (--xdp-generic)\n",
 					ifname, strerror(-err));
 				return -EOPNOTSUPP;
 			}
-			pr_warn("lb_xdp_attach: %s (native mode): %s\n", ifname, strerror(-err));
+			pr_warn("attach: %s (native mode): %s\n", ifname, strerror(-err));
 			return err;
 		}
 	}
@@ -680,14 +682,14 @@ int lb_xdp_detach(struct lb_xdp *x, int ifindex)
 		return -EINVAL;
 	f = iface_find(x, ifindex);
 	if (!f) {
-		pr_warn("lb_xdp_detach: not attached to ifindex %d\n", ifindex);
+		pr_warn("detach: not attached to ifindex %d\n", ifindex);
 		return -ENOENT;
 	}
 	if (f->link_fd >= 0) {
 		/* LINK_DETACH detaches even if the link is pinned. */
 		if (bpf_link_detach(f->link_fd)) {
 			err = -errno;
-			pr_warn("lb_xdp_detach: %s: %s\n", f->ifname, strerror(-err));
+			pr_warn("detach: %s: %s\n", f->ifname, strerror(-err));
 			return err;
 		}
 		unpin_link(x, f);
@@ -697,7 +699,7 @@ int lb_xdp_detach(struct lb_xdp *x, int ifindex)
 		xopts.old_prog_fd = bpf_program__fd(x->prog);
 		if (bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, &xopts)) {
 			err = -errno;
-			pr_warn("lb_xdp_detach: %s (generic mode): %s\n", f->ifname, strerror(-err));
+			pr_warn("detach: %s (generic mode): %s\n", f->ifname, strerror(-err));
 			return err;
 		}
 	}
@@ -775,14 +777,14 @@ static int pin_get(const char *dir, const char *name)
 	int fd;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
-		pr_warn("lb_xdp_adopt: path %s/%s too long\n", dir, name);
+		pr_warn("adopt: path %s/%s too long\n", dir, name);
 		return -ENAMETOOLONG;
 	}
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		fd = -errno;
 		if (fd != -ENOENT)
-			pr_warn("lb_xdp_adopt: opening pin %s: %s\n", path, strerror(-fd));
+			pr_warn("adopt: opening pin %s: %s\n", path, strerror(-fd));
 	}
 	return fd;
 }
@@ -866,18 +868,18 @@ static int pinned_compatible(struct lb_xdp *x, const struct pinned *pin, const c
 	if (!pin->any)
 		return 0;
 	if (pin->abi_fd < 0) {
-		pr_info("lb_xdp_adopt: %s: no ABI stamp (\"%s\"): not adoptable, replacing\n",
+		pr_info("adopt: %s: no ABI stamp (\"%s\"): not adoptable, replacing\n",
 			dir, LB_XDP_ABI_PIN);
 		return 0;
 	}
 	if (map_info(pin->abi_fd, &mi) || mi.type != BPF_MAP_TYPE_ARRAY ||
 	    mi.key_size != sizeof(key) || mi.value_size != sizeof(abi) ||
 	    bpf_map_lookup_elem(pin->abi_fd, &key, &abi)) {
-		pr_info("lb_xdp_adopt: %s: unreadable ABI stamp: not adoptable, replacing\n", dir);
+		pr_info("adopt: %s: unreadable ABI stamp: not adoptable, replacing\n", dir);
 		return 0;
 	}
 	if (abi != LB_ABI_VERSION) {
-		pr_info("lb_xdp_adopt: %s: pinned maps have ABI %u, this build %u: replacing\n",
+		pr_info("adopt: %s: pinned maps have ABI %u, this build %u: replacing\n",
 			dir, abi, LB_ABI_VERSION);
 		return 0;
 	}
@@ -886,12 +888,12 @@ static int pinned_compatible(struct lb_xdp *x, const struct pinned *pin, const c
 		if (!map)
 			return 0;
 		if (pin->map_fd[i] < 0) {
-			pr_info("lb_xdp_adopt: %s: map %s is not pinned: replacing\n", dir,
+			pr_info("adopt: %s: map %s is not pinned: replacing\n", dir,
 				map_names[i]);
 			return 0;
 		}
 		if (map_info(pin->map_fd[i], &mi)) {
-			pr_info("lb_xdp_adopt: %s: pinned %s is not a map: replacing\n", dir,
+			pr_info("adopt: %s: pinned %s is not a map: replacing\n", dir,
 				map_names[i]);
 			return 0;
 		}
@@ -900,7 +902,7 @@ static int pinned_compatible(struct lb_xdp *x, const struct pinned *pin, const c
 		    mi.value_size != bpf_map__value_size(map) ||
 		    mi.max_entries != bpf_map__max_entries(map) ||
 		    mi.map_flags != bpf_map__map_flags(map)) {
-			pr_info("lb_xdp_adopt: %s: pinned map %s (%s, type %u, key %u, value %u, %u entries, flags %#x) differs from this build's (type %u, key %u, value %u, %u entries, flags %#x): replacing\n",
+			pr_info("adopt: %s: pinned map %s (%s, type %u, key %u, value %u, %u entries, flags %#x) differs from this build's (type %u, key %u, value %u, %u entries, flags %#x): replacing\n",
 				dir, map_names[i], mi.name, mi.type, mi.key_size, mi.value_size,
 				mi.max_entries, mi.map_flags, bpf_map__type(map),
 				bpf_map__key_size(map), bpf_map__value_size(map),
@@ -914,7 +916,7 @@ static int pinned_compatible(struct lb_xdp *x, const struct pinned *pin, const c
 
 	if (prog_info(pin->prog_fd, &pi, used, &nr) || pi.type != BPF_PROG_TYPE_XDP ||
 	    nr > LB_XDP_MAX_PROG_MAPS) {
-		pr_info("lb_xdp_adopt: %s: pinned \"%s\" is not an XDP program of ours: replacing\n",
+		pr_info("adopt: %s: pinned \"%s\" is not an XDP program of ours: replacing\n",
 			dir, LB_XDP_PROG_PIN);
 		return 0;
 	}
@@ -931,7 +933,7 @@ static int pinned_compatible(struct lb_xdp *x, const struct pinned *pin, const c
 		if (fd >= 0)
 			close(fd);
 		if (!ok) {
-			pr_info("lb_xdp_adopt: %s: the pinned program uses map id %u, which is not pinned there: replacing\n",
+			pr_info("adopt: %s: the pinned program uses map id %u, which is not pinned there: replacing\n",
 				dir, used[u]);
 			return 0;
 		}
@@ -996,12 +998,12 @@ static int abi_create(struct lb_xdp *x)
 				   sizeof(v), 1, NULL);
 	if (x->abi_fd < 0) {
 		err = -errno;
-		pr_warn("lb_xdp_adopt: creating the ABI map: %s\n", strerror(-err));
+		pr_warn("adopt: creating the ABI map: %s\n", strerror(-err));
 		return err;
 	}
 	if (bpf_map_update_elem(x->abi_fd, &key, &v, BPF_ANY) || bpf_map_freeze(x->abi_fd)) {
 		err = -errno;
-		pr_warn("lb_xdp_adopt: writing the ABI map: %s\n", strerror(-err));
+		pr_warn("adopt: writing the ABI map: %s\n", strerror(-err));
 		return err;
 	}
 	return 0;
@@ -1028,7 +1030,7 @@ static int links_collect(struct lb_xdp *x, const char *dir, __u32 prev[LB_XDP_MA
 		err = -errno;
 		if (err == -ENOENT)
 			return 0;
-		pr_warn("lb_xdp_adopt: reading %s: %s\n", dir, strerror(-err));
+		pr_warn("adopt: reading %s: %s\n", dir, strerror(-err));
 		return err;
 	}
 	while ((e = readdir(d))) {
@@ -1047,23 +1049,23 @@ static int links_collect(struct lb_xdp *x, const char *dir, __u32 prev[LB_XDP_MA
 		memset(&li, 0, sizeof(li));
 		len = sizeof(li);
 		if (bpf_obj_get_info_by_fd(fd, &li, &len) || li.type != BPF_LINK_TYPE_XDP) {
-			pr_warn("lb_xdp_adopt: %s/%s is not an XDP link; left alone\n", dir,
+			pr_warn("adopt: %s/%s is not an XDP link; left alone\n", dir,
 				e->d_name);
 			close(fd);
 			continue;
 		}
 		if (!li.xdp.ifindex) {
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			pr_info("lb_xdp_adopt: interface %s is gone; removing its link pin\n", name);
+			pr_info("adopt: interface %s is gone; removing its link pin\n", name);
 			if (unlink(path))
-				pr_warn("lb_xdp_adopt: removing %s: %s\n", path, strerror(errno));
+				pr_warn("adopt: removing %s: %s\n", path, strerror(errno));
 			close(fd);
 			continue;
 		}
 		f = iface_find(x, 0);
 		if (!f || iface_find(x, (int)li.xdp.ifindex)) {
 			err = f ? -EEXIST : -ENOSPC;
-			pr_warn("lb_xdp_adopt: %s/%s: %s\n", dir, e->d_name,
+			pr_warn("adopt: %s/%s: %s\n", dir, e->d_name,
 				f ? "a second link pin for one interface" : "too many link pins");
 			close(fd);
 			break;
@@ -1096,7 +1098,7 @@ static int links_switch(struct lb_xdp *x, int prog_fd, __u32 prog_id,
 			continue;
 		if (bpf_link_update(f->link_fd, prog_fd, NULL)) {
 			err = -errno;
-			pr_warn("lb_xdp_adopt: replacing the program on %s: %s\n", f->ifname,
+			pr_warn("adopt: replacing the program on %s: %s\n", f->ifname,
 				strerror(-err));
 			goto undo;
 		}
@@ -1111,7 +1113,7 @@ undo:
 			continue;
 		fd = bpf_prog_get_fd_by_id(prev[j]);
 		if (fd < 0 || bpf_link_update(x->ifaces[j].link_fd, fd, NULL))
-			pr_warn("lb_xdp_adopt: %s: cannot put program %u back\n",
+			pr_warn("adopt: %s: cannot put program %u back\n",
 				x->ifaces[j].ifname, prev[j]);
 		if (fd >= 0)
 			close(fd);
@@ -1123,7 +1125,7 @@ static int pin_path(char *path, size_t cap, const char *dir, const char *name, i
 {
 	if (snprintf(path, cap, staged ? "%s/%s" LB_XDP_STAGED_SUFFIX : "%s/%s", dir, name) >=
 	    (int)cap) {
-		pr_warn("lb_xdp_adopt: path %s/%s too long\n", dir, name);
+		pr_warn("adopt: path %s/%s too long\n", dir, name);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -1140,12 +1142,12 @@ static int pin_stage(const struct pin_obj *o, const char *dir)
 		return err;
 	if (unlink(path) && errno != ENOENT) {
 		err = -errno;
-		pr_warn("lb_xdp_adopt: removing %s: %s\n", path, strerror(-err));
+		pr_warn("adopt: removing %s: %s\n", path, strerror(-err));
 		return err;
 	}
 	if (bpf_obj_pin(o->fd, path)) {
 		err = -errno;
-		pr_warn("lb_xdp_adopt: pinning %s: %s\n", path, strerror(-err));
+		pr_warn("adopt: pinning %s: %s\n", path, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -1170,7 +1172,7 @@ static int pin_commit(const struct pin_obj *o, const char *dir)
 		return err;
 	if (rename(from, to)) {
 		err = -errno;
-		pr_warn("lb_xdp_adopt: renaming %s to %s: %s\n", from, to, strerror(-err));
+		pr_warn("adopt: renaming %s to %s: %s\n", from, to, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -1219,7 +1221,7 @@ struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
 			map = bpf_object__find_map_by_name(x->skel->obj, map_names[i]);
 			err = map ? bpf_map__reuse_fd(map, pin.map_fd[i]) : -ENOENT;
 			if (err) {
-				pr_warn("lb_xdp_adopt: reusing pinned map %s: %s\n", map_names[i],
+				pr_warn("adopt: reusing pinned map %s: %s\n", map_names[i],
 					strerror(-err));
 				goto err;
 			}
@@ -1251,7 +1253,7 @@ struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
 		 * with the skeleton. */
 		if (dup2(pin.prog_fd, bpf_program__fd(x->prog)) < 0) {
 			err = -errno;
-			pr_warn("lb_xdp_adopt: keeping the pinned program: %s\n", strerror(-err));
+			pr_warn("adopt: keeping the pinned program: %s\n", strerror(-err));
 			goto err;
 		}
 		keep = 1;
@@ -1263,7 +1265,7 @@ struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
 	err = links_collect(x, pin_dir, prev);
 	if (err)
 		goto err;
-	err = lb_bpffs_mkdir(pin_dir, "lb_xdp_adopt");
+	err = lb_bpffs_mkdir(pin_dir);
 	if (err)
 		goto err;
 
@@ -1297,7 +1299,7 @@ struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
 	x->pin_dir = dir_copy;
 	dir_copy = NULL;
 	*adopted = compat;
-	pr_info("lb_xdp_adopt: %s: %s\n", pin_dir,
+	pr_info("adopt: %s: %s\n", pin_dir,
 		keep ? "kept the running program and its maps" :
 		compat ? "new program on the pinned maps" :
 		pin.any ? "pinned program and maps replaced" : "nothing pinned: pinned a fresh program");
@@ -1341,14 +1343,14 @@ static int unpin_one(int fd, const char *dir, const char *name)
 	if (fd < 0)
 		return 0;
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
-		pr_warn("lb_xdp_unpin: path %s/%s too long\n", dir, name);
+		pr_warn("unpin: path %s/%s too long\n", dir, name);
 		return -ENAMETOOLONG;
 	}
 	if (!pin_names(fd, path))
 		return 0;	/* not pinned there, or not ours: left alone */
 	if (unlink(path)) {
 		err = -errno;
-		pr_warn("lb_xdp_unpin: removing %s: %s\n", path, strerror(-err));
+		pr_warn("unpin: removing %s: %s\n", path, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -1391,7 +1393,7 @@ int lb_xdp_unpin(struct lb_xdp *x, const char *dir)
 	/* The directory goes if nothing else is left in it. */
 	if (!err && rmdir(dir) && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT) {
 		err = -errno;
-		pr_warn("lb_xdp_unpin: removing %s: %s\n", dir, strerror(-err));
+		pr_warn("unpin: removing %s: %s\n", dir, strerror(-err));
 	}
 	if (ours && !err) {
 		free(x->pin_dir);

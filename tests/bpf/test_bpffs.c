@@ -48,7 +48,7 @@ static void test_refuses_other_fs(void **state)
 	(void)state;
 	snprintf(top, sizeof(top), "/tmp/sluice-notbpf-%d", (int)getpid());
 	snprintf(dir, sizeof(dir), "%s/a/b", top);
-	assert_int_equal(lb_bpffs_mkdir(dir, "test"), -ENOTSUP);
+	assert_int_equal(lb_bpffs_mkdir(dir), -ENOTSUP);
 	assert_false(exists(top));
 }
 
@@ -57,12 +57,12 @@ static void test_bad_names(void **state)
 	char long_dir[PATH_MAX + 8];
 
 	(void)state;
-	assert_int_equal(lb_bpffs_mkdir("", "test"), -ENAMETOOLONG);
-	assert_int_equal(lb_bpffs_mkdir(NULL, "test"), -ENAMETOOLONG);
+	assert_int_equal(lb_bpffs_mkdir(""), -ENAMETOOLONG);
+	assert_int_equal(lb_bpffs_mkdir(NULL), -ENAMETOOLONG);
 	memset(long_dir, 'a', sizeof(long_dir) - 1);
 	long_dir[0] = '/';
 	long_dir[sizeof(long_dir) - 1] = '\0';
-	assert_int_equal(lb_bpffs_mkdir(long_dir, "test"), -ENAMETOOLONG);
+	assert_int_equal(lb_bpffs_mkdir(long_dir), -ENAMETOOLONG);
 }
 
 /* Nested, mode 0700, on bpffs; a second call is fine. */
@@ -74,11 +74,11 @@ static void test_nested_on_bpffs(void **state)
 	(void)state;
 	snprintf(top, sizeof(top), LB_BPFFS_DEFAULT "/sluice-test-bpffs-%d", (int)getpid());
 	snprintf(dir, sizeof(dir), "%s/x/y", top);
-	assert_int_equal(lb_bpffs_mkdir(dir, "test"), 0);
+	assert_int_equal(lb_bpffs_mkdir(dir), 0);
 	assert_int_equal(stat(dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	assert_int_equal(fs_magic(dir), (int)BPF_FS_MAGIC);
-	assert_int_equal(lb_bpffs_mkdir(dir, "test"), 0);
+	assert_int_equal(lb_bpffs_mkdir(dir), 0);
 	assert_int_equal(rmdir(dir), 0);
 	snprintf(dir, sizeof(dir), "%s/x", top);
 	assert_int_equal(rmdir(dir), 0);
@@ -94,7 +94,7 @@ static int child_mounts_missing(void)
 	while (fs_magic(LB_BPFFS_DEFAULT) == (int)BPF_FS_MAGIC)
 		if (umount2(LB_BPFFS_DEFAULT, MNT_DETACH))
 			return 77;
-	if (lb_bpffs_mkdir(LB_BPFFS_DEFAULT "/sluice-test-mount/a", "test"))
+	if (lb_bpffs_mkdir(LB_BPFFS_DEFAULT "/sluice-test-mount/a"))
 		return 1;
 	if (fs_magic(LB_BPFFS_DEFAULT) != (int)BPF_FS_MAGIC)
 		return 1;

@@ -1030,7 +1030,7 @@ int main(void)
 	}
 	close(fd);
 	/* as sluiced does: mounts bpffs where the host has not */
-	if (lb_bpffs_mkdir(LB_BPFFS_DEFAULT, "test_driver_xdp")) {
+	if (lb_bpffs_mkdir(LB_BPFFS_DEFAULT)) {
 		printf("SKIP: no bpffs at " LB_BPFFS_DEFAULT " and none can be mounted\n");
 		return 77;
 	}

@@ -505,7 +505,7 @@ static void test_nh_unreachable(void **state)
 
 /* Lines logged about one destination, and the last of them. */
 static struct {
-	const char *about;	/* "next hop of 10.5.0.1:" */
+	const char *about;	/* "nl: next hop of 10.5.0.1:" */
 	int lines;
 	char last[256];
 } said;
@@ -536,7 +536,7 @@ static void lookup_10_5(int want_err)
 static void test_nh_logged_once(void **state)
 {
 	(void)state;
-	said.about = "next hop of 10.5.0.1:";
+	said.about = "nl: next hop of 10.5.0.1:";
 	said.lines = 0;
 	lb_log_set_sink(said_sink, NULL);
 	for (int i = 0; i < 3; i++)
