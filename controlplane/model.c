@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * model.c - sluiced's desired state and the only code that changes it
- * (model.h).
+ * model.c - sluiced's desired state, its ids and rings, and the batch
+ * engine that carries every change (model.h; the rooms: model_int.h).
  *
  * How a change travels. Every change request is checked against the
  * model first (cp_model_check); nothing is touched until it passes. It
@@ -12,7 +12,7 @@
  *      last pushed ring moves into that copy;
  *   2. build: the ring of every touched VIP is rebuilt, unless its inputs
  *      (ring size; id and weight of every usable backend) are unchanged;
- *   3. push, in the order the fast path needs (see push_changes());
+ *   3. push, in the order the fast path needs (model_push.c);
  *   4. commit (drop the snapshots), or roll back (put them back, and
  *      re-push what was there if the driver failed half way).
  *
@@ -38,96 +38,15 @@
  */
 #define LB_LOG_PREFIX "model: "
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cmd.h"
 #include "log.h"
 #include "maglev.h"
-#include "model.h"
 
-/* Longest config line cp_model_load accepts, and so the longest line
- * cp_model_save may write. */
-#define CP_MODEL_MAX_LINE 4096
-/* Words per config line: a node set with every interface is ~25. */
-#define CP_MODEL_MAX_WORDS 64
-
-#define CHECK_COMMON (CP_F_CHECK_PORT | CP_F_CHECK_INTERVAL | CP_F_CHECK_TIMEOUT | \
-		      CP_F_CHECK_RISE | CP_F_CHECK_FALL)
-#define CHECK_HTTP (CP_F_CHECK_PATH | CP_F_CHECK_STATUS | CP_F_CHECK_HOST)
-#define CHECK_UDP (CP_F_CHECK_PAYLOAD)
-#define CHECK_PARAMS (CHECK_COMMON | CHECK_HTTP | CHECK_UDP)
-#define VIP_OPTS (CP_F_AFFINITY | CP_F_RING | CP_F_CHECK_TYPE | CHECK_PARAMS)
-
-/* ---- names of fields in errors (the API's spelling) ----------------- */
-
-static const struct {
-	__u32 bit;
-	const char *name;
-} field_names[] = {
-	{ CP_F_AFFINITY, "affinity" },
-	{ CP_F_RING, "ring" },
-	{ CP_F_CHECK_TYPE, "check" },
-	{ CP_F_CHECK_PORT, "check_port" },
-	{ CP_F_CHECK_PATH, "check_path" },
-	{ CP_F_CHECK_STATUS, "check_status" },
-	{ CP_F_CHECK_INTERVAL, "check_interval_ms" },
-	{ CP_F_CHECK_TIMEOUT, "check_timeout_ms" },
-	{ CP_F_CHECK_RISE, "check_rise" },
-	{ CP_F_CHECK_FALL, "check_fall" },
-	{ CP_F_CHECK_HOST, "check_host" },
-	{ CP_F_CHECK_PAYLOAD, "check_payload" },
-	{ CP_F_WEIGHT, "weight" },
-	{ CP_F_DRAIN, "drain" },
-	{ CP_F_VIP, "vip" },
-	{ CP_F_BACKEND, "backend" },
-	{ CP_F_INTERFACES, "interface" },
-	{ CP_F_ENCAP4, "encap_source" },
-	{ CP_F_ENCAP6, "encap_source6" },
-	{ CP_F_METRICS, "metrics" },
-	{ CP_F_FLOW_TTL_TCP, "flow_ttl_tcp_s" },
-	{ CP_F_FLOW_TTL_UDP, "flow_ttl_udp_s" },
-	{ CP_F_LATENCY, "latency_us" },
-	{ CP_F_HEALTH, "health" },
-	{ CP_F_REASON, "reason" },
-};
-
-static const char *field_name(__u32 bit)
-{
-	for (size_t i = 0; i < sizeof(field_names) / sizeof(field_names[0]); i++)
-		if (field_names[i].bit == bit)
-			return field_names[i].name;
-	return "?";
-}
-
-static __u32 lowest_bit(__u32 mask)
-{
-	return mask & -mask;
-}
-
-/* ---- id bitmaps ------------------------------------------------------- */
-
-static int bit_get(const __u8 *map, __u32 i)
-{
-	return (map[i / 8] >> (i % 8)) & 1;
-}
-
-static void bit_set(__u8 *map, __u32 i)
-{
-	map[i / 8] |= (__u8)(1u << (i % 8));
-}
-
-static void bit_clear(__u8 *map, __u32 i)
-{
-	map[i / 8] &= (__u8)~(1u << (i % 8));
-}
+#include "model_int.h"
 
 /* Takes the lowest id below n that is free in map; -ENOSPC if none.
  * Full bytes are skipped: loading 10k backends would otherwise scan
@@ -174,8 +93,6 @@ static __u32 gen_next(struct cp_model *m)
 		m->next_gen = 1;
 	return gen;
 }
-
-/* ---- adoption of a pinned fast path ------------------------------------ */
 
 int cp_model_adopt_begin(struct cp_model *m)
 {
@@ -241,8 +158,6 @@ static int adopted_backend_id(struct cp_model *m, __u32 vip_id, const struct cp_
 	return -ENOENT;
 }
 
-/* ---- init / free / lookups -------------------------------------------- */
-
 static void limits_init(struct lb_params *l, const struct lb_params *in)
 {
 	if (in)
@@ -273,7 +188,7 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	return 0;
 }
 
-static void vip_release(struct cp_vip *v)
+void model_vip_release(struct cp_vip *v)
 {
 	free(v->backends);
 	free(v->ring);
@@ -285,7 +200,7 @@ void cp_model_free(struct cp_model *m)
 {
 	cp_model_adopt_end(m);
 	for (size_t i = 0; i < m->n_vips; i++)
-		vip_release(&m->vips[i]);
+		model_vip_release(&m->vips[i]);
 	free(m->vips);
 	free(m->vip_ids_used);
 	free(m->backend_ids_used);
@@ -310,7 +225,7 @@ struct cp_backend *cp_vip_find_backend(const struct cp_vip *v, const struct lb_a
 	return NULL;
 }
 
-static struct cp_vip *vip_by_id(const struct cp_model *m, __u32 id)
+struct cp_vip *model_vip_by_id(const struct cp_model *m, __u32 id)
 {
 	for (size_t i = 0; i < m->n_vips; i++)
 		if (m->vips[i].id == id)
@@ -318,7 +233,7 @@ static struct cp_vip *vip_by_id(const struct cp_model *m, __u32 id)
 	return NULL;
 }
 
-static const struct cp_backend *backend_by_id(const struct cp_vip *v, __u32 id)
+const struct cp_backend *model_backend_by_id(const struct cp_vip *v, __u32 id)
 {
 	for (size_t i = 0; v && i < v->n_backends; i++)
 		if (v->backends[i].id == id)
@@ -326,7 +241,7 @@ static const struct cp_backend *backend_by_id(const struct cp_vip *v, __u32 id)
 	return NULL;
 }
 
-static size_t count_backends(const struct cp_model *m)
+size_t model_count_backends(const struct cp_model *m)
 {
 	size_t n = 0;
 
@@ -334,652 +249,6 @@ static size_t count_backends(const struct cp_model *m)
 		n += m->vips[i].n_backends;
 	return n;
 }
-
-/* ---- fast-path view of a backend --------------------------------------- */
-
-static int backend_usable(const struct cp_backend *b)
-{
-	return b->weight > 0 && !b->draining && b->health != CP_HEALTH_DOWN;
-}
-
-static __u8 backend_fp_state(const struct cp_backend *b)
-{
-	if (b->health == CP_HEALTH_DOWN)
-		return LB_BACKEND_DOWN;
-	return backend_usable(b) ? LB_BACKEND_UP : LB_BACKEND_DRAINING;
-}
-
-/* ---- addresses ---------------------------------------------------------- */
-
-static int addr_well_formed(const struct lb_addr *a, __u8 family)
-{
-	if (family == LB_FAMILY_V4)
-		return !(a->w[1] | a->w[2] | a->w[3]);
-	return family == LB_FAMILY_V6;
-}
-
-/* A unicast address a packet can come from or go to: not unspecified,
- * loopback, multicast or the IPv4 limited broadcast. */
-static int addr_unicast(const struct lb_addr *a, __u8 family)
-{
-	__u32 h = ntohl(a->w[0]);
-
-	if (family == LB_FAMILY_V4)
-		return h && h != 0xffffffffu && (h >> 28) != 0xe && (h >> 24) != 127;
-	if (!(a->w[0] | a->w[1] | a->w[2]) && (ntohl(a->w[3]) <= 1))
-		return 0;	/* :: and ::1 */
-	return (h >> 24) != 0xff;
-}
-
-static const char *fmt_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len)
-{
-	const char *s = cp_format_addr(a, family, buf, len);
-
-	return s ? s : "(bad address)";
-}
-
-static const char *fmt_vip(const struct lb_vip_key *k, char *buf, size_t len)
-{
-	const char *s = cp_format_vip(k, buf, len);
-
-	return s ? s : "(bad VIP)";
-}
-
-/* ---- health-check fields ------------------------------------------------ */
-
-/* A check field as a byte range of struct cp_check, so that copying and
- * comparing one field is a table walk, not a switch per use. Strings
- * are copied with their tails zeroed, so equal checks memcmp equal. */
-struct check_field {
-	__u32 bit;
-	size_t off;
-	size_t size;
-	int str;
-};
-
-#define CF(bit, member, str) { bit, offsetof(struct cp_check, member), \
-			       sizeof(((struct cp_check *)0)->member), str }
-static const struct check_field check_fields[] = {
-	CF(CP_F_CHECK_TYPE, type, 0),
-	CF(CP_F_CHECK_PORT, port, 0),
-	CF(CP_F_CHECK_PATH, path, 1),
-	CF(CP_F_CHECK_STATUS, expect_status, 0),
-	CF(CP_F_CHECK_INTERVAL, interval_ms, 0),
-	CF(CP_F_CHECK_TIMEOUT, timeout_ms, 0),
-	CF(CP_F_CHECK_RISE, rise, 0),
-	CF(CP_F_CHECK_FALL, fall, 0),
-	CF(CP_F_CHECK_HOST, host, 1),
-	CF(CP_F_CHECK_PAYLOAD, payload, 1),
-};
-#undef CF
-#define N_CHECK_FIELDS (sizeof(check_fields) / sizeof(check_fields[0]))
-
-static void check_field_copy(struct cp_check *dst, const struct cp_check *src,
-			     const struct check_field *f)
-{
-	char *d = (char *)dst + f->off;
-	const char *s = (const char *)src + f->off;
-
-	if (!f->str) {
-		memcpy(d, s, f->size);
-		return;
-	}
-	memset(d, 0, f->size);
-	memcpy(d, s, strnlen(s, f->size - 1));
-}
-
-static int check_field_equal(const struct cp_check *a, const struct cp_check *b,
-			     const struct check_field *f)
-{
-	const char *x = (const char *)a + f->off, *y = (const char *)b + f->off;
-
-	return f->str ? !strncmp(x, y, f->size) : !memcmp(x, y, f->size);
-}
-
-/* The parameters a check of type t uses. */
-static __u32 check_relevant(enum cp_check_type t)
-{
-	switch (t) {
-	case CP_CHECK_TCP:
-		return CHECK_COMMON;
-	case CP_CHECK_HTTP:
-		return CHECK_COMMON | CHECK_HTTP;
-	case CP_CHECK_UDP:
-		return CHECK_COMMON | CHECK_UDP;
-	default:
-		return 0;
-	}
-}
-
-static struct cp_check check_default(void)
-{
-	struct cp_request d;
-
-	cp_request_init(&d, CP_OP_VIP_ADD);
-	return d.check;
-}
-
-/* Resets the parameters the check's type does not use to their
- * defaults: one state has one form, so saving and loading it, or
- * diffing two models, compares what matters. */
-static void check_canonical(struct cp_check *c)
-{
-	const struct cp_check def = check_default();
-	__u32 keep = CP_F_CHECK_TYPE | check_relevant(c->type);
-
-	for (size_t i = 0; i < N_CHECK_FIELDS; i++)
-		if (!(keep & check_fields[i].bit))
-			check_field_copy(c, &def, &check_fields[i]);
-}
-
-/* Bits of the check fields that differ between a and b. */
-static __u32 check_diff(const struct cp_check *a, const struct cp_check *b)
-{
-	__u32 diff = 0;
-
-	for (size_t i = 0; i < N_CHECK_FIELDS; i++)
-		if (!check_field_equal(a, b, &check_fields[i]))
-			diff |= check_fields[i].bit;
-	return diff;
-}
-
-/* ---- VIP settings from a request --------------------------------------- */
-
-/* What a VIP_ADD/VIP_SET would make of a VIP's settings. */
-struct vip_spec {
-	__u32 flags;
-	__u32 ring_size;
-	struct cp_check check;
-};
-
-/* The settings fields a request supplies. An ADD supplies them all: its
- * values are cp_request_init()'s defaults unless given, and cmd.h and
- * request.h say an ADD means the same with or without the bits of
- * default-valued fields. A SET supplies only the fields it carries. */
-static __u32 spec_fields(const struct cp_request *r)
-{
-	return r->op == CP_OP_VIP_ADD ? VIP_OPTS : r->fields & VIP_OPTS;
-}
-
-/* base: the VIP being set, or NULL for an add. */
-static void spec_build(const struct cp_vip *base, const struct cp_request *r,
-		       struct vip_spec *s)
-{
-	__u32 f = spec_fields(r);
-
-	memset(s, 0, sizeof(*s));
-	if (base) {
-		s->flags = base->flags;
-		s->ring_size = base->ring_size;
-		s->check = base->check;
-	}
-	if (f & CP_F_AFFINITY)
-		s->flags = (s->flags & ~LB_VIP_F_AFFINITY) | (r->vip_flags & LB_VIP_F_AFFINITY);
-	if (f & CP_F_RING)
-		s->ring_size = r->ring_size;
-	for (size_t i = 0; i < N_CHECK_FIELDS; i++)
-		if (f & check_fields[i].bit)
-			check_field_copy(&s->check, &r->check, &check_fields[i]);
-	check_canonical(&s->check);
-}
-
-/* ---- validation ---------------------------------------------------------- */
-
-/* Which fields the op takes and needs (request.c's table, shared with
- * the parsers; checked again here for requests built by hand). */
-static int check_op_fields(const struct cp_request *r, struct cp_error *e)
-{
-	const struct cp_op_fields *f = cp_op_fields(r->op);
-	__u32 extra, missing;
-
-	if (!f)
-		return cp_error_set(e, EINVAL, "op", "unknown op %d", (int)r->op);
-	extra = r->fields & ~f->allowed;
-	if (extra)
-		return cp_error_set(e, EINVAL, field_name(lowest_bit(extra)), "not used by %s",
-				    cp_op_name(r->op));
-	missing = f->required & ~r->fields;
-	if (missing)
-		return cp_error_set(e, EINVAL, field_name(lowest_bit(missing)), "required by %s",
-				    cp_op_name(r->op));
-	if (f->one_of && !(r->fields & f->one_of))
-		return cp_error_set(e, EINVAL, cp_op_name(r->op), "changes nothing");
-	return 0;
-}
-
-static int vip_key_check(const struct lb_vip_key *k, struct cp_error *e)
-{
-	char buf[64];
-
-	if (k->family != LB_FAMILY_V4 && k->family != LB_FAMILY_V6)
-		return cp_error_set(e, EINVAL, "vip", "missing, or not IPv4/IPv6");
-	if (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP)
-		return cp_error_set(e, EINVAL, "vip", "protocol %u: only tcp and udp", k->proto);
-	if (!addr_well_formed(&k->addr, k->family))
-		return cp_error_set(e, EINVAL, "vip", "IPv4 address with junk in words 1..3");
-	if (!addr_unicast(&k->addr, k->family))
-		return cp_error_set(e, EINVAL, "vip", "%s is not a unicast address",
-				    fmt_addr(&k->addr, k->family, buf, sizeof(buf)));
-	return 0;
-}
-
-/* The VIP the request names: must exist unless adding. */
-static int vip_lookup(const struct cp_model *m, const struct cp_request *r, int err,
-		      struct cp_vip **out, struct cp_error *e)
-{
-	char buf[96];
-
-	*out = cp_model_find_vip(m, &r->vip);
-	if (!*out)
-		return cp_error_set(e, err, "vip", "%s: no such VIP",
-				    fmt_vip(&r->vip, buf, sizeof(buf)));
-	return 0;
-}
-
-static int ring_check(const struct cp_model *m, __u32 size, struct cp_error *e)
-{
-	__u32 max = m->limits.max_ring < LB_MAGLEV_MAX_RING ? m->limits.max_ring
-							     : LB_MAGLEV_MAX_RING;
-
-	if (size < 3)
-		return cp_error_set(e, EINVAL, "ring", "%u is below 3", size);
-	if (size > max)
-		return cp_error_set(e, EINVAL, "ring",
-				    "%u is larger than %u, the fast path's largest ring", size, max);
-	if (!lb_maglev_is_prime(size))
-		return cp_error_set(e, EINVAL, "ring", "%u is not prime", size);
-	return 0;
-}
-
-/* Printable ASCII without spaces: the value goes into an HTTP request
- * line or header, where a space or CR/LF would change the request. */
-static int token_ok(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-			return 0;
-	return 1;
-}
-
-/* The request may only carry parameters the resulting check type uses:
- * a parameter that would be ignored is the operator's mistake. */
-static int check_params_used(const struct cp_request *r, const struct cp_check *c,
-			     struct cp_error *e)
-{
-	__u32 unused = r->fields & CHECK_PARAMS & ~check_relevant(c->type);
-	const char *type = cp_check_type_name(c->type);
-
-	if (!unused)
-		return 0;
-	if (c->type == CP_CHECK_NONE)
-		return cp_error_set(e, EINVAL, field_name(lowest_bit(unused)),
-				    "needs a health check (check tcp, http or udp)");
-	return cp_error_set(e, EINVAL, field_name(lowest_bit(unused)), "not used by a%s %s check",
-			    c->type == CP_CHECK_HTTP ? "n" : "", type ? type : "?");
-}
-
-static int check_timing(const struct cp_check *c, struct cp_error *e)
-{
-	if (c->interval_ms < CP_CHECK_MIN_INTERVAL_MS || c->interval_ms > CP_CHECK_MAX_INTERVAL_MS)
-		return cp_error_set(e, EINVAL, "check_interval_ms", "%u ms is out of range %u..%u",
-				    c->interval_ms, CP_CHECK_MIN_INTERVAL_MS,
-				    CP_CHECK_MAX_INTERVAL_MS);
-	if (c->timeout_ms == 0 || c->timeout_ms >= c->interval_ms)
-		return cp_error_set(e, EINVAL, "check_timeout_ms",
-				    "%u ms: must be above 0 and below the interval (%u ms)",
-				    c->timeout_ms, c->interval_ms);
-	if (c->rise < 1 || c->rise > CP_CHECK_MAX_RISE_FALL)
-		return cp_error_set(e, EINVAL, "check_rise", "%u is out of range 1..%u", c->rise,
-				    CP_CHECK_MAX_RISE_FALL);
-	if (c->fall < 1 || c->fall > CP_CHECK_MAX_RISE_FALL)
-		return cp_error_set(e, EINVAL, "check_fall", "%u is out of range 1..%u", c->fall,
-				    CP_CHECK_MAX_RISE_FALL);
-	return 0;
-}
-
-static int check_kind(const struct lb_vip_key *k, const struct cp_check *c, struct cp_error *e)
-{
-	if (!k->port && !c->port)
-		return cp_error_set(e, EINVAL, "check_port",
-				    "a port-wildcard VIP needs an explicit check port");
-	if (c->type == CP_CHECK_HTTP) {
-		if (c->path[0] != '/' || !token_ok(c->path))
-			return cp_error_set(e, EINVAL, "check_path",
-					    "an HTTP check needs a path starting with '/', without spaces");
-		if (!token_ok(c->host))
-			return cp_error_set(e, EINVAL, "check_host",
-					    "printable characters only, no spaces");
-		if (c->expect_status < 100 || c->expect_status > 599)
-			return cp_error_set(e, EINVAL, "check_status", "%u is out of range 100..599",
-					    c->expect_status);
-	}
-	if (c->type == CP_CHECK_UDP && !c->payload[0])
-		return cp_error_set(e, EINVAL, "check_payload", "a UDP check needs a payload");
-	return 0;
-}
-
-static int check_check(const struct lb_vip_key *k, const struct cp_request *r,
-		       const struct cp_check *c, struct cp_error *e)
-{
-	int err;
-
-	if ((unsigned)c->type > CP_CHECK_UDP)
-		return cp_error_set(e, EINVAL, "check", "unknown check type %d", (int)c->type);
-	err = check_params_used(r, c, e);
-	if (err || c->type == CP_CHECK_NONE)
-		return err;
-	err = check_timing(c, e);
-	return err ? err : check_kind(k, c, e);
-}
-
-/* Strings in the request must end inside their arrays (a request built
- * by hand may not); the parsers' setters already make sure. */
-static int strings_check(const struct cp_request *r, struct cp_error *e)
-{
-	for (size_t i = 0; i < N_CHECK_FIELDS; i++) {
-		const struct check_field *f = &check_fields[i];
-
-		if (f->str && (spec_fields(r) & f->bit) &&
-		    strnlen((const char *)&r->check + f->off, f->size) >= f->size)
-			return cp_error_set(e, EINVAL, field_name(f->bit), "longer than %zu bytes",
-					    f->size - 1);
-	}
-	return 0;
-}
-
-static int spec_check(const struct cp_model *m, const struct cp_request *r,
-		      const struct vip_spec *s, struct cp_error *e)
-{
-	int err;
-
-	if ((spec_fields(r) & CP_F_AFFINITY) && (r->vip_flags & ~LB_VIP_F_AFFINITY))
-		return cp_error_set(e, EINVAL, "affinity", "unknown flags %#x", r->vip_flags);
-	err = strings_check(r, e);
-	if (!err)
-		err = ring_check(m, s->ring_size, e);
-	return err ? err : check_check(&r->vip, r, &s->check, e);
-}
-
-/* VIP table entries the model needs: each VIP's key, plus one ICMP entry
- * per distinct VIP address (fwd.h). */
-static size_t vip_table_entries(const struct cp_model *m)
-{
-	size_t n = m->n_vips;
-
-	for (size_t i = 0; i < m->n_vips; i++) {
-		size_t j;
-
-		for (j = 0; j < i; j++)
-			if (m->vips[j].key.family == m->vips[i].key.family &&
-			    !memcmp(&m->vips[j].key.addr, &m->vips[i].key.addr, sizeof(struct lb_addr)))
-				break;
-		n += j == i;
-	}
-	return n;
-}
-
-static int addr_is_vip(const struct cp_model *m, const struct lb_vip_key *k)
-{
-	for (size_t i = 0; i < m->n_vips; i++)
-		if (m->vips[i].key.family == k->family &&
-		    !memcmp(&m->vips[i].key.addr, &k->addr, sizeof(k->addr)))
-			return 1;
-	return 0;
-}
-
-static int room_for_vip(const struct cp_model *m, const struct lb_vip_key *k,
-			struct cp_error *e)
-{
-	size_t slots = m->limits.vip_slots / 2, need;
-
-	if (m->n_vips >= m->limits.max_vips)
-		return cp_error_set(e, ENOSPC, "vip", "too many VIPs: the fast path holds %u",
-				    m->limits.max_vips);
-	/* The table holds at most vip_slots / 2 keys; counting exactly is
-	 * quadratic, so only when the easy bound says it might not fit. */
-	if (2 * (m->n_vips + 1) <= slots)
-		return 0;
-	need = vip_table_entries(m) + 1 + !addr_is_vip(m, k);
-	if (need > slots)
-		return cp_error_set(e, ENOSPC, "vip",
-				    "VIP table full: %zu keys with ICMP entries, %zu fit", need,
-				    slots);
-	return 0;
-}
-
-static int vip_add_check(const struct cp_model *m, const struct cp_request *r,
-			 struct cp_error *e)
-{
-	struct vip_spec s;
-	char buf[96];
-	int err = vip_key_check(&r->vip, e);
-
-	if (err)
-		return err;
-	if (cp_model_find_vip(m, &r->vip))
-		return cp_error_set(e, EEXIST, "vip", "%s exists",
-				    fmt_vip(&r->vip, buf, sizeof(buf)));
-	err = room_for_vip(m, &r->vip, e);
-	if (err)
-		return err;
-	spec_build(NULL, r, &s);
-	return spec_check(m, r, &s, e);
-}
-
-static int vip_set_check(const struct cp_model *m, const struct cp_request *r,
-			 struct cp_error *e)
-{
-	struct vip_spec s;
-	struct cp_vip *v;
-	int err = vip_lookup(m, r, ENOENT, &v, e);
-
-	if (err)
-		return err;
-	spec_build(v, r, &s);
-	return spec_check(m, r, &s, e);
-}
-
-/* The VIP and the backend a backend request names; the backend must
- * exist (want 1) or not (want 0). err: errno for "no such". */
-static int backend_lookup(const struct cp_model *m, const struct cp_request *r, int want,
-			  int err, struct cp_error *e)
-{
-	char vbuf[96], abuf[64];
-	struct cp_vip *v;
-	int rc = vip_lookup(m, r, err, &v, e);
-	int exists;
-
-	if (rc)
-		return rc;
-	if (!addr_well_formed(&r->backend, r->backend_family))
-		return cp_error_set(e, EINVAL, "backend", "missing, or not IPv4/IPv6");
-	exists = cp_vip_find_backend(v, &r->backend, r->backend_family) != NULL;
-	if (exists == want)
-		return 0;
-	fmt_addr(&r->backend, r->backend_family, abuf, sizeof(abuf));
-	fmt_vip(&v->key, vbuf, sizeof(vbuf));
-	if (exists)
-		return cp_error_set(e, EEXIST, "backend", "%s is already a backend of %s", abuf,
-				    vbuf);
-	return cp_error_set(e, err, "backend", "%s is not a backend of %s", abuf, vbuf);
-}
-
-/* An ADD's weight is always its value (default 100), a SET's only when
- * given. */
-static int weight_check(const struct cp_request *r, struct cp_error *e)
-{
-	if ((r->op == CP_OP_BACKEND_ADD || (r->fields & CP_F_WEIGHT)) && r->weight > CP_MAX_WEIGHT)
-		return cp_error_set(e, EINVAL, "weight", "%u is out of range 0..%u", r->weight,
-				    CP_MAX_WEIGHT);
-	return 0;
-}
-
-static int backend_add_check(const struct cp_model *m, const struct cp_request *r,
-			     struct cp_error *e)
-{
-	char buf[64];
-	int err = backend_lookup(m, r, 0, ENOENT, e);
-
-	if (err)
-		return err;
-	/* Backend family vs the node's encap sources is not checked: the
-	 * source may be configured later, and meanwhile the fast path
-	 * counts the packets as drop_no_source. */
-	if (!addr_unicast(&r->backend, r->backend_family))
-		return cp_error_set(e, EINVAL, "backend", "%s is not a unicast address",
-				    fmt_addr(&r->backend, r->backend_family, buf, sizeof(buf)));
-	if (count_backends(m) >= m->limits.max_backends)
-		return cp_error_set(e, ENOSPC, "backend",
-				    "too many backends: the fast path holds %u VIP-backend pairs",
-				    m->limits.max_backends);
-	return weight_check(r, e);
-}
-
-static int health_check(const struct cp_model *m, const struct cp_request *r,
-			struct cp_error *e)
-{
-	/* sluice-healthd may report on a backend deleted a moment ago:
-	 * ENOENT, which it can tell from a malformed report. */
-	int err = backend_lookup(m, r, 1, ENOENT, e);
-
-	if (err)
-		return err;
-	if (r->health != CP_HEALTH_UP && r->health != CP_HEALTH_DOWN)
-		return cp_error_set(e, EINVAL, "health", "must be up or down");
-	return 0;
-}
-
-/* Linux's dev_valid_name(): the name also becomes a directory under
- * /sys/fs/bpf/sluice/, so '/' and ".." must never get through. */
-static int ifname_check(const char *name, size_t size, struct cp_error *e)
-{
-	size_t len = strnlen(name, size);
-
-	if (!len)
-		return cp_error_set(e, EINVAL, "interface", "empty name");
-	if (len >= IF_NAMESIZE)
-		return cp_error_set(e, EINVAL, "interface", "'%.*s' is longer than %d characters",
-				    (int)len, name, IF_NAMESIZE - 1);
-	if (!strcmp(name, ".") || !strcmp(name, "..") || strpbrk(name, "/:") || !token_ok(name))
-		return cp_error_set(e, EINVAL, "interface", "'%s' is not an interface name", name);
-	return 0;
-}
-
-static int interfaces_check(const struct cp_request *r, struct cp_error *e)
-{
-	if (r->n_interfaces > CP_MAX_INTERFACES)
-		return cp_error_set(e, EINVAL, "interface", "more than %d interfaces",
-				    CP_MAX_INTERFACES);
-	for (int i = 0; i < r->n_interfaces; i++) {
-		int err = ifname_check(r->interfaces[i], sizeof(r->interfaces[i]), e);
-
-		if (err)
-			return err;
-		for (int j = 0; j < i; j++)
-			if (!strcmp(r->interfaces[i], r->interfaces[j]))
-				return cp_error_set(e, EINVAL, "interface", "'%s' is listed twice",
-						    r->interfaces[i]);
-	}
-	return 0;
-}
-
-/* "A.B.C.D:PORT" or "[V6]:PORT", as request.c stores it; empty: none. */
-static int metrics_check(const char *s, struct cp_error *e)
-{
-	char host[64];
-	const char *colon;
-	struct lb_addr a;
-	unsigned long port;
-	char *end;
-	__u8 fam;
-
-	if (!s[0])
-		return 0;
-	colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		goto bad;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	if (host[0] == '[') {
-		size_t n = strlen(host);
-
-		if (n < 2 || host[n - 1] != ']')
-			goto bad;
-		host[n - 1] = '\0';
-		memmove(host, host + 1, n - 1);
-	}
-	port = strtoul(colon + 1, &end, 10);
-	if (cp_parse_addr(host, &a, &fam) || *end || !colon[1] || !port || port > 65535)
-		goto bad;
-	return 0;
-bad:
-	return cp_error_set(e, EINVAL, "metrics", "'%s': expected ADDR:PORT or [ADDR6]:PORT", s);
-}
-
-static int node_check(const struct cp_request *r, struct cp_error *e)
-{
-	char buf[64];
-	struct lb_addr a4 = { { r->encap_src4, 0, 0, 0 } };
-	int err = 0;
-
-	if (r->fields & CP_F_INTERFACES)
-		err = interfaces_check(r, e);
-	if (err)
-		return err;
-	if ((r->fields & CP_F_ENCAP4) && !addr_unicast(&a4, LB_FAMILY_V4))
-		return cp_error_set(e, EINVAL, "encap_source", "%s is not a unicast address",
-				    fmt_addr(&a4, LB_FAMILY_V4, buf, sizeof(buf)));
-	if ((r->fields & CP_F_ENCAP6) && !addr_unicast(&r->encap_src6, LB_FAMILY_V6))
-		return cp_error_set(e, EINVAL, "encap_source6", "%s is not a unicast address",
-				    fmt_addr(&r->encap_src6, LB_FAMILY_V6, buf, sizeof(buf)));
-	if ((r->fields & CP_F_FLOW_TTL_TCP) && r->flow_ttl_tcp > LB_FLOW_TTL_MAX)
-		return cp_error_set(e, EINVAL, "flow_ttl_tcp_s", "%u s: at most %u s (a week)",
-				    r->flow_ttl_tcp, LB_FLOW_TTL_MAX);
-	if ((r->fields & CP_F_FLOW_TTL_UDP) && r->flow_ttl_udp > LB_FLOW_TTL_MAX)
-		return cp_error_set(e, EINVAL, "flow_ttl_udp_s", "%u s: at most %u s (a week)",
-				    r->flow_ttl_udp, LB_FLOW_TTL_MAX);
-	if (r->fields & CP_F_METRICS) {
-		if (strnlen(r->metrics, sizeof(r->metrics)) >= sizeof(r->metrics))
-			return cp_error_set(e, EINVAL, "metrics", "too long");
-		return metrics_check(r->metrics, e);
-	}
-	return 0;
-}
-
-int cp_model_check(const struct cp_model *m, const struct cp_request *r, struct cp_error *e)
-{
-	int err = check_op_fields(r, e);
-
-	if (err)
-		return err;
-	switch (r->op) {
-	case CP_OP_VIP_ADD:
-		return vip_add_check(m, r, e);
-	case CP_OP_VIP_SET:
-		return vip_set_check(m, r, e);
-	case CP_OP_VIP_DEL: {
-		struct cp_vip *v;
-
-		return vip_lookup(m, r, ENOENT, &v, e);
-	}
-	case CP_OP_BACKEND_ADD:
-		return backend_add_check(m, r, e);
-	case CP_OP_BACKEND_SET:
-		err = backend_lookup(m, r, 1, ENOENT, e);
-		return err ? err : weight_check(r, e);
-	case CP_OP_BACKEND_DEL:
-		return backend_lookup(m, r, 1, ENOENT, e);
-	case CP_OP_NODE_SET:
-		return node_check(r, e);
-	case CP_OP_HEALTH_REPORT:
-		return health_check(m, r, e);
-	default:
-		return cp_error_set(e, EINVAL, "op", "%s does not change the state",
-				    cp_op_name(r->op) ? cp_op_name(r->op) : "?");
-	}
-}
-
-/* ---- rings ----------------------------------------------------------------- */
 
 /* The Maglev input of a VIP: its usable backends. *out is malloc'ed
  * (NULL when there are none). */
@@ -1016,7 +285,7 @@ static __u64 elapsed_ns(const struct timespec *a, const struct timespec *b)
 }
 
 /* Builds v's ring into a new buffer (*ring, the caller's to free). */
-static int ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, __u64 *digest)
+int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, __u64 *digest)
 {
 	struct lb_maglev_backend *l;
 	struct timespec t0, t1;
@@ -1075,185 +344,7 @@ static int same_ring_inputs(const struct cp_vip *a, const struct cp_vip *b)
 	}
 }
 
-/* ---- driver calls ------------------------------------------------------------ */
-
-static const struct cp_driver_ops *drv(const struct cp_model *m)
-{
-	return m->driver ? m->driver->ops : NULL;
-}
-
-static int drv_fail(struct cp_error *e, int err, const char *what, __u32 id)
-{
-	pr_warn("fast path: %s %u failed: %s\n", what, id, strerror(-err));
-	return cp_error_set(e, -err, "fastpath", "%s %u failed: %s", what, id, strerror(-err));
-}
-
-/* The VIP whose backend array holds b. */
-static __u32 owner_vip_id(const struct cp_model *m, const struct cp_backend *b)
-{
-	for (size_t i = 0; i < m->n_vips; i++) {
-		const struct cp_vip *v = &m->vips[i];
-
-		if (b >= v->backends && b < v->backends + v->n_backends)
-			return v->id;
-	}
-	return 0;
-}
-
-static int push_backend(struct cp_model *m, const struct cp_backend *b, struct cp_error *e)
-{
-	struct lb_backend fb;
-	int err;
-
-	memset(&fb, 0, sizeof(fb));
-	fb.addr = b->addr;
-	fb.family = b->family;
-	fb.state = backend_fp_state(b);
-	fb.gen = b->gen;
-	if (m->nexthop && m->nexthop(m->nexthop_arg, &fb)) {
-		/* Unresolved: the fast path falls back to its FIB lookup. */
-		memset(fb.nh_dmac, 0, sizeof(fb.nh_dmac));
-		memset(fb.nh_smac, 0, sizeof(fb.nh_smac));
-		fb.nh_ifindex = 0;
-		fb.nh_mtu = 0;
-		fb.flags = 0;
-	}
-	/* The callback fills next-hop fields only; the identity is ours. */
-	fb.addr = b->addr;
-	fb.family = b->family;
-	fb.state = backend_fp_state(b);
-	fb.gen = b->gen;
-	fb.vip_id = owner_vip_id(m, b);
-	err = drv(m)->set_backend(m->driver->ctx, b->id, &fb);
-	return err ? drv_fail(e, err, "set_backend", b->id) : 0;
-}
-
-static int push_state(struct cp_model *m, __u32 id, __u8 state, struct cp_error *e)
-{
-	int err = drv(m)->set_backend_state(m->driver->ctx, id, state);
-
-	return err ? drv_fail(e, err, "set_backend_state", id) : 0;
-}
-
-static int push_ring(struct cp_model *m, __u32 vip_id, const __u32 *ring, __u32 size,
-		     struct cp_error *e)
-{
-	int err = drv(m)->set_ring(m->driver->ctx, vip_id, ring, size);
-
-	return err ? drv_fail(e, err, "set_ring", vip_id) : 0;
-}
-
-static int push_flags(struct cp_model *m, const struct cp_vip *v, struct cp_error *e)
-{
-	int err = drv(m)->set_vip_flags(m->driver->ctx, v->id, v->flags);
-
-	return err ? drv_fail(e, err, "set_vip_flags", v->id) : 0;
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-	return memcmp(&((const struct lb_vip_entry *)a)->key,
-		      &((const struct lb_vip_entry *)b)->key, sizeof(struct lb_vip_key));
-}
-
-/* The whole VIP table: every VIP key, and for every distinct VIP address
- * {addr, 0, ICMP(v6)} -> LB_VIP_ID_ADDR so the fast path answers echo
- * requests to it. */
-static int push_vip_table(struct cp_model *m, struct cp_error *e)
-{
-	struct lb_vip_entry *v = calloc(2 * m->n_vips + 1, sizeof(*v));
-	size_t n = m->n_vips, k = m->n_vips;
-	int err;
-
-	if (!v)
-		return cp_error_set(e, ENOMEM, "fastpath", "no memory for the VIP table");
-	for (size_t i = 0; i < n; i++) {
-		struct lb_vip_key *a = &v[n + i].key;
-
-		v[i].key = m->vips[i].key;
-		v[i].vip_id = m->vips[i].id;
-		a->addr = m->vips[i].key.addr;
-		a->family = m->vips[i].key.family;
-		a->proto = a->family == LB_FAMILY_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
-		v[n + i].vip_id = LB_VIP_ID_ADDR;
-	}
-	/* Several VIPs on one address share its ICMP entry. */
-	qsort(v + n, n, sizeof(*v), entry_cmp);
-	for (size_t i = n; i < 2 * n; i++)
-		if (i == n || entry_cmp(&v[i], &v[k - 1]))
-			v[k++] = v[i];
-	err = drv(m)->set_vips(m->driver->ctx, v, k);
-	free(v);
-	return err ? drv_fail(e, err, "set_vips", (__u32)k) : 0;
-}
-
-static int push_config(struct cp_model *m, const struct cp_node *n, struct cp_error *e)
-{
-	struct lb_config c;
-	int err;
-
-	memset(&c, 0, sizeof(c));
-	c.encap_src4 = n->encap_src4;
-	c.encap_src6 = n->encap_src6;
-	c.flow_ttl_tcp = n->flow_ttl_tcp;
-	c.flow_ttl_udp = n->flow_ttl_udp;
-	err = drv(m)->set_config(m->driver->ctx, &c);
-	return err ? drv_fail(e, err, "set_config", 0) : 0;
-}
-
-/* Backends of v that are (up != 0) or are not (up == 0) UP. */
-static int push_backends(struct cp_model *m, const struct cp_vip *v, int up, struct cp_error *e)
-{
-	int err = 0;
-
-	for (size_t j = 0; j < v->n_backends && !err; j++)
-		if ((backend_fp_state(&v->backends[j]) == LB_BACKEND_UP) == !!up)
-			err = push_backend(m, &v->backends[j], e);
-	return err;
-}
-
-/* Everything about one VIP, whatever the fast path holds: UP backends,
- * flags, the ring (built if the model has none yet), then the others
- * (once the ring no longer names them). Used by sync and to restore
- * the fast path after a failed batch. */
-static int push_vip_full(struct cp_model *m, struct cp_vip *v, struct cp_error *e)
-{
-	int err = push_backends(m, v, 1, e);
-
-	if (!err)
-		err = push_flags(m, v, e);
-	if (!err && !v->ring) {
-		err = ring_build(m, v, &v->ring, &v->digest);
-		if (err)
-			cp_error_set(e, -err, "vip", "cannot build the ring: %s", strerror(-err));
-	}
-	if (!err)
-		err = push_ring(m, v->id, v->ring, v->ring_size, e);
-	return err ? err : push_backends(m, v, 0, e);
-}
-
-/* ---- batches --------------------------------------------------------------- */
-
-/* What a batch did to one VIP (indexed by vip id). */
-struct touch {
-	struct cp_vip *old;	/* deep copy from before the batch; NULL: added by it */
-	__u32 *ring;		/* ring built for the new state (owned), or NULL */
-	__u64 digest;
-	__u8 on;		/* the batch touched this VIP */
-	__u8 keep;		/* same ring inputs: the new state keeps old->ring */
-	__u8 push;		/* ring differs from the one last pushed */
-};
-
-struct batch {
-	struct touch *t;	/* limits.max_vips entries */
-	__u32 *ids;		/* touched vip ids, in order */
-	size_t n;
-	size_t *order;		/* vip id -> index in m->vips before the batch */
-	size_t changes;		/* requests applied */
-	int rings;		/* build rings (0 while loading a driverless target) */
-};
-
-static int batch_begin(const struct cp_model *m, struct batch *b, int rings)
+int model_batch_begin(const struct cp_model *m, struct model_batch *b, int rings)
 {
 	memset(b, 0, sizeof(*b));
 	b->t = calloc(m->limits.max_vips, sizeof(*b->t));
@@ -1270,14 +361,14 @@ static int batch_begin(const struct cp_model *m, struct batch *b, int rings)
 static void vip_destroy(struct cp_vip *v)
 {
 	if (v)
-		vip_release(v);
+		model_vip_release(v);
 	free(v);
 }
 
-static void batch_end(struct batch *b)
+void model_batch_end(struct model_batch *b)
 {
 	for (size_t i = 0; b->t && i < b->n; i++) {
-		struct touch *t = &b->t[b->ids[i]];
+		struct model_touch *t = &b->t[b->ids[i]];
 
 		vip_destroy(t->old);
 		free(t->ring);
@@ -1312,9 +403,9 @@ static struct cp_vip *vip_dup(const struct cp_vip *v)
 
 /* Records v's state before the batch changes it. Its last pushed ring
  * moves into the copy: the ring belongs to the state it was built for. */
-static int batch_touch(struct batch *b, struct cp_vip *v)
+static int batch_touch(struct model_batch *b, struct cp_vip *v)
 {
-	struct touch *t = &b->t[v->id];
+	struct model_touch *t = &b->t[v->id];
 
 	if (t->on)
 		return 0;
@@ -1330,14 +421,12 @@ static int batch_touch(struct batch *b, struct cp_vip *v)
 	return 0;
 }
 
-static void batch_touch_added(struct batch *b, __u32 id)
+static void batch_touch_added(struct model_batch *b, __u32 id)
 {
 	b->t[id].on = 1;
 	b->t[id].old = NULL;
 	b->ids[b->n++] = id;
 }
-
-/* ---- mutations (the request was checked; nothing is pushed here) ---- */
 
 static int vips_reserve(struct cp_model *m)
 {
@@ -1371,10 +460,10 @@ static int backends_reserve(struct cp_vip *v)
 	return 0;
 }
 
-static int mut_vip_add(struct cp_model *m, struct batch *b, const struct cp_request *r)
+static int mut_vip_add(struct cp_model *m, struct model_batch *b, const struct cp_request *r)
 {
 	struct cp_vip *v;
-	struct vip_spec s;
+	struct model_vip_spec s;
 	__u32 id;
 	int err = vips_reserve(m);
 
@@ -1386,7 +475,7 @@ static int mut_vip_add(struct cp_model *m, struct batch *b, const struct cp_requ
 					       : 0;
 	if (err)
 		return err;
-	spec_build(NULL, r, &s);
+	model_spec_build(NULL, r, &s);
 	v = &m->vips[m->n_vips++];
 	memset(v, 0, sizeof(*v));
 	v->key = r->vip;
@@ -1398,34 +487,34 @@ static int mut_vip_add(struct cp_model *m, struct batch *b, const struct cp_requ
 	return 0;
 }
 
-static int mut_vip_set(struct cp_vip *v, struct batch *b, const struct cp_request *r)
+static int mut_vip_set(struct cp_vip *v, struct model_batch *b, const struct cp_request *r)
 {
-	struct vip_spec s;
+	struct model_vip_spec s;
 	int err = batch_touch(b, v);
 
 	if (err)
 		return err;
-	spec_build(v, r, &s);
+	model_spec_build(v, r, &s);
 	v->flags = s.flags;
 	v->ring_size = s.ring_size;
 	v->check = s.check;
 	return 0;
 }
 
-static int mut_vip_del(struct cp_model *m, struct cp_vip *v, struct batch *b)
+static int mut_vip_del(struct cp_model *m, struct cp_vip *v, struct model_batch *b)
 {
 	size_t i = (size_t)(v - m->vips);
 	int err = batch_touch(b, v);
 
 	if (err)
 		return err;
-	vip_release(v);
+	model_vip_release(v);
 	memmove(v, v + 1, (m->n_vips - i - 1) * sizeof(*v));
 	m->n_vips--;
 	return 0;
 }
 
-static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct batch *b,
+static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct model_batch *b,
 			   const struct cp_request *r)
 {
 	struct cp_backend *be;
@@ -1450,7 +539,7 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct batch *b
 	return 0;
 }
 
-static int mut_backend(struct cp_vip *v, struct batch *b, const struct cp_request *r)
+static int mut_backend(struct cp_vip *v, struct model_batch *b, const struct cp_request *r)
 {
 	struct cp_backend *be;
 	int err = batch_touch(b, v);
@@ -1480,7 +569,7 @@ static int mut_backend(struct cp_vip *v, struct batch *b, const struct cp_reques
 	return 0;
 }
 
-static int mutate(struct cp_model *m, struct batch *b, const struct cp_request *r)
+static int mutate(struct cp_model *m, struct model_batch *b, const struct cp_request *r)
 {
 	struct cp_vip *v = cp_model_find_vip(m, &r->vip);
 
@@ -1503,7 +592,7 @@ static int mutate(struct cp_model *m, struct batch *b, const struct cp_request *
 }
 
 /* Checks r and applies it to the model inside batch b. */
-static int batch_change(struct cp_model *m, struct batch *b, const struct cp_request *r,
+int model_batch_change(struct cp_model *m, struct model_batch *b, const struct cp_request *r,
 			struct cp_error *e)
 {
 	int err = cp_model_check(m, r, e);
@@ -1517,13 +606,11 @@ static int batch_change(struct cp_model *m, struct batch *b, const struct cp_req
 	return 0;
 }
 
-/* ---- build, push, commit, roll back ---------------------------------------- */
-
-static int build_rings(struct cp_model *m, struct batch *b, struct cp_error *e)
+static int build_rings(struct cp_model *m, struct model_batch *b, struct cp_error *e)
 {
 	for (size_t i = 0; i < b->n; i++) {
-		struct touch *t = &b->t[b->ids[i]];
-		struct cp_vip *v = vip_by_id(m, b->ids[i]);
+		struct model_touch *t = &b->t[b->ids[i]];
+		struct cp_vip *v = model_vip_by_id(m, b->ids[i]);
 		const struct cp_vip *o = t->old;
 		int err;
 
@@ -1535,7 +622,7 @@ static int build_rings(struct cp_model *m, struct batch *b, struct cp_error *e)
 		}
 		if (!b->rings)
 			continue;
-		err = ring_build(m, v, &t->ring, &t->digest);
+		err = model_ring_build(m, v, &t->ring, &t->digest);
 		if (err)
 			return cp_error_set(e, -err, "vip", "cannot build the ring: %s",
 					    strerror(-err));
@@ -1543,109 +630,6 @@ static int build_rings(struct cp_model *m, struct batch *b, struct cp_error *e)
 			    !memcmp(o->ring, t->ring, (size_t)v->ring_size * sizeof(*t->ring)));
 	}
 	return 0;
-}
-
-/* Step 1: backends that come into use go first, so no ring ever names an
- * id the fast path does not know; a backend that becomes UP is marked so
- * before a ring sends new flows to it. Flags of new or changed VIPs. */
-static int push_promotions(struct cp_model *m, struct batch *b, struct cp_error *e)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		const struct cp_vip *o = b->t[b->ids[i]].old;
-		struct cp_vip *v = vip_by_id(m, b->ids[i]);
-		int err = 0;
-
-		for (size_t j = 0; v && j < v->n_backends && !err; j++) {
-			const struct cp_backend *nb = &v->backends[j];
-			const struct cp_backend *ob = backend_by_id(o, nb->id);
-			__u8 st = backend_fp_state(nb);
-
-			if (!ob)
-				err = push_backend(m, nb, e);
-			else if (st == LB_BACKEND_UP && backend_fp_state(ob) != st)
-				err = push_state(m, nb->id, st, e);
-		}
-		if (!err && v && (!o || o->flags != v->flags))
-			err = push_flags(m, v, e);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int push_rings(struct cp_model *m, struct batch *b, struct cp_error *e)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		const struct touch *t = &b->t[b->ids[i]];
-		const struct cp_vip *v = vip_by_id(m, b->ids[i]);
-		int err;
-
-		if (!v || !t->push)
-			continue;
-		err = push_ring(m, v->id, t->ring, v->ring_size, e);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* Steps 3-4: the VIP table if the set of VIPs changed (new VIPs appear
- * only now that their rings are in place), then the rings of deleted
- * VIPs are emptied, once no table entry leads to them. */
-static int push_vip_set(struct cp_model *m, struct batch *b, struct cp_error *e)
-{
-	int table = 0, err = 0;
-
-	for (size_t i = 0; i < b->n; i++)
-		table |= !b->t[b->ids[i]].old != !vip_by_id(m, b->ids[i]);
-	if (table)
-		err = push_vip_table(m, e);
-	for (size_t i = 0; i < b->n && !err; i++)
-		if (b->t[b->ids[i]].old && !vip_by_id(m, b->ids[i]))
-			err = push_ring(m, b->ids[i], NULL, 0, e);
-	return err;
-}
-
-/* Step 5: now that no ring names them, backends leave UP, and the ids
- * of removed backends are marked unused (freed after the batch). */
-static int push_demotions(struct cp_model *m, struct batch *b, struct cp_error *e)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		const struct cp_vip *o = b->t[b->ids[i]].old;
-		const struct cp_vip *v = vip_by_id(m, b->ids[i]);
-		int err = 0;
-
-		for (size_t j = 0; o && j < o->n_backends && !err; j++) {
-			const struct cp_backend *ob = &o->backends[j];
-			const struct cp_backend *nb = backend_by_id(v, ob->id);
-
-			if (!nb)
-				err = push_state(m, ob->id, LB_BACKEND_UNUSED, e);
-			else if (backend_fp_state(nb) != LB_BACKEND_UP &&
-				 backend_fp_state(nb) != backend_fp_state(ob))
-				err = push_state(m, nb->id, backend_fp_state(nb), e);
-		}
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* The fast path's order: entries before the rings that name them, rings
- * before the VIP table that leads to them, and on the way out the
- * reverse, so a packet never meets a half-made or dangling reference. */
-static int push_changes(struct cp_model *m, struct batch *b, struct cp_error *e)
-{
-	int err;
-
-	if (!drv(m))
-		return 0;
-	err = push_promotions(m, b, e);
-	if (!err)
-		err = push_rings(m, b, e);
-	if (!err)
-		err = push_vip_set(m, b, e);
-	return err ? err : push_demotions(m, b, e);
 }
 
 /* Frees the ids the batch removed: every id of the old state is cleared,
@@ -1663,11 +647,11 @@ static void ids_update(struct cp_model *m, const struct cp_vip *o, const struct 
 		bit_clear(m->vip_ids_used, vip_id);
 }
 
-static void batch_commit(struct cp_model *m, struct batch *b)
+static void batch_commit(struct cp_model *m, struct model_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
-		struct touch *t = &b->t[b->ids[i]];
-		struct cp_vip *v = vip_by_id(m, b->ids[i]);
+		struct model_touch *t = &b->t[b->ids[i]];
+		struct cp_vip *v = model_vip_by_id(m, b->ids[i]);
 
 		ids_update(m, t->old, v, b->ids[i]);
 		if (v && t->keep) {
@@ -1691,18 +675,18 @@ static int order_cmp(const void *a, const void *b, void *arg)
 }
 
 /* Puts every touched VIP back as it was before the batch, in its place. */
-static void restore_model(struct cp_model *m, struct batch *b)
+static void restore_model(struct cp_model *m, struct model_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
-		struct touch *t = &b->t[b->ids[i]];
-		struct cp_vip *v = vip_by_id(m, b->ids[i]);
+		struct model_touch *t = &b->t[b->ids[i]];
+		struct cp_vip *v = model_vip_by_id(m, b->ids[i]);
 
 		if (v && !t->old) {
-			vip_release(v);
+			model_vip_release(v);
 			memmove(v, v + 1, (size_t)(m->vips + m->n_vips - v - 1) * sizeof(*v));
 			m->n_vips--;
 		} else if (v) {
-			vip_release(v);
+			model_vip_release(v);
 			*v = *t->old;
 			free(t->old);
 			t->old = NULL;
@@ -1711,7 +695,7 @@ static void restore_model(struct cp_model *m, struct batch *b)
 	/* Deleted VIPs last: the array has room, the batch only shrank it
 	 * for them (capacity never shrinks). */
 	for (size_t i = 0; i < b->n; i++) {
-		struct touch *t = &b->t[b->ids[i]];
+		struct model_touch *t = &b->t[b->ids[i]];
 
 		if (!t->old)
 			continue;
@@ -1724,40 +708,21 @@ static void restore_model(struct cp_model *m, struct batch *b)
 }
 
 /* Ids the failed batch may have pushed and the restored model lacks. */
-static __u8 *ids_only_in_new(const struct cp_model *m, const struct batch *b)
+static __u8 *ids_only_in_new(const struct cp_model *m, const struct model_batch *b)
 {
 	__u8 *map = calloc((m->limits.max_backends + 7) / 8, 1);
 
 	for (size_t i = 0; map && i < b->n; i++) {
-		const struct cp_vip *v = vip_by_id(m, b->ids[i]);
+		const struct cp_vip *v = model_vip_by_id(m, b->ids[i]);
 
 		for (size_t j = 0; v && j < v->n_backends; j++)
-			if (!backend_by_id(b->t[b->ids[i]].old, v->backends[j].id))
+			if (!model_backend_by_id(b->t[b->ids[i]].old, v->backends[j].id))
 				bit_set(map, v->backends[j].id);
 	}
 	return map;
 }
 
-/* After a driver failure: the model is restored; make the fast path
- * match it again, best effort (the first error was already returned). */
-static void resync_after_failure(struct cp_model *m, struct batch *b, const __u8 *retire)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		struct cp_vip *v = vip_by_id(m, b->ids[i]);
-
-		if (v)
-			push_vip_full(m, v, NULL);
-	}
-	push_vip_table(m, NULL);
-	for (size_t i = 0; i < b->n; i++)
-		if (!vip_by_id(m, b->ids[i]))
-			push_ring(m, b->ids[i], NULL, 0, NULL);
-	for (__u32 id = 0; retire && id < m->limits.max_backends; id++)
-		if (bit_get(retire, id))
-			push_state(m, id, LB_BACKEND_UNUSED, NULL);
-}
-
-static void batch_rollback(struct cp_model *m, struct batch *b, int pushed)
+void model_batch_rollback(struct cp_model *m, struct model_batch *b, int pushed)
 {
 	__u8 *retire = pushed && drv(m) ? ids_only_in_new(m, b) : NULL;
 
@@ -1765,636 +730,60 @@ static void batch_rollback(struct cp_model *m, struct batch *b, int pushed)
 	ids_rebuild(m);
 	if (pushed && drv(m)) {
 		pr_warn("restoring the fast path after a failed change\n");
-		resync_after_failure(m, b, retire);
+		model_push_resync(m, b, retire);
 	}
 	free(retire);
 }
 
-static int batch_flush(struct cp_model *m, struct batch *b, struct cp_error *e)
+int model_batch_flush(struct cp_model *m, struct model_batch *b, struct cp_error *e)
 {
 	int err = build_rings(m, b, e);
 
 	if (err) {
-		batch_rollback(m, b, 0);
+		model_batch_rollback(m, b, 0);
 		return err;
 	}
-	err = push_changes(m, b, e);
+	err = model_push_changes(m, b, e);
 	if (err) {
-		batch_rollback(m, b, 1);
+		model_batch_rollback(m, b, 1);
 		return err;
 	}
 	batch_commit(m, b);
 	return 0;
 }
 
-/* ---- node settings ----------------------------------------------------------- */
-
-static int has_interface(const struct cp_node *n, const char *name)
-{
-	for (int i = 0; i < n->n_interfaces; i++)
-		if (!strncmp(n->interfaces[i], name, IF_NAMESIZE))
-			return 1;
-	return 0;
-}
-
-static void node_overlay(struct cp_node *n, const struct cp_request *r)
-{
-	if (r->fields & CP_F_INTERFACES) {
-		memset(n->interfaces, 0, sizeof(n->interfaces));
-		for (int i = 0; i < r->n_interfaces; i++)
-			memcpy(n->interfaces[i], r->interfaces[i], strlen(r->interfaces[i]));
-		n->n_interfaces = r->n_interfaces;
-	}
-	if (r->fields & CP_F_ENCAP4)
-		n->encap_src4 = r->encap_src4;
-	if (r->fields & CP_F_ENCAP6)
-		n->encap_src6 = r->encap_src6;
-	if (r->fields & CP_F_METRICS) {
-		memset(n->metrics, 0, sizeof(n->metrics));
-		memcpy(n->metrics, r->metrics, strlen(r->metrics));
-	}
-	if (r->fields & CP_F_FLOW_TTL_TCP)
-		n->flow_ttl_tcp = r->flow_ttl_tcp;
-	if (r->fields & CP_F_FLOW_TTL_UDP)
-		n->flow_ttl_udp = r->flow_ttl_udp;
-}
-
-/* Attaches the interfaces of n that o lacks; on failure detaches the
- * ones it attached. */
-static int attach_new(struct cp_model *m, const struct cp_node *o, const struct cp_node *n,
-		      struct cp_error *e)
-{
-	for (int i = 0; i < n->n_interfaces; i++) {
-		int err;
-
-		if (has_interface(o, n->interfaces[i]))
-			continue;
-		err = drv(m)->attach(m->driver->ctx, n->interfaces[i]);
-		if (!err)
-			continue;
-		pr_warn("cannot attach to %s: %s\n", n->interfaces[i], strerror(-err));
-		if (err == -ENODEV)
-			cp_error_set(e, ENODEV, "interface", "%s: no such interface",
-				     n->interfaces[i]);
-		else if (err == -ENETDOWN)
-			cp_error_set(e, ENETDOWN, "interface",
-				     "%s is down; bring it up first (ip link set %s up)",
-				     n->interfaces[i], n->interfaces[i]);
-		else
-			cp_error_set(e, -err, "interface", "%s: cannot attach: %s",
-				     n->interfaces[i], strerror(-err));
-		while (i-- > 0)
-			if (!has_interface(o, n->interfaces[i]))
-				drv(m)->detach(m->driver->ctx, n->interfaces[i]);
-		return err;
-	}
-	return 0;
-}
-
-/* A failed detach is logged, not refused: the operator wants the
- * interface gone, and one that vanished cannot be detached anyway. */
-static void detach_old(struct cp_model *m, const struct cp_node *o, const struct cp_node *n)
-{
-	for (int i = 0; i < o->n_interfaces; i++) {
-		int err;
-
-		if (has_interface(n, o->interfaces[i]))
-			continue;
-		err = drv(m)->detach(m->driver->ctx, o->interfaces[i]);
-		if (err)
-			pr_warn("cannot detach from %s: %s\n", o->interfaces[i],
-				strerror(-err));
-	}
-}
-
-static int node_apply(struct cp_model *m, const struct cp_request *r, struct cp_error *e)
-{
-	struct cp_node n = m->node;
-	int encap, err = 0;
-
-	node_overlay(&n, r);
-	/* Everything push_config() writes. */
-	encap = n.encap_src4 != m->node.encap_src4 ||
-		memcmp(&n.encap_src6, &m->node.encap_src6, sizeof(n.encap_src6)) ||
-		n.flow_ttl_tcp != m->node.flow_ttl_tcp || n.flow_ttl_udp != m->node.flow_ttl_udp;
-	if (drv(m) && encap)
-		err = push_config(m, &n, e);
-	if (!err && drv(m))
-		err = attach_new(m, &m->node, &n, e);
-	if (err) {
-		if (encap)
-			push_config(m, &m->node, NULL);
-		return err;
-	}
-	if (drv(m))
-		detach_old(m, &m->node, &n);
-	m->node = n;
-	return 0;
-}
-
-/* ---- apply / sync ---------------------------------------------------------- */
-
 /* One change. rings: 0 only while loading a driverless target. */
-static int apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
+int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
 		     int rings)
 {
-	struct batch b;
+	struct model_batch b;
 	int err;
 
 	if (r->op == CP_OP_NODE_SET) {
 		err = cp_model_check(m, r, e);
-		return err ? err : node_apply(m, r, e);
+		return err ? err : model_node_apply(m, r, e);
 	}
-	err = batch_begin(m, &b, rings);
+	err = model_batch_begin(m, &b, rings);
 	if (err) {
-		batch_end(&b);
+		model_batch_end(&b);
 		return cp_error_set(e, ENOMEM, "model", "out of memory");
 	}
-	err = batch_change(m, &b, r, e);
+	err = model_batch_change(m, &b, r, e);
 	if (err)
-		batch_rollback(m, &b, 0);
+		model_batch_rollback(m, &b, 0);
 	else
-		err = batch_flush(m, &b, e);
-	batch_end(&b);
+		err = model_batch_flush(m, &b, e);
+	model_batch_end(&b);
 	return err;
 }
 
 int cp_model_apply(struct cp_model *m, const struct cp_request *r, struct cp_error *e)
 {
-	int err = apply_one(m, r, e, 1);
+	int err = model_apply_one(m, r, e, 1);
 
 	if (err)
 		m->stats.changes_rejected++;
 	else
 		m->stats.changes_applied++;
 	return err;
-}
-
-/* Backend ids the model does not use are marked unused: after adopting
- * pinned maps, entries of a previous run must not keep serving flows. */
-static int retire_unused(struct cp_model *m, struct cp_error *e)
-{
-	int first = 0;
-
-	for (__u32 id = 0; id < m->limits.max_backends; id++) {
-		int err;
-
-		if (bit_get(m->backend_ids_used, id))
-			continue;
-		err = push_state(m, id, LB_BACKEND_UNUSED, first ? NULL : e);
-		first = first ? first : err;
-	}
-	return first;
-}
-
-int cp_model_sync(struct cp_model *m)
-{
-	struct cp_error e;
-	int err, first;
-
-	if (!drv(m))
-		return 0;
-	first = push_config(m, &m->node, &e);
-	for (size_t i = 0; i < m->n_vips; i++) {
-		err = push_vip_full(m, &m->vips[i], &e);
-		first = first ? first : err;
-	}
-	err = push_vip_table(m, &e);
-	first = first ? first : err;
-	err = retire_unused(m, &e);
-	return first ? first : err;
-}
-
-/* ---- save ------------------------------------------------------------------- */
-
-static int vip_cmp(const void *a, const void *b)
-{
-	const struct lb_vip_key *x = &(*(const struct cp_vip *const *)a)->key;
-	const struct lb_vip_key *y = &(*(const struct cp_vip *const *)b)->key;
-	int c;
-
-	if (x->family != y->family)
-		return x->family < y->family ? -1 : 1;
-	c = memcmp(&x->addr, &y->addr, sizeof(x->addr));
-	if (c)
-		return c;
-	if (x->port != y->port)
-		return ntohs(x->port) < ntohs(y->port) ? -1 : 1;
-	return (int)x->proto - (int)y->proto;
-}
-
-static int backend_cmp(const void *a, const void *b)
-{
-	const struct cp_backend *x = *(const struct cp_backend *const *)a;
-	const struct cp_backend *y = *(const struct cp_backend *const *)b;
-
-	if (x->family != y->family)
-		return x->family < y->family ? -1 : 1;
-	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
-}
-
-/* The request that creates v as it is (ADD: only what is not default). */
-static void vip_request(const struct cp_vip *v, struct cp_request *r)
-{
-	cp_request_init(r, CP_OP_VIP_ADD);
-	r->fields = CP_F_VIP;
-	r->vip = v->key;
-	r->vip_flags = v->flags;
-	r->ring_size = v->ring_size;
-	r->check = v->check;
-	r->fields |= cp_request_nondefault(r) & VIP_OPTS;
-}
-
-static void backend_request(const struct cp_vip *v, const struct cp_backend *b,
-			    struct cp_request *r)
-{
-	cp_request_init(r, CP_OP_BACKEND_ADD);
-	r->vip = v->key;
-	r->backend = b->addr;
-	r->backend_family = b->family;
-	r->weight = b->weight;
-	r->drain = b->draining;
-	r->fields = CP_F_VIP | CP_F_BACKEND;
-	r->fields |= cp_request_nondefault(r) & (CP_F_WEIGHT | CP_F_DRAIN);
-}
-
-static void node_request(const struct cp_node *n, struct cp_request *r)
-{
-	cp_request_init(r, CP_OP_NODE_SET);
-	memcpy(r->interfaces, n->interfaces, sizeof(r->interfaces));
-	r->n_interfaces = n->n_interfaces;
-	r->encap_src4 = n->encap_src4;
-	r->encap_src6 = n->encap_src6;
-	memcpy(r->metrics, n->metrics, sizeof(r->metrics));
-	r->flow_ttl_tcp = n->flow_ttl_tcp;
-	r->flow_ttl_udp = n->flow_ttl_udp;
-	r->fields = cp_request_nondefault(r) &
-		    (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS |
-		     CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP);
-}
-
-static int write_request(const struct cp_request *r, FILE *out)
-{
-	char line[CP_MODEL_MAX_LINE + 1];
-	int n = cp_cmd_format(r, line, sizeof(line));
-
-	if (n < 0) {
-		pr_warn("save: cannot format a %s line: %s\n", cp_op_name(r->op),
-			strerror(-n));
-		return n;
-	}
-	return fprintf(out, "%s\n", line) < 0 ? -EIO : 0;
-}
-
-static int save_vip(const struct cp_vip *v, FILE *out)
-{
-	const struct cp_backend **bs = NULL;
-	struct cp_request r;
-	int err;
-
-	if (v->n_backends && !(bs = malloc(v->n_backends * sizeof(*bs))))
-		return -ENOMEM;
-	vip_request(v, &r);
-	err = fputs("\n", out) < 0 ? -EIO : write_request(&r, out);
-	for (size_t i = 0; i < v->n_backends; i++)
-		bs[i] = &v->backends[i];
-	if (v->n_backends)
-		qsort(bs, v->n_backends, sizeof(*bs), backend_cmp);
-	for (size_t i = 0; i < v->n_backends && !err; i++) {
-		backend_request(v, bs[i], &r);
-		err = write_request(&r, out);
-	}
-	free(bs);
-	return err;
-}
-
-int cp_model_save(const struct cp_model *m, FILE *out)
-{
-	const struct cp_vip **vs = NULL;
-	struct cp_request r;
-	int err = 0;
-
-	if (m->n_vips && !(vs = malloc(m->n_vips * sizeof(*vs))))
-		return -ENOMEM;
-	if (fputs("# sluice state\n", out) < 0)
-		err = -EIO;
-	node_request(&m->node, &r);
-	if (!err && r.fields)
-		err = write_request(&r, out);
-	for (size_t i = 0; i < m->n_vips; i++)
-		vs[i] = &m->vips[i];
-	if (m->n_vips)
-		qsort(vs, m->n_vips, sizeof(*vs), vip_cmp);
-	for (size_t i = 0; i < m->n_vips && !err; i++)
-		err = save_vip(vs[i], out);
-	free(vs);
-	if (!err && (fflush(out) || ferror(out)))
-		err = -EIO;
-	return err;
-}
-
-/* ---- load --------------------------------------------------------------------- */
-
-static int is_config_op(enum cp_op op)
-{
-	return op == CP_OP_VIP_ADD || op == CP_OP_VIP_SET || op == CP_OP_VIP_DEL ||
-	       op == CP_OP_BACKEND_ADD || op == CP_OP_BACKEND_SET || op == CP_OP_BACKEND_DEL ||
-	       op == CP_OP_NODE_SET;
-}
-
-/* e->field = "NAME:LINE". The field is short: a long name keeps its tail
- * (the file name), never the line number. */
-static int line_error(struct cp_error *e, const char *name, unsigned long line,
-		      const struct cp_error *why)
-{
-	char num[24];
-	size_t nl, room;
-
-	if (!e)
-		return -EINVAL;
-	name = name ? name : "config";
-	room = sizeof(e->field) - 1;
-	snprintf(num, sizeof(num), ":%lu", line);
-	nl = strlen(name);
-	if (nl + strlen(num) > room)
-		name += nl - (room - strlen(num));
-	if (why->field[0])
-		snprintf(e->msg, sizeof(e->msg), "%.31s: %.200s", why->field, why->msg);
-	else
-		snprintf(e->msg, sizeof(e->msg), "%.250s", why->msg);
-	snprintf(e->field, sizeof(e->field), "%s%s", name, num);
-	return -EINVAL;
-}
-
-/* Parses and applies one line (already without its newline). Returns
- * 1 for a change applied, 0 for a blank or comment line, or -errno. */
-static int load_line(struct cp_model *t, char *line, size_t len, struct cp_error *why)
-{
-	char *words[CP_MODEL_MAX_WORDS];
-	struct cp_request r;
-	int n, err;
-
-	if (len > CP_MODEL_MAX_LINE)
-		return cp_error_set(why, EINVAL, "", "line longer than %d bytes",
-				    CP_MODEL_MAX_LINE);
-	if (strlen(line) != len)
-		return cp_error_set(why, EINVAL, "", "NUL byte in the line");
-	n = cp_cmd_split(line, words, CP_MODEL_MAX_WORDS);
-	if (n == -E2BIG)
-		return cp_error_set(why, EINVAL, "", "more than %d words", CP_MODEL_MAX_WORDS);
-	if (n < 0)
-		return cp_error_set(why, EINVAL, "", "unterminated quote");
-	if (n == 0)
-		return 0;
-	err = cp_cmd_parse(n, words, &r, why);
-	if (err)
-		return err;
-	if (!is_config_op(r.op))
-		return cp_error_set(why, EINVAL, words[0], "not a configuration command");
-	/* A target without a driver does not need rings (see the top). */
-	err = apply_one(t, &r, why, t->driver != NULL);
-	return err ? err : 1;
-}
-
-int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp_error *e)
-{
-	struct cp_error why;
-	unsigned long lineno = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int err = 0;
-
-	while (!err && (len = getline(&line, &cap, in)) >= 0) {
-		lineno++;
-		if (len && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (len && line[len - 1] == '\r')
-			line[--len] = '\0';
-		memset(&why, 0, sizeof(why));
-		err = load_line(target, line, (size_t)len, &why);
-		if (err < 0) {
-			target->stats.changes_rejected++;
-			err = line_error(e, name, lineno, &why);
-		} else {
-			target->stats.changes_applied += (__u64)err;
-			err = 0;
-		}
-	}
-	free(line);
-	if (!err && ferror(in)) {
-		why.field[0] = '\0';
-		snprintf(why.msg, sizeof(why.msg), "read error");
-		err = line_error(e, name, lineno + 1, &why);
-	}
-	return err;
-}
-
-/* ---- diff --------------------------------------------------------------------- */
-
-static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_error *e)
-{
-	const struct cp_node *a = &m->node, *b = &t->node;
-	struct cp_request r;
-	int same_ifs = a->n_interfaces == b->n_interfaces, err;
-
-	for (int i = 0; same_ifs && i < b->n_interfaces; i++)
-		same_ifs = has_interface(a, b->interfaces[i]);
-	node_request(b, &r);
-	r.fields = 0;
-	r.fields |= same_ifs ? 0 : CP_F_INTERFACES;
-	/* An encap source the target lacks is kept: a config script cannot
-	 * say "none", and dropping it would stop every flow of that family. */
-	r.fields |= b->encap_src4 && a->encap_src4 != b->encap_src4 ? CP_F_ENCAP4 : 0;
-	r.fields |= (b->encap_src6.w[0] | b->encap_src6.w[1] | b->encap_src6.w[2] |
-		     b->encap_src6.w[3]) &&
-				    memcmp(&a->encap_src6, &b->encap_src6, sizeof(a->encap_src6))
-			    ? CP_F_ENCAP6
-			    : 0;
-	r.fields |= strncmp(a->metrics, b->metrics, sizeof(a->metrics)) ? CP_F_METRICS : 0;
-	/* A script without a TTL means the default (the target model has it). */
-	r.fields |= a->flow_ttl_tcp != b->flow_ttl_tcp ? CP_F_FLOW_TTL_TCP : 0;
-	r.fields |= a->flow_ttl_udp != b->flow_ttl_udp ? CP_F_FLOW_TTL_UDP : 0;
-	if (!r.fields)
-		return 0;
-	err = apply_one(m, &r, e, 1);
-	return err ? err : 1;
-}
-
-/* VIP_SET carrying exactly the settings of tv that v lacks. The check
- * fields sent are those the target's check type uses: the others reset
- * to defaults by themselves (check_canonical). */
-static int diff_vip_set(struct cp_model *m, struct batch *b, const struct cp_vip *v,
-			const struct cp_vip *tv, struct cp_error *e)
-{
-	struct cp_request r;
-	__u32 fields = 0;
-
-	vip_request(tv, &r);
-	r.op = CP_OP_VIP_SET;
-	fields |= v->flags != tv->flags ? CP_F_AFFINITY : 0;
-	fields |= v->ring_size != tv->ring_size ? CP_F_RING : 0;
-	fields |= check_diff(&v->check, &tv->check) &
-		  (CP_F_CHECK_TYPE | check_relevant(tv->check.type));
-	if (!fields)
-		return 0;
-	r.fields = CP_F_VIP | fields;
-	return batch_change(m, b, &r, e);
-}
-
-static int diff_backend(struct cp_model *m, struct batch *b, const struct cp_vip *v,
-			const struct cp_backend *be, const struct cp_vip *tv, struct cp_error *e)
-{
-	const struct cp_backend *tb = cp_vip_find_backend(tv, &be->addr, be->family);
-	struct cp_request r;
-
-	backend_request(v, tb ? tb : be, &r);
-	if (!tb) {
-		r.op = CP_OP_BACKEND_DEL;
-		r.fields = CP_F_VIP | CP_F_BACKEND;
-		return batch_change(m, b, &r, e);
-	}
-	r.op = CP_OP_BACKEND_SET;
-	r.fields = CP_F_VIP | CP_F_BACKEND;
-	r.fields |= be->weight != tb->weight ? CP_F_WEIGHT : 0;
-	r.fields |= be->draining != tb->draining ? CP_F_DRAIN : 0;
-	if (r.fields == (CP_F_VIP | CP_F_BACKEND))
-		return 0;
-	return batch_change(m, b, &r, e);
-}
-
-/* Deletions and changes. Walked backwards: a deletion only moves entries
- * already visited. */
-static int diff_removals(struct cp_model *m, const struct cp_model *t, struct batch *b,
-			 struct cp_error *e)
-{
-	for (size_t i = m->n_vips; i-- > 0;) {
-		const struct cp_vip *tv = cp_model_find_vip(t, &m->vips[i].key);
-		struct cp_request r;
-		int err;
-
-		if (!tv) {
-			vip_request(&m->vips[i], &r);
-			r.op = CP_OP_VIP_DEL;
-			r.fields = CP_F_VIP;
-			err = batch_change(m, b, &r, e);
-		} else {
-			err = diff_vip_set(m, b, &m->vips[i], tv, e);
-		}
-		for (size_t j = m->vips[i].n_backends; tv && !err && j-- > 0;)
-			err = diff_backend(m, b, &m->vips[i], &m->vips[i].backends[j], tv, e);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int diff_additions(struct cp_model *m, const struct cp_model *t, struct batch *b,
-			  struct cp_error *e)
-{
-	for (size_t i = 0; i < t->n_vips; i++) {
-		const struct cp_vip *tv = &t->vips[i];
-		struct cp_request r;
-		int err = 0;
-
-		if (!cp_model_find_vip(m, &tv->key)) {
-			vip_request(tv, &r);
-			err = batch_change(m, b, &r, e);
-		}
-		for (size_t j = 0; j < tv->n_backends && !err; j++) {
-			const struct cp_backend *tb = &tv->backends[j];
-
-			if (cp_vip_find_backend(cp_model_find_vip(m, &tv->key), &tb->addr, tb->family))
-				continue;
-			backend_request(tv, tb, &r);
-			err = batch_change(m, b, &r, e);
-		}
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* One batch of the diff: fill with fn, then build and push once. */
-static int diff_batch(struct cp_model *m, const struct cp_model *t,
-		      int (*fn)(struct cp_model *, const struct cp_model *, struct batch *,
-				struct cp_error *),
-		      struct cp_error *e)
-{
-	struct batch b;
-	int err = batch_begin(m, &b, 1);
-
-	if (err)
-		err = cp_error_set(e, ENOMEM, "model", "out of memory");
-	if (!err) {
-		err = fn(m, t, &b, e);
-		if (err)
-			batch_rollback(m, &b, 0);
-		else
-			err = batch_flush(m, &b, e);
-	}
-	if (err) {
-		m->stats.changes_rejected++;
-		batch_end(&b);
-		return err;
-	}
-	m->stats.changes_applied += b.changes;
-	err = (int)b.changes;
-	batch_end(&b);
-	return err;
-}
-
-int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struct cp_error *e)
-{
-	int n, total;
-
-	/* Removals first and flushed on their own: the ids and the room
-	 * they free are then truly free for the additions. */
-	total = diff_node(m, target, e);
-	if (total < 0) {
-		m->stats.changes_rejected++;
-		return total;
-	}
-	m->stats.changes_applied += (__u64)total;
-	n = diff_batch(m, target, diff_removals, e);
-	if (n < 0)
-		return n;
-	total += n;
-	n = diff_batch(m, target, diff_additions, e);
-	return n < 0 ? n : total + n;
-}
-
-int cp_model_refresh_nexthops_step(struct cp_model *m, size_t *cursor, size_t budget)
-{
-	struct cp_error e;
-	size_t flat = 0, done = 0;
-
-	if (!m->driver || !m->nexthop)
-		return 0;
-	for (size_t i = 0; i < m->n_vips; i++) {
-		const struct cp_vip *v = &m->vips[i];
-
-		if (flat + v->n_backends <= *cursor) {
-			flat += v->n_backends;
-			continue;
-		}
-		for (size_t j = *cursor - flat; j < v->n_backends; j++) {
-			if (done == budget)
-				return 1;
-			push_backend(m, &v->backends[j], &e);
-			(*cursor)++;
-			done++;
-		}
-		flat += v->n_backends;
-	}
-	return 0;
-}
-
-int cp_model_refresh_nexthops(struct cp_model *m)
-{
-	size_t cursor = 0;
-
-	while (cp_model_refresh_nexthops_step(m, &cursor, (size_t)-1))
-		;
-	return 0;
 }

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model_int.h - what the model's files share and nobody else may use
+ * (the pattern of xdp-tools' libxdp_internal.h). model.h is the API.
+ *
+ * The model is four rooms:
+ *   model.c         the state, ids, rings, and the batch engine that
+ *                   carries a change: mutate, build, push, commit or
+ *                   roll back; cp_model_apply
+ *   model_check.c   what is valid: cp_model_check and its rules
+ *   model_push.c    every driver call, in the order the fast path needs,
+ *                   the resync after a failure, attach/detach, next hops
+ *   model_script.c  config scripts: save, load, and the reload diff
+ *
+ * Not thread-safe, like the model: sluiced's control thread owns it.
+ */
+#ifndef SLUICE_CP_MODEL_INT_H
+#define SLUICE_CP_MODEL_INT_H
+
+#include "model.h"
+
+/* Fields a VIP_ADD/VIP_SET may carry, by the check type that uses them. */
+#define CHECK_COMMON (CP_F_CHECK_PORT | CP_F_CHECK_INTERVAL | CP_F_CHECK_TIMEOUT | \
+		      CP_F_CHECK_RISE | CP_F_CHECK_FALL)
+#define CHECK_HTTP (CP_F_CHECK_PATH | CP_F_CHECK_STATUS | CP_F_CHECK_HOST)
+#define CHECK_UDP (CP_F_CHECK_PAYLOAD)
+#define CHECK_PARAMS (CHECK_COMMON | CHECK_HTTP | CHECK_UDP)
+#define VIP_OPTS (CP_F_AFFINITY | CP_F_RING | CP_F_CHECK_TYPE | CHECK_PARAMS)
+
+static inline int bit_get(const __u8 *map, __u32 i)
+{
+	return (map[i / 8] >> (i % 8)) & 1;
+}
+
+static inline void bit_set(__u8 *map, __u32 i)
+{
+	map[i / 8] |= (__u8)(1u << (i % 8));
+}
+
+static inline void bit_clear(__u8 *map, __u32 i)
+{
+	map[i / 8] &= (__u8)~(1u << (i % 8));
+}
+
+static inline __u32 lowest_bit(__u32 mask)
+{
+	return mask & -mask;
+}
+
+static inline int backend_usable(const struct cp_backend *b)
+{
+	return b->weight > 0 && !b->draining && b->health != CP_HEALTH_DOWN;
+}
+
+static inline __u8 backend_fp_state(const struct cp_backend *b)
+{
+	if (b->health == CP_HEALTH_DOWN)
+		return LB_BACKEND_DOWN;
+	return backend_usable(b) ? LB_BACKEND_UP : LB_BACKEND_DRAINING;
+}
+
+static inline const struct cp_driver_ops *drv(const struct cp_model *m)
+{
+	return m->driver ? m->driver->ops : NULL;
+}
+
+/* What a batch did to one VIP (indexed by vip id). */
+struct model_touch {
+	struct cp_vip *old;	/* deep copy from before the batch; NULL: added by it */
+	__u32 *ring;		/* ring built for the new state (owned), or NULL */
+	__u64 digest;
+	__u8 on;		/* the batch touched this VIP */
+	__u8 keep;		/* same ring inputs: the new state keeps old->ring */
+	__u8 push;		/* ring differs from the one last pushed */
+};
+
+struct model_batch {
+	struct model_touch *t;	/* limits.max_vips entries */
+	__u32 *ids;		/* touched vip ids, in order */
+	size_t n;
+	size_t *order;		/* vip id -> index in m->vips before the batch */
+	size_t changes;		/* requests applied */
+	int rings;		/* build rings (0 while loading a driverless target) */
+};
+
+/* What a VIP_ADD/VIP_SET would make of a VIP's settings. */
+struct model_vip_spec {
+	__u32 flags;
+	__u32 ring_size;
+	struct cp_check check;
+};
+
+/* --- model.c: state and the batch engine ------------------------------ */
+
+struct cp_vip *model_vip_by_id(const struct cp_model *m, __u32 id);
+const struct cp_backend *model_backend_by_id(const struct cp_vip *v, __u32 id);
+size_t model_count_backends(const struct cp_model *m);
+void model_vip_release(struct cp_vip *v);
+/* Builds v's ring into a new buffer (*ring, the caller's to free). */
+int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, __u64 *digest);
+
+/* A batch: begin, change (checked, then applied to the model) as often
+ * as needed, then flush (build, push, commit; rolled back on failure) or
+ * roll back; end in every case. rings: 0 only while loading a
+ * driverless target (model.c's top comment). */
+int model_batch_begin(const struct cp_model *m, struct model_batch *b, int rings);
+int model_batch_change(struct cp_model *m, struct model_batch *b, const struct cp_request *r,
+		       struct cp_error *e);
+int model_batch_flush(struct cp_model *m, struct model_batch *b, struct cp_error *e);
+void model_batch_rollback(struct cp_model *m, struct model_batch *b, int pushed);
+void model_batch_end(struct model_batch *b);
+/* One change in a batch of its own (NODE_SET needs none). */
+int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
+		    int rings);
+
+/* --- model_check.c: validation ------------------------------------------ */
+
+const char *model_field_name(__u32 bit);
+/* Never NULL: a placeholder for what cannot be formatted. */
+const char *model_fmt_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len);
+const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len);
+/* The check parameters a check of type t uses (CP_F_CHECK_* bits). */
+__u32 model_check_relevant(enum cp_check_type t);
+/* Bits of the check fields that differ between a and b. */
+__u32 model_check_diff(const struct cp_check *a, const struct cp_check *b);
+/* What a VIP_ADD (base NULL) or VIP_SET of base would make of its settings. */
+void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
+		      struct model_vip_spec *s);
+
+/* --- model_push.c: the fast path ---------------------------------------- */
+
+int model_push_backend(struct cp_model *m, const struct cp_backend *b, struct cp_error *e);
+int model_push_state(struct cp_model *m, __u32 id, __u8 state, struct cp_error *e);
+/* Pushes what batch b changed, in the fast path's order. */
+int model_push_changes(struct cp_model *m, struct model_batch *b, struct cp_error *e);
+/* After a failed push: make the fast path match the restored model
+ * again, best effort; retire: backend ids only the failed state used. */
+void model_push_resync(struct cp_model *m, struct model_batch *b, const __u8 *retire);
+int model_has_interface(const struct cp_node *n, const char *name);
+/* NODE_SET (checked): config, attach and detach, then the model. */
+int model_node_apply(struct cp_model *m, const struct cp_request *r, struct cp_error *e);
+
+#endif /* SLUICE_CP_MODEL_INT_H */

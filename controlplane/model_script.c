@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * model_script.c - the model as a config script (the state file,
+ * `sluicectl save`, the config file): save, load, and the diff a reload
+ * applies. The only users of cmd.h in the model: a script is command
+ * lines, parsed and formatted by cmd.c.
+ */
+#define LB_LOG_PREFIX "model: "
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+
+#include "model_int.h"
+
+/* Longest config line cp_model_load accepts, and so the longest line
+ * cp_model_save may write. */
+#define CP_MODEL_MAX_LINE 4096
+/* Words per config line: a node set with every interface is ~25. */
+#define CP_MODEL_MAX_WORDS 64
+
+static int vip_cmp(const void *a, const void *b)
+{
+	const struct lb_vip_key *x = &(*(const struct cp_vip *const *)a)->key;
+	const struct lb_vip_key *y = &(*(const struct cp_vip *const *)b)->key;
+	int c;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	c = memcmp(&x->addr, &y->addr, sizeof(x->addr));
+	if (c)
+		return c;
+	if (x->port != y->port)
+		return ntohs(x->port) < ntohs(y->port) ? -1 : 1;
+	return (int)x->proto - (int)y->proto;
+}
+
+static int backend_cmp(const void *a, const void *b)
+{
+	const struct cp_backend *x = *(const struct cp_backend *const *)a;
+	const struct cp_backend *y = *(const struct cp_backend *const *)b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+/* The request that creates v as it is (ADD: only what is not default). */
+static void vip_request(const struct cp_vip *v, struct cp_request *r)
+{
+	cp_request_init(r, CP_OP_VIP_ADD);
+	r->fields = CP_F_VIP;
+	r->vip = v->key;
+	r->vip_flags = v->flags;
+	r->ring_size = v->ring_size;
+	r->check = v->check;
+	r->fields |= cp_request_nondefault(r) & VIP_OPTS;
+}
+
+static void backend_request(const struct cp_vip *v, const struct cp_backend *b,
+			    struct cp_request *r)
+{
+	cp_request_init(r, CP_OP_BACKEND_ADD);
+	r->vip = v->key;
+	r->backend = b->addr;
+	r->backend_family = b->family;
+	r->weight = b->weight;
+	r->drain = b->draining;
+	r->fields = CP_F_VIP | CP_F_BACKEND;
+	r->fields |= cp_request_nondefault(r) & (CP_F_WEIGHT | CP_F_DRAIN);
+}
+
+static void node_request(const struct cp_node *n, struct cp_request *r)
+{
+	cp_request_init(r, CP_OP_NODE_SET);
+	memcpy(r->interfaces, n->interfaces, sizeof(r->interfaces));
+	r->n_interfaces = n->n_interfaces;
+	r->encap_src4 = n->encap_src4;
+	r->encap_src6 = n->encap_src6;
+	memcpy(r->metrics, n->metrics, sizeof(r->metrics));
+	r->flow_ttl_tcp = n->flow_ttl_tcp;
+	r->flow_ttl_udp = n->flow_ttl_udp;
+	r->fields = cp_request_nondefault(r) &
+		    (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS |
+		     CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP);
+}
+
+static int write_request(const struct cp_request *r, FILE *out)
+{
+	char line[CP_MODEL_MAX_LINE + 1];
+	int n = cp_cmd_format(r, line, sizeof(line));
+
+	if (n < 0) {
+		pr_warn("save: cannot format a %s line: %s\n", cp_op_name(r->op),
+			strerror(-n));
+		return n;
+	}
+	return fprintf(out, "%s\n", line) < 0 ? -EIO : 0;
+}
+
+static int save_vip(const struct cp_vip *v, FILE *out)
+{
+	const struct cp_backend **bs = NULL;
+	struct cp_request r;
+	int err;
+
+	if (v->n_backends && !(bs = malloc(v->n_backends * sizeof(*bs))))
+		return -ENOMEM;
+	vip_request(v, &r);
+	err = fputs("\n", out) < 0 ? -EIO : write_request(&r, out);
+	for (size_t i = 0; i < v->n_backends; i++)
+		bs[i] = &v->backends[i];
+	if (v->n_backends)
+		qsort(bs, v->n_backends, sizeof(*bs), backend_cmp);
+	for (size_t i = 0; i < v->n_backends && !err; i++) {
+		backend_request(v, bs[i], &r);
+		err = write_request(&r, out);
+	}
+	free(bs);
+	return err;
+}
+
+int cp_model_save(const struct cp_model *m, FILE *out)
+{
+	const struct cp_vip **vs = NULL;
+	struct cp_request r;
+	int err = 0;
+
+	if (m->n_vips && !(vs = malloc(m->n_vips * sizeof(*vs))))
+		return -ENOMEM;
+	if (fputs("# sluice state\n", out) < 0)
+		err = -EIO;
+	node_request(&m->node, &r);
+	if (!err && r.fields)
+		err = write_request(&r, out);
+	for (size_t i = 0; i < m->n_vips; i++)
+		vs[i] = &m->vips[i];
+	if (m->n_vips)
+		qsort(vs, m->n_vips, sizeof(*vs), vip_cmp);
+	for (size_t i = 0; i < m->n_vips && !err; i++)
+		err = save_vip(vs[i], out);
+	free(vs);
+	if (!err && (fflush(out) || ferror(out)))
+		err = -EIO;
+	return err;
+}
+
+static int is_config_op(enum cp_op op)
+{
+	return op == CP_OP_VIP_ADD || op == CP_OP_VIP_SET || op == CP_OP_VIP_DEL ||
+	       op == CP_OP_BACKEND_ADD || op == CP_OP_BACKEND_SET || op == CP_OP_BACKEND_DEL ||
+	       op == CP_OP_NODE_SET;
+}
+
+/* e->field = "NAME:LINE". The field is short: a long name keeps its tail
+ * (the file name), never the line number. */
+static int line_error(struct cp_error *e, const char *name, unsigned long line,
+		      const struct cp_error *why)
+{
+	char num[24];
+	size_t nl, room;
+
+	if (!e)
+		return -EINVAL;
+	name = name ? name : "config";
+	room = sizeof(e->field) - 1;
+	snprintf(num, sizeof(num), ":%lu", line);
+	nl = strlen(name);
+	if (nl + strlen(num) > room)
+		name += nl - (room - strlen(num));
+	if (why->field[0])
+		snprintf(e->msg, sizeof(e->msg), "%.31s: %.200s", why->field, why->msg);
+	else
+		snprintf(e->msg, sizeof(e->msg), "%.250s", why->msg);
+	snprintf(e->field, sizeof(e->field), "%s%s", name, num);
+	return -EINVAL;
+}
+
+/* Parses and applies one line (already without its newline). Returns
+ * 1 for a change applied, 0 for a blank or comment line, or -errno. */
+static int load_line(struct cp_model *t, char *line, size_t len, struct cp_error *why)
+{
+	char *words[CP_MODEL_MAX_WORDS];
+	struct cp_request r;
+	int n, err;
+
+	if (len > CP_MODEL_MAX_LINE)
+		return cp_error_set(why, EINVAL, "", "line longer than %d bytes",
+				    CP_MODEL_MAX_LINE);
+	if (strlen(line) != len)
+		return cp_error_set(why, EINVAL, "", "NUL byte in the line");
+	n = cp_cmd_split(line, words, CP_MODEL_MAX_WORDS);
+	if (n == -E2BIG)
+		return cp_error_set(why, EINVAL, "", "more than %d words", CP_MODEL_MAX_WORDS);
+	if (n < 0)
+		return cp_error_set(why, EINVAL, "", "unterminated quote");
+	if (n == 0)
+		return 0;
+	err = cp_cmd_parse(n, words, &r, why);
+	if (err)
+		return err;
+	if (!is_config_op(r.op))
+		return cp_error_set(why, EINVAL, words[0], "not a configuration command");
+	/* A target without a driver does not need rings (see the top). */
+	err = model_apply_one(t, &r, why, t->driver != NULL);
+	return err ? err : 1;
+}
+
+int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp_error *e)
+{
+	struct cp_error why;
+	unsigned long lineno = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int err = 0;
+
+	while (!err && (len = getline(&line, &cap, in)) >= 0) {
+		lineno++;
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		memset(&why, 0, sizeof(why));
+		err = load_line(target, line, (size_t)len, &why);
+		if (err < 0) {
+			target->stats.changes_rejected++;
+			err = line_error(e, name, lineno, &why);
+		} else {
+			target->stats.changes_applied += (__u64)err;
+			err = 0;
+		}
+	}
+	free(line);
+	if (!err && ferror(in)) {
+		why.field[0] = '\0';
+		snprintf(why.msg, sizeof(why.msg), "read error");
+		err = line_error(e, name, lineno + 1, &why);
+	}
+	return err;
+}
+
+static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_error *e)
+{
+	const struct cp_node *a = &m->node, *b = &t->node;
+	struct cp_request r;
+	int same_ifs = a->n_interfaces == b->n_interfaces, err;
+
+	for (int i = 0; same_ifs && i < b->n_interfaces; i++)
+		same_ifs = model_has_interface(a, b->interfaces[i]);
+	node_request(b, &r);
+	r.fields = 0;
+	r.fields |= same_ifs ? 0 : CP_F_INTERFACES;
+	/* An encap source the target lacks is kept: a config script cannot
+	 * say "none", and dropping it would stop every flow of that family. */
+	r.fields |= b->encap_src4 && a->encap_src4 != b->encap_src4 ? CP_F_ENCAP4 : 0;
+	r.fields |= (b->encap_src6.w[0] | b->encap_src6.w[1] | b->encap_src6.w[2] |
+		     b->encap_src6.w[3]) &&
+				    memcmp(&a->encap_src6, &b->encap_src6, sizeof(a->encap_src6))
+			    ? CP_F_ENCAP6
+			    : 0;
+	r.fields |= strncmp(a->metrics, b->metrics, sizeof(a->metrics)) ? CP_F_METRICS : 0;
+	/* A script without a TTL means the default (the target model has it). */
+	r.fields |= a->flow_ttl_tcp != b->flow_ttl_tcp ? CP_F_FLOW_TTL_TCP : 0;
+	r.fields |= a->flow_ttl_udp != b->flow_ttl_udp ? CP_F_FLOW_TTL_UDP : 0;
+	if (!r.fields)
+		return 0;
+	err = model_apply_one(m, &r, e, 1);
+	return err ? err : 1;
+}
+
+/* VIP_SET carrying exactly the settings of tv that v lacks. The check
+ * fields sent are those the target's check type uses: the others reset
+ * to defaults by themselves (check_canonical). */
+static int diff_vip_set(struct cp_model *m, struct model_batch *b, const struct cp_vip *v,
+			const struct cp_vip *tv, struct cp_error *e)
+{
+	struct cp_request r;
+	__u32 fields = 0;
+
+	vip_request(tv, &r);
+	r.op = CP_OP_VIP_SET;
+	fields |= v->flags != tv->flags ? CP_F_AFFINITY : 0;
+	fields |= v->ring_size != tv->ring_size ? CP_F_RING : 0;
+	fields |= model_check_diff(&v->check, &tv->check) &
+		  (CP_F_CHECK_TYPE | model_check_relevant(tv->check.type));
+	if (!fields)
+		return 0;
+	r.fields = CP_F_VIP | fields;
+	return model_batch_change(m, b, &r, e);
+}
+
+static int diff_backend(struct cp_model *m, struct model_batch *b, const struct cp_vip *v,
+			const struct cp_backend *be, const struct cp_vip *tv, struct cp_error *e)
+{
+	const struct cp_backend *tb = cp_vip_find_backend(tv, &be->addr, be->family);
+	struct cp_request r;
+
+	backend_request(v, tb ? tb : be, &r);
+	if (!tb) {
+		r.op = CP_OP_BACKEND_DEL;
+		r.fields = CP_F_VIP | CP_F_BACKEND;
+		return model_batch_change(m, b, &r, e);
+	}
+	r.op = CP_OP_BACKEND_SET;
+	r.fields = CP_F_VIP | CP_F_BACKEND;
+	r.fields |= be->weight != tb->weight ? CP_F_WEIGHT : 0;
+	r.fields |= be->draining != tb->draining ? CP_F_DRAIN : 0;
+	if (r.fields == (CP_F_VIP | CP_F_BACKEND))
+		return 0;
+	return model_batch_change(m, b, &r, e);
+}
+
+/* Deletions and changes. Walked backwards: a deletion only moves entries
+ * already visited. */
+static int diff_removals(struct cp_model *m, const struct cp_model *t, struct model_batch *b,
+			 struct cp_error *e)
+{
+	for (size_t i = m->n_vips; i-- > 0;) {
+		const struct cp_vip *tv = cp_model_find_vip(t, &m->vips[i].key);
+		struct cp_request r;
+		int err;
+
+		if (!tv) {
+			vip_request(&m->vips[i], &r);
+			r.op = CP_OP_VIP_DEL;
+			r.fields = CP_F_VIP;
+			err = model_batch_change(m, b, &r, e);
+		} else {
+			err = diff_vip_set(m, b, &m->vips[i], tv, e);
+		}
+		for (size_t j = m->vips[i].n_backends; tv && !err && j-- > 0;)
+			err = diff_backend(m, b, &m->vips[i], &m->vips[i].backends[j], tv, e);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int diff_additions(struct cp_model *m, const struct cp_model *t, struct model_batch *b,
+			  struct cp_error *e)
+{
+	for (size_t i = 0; i < t->n_vips; i++) {
+		const struct cp_vip *tv = &t->vips[i];
+		struct cp_request r;
+		int err = 0;
+
+		if (!cp_model_find_vip(m, &tv->key)) {
+			vip_request(tv, &r);
+			err = model_batch_change(m, b, &r, e);
+		}
+		for (size_t j = 0; j < tv->n_backends && !err; j++) {
+			const struct cp_backend *tb = &tv->backends[j];
+
+			if (cp_vip_find_backend(cp_model_find_vip(m, &tv->key), &tb->addr, tb->family))
+				continue;
+			backend_request(tv, tb, &r);
+			err = model_batch_change(m, b, &r, e);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* One batch of the diff: fill with fn, then build and push once. */
+static int diff_batch(struct cp_model *m, const struct cp_model *t,
+		      int (*fn)(struct cp_model *, const struct cp_model *, struct model_batch *,
+				struct cp_error *),
+		      struct cp_error *e)
+{
+	struct model_batch b;
+	int err = model_batch_begin(m, &b, 1);
+
+	if (err)
+		err = cp_error_set(e, ENOMEM, "model", "out of memory");
+	if (!err) {
+		err = fn(m, t, &b, e);
+		if (err)
+			model_batch_rollback(m, &b, 0);
+		else
+			err = model_batch_flush(m, &b, e);
+	}
+	if (err) {
+		m->stats.changes_rejected++;
+		model_batch_end(&b);
+		return err;
+	}
+	m->stats.changes_applied += b.changes;
+	err = (int)b.changes;
+	model_batch_end(&b);
+	return err;
+}
+
+int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struct cp_error *e)
+{
+	int n, total;
+
+	/* Removals first and flushed on their own: the ids and the room
+	 * they free are then truly free for the additions. */
+	total = diff_node(m, target, e);
+	if (total < 0) {
+		m->stats.changes_rejected++;
+		return total;
+	}
+	m->stats.changes_applied += (__u64)total;
+	n = diff_batch(m, target, diff_removals, e);
+	if (n < 0)
+		return n;
+	total += n;
+	n = diff_batch(m, target, diff_additions, e);
+	return n < 0 ? n : total + n;
+}
