@@ -245,7 +245,7 @@ static json_t *error_reply(const char *field, const char *msg)
 {
 	struct cp_error e;
 
-	cp_error_set(&e, EINVAL, field, "%s", msg);
+	cp_error_set(&e, -EINVAL, field, "%s", msg);
 	return cp_reply_error(&e);
 }
 

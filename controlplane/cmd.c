@@ -209,7 +209,7 @@ static int unknown_group(const char *w, struct cp_error *e)
 	for (i = 0; i < N_CMDS; i++)
 		names[i] = cmds[i].group;
 	suggest(w, names, N_CMDS, "", hint, sizeof(hint));
-	return cp_error_set(e, EINVAL, w, "unknown command '%.32s'%s; commands: " GROUPS, w, hint);
+	return cp_error_set(e, -EINVAL, w, "unknown command '%.32s'%s; commands: " GROUPS, w, hint);
 }
 
 static int unknown_verb(const char *group, const char *w, struct cp_error *e)
@@ -226,9 +226,9 @@ static int unknown_verb(const char *group, const char *w, struct cp_error *e)
 			 verbs[0] ? ", " : "", cmds[i].verb);
 	}
 	if (!w)
-		return cp_error_set(e, EINVAL, group, "'%s' needs a subcommand: %s", group, verbs);
+		return cp_error_set(e, -EINVAL, group, "'%s' needs a subcommand: %s", group, verbs);
 	suggest(w, names, N_CMDS, "", hint, sizeof(hint));
-	return cp_error_set(e, EINVAL, w, "unknown command '%s %.32s'%s; '%s' takes %s", group, w,
+	return cp_error_set(e, -EINVAL, w, "unknown command '%s %.32s'%s; '%s' takes %s", group, w,
 			    hint, group, verbs);
 }
 
@@ -239,7 +239,7 @@ static const struct cmd *find_cmd(int argc, char **argv, int *used, struct cp_er
 	size_t i;
 
 	if (argc < 1 || !argv[0]) {
-		cp_error_set(e, EINVAL, "command", "no command given; commands: " GROUPS);
+		cp_error_set(e, -EINVAL, "command", "no command given; commands: " GROUPS);
 		return NULL;
 	}
 	if (!group_exists(argv[0])) {
@@ -327,10 +327,10 @@ static int parse_duration(const char *s, const char *name, long long *ms, struct
 	*ms = ip * mult + fp * mult / scale;
 	return 0;
 bad:
-	return cp_error_set(e, EINVAL, name,
+	return cp_error_set(e, -EINVAL, name,
 			    "bad %s '%.32s': expected a duration such as 2s, 500ms or 1.5s", name, s);
 frac:
-	return cp_error_set(e, EINVAL, name, "bad %s '%.32s': not a whole number of milliseconds",
+	return cp_error_set(e, -EINVAL, name, "bad %s '%.32s': not a whole number of milliseconds",
 			    name, s);
 }
 
@@ -345,7 +345,7 @@ static int set_value(const struct opt *o, const char *val, struct cp_request *r,
 		return cp_request_set_text(r, o->bit, val, o->name, e);
 	case K_NUM:
 		if (parse_int(val, &v))
-			return cp_error_set(e, EINVAL, o->name,
+			return cp_error_set(e, -EINVAL, o->name,
 					    "bad %s '%.32s': expected a whole number", o->name, val);
 		return cp_request_set_num(r, o->bit, v, o->name, e);
 	case K_DUR:
@@ -354,11 +354,11 @@ static int set_value(const struct opt *o, const char *val, struct cp_request *r,
 	case K_SEC:
 		if (parse_int(val, &v)) {
 			if (parse_duration(val, o->name, &v, NULL))
-				return cp_error_set(e, EINVAL, o->name,
+				return cp_error_set(e, -EINVAL, o->name,
 						    "bad %s '%.32s': expected seconds or a duration such as 900s, 15m or 1h",
 						    o->name, val);
 			if (v % 1000)
-				return cp_error_set(e, EINVAL, o->name,
+				return cp_error_set(e, -EINVAL, o->name,
 						    "bad %s '%.32s': not a whole number of seconds",
 						    o->name, val);
 			v /= 1000;
@@ -392,7 +392,7 @@ static int bad_option(const struct cmd *c, const char *w, size_t wlen, int known
 	snprintf(field, sizeof(field), "%.*s", (int)wlen, w);
 	cmd_name(c, cname, sizeof(cname));
 	if (known)
-		return cp_error_set(e, EINVAL, field,
+		return cp_error_set(e, -EINVAL, field,
 				    "option '%s' does not apply to '%s'; see 'sluicectl %s --help'",
 				    field, cname, c->group);
 	for (i = 0; i < O_MAX; i++)
@@ -404,7 +404,7 @@ static int bad_option(const struct cmd *c, const char *w, size_t wlen, int known
 		snprintf(bare, sizeof(bare), "%.*s", (int)(wlen - 2), w + 2);
 		suggest(bare, names, O_MAX, "--", hint, sizeof(hint));
 	}
-	return cp_error_set(e, EINVAL, field, "unknown option '%s' for '%s'%s; see 'sluicectl %s --help'",
+	return cp_error_set(e, -EINVAL, field, "unknown option '%s' for '%s'%s; see 'sluicectl %s --help'",
 			    field, cname, hint, c->group);
 }
 
@@ -416,11 +416,11 @@ static int check_repeat(int id, __u32 seen, struct cp_error *e)
 	if (id == O_INTERFACE)
 		return 0;	/* repeats by design; add_interface refuses duplicates */
 	if (seen & OPT(id))
-		return cp_error_set(e, EINVAL, opts[id].name, "option '--%s' given twice",
+		return cp_error_set(e, -EINVAL, opts[id].name, "option '--%s' given twice",
 				    opts[id].name);
 	for (i = 0; i < O_MAX; i++)
 		if ((seen & OPT(i)) && opts[i].bit == opts[id].bit)
-			return cp_error_set(e, EINVAL, opts[id].name,
+			return cp_error_set(e, -EINVAL, opts[id].name,
 					    "option '--%s' conflicts with '--%s'", opts[id].name,
 					    opts[i].name);
 	return 0;
@@ -444,7 +444,7 @@ static int parse_opt(const struct cmd *c, int argc, char **argv, int *i, __u32 *
 	*seen |= OPT(id);
 	if (o->kind == K_FLAG) {
 		if (eq)
-			return cp_error_set(e, EINVAL, o->name, "option '--%s' takes no value",
+			return cp_error_set(e, -EINVAL, o->name, "option '--%s' takes no value",
 					    o->name);
 		return set_value(o, NULL, r, e);
 	}
@@ -453,7 +453,7 @@ static int parse_opt(const struct cmd *c, int argc, char **argv, int *i, __u32 *
 	} else if (*i + 1 < argc && argv[*i + 1] && strncmp(argv[*i + 1], "--", 2)) {
 		val = argv[++*i];
 	} else {
-		return cp_error_set(e, EINVAL, o->name,
+		return cp_error_set(e, -EINVAL, o->name,
 				    "option '--%s' needs a value (write --%s=VALUE for one starting with --)",
 				    o->name, o->name);
 	}
@@ -466,7 +466,7 @@ static int parse_pos(const struct cmd *c, const char *w, int idx, struct cp_requ
 	char cname[24];
 
 	if (idx >= MAX_POS || !c->pos[idx])
-		return cp_error_set(e, EINVAL, w, "unexpected argument '%.48s' for '%s'; see 'sluicectl %s --help'",
+		return cp_error_set(e, -EINVAL, w, "unexpected argument '%.48s' for '%s'; see 'sluicectl %s --help'",
 				    w, cmd_name(c, cname, sizeof(cname)), c->group);
 	return cp_request_set_text(r, c->pos[idx], w, pos_name(c->pos[idx]), e);
 }
@@ -484,14 +484,14 @@ static int check_one_of(const struct cmd *c, const struct cp_request *r, struct 
 	for (i = 0; i < O_MAX; i++)
 		n += !!(c->opts & OPT(i));
 	if (n > 6)
-		return cp_error_set(e, EINVAL, cname,
+		return cp_error_set(e, -EINVAL, cname,
 				    "'%s' changes nothing: give at least one option; see 'sluicectl %s --help'",
 				    cname, c->group);
 	for (i = 0; i < O_MAX; i++)
 		if (c->opts & OPT(i))
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s--%s",
 				 list[0] ? (--n == 1 ? " or " : ", ") : "", opts[i].name);
-	return cp_error_set(e, EINVAL, cname, "'%s' changes nothing: give %s", cname, list);
+	return cp_error_set(e, -EINVAL, cname, "'%s' changes nothing: give %s", cname, list);
 }
 
 static int parse_args(const struct cmd *c, int argc, char **argv, struct cp_request *r,
@@ -505,7 +505,7 @@ static int parse_args(const struct cmd *c, int argc, char **argv, struct cp_requ
 		const char *w = argv[i];
 
 		if (!w)
-			return cp_error_set(e, EINVAL, "command", "NULL argument");
+			return cp_error_set(e, -EINVAL, "command", "NULL argument");
 		if (w[0] == '-' && w[1])
 			err = parse_opt(c, argc, argv, &i, &seen, r, e);
 		else
@@ -514,7 +514,7 @@ static int parse_args(const struct cmd *c, int argc, char **argv, struct cp_requ
 			return err;
 	}
 	if (npos < c->n_required)
-		return cp_error_set(e, EINVAL, pos_name(c->pos[npos]), "'%s' needs %s; see 'sluicectl %s --help'",
+		return cp_error_set(e, -EINVAL, pos_name(c->pos[npos]), "'%s' needs %s; see 'sluicectl %s --help'",
 				    cmd_name(c, cname, sizeof(cname)), pos_what(c->pos[npos]), c->group);
 	return check_one_of(c, r, e);
 }

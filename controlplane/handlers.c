@@ -228,7 +228,7 @@ static json_t *do_flows(struct sluiced *d, const struct cp_request *r, struct cp
 	json_t *reply;
 
 	if (!w.vip) {
-		cp_error_set(e, ENOENT, "vip", "no such VIP");
+		cp_error_set(e, -ENOENT, "vip", "no such VIP");
 		return NULL;
 	}
 	w.arr = json_array();
@@ -248,7 +248,7 @@ static json_t *do_ring_digest(struct sluiced *d, const struct cp_request *r, str
 	size_t usable = 0;
 
 	if (!v) {
-		cp_error_set(e, ENOENT, "vip", "no such VIP");
+		cp_error_set(e, -ENOENT, "vip", "no such VIP");
 		return NULL;
 	}
 	for (size_t j = 0; j < v->n_backends; j++)
@@ -273,7 +273,7 @@ static json_t *do_save(struct sluiced *d, struct cp_error *e)
 		if (f)
 			fclose(f);
 		free(text);
-		cp_error_set(e, ENOMEM, "save", "cannot format the state");
+		cp_error_set(e, -ENOMEM, "save", "cannot format the state");
 		return NULL;
 	}
 	fclose(f);
@@ -331,7 +331,7 @@ static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct c
 		return NULL;
 	if (r->op != CP_OP_HEALTH_REPORT && d->state_path[0] &&
 	    cp_state_save(d->state_path, &d->model)) {
-		cp_error_set(e, EIO, "state", "applied, but not persisted to %s (see the log)",
+		cp_error_set(e, -EIO, "state", "applied, but not persisted to %s (see the log)",
 			     d->state_path);
 		return NULL;
 	}
@@ -343,7 +343,7 @@ static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct c
 	int err = 0;
 
 	if (!d->driver.ops) {
-		cp_error_set(e, ENODEV, "driver", "no fast path attached");
+		cp_error_set(e, -ENODEV, "driver", "no fast path attached");
 		return NULL;
 	}
 	for (int i = 0; i < d->model.node.n_interfaces && !err; i++) {
@@ -356,7 +356,7 @@ static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct c
 			continue;
 		err = d->driver.ops->detach(d->driver.ctx, ifn);
 		if (err)
-			cp_error_set(e, -err, "interface", "%s: cannot detach: %s", ifn,
+			cp_error_set(e, err, "interface", "%s: cannot detach: %s", ifn,
 				     strerror(-err));
 	}
 	return err ? NULL : cp_reply_ok();
@@ -370,7 +370,7 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 	 * scripts test for a VIP with `vip list VIP`. */
 	if ((r->op == CP_OP_VIP_LIST || r->op == CP_OP_BACKEND_LIST || r->op == CP_OP_STATS) &&
 	    (r->fields & CP_F_VIP) && !cp_model_find_vip(&d->model, &r->vip)) {
-		cp_error_set(e, ENOENT, "vip", "no such VIP");
+		cp_error_set(e, -ENOENT, "vip", "no such VIP");
 		return NULL;
 	}
 	switch (r->op) {
@@ -393,7 +393,7 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 	case CP_OP_DETACH:
 		return do_detach(d, r, e);
 	default:
-		cp_error_set(e, EINVAL, "op", "not a request sluiced serves");
+		cp_error_set(e, -EINVAL, "op", "not a request sluiced serves");
 		return NULL;
 	}
 }

@@ -601,7 +601,7 @@ int model_batch_change(struct cp_model *m, struct model_batch *b, const struct c
 		return err;
 	err = mutate(m, b, r);
 	if (err)
-		return cp_error_set(e, -err, "model", "cannot apply: %s", strerror(-err));
+		return cp_error_set(e, err, "model", "cannot apply: %s", strerror(-err));
 	b->changes++;
 	return 0;
 }
@@ -624,7 +624,7 @@ static int build_rings(struct cp_model *m, struct model_batch *b, struct cp_erro
 			continue;
 		err = model_ring_build(m, v, &t->ring, &t->digest);
 		if (err)
-			return cp_error_set(e, -err, "vip", "cannot build the ring: %s",
+			return cp_error_set(e, err, "vip", "cannot build the ring: %s",
 					    strerror(-err));
 		t->push = !(o && o->ring && o->ring_size == v->ring_size &&
 			    !memcmp(o->ring, t->ring, (size_t)v->ring_size * sizeof(*t->ring)));
@@ -766,7 +766,7 @@ int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_er
 	err = model_batch_begin(m, &b, rings);
 	if (err) {
 		model_batch_end(&b);
-		return cp_error_set(e, ENOMEM, "model", "out of memory");
+		return cp_error_set(e, -ENOMEM, "model", "out of memory");
 	}
 	err = model_batch_change(m, &b, r, e);
 	if (err)

@@ -229,17 +229,17 @@ static int check_op_fields(const struct cp_request *r, struct cp_error *e)
 	__u32 extra, missing;
 
 	if (!f)
-		return cp_error_set(e, EINVAL, "op", "unknown op %d", (int)r->op);
+		return cp_error_set(e, -EINVAL, "op", "unknown op %d", (int)r->op);
 	extra = r->fields & ~f->allowed;
 	if (extra)
-		return cp_error_set(e, EINVAL, model_field_name(lowest_bit(extra)), "not used by %s",
+		return cp_error_set(e, -EINVAL, model_field_name(lowest_bit(extra)), "not used by %s",
 				    cp_op_name(r->op));
 	missing = f->required & ~r->fields;
 	if (missing)
-		return cp_error_set(e, EINVAL, model_field_name(lowest_bit(missing)), "required by %s",
+		return cp_error_set(e, -EINVAL, model_field_name(lowest_bit(missing)), "required by %s",
 				    cp_op_name(r->op));
 	if (f->one_of && !(r->fields & f->one_of))
-		return cp_error_set(e, EINVAL, cp_op_name(r->op), "changes nothing");
+		return cp_error_set(e, -EINVAL, cp_op_name(r->op), "changes nothing");
 	return 0;
 }
 
@@ -248,13 +248,13 @@ static int vip_key_check(const struct lb_vip_key *k, struct cp_error *e)
 	char buf[64];
 
 	if (k->family != LB_FAMILY_V4 && k->family != LB_FAMILY_V6)
-		return cp_error_set(e, EINVAL, "vip", "missing, or not IPv4/IPv6");
+		return cp_error_set(e, -EINVAL, "vip", "missing, or not IPv4/IPv6");
 	if (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP)
-		return cp_error_set(e, EINVAL, "vip", "protocol %u: only tcp and udp", k->proto);
+		return cp_error_set(e, -EINVAL, "vip", "protocol %u: only tcp and udp", k->proto);
 	if (!addr_well_formed(&k->addr, k->family))
-		return cp_error_set(e, EINVAL, "vip", "IPv4 address with junk in words 1..3");
+		return cp_error_set(e, -EINVAL, "vip", "IPv4 address with junk in words 1..3");
 	if (!addr_unicast(&k->addr, k->family))
-		return cp_error_set(e, EINVAL, "vip", "%s is not a unicast address",
+		return cp_error_set(e, -EINVAL, "vip", "%s is not a unicast address",
 				    model_fmt_addr(&k->addr, k->family, buf, sizeof(buf)));
 	return 0;
 }
@@ -278,12 +278,12 @@ static int ring_check(const struct cp_model *m, __u32 size, struct cp_error *e)
 							     : LB_MAGLEV_MAX_RING;
 
 	if (size < 3)
-		return cp_error_set(e, EINVAL, "ring", "%u is below 3", size);
+		return cp_error_set(e, -EINVAL, "ring", "%u is below 3", size);
 	if (size > max)
-		return cp_error_set(e, EINVAL, "ring",
+		return cp_error_set(e, -EINVAL, "ring",
 				    "%u is larger than %u, the fast path's largest ring", size, max);
 	if (!lb_maglev_is_prime(size))
-		return cp_error_set(e, EINVAL, "ring", "%u is not prime", size);
+		return cp_error_set(e, -EINVAL, "ring", "%u is not prime", size);
 	return 0;
 }
 
@@ -308,27 +308,27 @@ static int check_params_used(const struct cp_request *r, const struct cp_check *
 	if (!unused)
 		return 0;
 	if (c->type == CP_CHECK_NONE)
-		return cp_error_set(e, EINVAL, model_field_name(lowest_bit(unused)),
+		return cp_error_set(e, -EINVAL, model_field_name(lowest_bit(unused)),
 				    "needs a health check (check tcp, http or udp)");
-	return cp_error_set(e, EINVAL, model_field_name(lowest_bit(unused)), "not used by a%s %s check",
+	return cp_error_set(e, -EINVAL, model_field_name(lowest_bit(unused)), "not used by a%s %s check",
 			    c->type == CP_CHECK_HTTP ? "n" : "", type ? type : "?");
 }
 
 static int check_timing(const struct cp_check *c, struct cp_error *e)
 {
 	if (c->interval_ms < CP_CHECK_MIN_INTERVAL_MS || c->interval_ms > CP_CHECK_MAX_INTERVAL_MS)
-		return cp_error_set(e, EINVAL, "check_interval_ms", "%u ms is out of range %u..%u",
+		return cp_error_set(e, -EINVAL, "check_interval_ms", "%u ms is out of range %u..%u",
 				    c->interval_ms, CP_CHECK_MIN_INTERVAL_MS,
 				    CP_CHECK_MAX_INTERVAL_MS);
 	if (c->timeout_ms == 0 || c->timeout_ms >= c->interval_ms)
-		return cp_error_set(e, EINVAL, "check_timeout_ms",
+		return cp_error_set(e, -EINVAL, "check_timeout_ms",
 				    "%u ms: must be above 0 and below the interval (%u ms)",
 				    c->timeout_ms, c->interval_ms);
 	if (c->rise < 1 || c->rise > CP_CHECK_MAX_RISE_FALL)
-		return cp_error_set(e, EINVAL, "check_rise", "%u is out of range 1..%u", c->rise,
+		return cp_error_set(e, -EINVAL, "check_rise", "%u is out of range 1..%u", c->rise,
 				    CP_CHECK_MAX_RISE_FALL);
 	if (c->fall < 1 || c->fall > CP_CHECK_MAX_RISE_FALL)
-		return cp_error_set(e, EINVAL, "check_fall", "%u is out of range 1..%u", c->fall,
+		return cp_error_set(e, -EINVAL, "check_fall", "%u is out of range 1..%u", c->fall,
 				    CP_CHECK_MAX_RISE_FALL);
 	return 0;
 }
@@ -336,21 +336,21 @@ static int check_timing(const struct cp_check *c, struct cp_error *e)
 static int check_kind(const struct lb_vip_key *k, const struct cp_check *c, struct cp_error *e)
 {
 	if (!k->port && !c->port)
-		return cp_error_set(e, EINVAL, "check_port",
+		return cp_error_set(e, -EINVAL, "check_port",
 				    "a port-wildcard VIP needs an explicit check port");
 	if (c->type == CP_CHECK_HTTP) {
 		if (c->path[0] != '/' || !token_ok(c->path))
-			return cp_error_set(e, EINVAL, "check_path",
+			return cp_error_set(e, -EINVAL, "check_path",
 					    "an HTTP check needs a path starting with '/', without spaces");
 		if (!token_ok(c->host))
-			return cp_error_set(e, EINVAL, "check_host",
+			return cp_error_set(e, -EINVAL, "check_host",
 					    "printable characters only, no spaces");
 		if (c->expect_status < 100 || c->expect_status > 599)
-			return cp_error_set(e, EINVAL, "check_status", "%u is out of range 100..599",
+			return cp_error_set(e, -EINVAL, "check_status", "%u is out of range 100..599",
 					    c->expect_status);
 	}
 	if (c->type == CP_CHECK_UDP && !c->payload[0])
-		return cp_error_set(e, EINVAL, "check_payload", "a UDP check needs a payload");
+		return cp_error_set(e, -EINVAL, "check_payload", "a UDP check needs a payload");
 	return 0;
 }
 
@@ -360,7 +360,7 @@ static int check_check(const struct lb_vip_key *k, const struct cp_request *r,
 	int err;
 
 	if ((unsigned)c->type > CP_CHECK_UDP)
-		return cp_error_set(e, EINVAL, "check", "unknown check type %d", (int)c->type);
+		return cp_error_set(e, -EINVAL, "check", "unknown check type %d", (int)c->type);
 	err = check_params_used(r, c, e);
 	if (err || c->type == CP_CHECK_NONE)
 		return err;
@@ -377,7 +377,7 @@ static int strings_check(const struct cp_request *r, struct cp_error *e)
 
 		if (f->str && (spec_fields(r) & f->bit) &&
 		    strnlen((const char *)&r->check + f->off, f->size) >= f->size)
-			return cp_error_set(e, EINVAL, model_field_name(f->bit), "longer than %zu bytes",
+			return cp_error_set(e, -EINVAL, model_field_name(f->bit), "longer than %zu bytes",
 					    f->size - 1);
 	}
 	return 0;
@@ -389,7 +389,7 @@ static int spec_check(const struct cp_model *m, const struct cp_request *r,
 	int err;
 
 	if ((spec_fields(r) & CP_F_AFFINITY) && (r->vip_flags & ~LB_VIP_F_AFFINITY))
-		return cp_error_set(e, EINVAL, "affinity", "unknown flags %#x", r->vip_flags);
+		return cp_error_set(e, -EINVAL, "affinity", "unknown flags %#x", r->vip_flags);
 	err = strings_check(r, e);
 	if (!err)
 		err = ring_check(m, s->ring_size, e);
@@ -429,7 +429,7 @@ static int room_for_vip(const struct cp_model *m, const struct lb_vip_key *k,
 	size_t slots = m->limits.vip_slots / 2, need;
 
 	if (m->n_vips >= m->limits.max_vips)
-		return cp_error_set(e, ENOSPC, "vip", "too many VIPs: the fast path holds %u",
+		return cp_error_set(e, -ENOSPC, "vip", "too many VIPs: the fast path holds %u",
 				    m->limits.max_vips);
 	/* The table holds at most vip_slots / 2 keys; counting exactly is
 	 * quadratic, so only when the easy bound says it might not fit. */
@@ -437,7 +437,7 @@ static int room_for_vip(const struct cp_model *m, const struct lb_vip_key *k,
 		return 0;
 	need = vip_table_entries(m) + 1 + !addr_is_vip(m, k);
 	if (need > slots)
-		return cp_error_set(e, ENOSPC, "vip",
+		return cp_error_set(e, -ENOSPC, "vip",
 				    "VIP table full: %zu keys with ICMP entries, %zu fit", need,
 				    slots);
 	return 0;
@@ -453,7 +453,7 @@ static int vip_add_check(const struct cp_model *m, const struct cp_request *r,
 	if (err)
 		return err;
 	if (cp_model_find_vip(m, &r->vip))
-		return cp_error_set(e, EEXIST, "vip", "%s exists",
+		return cp_error_set(e, -EEXIST, "vip", "%s exists",
 				    model_fmt_vip(&r->vip, buf, sizeof(buf)));
 	err = room_for_vip(m, &r->vip, e);
 	if (err)
@@ -467,7 +467,7 @@ static int vip_set_check(const struct cp_model *m, const struct cp_request *r,
 {
 	struct model_vip_spec s;
 	struct cp_vip *v;
-	int err = vip_lookup(m, r, ENOENT, &v, e);
+	int err = vip_lookup(m, r, -ENOENT, &v, e);
 
 	if (err)
 		return err;
@@ -488,14 +488,14 @@ static int backend_lookup(const struct cp_model *m, const struct cp_request *r, 
 	if (rc)
 		return rc;
 	if (!addr_well_formed(&r->backend, r->backend_family))
-		return cp_error_set(e, EINVAL, "backend", "missing, or not IPv4/IPv6");
+		return cp_error_set(e, -EINVAL, "backend", "missing, or not IPv4/IPv6");
 	exists = cp_vip_find_backend(v, &r->backend, r->backend_family) != NULL;
 	if (exists == want)
 		return 0;
 	model_fmt_addr(&r->backend, r->backend_family, abuf, sizeof(abuf));
 	model_fmt_vip(&v->key, vbuf, sizeof(vbuf));
 	if (exists)
-		return cp_error_set(e, EEXIST, "backend", "%s is already a backend of %s", abuf,
+		return cp_error_set(e, -EEXIST, "backend", "%s is already a backend of %s", abuf,
 				    vbuf);
 	return cp_error_set(e, err, "backend", "%s is not a backend of %s", abuf, vbuf);
 }
@@ -505,7 +505,7 @@ static int backend_lookup(const struct cp_model *m, const struct cp_request *r, 
 static int weight_check(const struct cp_request *r, struct cp_error *e)
 {
 	if ((r->op == CP_OP_BACKEND_ADD || (r->fields & CP_F_WEIGHT)) && r->weight > CP_MAX_WEIGHT)
-		return cp_error_set(e, EINVAL, "weight", "%u is out of range 0..%u", r->weight,
+		return cp_error_set(e, -EINVAL, "weight", "%u is out of range 0..%u", r->weight,
 				    CP_MAX_WEIGHT);
 	return 0;
 }
@@ -514,7 +514,7 @@ static int backend_add_check(const struct cp_model *m, const struct cp_request *
 			     struct cp_error *e)
 {
 	char buf[64];
-	int err = backend_lookup(m, r, 0, ENOENT, e);
+	int err = backend_lookup(m, r, 0, -ENOENT, e);
 
 	if (err)
 		return err;
@@ -522,10 +522,10 @@ static int backend_add_check(const struct cp_model *m, const struct cp_request *
 	 * source may be configured later, and meanwhile the fast path
 	 * counts the packets as drop_no_source. */
 	if (!addr_unicast(&r->backend, r->backend_family))
-		return cp_error_set(e, EINVAL, "backend", "%s is not a unicast address",
+		return cp_error_set(e, -EINVAL, "backend", "%s is not a unicast address",
 				    model_fmt_addr(&r->backend, r->backend_family, buf, sizeof(buf)));
 	if (model_count_backends(m) >= m->limits.max_backends)
-		return cp_error_set(e, ENOSPC, "backend",
+		return cp_error_set(e, -ENOSPC, "backend",
 				    "too many backends: the fast path holds %u VIP-backend pairs",
 				    m->limits.max_backends);
 	return weight_check(r, e);
@@ -536,12 +536,12 @@ static int health_check(const struct cp_model *m, const struct cp_request *r,
 {
 	/* sluice-healthd may report on a backend deleted a moment ago:
 	 * ENOENT, which it can tell from a malformed report. */
-	int err = backend_lookup(m, r, 1, ENOENT, e);
+	int err = backend_lookup(m, r, 1, -ENOENT, e);
 
 	if (err)
 		return err;
 	if (r->health != CP_HEALTH_UP && r->health != CP_HEALTH_DOWN)
-		return cp_error_set(e, EINVAL, "health", "must be up or down");
+		return cp_error_set(e, -EINVAL, "health", "must be up or down");
 	return 0;
 }
 
@@ -552,19 +552,19 @@ static int ifname_check(const char *name, size_t size, struct cp_error *e)
 	size_t len = strnlen(name, size);
 
 	if (!len)
-		return cp_error_set(e, EINVAL, "interface", "empty name");
+		return cp_error_set(e, -EINVAL, "interface", "empty name");
 	if (len >= IF_NAMESIZE)
-		return cp_error_set(e, EINVAL, "interface", "'%.*s' is longer than %d characters",
+		return cp_error_set(e, -EINVAL, "interface", "'%.*s' is longer than %d characters",
 				    (int)len, name, IF_NAMESIZE - 1);
 	if (!strcmp(name, ".") || !strcmp(name, "..") || strpbrk(name, "/:") || !token_ok(name))
-		return cp_error_set(e, EINVAL, "interface", "'%s' is not an interface name", name);
+		return cp_error_set(e, -EINVAL, "interface", "'%s' is not an interface name", name);
 	return 0;
 }
 
 static int interfaces_check(const struct cp_request *r, struct cp_error *e)
 {
 	if (r->n_interfaces > CP_MAX_INTERFACES)
-		return cp_error_set(e, EINVAL, "interface", "more than %d interfaces",
+		return cp_error_set(e, -EINVAL, "interface", "more than %d interfaces",
 				    CP_MAX_INTERFACES);
 	for (int i = 0; i < r->n_interfaces; i++) {
 		int err = ifname_check(r->interfaces[i], sizeof(r->interfaces[i]), e);
@@ -573,7 +573,7 @@ static int interfaces_check(const struct cp_request *r, struct cp_error *e)
 			return err;
 		for (int j = 0; j < i; j++)
 			if (!strcmp(r->interfaces[i], r->interfaces[j]))
-				return cp_error_set(e, EINVAL, "interface", "'%s' is listed twice",
+				return cp_error_set(e, -EINVAL, "interface", "'%s' is listed twice",
 						    r->interfaces[i]);
 	}
 	return 0;
@@ -609,7 +609,7 @@ static int metrics_check(const char *s, struct cp_error *e)
 		goto bad;
 	return 0;
 bad:
-	return cp_error_set(e, EINVAL, "metrics", "'%s': expected ADDR:PORT or [ADDR6]:PORT", s);
+	return cp_error_set(e, -EINVAL, "metrics", "'%s': expected ADDR:PORT or [ADDR6]:PORT", s);
 }
 
 static int node_check(const struct cp_request *r, struct cp_error *e)
@@ -623,20 +623,20 @@ static int node_check(const struct cp_request *r, struct cp_error *e)
 	if (err)
 		return err;
 	if ((r->fields & CP_F_ENCAP4) && !addr_unicast(&a4, LB_FAMILY_V4))
-		return cp_error_set(e, EINVAL, "encap_source", "%s is not a unicast address",
+		return cp_error_set(e, -EINVAL, "encap_source", "%s is not a unicast address",
 				    model_fmt_addr(&a4, LB_FAMILY_V4, buf, sizeof(buf)));
 	if ((r->fields & CP_F_ENCAP6) && !addr_unicast(&r->encap_src6, LB_FAMILY_V6))
-		return cp_error_set(e, EINVAL, "encap_source6", "%s is not a unicast address",
+		return cp_error_set(e, -EINVAL, "encap_source6", "%s is not a unicast address",
 				    model_fmt_addr(&r->encap_src6, LB_FAMILY_V6, buf, sizeof(buf)));
 	if ((r->fields & CP_F_FLOW_TTL_TCP) && r->flow_ttl_tcp > LB_FLOW_TTL_MAX)
-		return cp_error_set(e, EINVAL, "flow_ttl_tcp_s", "%u s: at most %u s (a week)",
+		return cp_error_set(e, -EINVAL, "flow_ttl_tcp_s", "%u s: at most %u s (a week)",
 				    r->flow_ttl_tcp, LB_FLOW_TTL_MAX);
 	if ((r->fields & CP_F_FLOW_TTL_UDP) && r->flow_ttl_udp > LB_FLOW_TTL_MAX)
-		return cp_error_set(e, EINVAL, "flow_ttl_udp_s", "%u s: at most %u s (a week)",
+		return cp_error_set(e, -EINVAL, "flow_ttl_udp_s", "%u s: at most %u s (a week)",
 				    r->flow_ttl_udp, LB_FLOW_TTL_MAX);
 	if (r->fields & CP_F_METRICS) {
 		if (strnlen(r->metrics, sizeof(r->metrics)) >= sizeof(r->metrics))
-			return cp_error_set(e, EINVAL, "metrics", "too long");
+			return cp_error_set(e, -EINVAL, "metrics", "too long");
 		return metrics_check(r->metrics, e);
 	}
 	return 0;
@@ -656,21 +656,21 @@ int cp_model_check(const struct cp_model *m, const struct cp_request *r, struct 
 	case CP_OP_VIP_DEL: {
 		struct cp_vip *v;
 
-		return vip_lookup(m, r, ENOENT, &v, e);
+		return vip_lookup(m, r, -ENOENT, &v, e);
 	}
 	case CP_OP_BACKEND_ADD:
 		return backend_add_check(m, r, e);
 	case CP_OP_BACKEND_SET:
-		err = backend_lookup(m, r, 1, ENOENT, e);
+		err = backend_lookup(m, r, 1, -ENOENT, e);
 		return err ? err : weight_check(r, e);
 	case CP_OP_BACKEND_DEL:
-		return backend_lookup(m, r, 1, ENOENT, e);
+		return backend_lookup(m, r, 1, -ENOENT, e);
 	case CP_OP_NODE_SET:
 		return node_check(r, e);
 	case CP_OP_HEALTH_REPORT:
 		return health_check(m, r, e);
 	default:
-		return cp_error_set(e, EINVAL, "op", "%s does not change the state",
+		return cp_error_set(e, -EINVAL, "op", "%s does not change the state",
 				    cp_op_name(r->op) ? cp_op_name(r->op) : "?");
 	}
 }

@@ -20,7 +20,7 @@
 static int drv_fail(struct cp_error *e, int err, const char *what, __u32 id)
 {
 	pr_warn("fast path: %s %u failed: %s\n", what, id, strerror(-err));
-	return cp_error_set(e, -err, "fastpath", "%s %u failed: %s", what, id, strerror(-err));
+	return cp_error_set(e, err, "fastpath", "%s %u failed: %s", what, id, strerror(-err));
 }
 
 /* The VIP whose backend array holds b. */
@@ -101,7 +101,7 @@ static int push_vip_table(struct cp_model *m, struct cp_error *e)
 	int err;
 
 	if (!v)
-		return cp_error_set(e, ENOMEM, "fastpath", "no memory for the VIP table");
+		return cp_error_set(e, -ENOMEM, "fastpath", "no memory for the VIP table");
 	for (size_t i = 0; i < n; i++) {
 		struct lb_vip_key *a = &v[n + i].key;
 
@@ -160,7 +160,7 @@ static int push_vip_full(struct cp_model *m, struct cp_vip *v, struct cp_error *
 	if (!err && !v->ring) {
 		err = model_ring_build(m, v, &v->ring, &v->digest);
 		if (err)
-			cp_error_set(e, -err, "vip", "cannot build the ring: %s", strerror(-err));
+			cp_error_set(e, err, "vip", "cannot build the ring: %s", strerror(-err));
 	}
 	if (!err)
 		err = push_ring(m, v->id, v->ring, v->ring_size, e);
@@ -334,14 +334,14 @@ static int attach_new(struct cp_model *m, const struct cp_node *o, const struct 
 			continue;
 		pr_warn("cannot attach to %s: %s\n", n->interfaces[i], strerror(-err));
 		if (err == -ENODEV)
-			cp_error_set(e, ENODEV, "interface", "%s: no such interface",
+			cp_error_set(e, -ENODEV, "interface", "%s: no such interface",
 				     n->interfaces[i]);
 		else if (err == -ENETDOWN)
-			cp_error_set(e, ENETDOWN, "interface",
+			cp_error_set(e, -ENETDOWN, "interface",
 				     "%s is down; bring it up first (ip link set %s up)",
 				     n->interfaces[i], n->interfaces[i]);
 		else
-			cp_error_set(e, -err, "interface", "%s: cannot attach: %s",
+			cp_error_set(e, err, "interface", "%s: cannot attach: %s",
 				     n->interfaces[i], strerror(-err));
 		while (i-- > 0)
 			if (!model_has_interface(o, n->interfaces[i]))

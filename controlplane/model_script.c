@@ -190,22 +190,22 @@ static int load_line(struct cp_model *t, char *line, size_t len, struct cp_error
 	int n, err;
 
 	if (len > CP_MODEL_MAX_LINE)
-		return cp_error_set(why, EINVAL, "", "line longer than %d bytes",
+		return cp_error_set(why, -EINVAL, "", "line longer than %d bytes",
 				    CP_MODEL_MAX_LINE);
 	if (strlen(line) != len)
-		return cp_error_set(why, EINVAL, "", "NUL byte in the line");
+		return cp_error_set(why, -EINVAL, "", "NUL byte in the line");
 	n = cp_cmd_split(line, words, CP_MODEL_MAX_WORDS);
 	if (n == -E2BIG)
-		return cp_error_set(why, EINVAL, "", "more than %d words", CP_MODEL_MAX_WORDS);
+		return cp_error_set(why, -EINVAL, "", "more than %d words", CP_MODEL_MAX_WORDS);
 	if (n < 0)
-		return cp_error_set(why, EINVAL, "", "unterminated quote");
+		return cp_error_set(why, -EINVAL, "", "unterminated quote");
 	if (n == 0)
 		return 0;
 	err = cp_cmd_parse(n, words, &r, why);
 	if (err)
 		return err;
 	if (!is_config_op(r.op))
-		return cp_error_set(why, EINVAL, words[0], "not a configuration command");
+		return cp_error_set(why, -EINVAL, words[0], "not a configuration command");
 	/* A target without a driver does not need rings (see the top). */
 	err = model_apply_one(t, &r, why, t->driver != NULL);
 	return err ? err : 1;
@@ -378,7 +378,7 @@ static int diff_batch(struct cp_model *m, const struct cp_model *t,
 	int err = model_batch_begin(m, &b, 1);
 
 	if (err)
-		err = cp_error_set(e, ENOMEM, "model", "out of memory");
+		err = cp_error_set(e, -ENOMEM, "model", "out of memory");
 	if (!err) {
 		err = fn(m, t, &b, e);
 		if (err)

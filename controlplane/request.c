@@ -30,7 +30,7 @@ int cp_error_set(struct cp_error *e, int err, const char *field, const char *fmt
 		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 		va_end(ap);
 	}
-	return -err;
+	return err;
 }
 
 /* --- Ops --------------------------------------------------------------- */
@@ -272,17 +272,17 @@ int cp_parse_vip(const char *s, struct lb_vip_key *k, struct cp_error *e)
 	int err;
 
 	if (!s)
-		return cp_error_set(e, EINVAL, "vip", "missing VIP (ADDR:PORT/PROTO)");
+		return cp_error_set(e, -EINVAL, "vip", "missing VIP (ADDR:PORT/PROTO)");
 	memset(&tmp, 0, sizeof(tmp));
 	slash = strrchr(s, '/');
 	if (!slash)
-		return cp_error_set(e, EINVAL, "vip", "VIP '%.64s': missing /proto (tcp or udp)", s);
+		return cp_error_set(e, -EINVAL, "vip", "VIP '%.64s': missing /proto (tcp or udp)", s);
 	err = parse_proto(slash + 1, &tmp.proto, why, sizeof(why));
 	if (!err)
 		err = parse_endpoint(s, (size_t)(slash - s), 1, &tmp.addr, &tmp.family, &port,
 				     why, sizeof(why));
 	if (err)
-		return cp_error_set(e, EINVAL, "vip", "VIP '%.64s': %s", s, why);
+		return cp_error_set(e, -EINVAL, "vip", "VIP '%.64s': %s", s, why);
 	tmp.port = htons((__u16)port);
 	*k = tmp;
 	return 0;
@@ -374,9 +374,9 @@ int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char 
 	const struct num_range *nr = num_range(bit);
 
 	if (!nr)
-		return cp_error_set(e, EINVAL, name, "'%s' is not a numeric field", name);
+		return cp_error_set(e, -EINVAL, name, "'%s' is not a numeric field", name);
 	if (v < nr->min || v > nr->max)
-		return cp_error_set(e, EINVAL, name, "%s %lld%s out of range (%lld%s..%lld%s)", name,
+		return cp_error_set(e, -EINVAL, name, "%s %lld%s out of range (%lld%s..%lld%s)", name,
 				    v, nr->unit, nr->min, nr->unit, nr->max, nr->unit);
 	switch (bit) {
 	case CP_F_RING: r->ring_size = (__u32)v; break;
@@ -479,15 +479,15 @@ static int text_check(const struct text_rule *t, const char *s, const char *name
 	size_t len = strlen(s), i;
 
 	if (len >= t->size)
-		return cp_error_set(e, EINVAL, name, "%s is %zu bytes long; at most %zu allowed",
+		return cp_error_set(e, -EINVAL, name, "%s is %zu bytes long; at most %zu allowed",
 				    name, len, t->size - 1);
 	if (t->slash_first && s[0] != '/')
-		return cp_error_set(e, EINVAL, name, "%s '%.48s' must start with '/'", name, s);
+		return cp_error_set(e, -EINVAL, name, "%s '%.48s' must start with '/'", name, s);
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c > 0x7e || c < 0x20 || (c == ' ' && !t->space_ok))
-			return cp_error_set(e, EINVAL, name,
+			return cp_error_set(e, -EINVAL, name,
 					    "%s: byte 0x%02x at offset %zu not allowed (printable ASCII%s)",
 					    name, c, i, t->space_ok ? "" : ", no spaces");
 	}
@@ -500,15 +500,15 @@ static int ifname_check(const char *s, const char *name, struct cp_error *e)
 	size_t len = strlen(s), i;
 
 	if (len == 0 || len >= IF_NAMESIZE)
-		return cp_error_set(e, EINVAL, name, "interface name '%.32s' must be 1-%d bytes",
+		return cp_error_set(e, -EINVAL, name, "interface name '%.32s' must be 1-%d bytes",
 				    s, IF_NAMESIZE - 1);
 	if (!strcmp(s, ".") || !strcmp(s, ".."))
-		return cp_error_set(e, EINVAL, name, "'%s' is not an interface name", s);
+		return cp_error_set(e, -EINVAL, name, "'%s' is not an interface name", s);
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c <= 0x20 || c > 0x7e || c == '/' || c == ':')
-			return cp_error_set(e, EINVAL, name,
+			return cp_error_set(e, -EINVAL, name,
 					    "interface name '%.16s': byte 0x%02x not allowed", s, c);
 	}
 	return 0;
@@ -523,9 +523,9 @@ static int add_interface(struct cp_request *r, const char *s, const char *name,
 		return err;
 	for (i = 0; i < r->n_interfaces; i++)
 		if (!strcmp(r->interfaces[i], s))
-			return cp_error_set(e, EINVAL, name, "interface '%s' given twice", s);
+			return cp_error_set(e, -EINVAL, name, "interface '%s' given twice", s);
 	if (r->n_interfaces >= CP_MAX_INTERFACES)
-		return cp_error_set(e, EINVAL, name, "more than %d interfaces", CP_MAX_INTERFACES);
+		return cp_error_set(e, -EINVAL, name, "more than %d interfaces", CP_MAX_INTERFACES);
 	memset(r->interfaces[r->n_interfaces], 0, IF_NAMESIZE);
 	memcpy(r->interfaces[r->n_interfaces], s, strlen(s));
 	r->n_interfaces++;
@@ -539,17 +539,17 @@ static int set_addr(struct cp_request *r, __u32 bit, const char *s, const char *
 	__u8 fam;
 
 	if (cp_parse_addr(s, &a, &fam))
-		return cp_error_set(e, EINVAL, name, "bad address '%.48s'", s);
+		return cp_error_set(e, -EINVAL, name, "bad address '%.48s'", s);
 	if (bit == CP_F_BACKEND) {
 		r->backend = a;
 		r->backend_family = fam;
 	} else if (bit == CP_F_ENCAP4) {
 		if (fam != LB_FAMILY_V4)
-			return cp_error_set(e, EINVAL, name, "'%.48s' is not an IPv4 address", s);
+			return cp_error_set(e, -EINVAL, name, "'%.48s' is not an IPv4 address", s);
 		r->encap_src4 = a.w[0];
 	} else {
 		if (fam != LB_FAMILY_V6)
-			return cp_error_set(e, EINVAL, name, "'%.48s' is not an IPv6 address", s);
+			return cp_error_set(e, -EINVAL, name, "'%.48s' is not an IPv6 address", s);
 		r->encap_src6 = a;
 	}
 	return 0;
@@ -563,12 +563,12 @@ static int set_metrics(struct cp_request *r, const char *s, const char *name, st
 	__u8 fam;
 
 	if (parse_endpoint(s, strlen(s), 0, &a, &fam, &port, why, sizeof(why)))
-		return cp_error_set(e, EINVAL, name, "'%.64s': %s (ADDR:PORT or [ADDR6]:PORT)", s,
+		return cp_error_set(e, -EINVAL, name, "'%.64s': %s (ADDR:PORT or [ADDR6]:PORT)", s,
 				    why);
 	/* Canonical form, so that equal settings compare equal. */
 	memset(r->metrics, 0, sizeof(r->metrics));
 	if (!format_endpoint(&a, fam, (__u16)port, 0, "", r->metrics, sizeof(r->metrics)))
-		return cp_error_set(e, EINVAL, name, "'%.64s' does not fit", s);
+		return cp_error_set(e, -EINVAL, name, "'%.64s' does not fit", s);
 	return 0;
 }
 
@@ -580,7 +580,7 @@ static int set_keyword(struct cp_request *r, __u32 bit, const char *s, const cha
 
 	if (bit == CP_F_AFFINITY) {
 		if (strcmp(s, "source") && strcmp(s, "none"))
-			return cp_error_set(e, EINVAL, name,
+			return cp_error_set(e, -EINVAL, name,
 					    "unknown affinity '%.32s' (source or none)", s);
 		r->vip_flags = s[0] == 's' ? r->vip_flags | LB_VIP_F_AFFINITY
 					   : r->vip_flags & ~LB_VIP_F_AFFINITY;
@@ -588,7 +588,7 @@ static int set_keyword(struct cp_request *r, __u32 bit, const char *s, const cha
 	}
 	if (bit == CP_F_HEALTH) {
 		if (strcmp(s, "up") && strcmp(s, "down"))
-			return cp_error_set(e, EINVAL, name,
+			return cp_error_set(e, -EINVAL, name,
 					    "unknown health state '%.32s' (up or down)", s);
 		r->health = s[0] == 'u' ? CP_HEALTH_UP : CP_HEALTH_DOWN;
 		return 0;
@@ -599,7 +599,7 @@ static int set_keyword(struct cp_request *r, __u32 bit, const char *s, const cha
 			return 0;
 		}
 	}
-	return cp_error_set(e, EINVAL, name, "unknown check '%.32s' (none, tcp, http or udp)", s);
+	return cp_error_set(e, -EINVAL, name, "unknown check '%.32s' (none, tcp, http or udp)", s);
 }
 
 static int set_text_field(struct cp_request *r, __u32 bit, const char *s, const char *name,
@@ -629,7 +629,7 @@ static int set_text_field(struct cp_request *r, __u32 bit, const char *s, const 
 	}
 	t = text_rule(bit);
 	if (!t)
-		return cp_error_set(e, EINVAL, name, "'%s' is not a text field", name);
+		return cp_error_set(e, -EINVAL, name, "'%s' is not a text field", name);
 	err = text_check(t, s, name, e);
 	if (err)
 		return err;
@@ -647,7 +647,7 @@ int cp_request_set_text(struct cp_request *r, __u32 bit, const char *s, const ch
 	int err;
 
 	if (!s)
-		return cp_error_set(e, EINVAL, name, "%s: missing value", name);
+		return cp_error_set(e, -EINVAL, name, "%s: missing value", name);
 	err = set_text_field(&tmp, bit, s, name, e);
 	if (err)
 		return err;

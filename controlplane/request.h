@@ -153,7 +153,8 @@ struct cp_error {
 	char msg[256];
 };
 
-/* Sets e (if not NULL) and returns -err (err > 0, an errno value). */
+/* Sets e (if not NULL) and returns err, a -errno value, so that a refusal
+ * is one statement: return cp_error_set(e, -EINVAL, "weight", ...). */
 int cp_error_set(struct cp_error *e, int err, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

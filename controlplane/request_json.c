@@ -103,17 +103,17 @@ static int decode_version(const json_t *obj, struct cp_error *e)
 	json_int_t n;
 
 	if (!v)
-		return cp_error_set(e, EINVAL, "v", "missing API version \"v\" (this sluiced speaks %d)",
+		return cp_error_set(e, -EINVAL, "v", "missing API version \"v\" (this sluiced speaks %d)",
 				    CP_API_VERSION);
 	if (!json_is_integer(v))
-		return cp_error_set(e, EINVAL, "v", "\"v\" must be an integer, not %s", type_name(v));
+		return cp_error_set(e, -EINVAL, "v", "\"v\" must be an integer, not %s", type_name(v));
 	n = json_integer_value(v);
 	if (n > CP_API_VERSION)
-		return cp_error_set(e, EINVAL, "v",
+		return cp_error_set(e, -EINVAL, "v",
 				    "API version %lld is newer than this sluiced speaks (%d)",
 				    (long long)n, CP_API_VERSION);
 	if (n < 1)
-		return cp_error_set(e, EINVAL, "v", "bad API version %lld", (long long)n);
+		return cp_error_set(e, -EINVAL, "v", "bad API version %lld", (long long)n);
 	return 0;
 }
 
@@ -122,12 +122,12 @@ static int decode_op(const json_t *obj, enum cp_op *op, struct cp_error *e)
 	const json_t *v = json_object_get(obj, "op");
 
 	if (!v)
-		return cp_error_set(e, EINVAL, "op", "missing \"op\"");
+		return cp_error_set(e, -EINVAL, "op", "missing \"op\"");
 	if (!json_is_string(v))
-		return cp_error_set(e, EINVAL, "op", "\"op\" must be a string, not %s", type_name(v));
+		return cp_error_set(e, -EINVAL, "op", "\"op\" must be a string, not %s", type_name(v));
 	*op = cp_op_from_name(json_string_value(v));
 	if (*op == CP_OP_NONE || strlen(json_string_value(v)) != json_string_length(v))
-		return cp_error_set(e, EINVAL, "op", "unknown op '%.32s'", json_string_value(v));
+		return cp_error_set(e, -EINVAL, "op", "unknown op '%.32s'", json_string_value(v));
 	return 0;
 }
 
@@ -138,11 +138,11 @@ static const char *string_of(const json_t *v, const char *name, struct cp_error 
 	const char *s = json_string_value(v);
 
 	if (!s) {
-		cp_error_set(e, EINVAL, name, "'%s' must be a string, not %s", name, type_name(v));
+		cp_error_set(e, -EINVAL, name, "'%s' must be a string, not %s", name, type_name(v));
 		return NULL;
 	}
 	if (strlen(s) != json_string_length(v)) {
-		cp_error_set(e, EINVAL, name, "'%s' contains a NUL character", name);
+		cp_error_set(e, -EINVAL, name, "'%s' contains a NUL character", name);
 		return NULL;
 	}
 	return s;
@@ -156,10 +156,10 @@ static int decode_strings(struct cp_request *r, const struct jfield *f, const js
 	json_t *s;
 
 	if (!json_is_array(v))
-		return cp_error_set(e, EINVAL, f->name, "'%s' must be an array of strings, not %s",
+		return cp_error_set(e, -EINVAL, f->name, "'%s' must be an array of strings, not %s",
 				    f->name, type_name(v));
 	if (!json_array_size(v))
-		return cp_error_set(e, EINVAL, f->name, "'%s' must name at least one", f->name);
+		return cp_error_set(e, -EINVAL, f->name, "'%s' must name at least one", f->name);
 	json_array_foreach(v, i, s) {
 		const char *str;
 		int err;
@@ -186,12 +186,12 @@ static int decode_value(struct cp_request *r, const struct jfield *f, const json
 		return s ? cp_request_set_text(r, f->bit, s, f->name, e) : -EINVAL;
 	case J_INT:
 		if (!json_is_integer(v))
-			return cp_error_set(e, EINVAL, f->name, "'%s' must be an integer, not %s",
+			return cp_error_set(e, -EINVAL, f->name, "'%s' must be an integer, not %s",
 					    f->name, type_name(v));
 		return cp_request_set_num(r, f->bit, json_integer_value(v), f->name, e);
 	case J_BOOL:
 		if (!json_is_boolean(v))
-			return cp_error_set(e, EINVAL, f->name, "'%s' must be true or false, not %s",
+			return cp_error_set(e, -EINVAL, f->name, "'%s' must be true or false, not %s",
 					    f->name, type_name(v));
 		return cp_request_set_num(r, f->bit, json_is_true(v), f->name, e);
 	case J_STRS:
@@ -209,13 +209,13 @@ static int decode_field(struct cp_request *r, const char *key, size_t klen, cons
 	if ((klen == 1 && key[0] == 'v') || (klen == 2 && !memcmp(key, "op", 2)))
 		return 0;
 	if (strlen(key) != klen)
-		return cp_error_set(e, EINVAL, key, "field name '%.32s' contains a NUL character",
+		return cp_error_set(e, -EINVAL, key, "field name '%.32s' contains a NUL character",
 				    key);
 	f = jfield_by_name(key, klen);
 	if (!f)
-		return cp_error_set(e, EINVAL, key, "unknown field '%.48s'", key);
+		return cp_error_set(e, -EINVAL, key, "unknown field '%.48s'", key);
 	if (!(of->allowed & f->bit))
-		return cp_error_set(e, EINVAL, key, "field '%s' does not apply to %s", key,
+		return cp_error_set(e, -EINVAL, key, "field '%s' does not apply to %s", key,
 				    cp_op_name(r->op));
 	return decode_value(r, f, v, e);
 }
@@ -231,7 +231,7 @@ static int check_fields(const struct cp_request *r, struct cp_error *e)
 	if (missing) {
 		const char *name = jfield_name(missing & -missing);
 
-		return cp_error_set(e, EINVAL, name, "%s needs '%s'", cp_op_name(r->op), name);
+		return cp_error_set(e, -EINVAL, name, "%s needs '%s'", cp_op_name(r->op), name);
 	}
 	if (!of->one_of || (r->fields & of->one_of))
 		return 0;
@@ -239,7 +239,7 @@ static int check_fields(const struct cp_request *r, struct cp_error *e)
 		if (of->one_of & jfields[i].bit)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 list[0] ? ", " : "", jfields[i].name);
-	return cp_error_set(e, EINVAL, "op", "%s changes nothing: give one of %s",
+	return cp_error_set(e, -EINVAL, "op", "%s changes nothing: give one of %s",
 			    cp_op_name(r->op), list);
 }
 
@@ -253,7 +253,7 @@ int cp_request_from_json(const json_t *obj, struct cp_request *r, struct cp_erro
 	int err;
 
 	if (!json_is_object(obj))
-		return cp_error_set(e, EINVAL, "request", "a request is a JSON object, not %s",
+		return cp_error_set(e, -EINVAL, "request", "a request is a JSON object, not %s",
 				    obj ? type_name(obj) : "nothing");
 	err = decode_version(obj, e);
 	if (!err)

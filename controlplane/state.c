@@ -100,7 +100,7 @@ int cp_state_load(const char *path, const struct lb_params *limits, struct cp_mo
 	if (!f) {
 		err = -errno;
 		if (err != -ENOENT)
-			cp_error_set(e, -err, path, "cannot open: %s", strerror(-err));
+			cp_error_set(e, err, path, "cannot open: %s", strerror(-err));
 		return err;
 	}
 	err = cp_model_init(out, limits, NULL);

@@ -135,12 +135,12 @@ static void test_error_set(void **state)
 	struct cp_error e;
 
 	(void)state;
-	assert_int_equal(cp_error_set(&e, EINVAL, "weight", "bad %d", 7), -EINVAL);
+	assert_int_equal(cp_error_set(&e, -EINVAL, "weight", "bad %d", 7), -EINVAL);
 	assert_string_equal(e.field, "weight");
 	assert_string_equal(e.msg, "bad 7");
-	assert_int_equal(cp_error_set(NULL, ENOENT, "x", "y"), -ENOENT);
+	assert_int_equal(cp_error_set(NULL, -ENOENT, "x", "y"), -ENOENT);
 	/* A long field is cut to fit, still NUL-terminated. */
-	cp_error_set(&e, EINVAL, "0123456789012345678901234567890123456789", "m");
+	cp_error_set(&e, -EINVAL, "0123456789012345678901234567890123456789", "m");
 	assert_int_equal(strlen(e.field), sizeof(e.field) - 1);
 }
 

@@ -94,7 +94,7 @@ static json_t *handle(void *arg, json_t *req, const struct ucred *peer)
 	} else {
 		struct cp_error e;
 
-		cp_error_set(&e, EINVAL, "op", "fake sluiced: not served");
+		cp_error_set(&e, -EINVAL, "op", "fake sluiced: not served");
 		reply = cp_reply_error(&e);
 	}
 	pthread_mutex_unlock(&f->lock);

@@ -477,7 +477,7 @@ static void test_replies(void **state)
 	free(text);
 	json_decref(reply);
 
-	cp_error_set(&e, EINVAL, "weight", "weight 70000 out of range (0..65535)");
+	cp_error_set(&e, -EINVAL, "weight", "weight 70000 out of range (0..65535)");
 	reply = cp_reply_error(&e);
 	text = json_dumps(reply, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(text, "{\"error\":{\"field\":\"weight\",\"message\":\"weight 70000 out"
@@ -487,7 +487,7 @@ static void test_replies(void **state)
 
 	/* A message cut inside a UTF-8 sequence (or quoting raw bytes) still
 	 * gives a reply. */
-	cp_error_set(&e, EINVAL, "x\xc3", "bad '\xff\xfe' \xc3");
+	cp_error_set(&e, -EINVAL, "x\xc3", "bad '\xff\xfe' \xc3");
 	reply = cp_reply_error(&e);
 	assert_non_null(reply);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(reply, "error"),
