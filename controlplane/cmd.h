@@ -9,6 +9,7 @@
 #define SLUICE_CP_CMD_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "request.h"
 
 /* Parses argv (without the program name, e.g. {"vip", "add",
@@ -43,14 +44,15 @@ int cp_cmd_split(char *line, char **words, int max);
  * an ADD means the same either way); for every other op, exactly those
  * in r->fields. So a SET/NODE_SET with no field bit set gives a line
  * cp_cmd_parse refuses ("changes nothing"). Every op has a command form;
- * a value the parser would refuse (unknown vip_flags bits, a path with a
+ * a value the parser would refuse (an unknown affinity, a path with a
  * control character, health UNKNOWN in a report) is -EINVAL. No newline
  * is added. Words are quoted for cp_cmd_split (and a POSIX shell). */
 int cp_cmd_format(const struct cp_request *r, char *buf, size_t len);
 
-/* Usage text of a command group ("vip", "backend", ...; NULL or an
- * unknown group: all of them), for --help and error messages. Static
- * storage, never NULL. */
-const char *cp_cmd_usage(const char *group);
+/* Writes the usage text of a command group ("vip", "backend", ...; NULL
+ * or an unknown group: all of them) to out, for --help and error
+ * messages. Option lines come from the field table (request.h). 0 or
+ * -EIO. */
+int cp_cmd_usage(FILE *out, const char *group);
 
 #endif /* SLUICE_CP_CMD_H */

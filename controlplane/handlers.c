@@ -18,17 +18,22 @@
 #include "request_json.h"
 #include "state.h"
 
+/* A VIP's settings are rendered from the request that would create it,
+ * so a listing names and spells them as `vip add` and the API take them. */
 static json_t *vip_json(const struct cp_vip *v)
 {
-	char buf[96];
+	struct cp_request r;
+	json_t *o;
 
-	return json_pack("{s:s, s:i, s:s, s:i, s:i, s:s}",
-			 "vip", cp_format_vip(&v->key, buf, sizeof(buf)),
-			 "id", (json_int_t)v->id,
-			 "affinity", v->flags & LB_VIP_F_AFFINITY ? "source" : "none",
-			 "ring", (json_int_t)v->ring_size,
-			 "backends", (json_int_t)v->n_backends,
-			 "digest", "");
+	cp_model_vip_request(v, &r);
+	o = json_pack("{s:i, s:i}", "id", (json_int_t)v->id, "backends",
+		      (json_int_t)v->n_backends);
+	if (o && cp_request_fields_to_json(&r, CP_F_VIP | CP_F_AFFINITY | CP_F_RING |
+						   cp_check_fields(v->check.type), o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static const char *backend_state_name(const struct cp_backend *b)
@@ -40,25 +45,22 @@ static const char *backend_state_name(const struct cp_backend *b)
 	return "up";
 }
 
-static const char *health_name(enum cp_health h)
-{
-	return h == CP_HEALTH_UP ? "up" : h == CP_HEALTH_DOWN ? "down" : "unknown";
-}
-
 static json_t *backend_json(const struct cp_vip *v, const struct cp_backend *b)
 {
-	char vbuf[96], abuf[64];
+	const char *health = cp_health_name(b->health);
+	struct cp_request r;
+	json_t *o;
 
-	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:i, s:s}",
-			 "vip", cp_format_vip(&v->key, vbuf, sizeof(vbuf)),
-			 "backend", cp_format_addr(&b->addr, b->family, abuf, sizeof(abuf)),
-			 "id", (json_int_t)b->id,
-			 "weight", (json_int_t)b->weight,
-			 "state", backend_state_name(b),
-			 "health", health_name(b->health),
-			 "drain", b->draining,
-			 "latency_us", (json_int_t)b->latency_us,
-			 "last_check", b->last_check);
+	cp_model_backend_request(v, b, &r);
+	o = json_pack("{s:i, s:s, s:s, s:i, s:s}", "id", (json_int_t)b->id,
+		      "state", backend_state_name(b), "health", health ? health : "unknown",
+		      "latency_us", (json_int_t)b->latency_us, "last_check", b->last_check);
+	if (o && cp_request_fields_to_json(&r, CP_F_VIP | CP_F_BACKEND | CP_F_WEIGHT |
+						   CP_F_DRAIN, o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* VIPs the request names (one) or all of them. */
@@ -103,20 +105,6 @@ static json_t *do_backend_list(struct sluiced *d, const struct cp_request *r)
 	return reply;
 }
 
-static json_t *check_json(const struct cp_check *c)
-{
-	static const char *const types[] = { "none", "tcp", "http", "udp" };
-
-	return json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:s}",
-			 "check", types[c->type], "check_port", (json_int_t)c->port,
-			 "check_path", c->path, "check_host", c->host,
-			 "check_status", (json_int_t)c->expect_status,
-			 "check_interval_ms", (json_int_t)c->interval_ms,
-			 "check_timeout_ms", (json_int_t)c->timeout_ms,
-			 "check_rise", (json_int_t)c->rise, "check_fall", (json_int_t)c->fall,
-			 "check_payload", c->payload);
-}
-
 static json_t *do_health_targets(struct sluiced *d)
 {
 	json_t *reply = cp_reply_ok(), *arr = json_array();
@@ -124,16 +112,20 @@ static json_t *do_health_targets(struct sluiced *d)
 	for (size_t i = 0; i < d->model.n_vips; i++) {
 		const struct cp_vip *v = &d->model.vips[i];
 
-		if (v->check.type == CP_CHECK_NONE)
+		struct cp_check c = v->check;
+
+		if (c.type == CP_CHECK_NONE)
 			continue;
+		/* Port 0 means the VIP's own port, which healthd cannot know. */
+		if (!c.port)
+			c.port = ntohs(v->key.port);
 		for (size_t j = 0; j < v->n_backends; j++) {
 			json_t *t = backend_json(v, &v->backends[j]);
 
-			json_object_update_new(t, check_json(&v->check));
-			/* Port 0: check the VIP's own port. */
-			if (!v->check.port)
-				json_object_set_new(t, "check_port",
-						    json_integer(ntohs(v->key.port)));
+			if (!t || cp_check_to_json(&c, t)) {
+				json_decref(t);
+				continue;
+			}
 			json_array_append_new(arr, t);
 		}
 	}
@@ -283,15 +275,17 @@ static json_t *do_save(struct sluiced *d, struct cp_error *e)
 	return reply;
 }
 
+/* The node's settings as `node set` spells them; interfaces always (an
+ * empty list when there are none), TTLs always. */
 static json_t *do_status(struct sluiced *d)
 {
 	const struct cp_model_stats *s = &d->model.stats;
-	json_t *reply = cp_reply_ok(), *ifs = json_array();
+	json_t *reply = cp_reply_ok();
+	struct cp_request node;
 
-	for (int i = 0; i < d->model.node.n_interfaces; i++)
-		json_array_append_new(ifs, json_string(d->model.node.interfaces[i]));
+	cp_model_node_request(&d->model.node, &node);
 	json_object_update_new(reply, json_pack(
-		"{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:I}",
+		"{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:s, s:s, s:[]}",
 		"version", SLUICE_VERSION,
 		"driver", d->driver.ops ? d->driver.ops->name : "none",
 		"adopted", d->adopted, "vips", (json_int_t)d->model.n_vips,
@@ -300,9 +294,9 @@ static json_t *do_status(struct sluiced *d)
 		"ring_rebuilds", (json_int_t)s->ring_rebuilds,
 		"last_rebuild_ns", (json_int_t)s->last_rebuild_ns,
 		"state_file", d->state_path, "socket", d->socket_path,
-		"flow_ttl_tcp_s", (json_int_t)d->model.node.flow_ttl_tcp,
-		"flow_ttl_udp_s", (json_int_t)d->model.node.flow_ttl_udp));
-	json_object_set_new(reply, "interfaces", ifs);
+		cp_field_of(CP_F_INTERFACES)->api));
+	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
+					 (node.fields & CP_F_INTERFACES), reply);
 	return reply;
 }
 

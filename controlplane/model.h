@@ -128,6 +128,16 @@ struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_k
 struct cp_backend *cp_vip_find_backend(const struct cp_vip *v, const struct lb_addr *a,
 				       __u8 family);
 
+/* The request that creates v (VIP_ADD) or b (BACKEND_ADD) as it is:
+ * r->fields has the VIP/backend and every setting that is not its
+ * default. For `save`, the reload diff and the API's listings, which
+ * thus spell a VIP's settings the way requests do. */
+void cp_model_vip_request(const struct cp_vip *v, struct cp_request *r);
+void cp_model_backend_request(const struct cp_vip *v, const struct cp_backend *b,
+			      struct cp_request *r);
+/* The NODE_SET that sets n: r->fields has every setting not at its default. */
+void cp_model_node_request(const struct cp_node *n, struct cp_request *r);
+
 /* Writes the model as a config script (state file, `sluicectl save`):
  * node settings, then every VIP with its backends, in a stable order.
  * Loading it into an empty model gives an equal model. */

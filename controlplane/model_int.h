@@ -19,14 +19,6 @@
 
 #include "model.h"
 
-/* Fields a VIP_ADD/VIP_SET may carry, by the check type that uses them. */
-#define CHECK_COMMON (CP_F_CHECK_PORT | CP_F_CHECK_INTERVAL | CP_F_CHECK_TIMEOUT | \
-		      CP_F_CHECK_RISE | CP_F_CHECK_FALL)
-#define CHECK_HTTP (CP_F_CHECK_PATH | CP_F_CHECK_STATUS | CP_F_CHECK_HOST)
-#define CHECK_UDP (CP_F_CHECK_PAYLOAD)
-#define CHECK_PARAMS (CHECK_COMMON | CHECK_HTTP | CHECK_UDP)
-#define VIP_OPTS (CP_F_AFFINITY | CP_F_RING | CP_F_CHECK_TYPE | CHECK_PARAMS)
-
 static inline int bit_get(const __u8 *map, __u32 i)
 {
 	return (map[i / 8] >> (i % 8)) & 1;
@@ -119,10 +111,8 @@ const char *model_field_name(__u32 bit);
 /* Never NULL: a placeholder for what cannot be formatted. */
 const char *model_fmt_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len);
 const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len);
-/* The check parameters a check of type t uses (CP_F_CHECK_* bits). */
-__u32 model_check_relevant(enum cp_check_type t);
-/* Bits of the check fields that differ between a and b. */
-__u32 model_check_diff(const struct cp_check *a, const struct cp_check *b);
+/* The settings of a VIP: the fields a VIP_SET may change. */
+__u32 model_vip_settings(void);
 /* What a VIP_ADD (base NULL) or VIP_SET of base would make of its settings. */
 void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
 		      struct model_vip_spec *s);

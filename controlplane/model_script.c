@@ -51,19 +51,19 @@ static int backend_cmp(const void *a, const void *b)
 }
 
 /* The request that creates v as it is (ADD: only what is not default). */
-static void vip_request(const struct cp_vip *v, struct cp_request *r)
+void cp_model_vip_request(const struct cp_vip *v, struct cp_request *r)
 {
 	cp_request_init(r, CP_OP_VIP_ADD);
 	r->fields = CP_F_VIP;
 	r->vip = v->key;
-	r->vip_flags = v->flags;
+	r->affinity = v->flags & LB_VIP_F_AFFINITY ? CP_AFFINITY_SOURCE : CP_AFFINITY_NONE;
 	r->ring_size = v->ring_size;
 	r->check = v->check;
-	r->fields |= cp_request_nondefault(r) & VIP_OPTS;
+	r->fields |= cp_request_nondefault(r) & model_vip_settings();
 }
 
-static void backend_request(const struct cp_vip *v, const struct cp_backend *b,
-			    struct cp_request *r)
+void cp_model_backend_request(const struct cp_vip *v, const struct cp_backend *b,
+			      struct cp_request *r)
 {
 	cp_request_init(r, CP_OP_BACKEND_ADD);
 	r->vip = v->key;
@@ -75,7 +75,7 @@ static void backend_request(const struct cp_vip *v, const struct cp_backend *b,
 	r->fields |= cp_request_nondefault(r) & (CP_F_WEIGHT | CP_F_DRAIN);
 }
 
-static void node_request(const struct cp_node *n, struct cp_request *r)
+void cp_model_node_request(const struct cp_node *n, struct cp_request *r)
 {
 	cp_request_init(r, CP_OP_NODE_SET);
 	memcpy(r->interfaces, n->interfaces, sizeof(r->interfaces));
@@ -111,14 +111,14 @@ static int save_vip(const struct cp_vip *v, FILE *out)
 
 	if (v->n_backends && !(bs = malloc(v->n_backends * sizeof(*bs))))
 		return -ENOMEM;
-	vip_request(v, &r);
+	cp_model_vip_request(v, &r);
 	err = fputs("\n", out) < 0 ? -EIO : write_request(&r, out);
 	for (size_t i = 0; i < v->n_backends; i++)
 		bs[i] = &v->backends[i];
 	if (v->n_backends)
 		qsort(bs, v->n_backends, sizeof(*bs), backend_cmp);
 	for (size_t i = 0; i < v->n_backends && !err; i++) {
-		backend_request(v, bs[i], &r);
+		cp_model_backend_request(v, bs[i], &r);
 		err = write_request(&r, out);
 	}
 	free(bs);
@@ -135,7 +135,7 @@ int cp_model_save(const struct cp_model *m, FILE *out)
 		return -ENOMEM;
 	if (fputs("# sluice state\n", out) < 0)
 		err = -EIO;
-	node_request(&m->node, &r);
+	cp_model_node_request(&m->node, &r);
 	if (!err && r.fields)
 		err = write_request(&r, out);
 	for (size_t i = 0; i < m->n_vips; i++)
@@ -253,7 +253,7 @@ static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_err
 
 	for (int i = 0; same_ifs && i < b->n_interfaces; i++)
 		same_ifs = model_has_interface(a, b->interfaces[i]);
-	node_request(b, &r);
+	cp_model_node_request(b, &r);
 	r.fields = 0;
 	r.fields |= same_ifs ? 0 : CP_F_INTERFACES;
 	/* An encap source the target lacks is kept: a config script cannot
@@ -276,19 +276,18 @@ static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_err
 
 /* VIP_SET carrying exactly the settings of tv that v lacks. The check
  * fields sent are those the target's check type uses: the others reset
- * to defaults by themselves (check_canonical). */
+ * to defaults by themselves (cp_check_canonical). */
 static int diff_vip_set(struct cp_model *m, struct model_batch *b, const struct cp_vip *v,
 			const struct cp_vip *tv, struct cp_error *e)
 {
 	struct cp_request r;
 	__u32 fields = 0;
 
-	vip_request(tv, &r);
+	cp_model_vip_request(tv, &r);
 	r.op = CP_OP_VIP_SET;
 	fields |= v->flags != tv->flags ? CP_F_AFFINITY : 0;
 	fields |= v->ring_size != tv->ring_size ? CP_F_RING : 0;
-	fields |= model_check_diff(&v->check, &tv->check) &
-		  (CP_F_CHECK_TYPE | model_check_relevant(tv->check.type));
+	fields |= cp_check_diff(&v->check, &tv->check) & cp_check_fields(tv->check.type);
 	if (!fields)
 		return 0;
 	r.fields = CP_F_VIP | fields;
@@ -301,7 +300,7 @@ static int diff_backend(struct cp_model *m, struct model_batch *b, const struct 
 	const struct cp_backend *tb = cp_vip_find_backend(tv, &be->addr, be->family);
 	struct cp_request r;
 
-	backend_request(v, tb ? tb : be, &r);
+	cp_model_backend_request(v, tb ? tb : be, &r);
 	if (!tb) {
 		r.op = CP_OP_BACKEND_DEL;
 		r.fields = CP_F_VIP | CP_F_BACKEND;
@@ -327,7 +326,7 @@ static int diff_removals(struct cp_model *m, const struct cp_model *t, struct mo
 		int err;
 
 		if (!tv) {
-			vip_request(&m->vips[i], &r);
+			cp_model_vip_request(&m->vips[i], &r);
 			r.op = CP_OP_VIP_DEL;
 			r.fields = CP_F_VIP;
 			err = model_batch_change(m, b, &r, e);
@@ -351,7 +350,7 @@ static int diff_additions(struct cp_model *m, const struct cp_model *t, struct m
 		int err = 0;
 
 		if (!cp_model_find_vip(m, &tv->key)) {
-			vip_request(tv, &r);
+			cp_model_vip_request(tv, &r);
 			err = model_batch_change(m, b, &r, e);
 		}
 		for (size_t j = 0; j < tv->n_backends && !err; j++) {
@@ -359,7 +358,7 @@ static int diff_additions(struct cp_model *m, const struct cp_model *t, struct m
 
 			if (cp_vip_find_backend(cp_model_find_vip(m, &tv->key), &tb->addr, tb->family))
 				continue;
-			backend_request(tv, tb, &r);
+			cp_model_backend_request(tv, tb, &r);
 			err = model_batch_change(m, b, &r, e);
 		}
 		if (err)

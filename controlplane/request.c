@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * request.c - the parts of a request every carrier shares (request.h):
- * op names, defaults, addresses and VIPs in text form, and the checked
- * setters/getters through which cmd.c and request_json.c read and write
- * each field. Keeping every per-value rule here is what makes a command
- * line and an API object accept exactly the same values.
+ * request.c - the request language (request.h): the table of fields,
+ * the table of ops, and the checked setters and getters through which
+ * every carrier (cmd.c, request_json.c, the model, sluice-healthd) reads
+ * and writes a field. Every per-value rule lives here, once, which is
+ * what makes a command line, a config line and an API object accept
+ * exactly the same values.
  *
  * No state; every function may be called from any thread.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "request.h"
 
@@ -33,33 +32,47 @@ int cp_error_set(struct cp_error *e, int err, const char *field, const char *fmt
 	return err;
 }
 
-/* --- Ops --------------------------------------------------------------- */
+/* --- Ops ----------------------------------------------------------------- */
 
-static const char *const op_names[CP_OP_MAX] = {
-	[CP_OP_VIP_ADD] = "vip.add",
-	[CP_OP_VIP_SET] = "vip.set",
-	[CP_OP_VIP_DEL] = "vip.del",
-	[CP_OP_VIP_LIST] = "vip.list",
-	[CP_OP_BACKEND_ADD] = "backend.add",
-	[CP_OP_BACKEND_SET] = "backend.set",
-	[CP_OP_BACKEND_DEL] = "backend.del",
-	[CP_OP_BACKEND_LIST] = "backend.list",
-	[CP_OP_NODE_SET] = "node.set",
-	[CP_OP_HEALTH_REPORT] = "health.report",
-	[CP_OP_HEALTH_TARGETS] = "health.targets",
-	[CP_OP_STATS] = "stats",
-	[CP_OP_FLOWS] = "flows",
-	[CP_OP_RING_DIGEST] = "ring.digest",
-	[CP_OP_SAVE] = "save",
-	[CP_OP_STATUS] = "status",
-	[CP_OP_DETACH] = "detach",
+#define V CP_F_VIP
+#define B CP_F_BACKEND
+
+static const struct cp_op_def ops[CP_OP_MAX] = {
+	[CP_OP_VIP_ADD] = { "vip.add", "vip", "add", { V }, 1, 0, 1 },
+	[CP_OP_VIP_SET] = { "vip.set", "vip", "set", { V }, 1, 1, 1 },
+	[CP_OP_VIP_DEL] = { "vip.del", "vip", "del", { V }, 1, 0, 1 },
+	[CP_OP_VIP_LIST] = { "vip.list", "vip", "list", { V }, 0, 0, 0 },
+	[CP_OP_BACKEND_ADD] = { "backend.add", "backend", "add", { V, B }, 2, 0, 1 },
+	[CP_OP_BACKEND_SET] = { "backend.set", "backend", "set", { V, B }, 2, 1, 1 },
+	[CP_OP_BACKEND_DEL] = { "backend.del", "backend", "del", { V, B }, 2, 0, 1 },
+	[CP_OP_BACKEND_LIST] = { "backend.list", "backend", "list", { V }, 0, 0, 0 },
+	[CP_OP_NODE_SET] = { "node.set", "node", "set", { 0 }, 0, 1, 1 },
+	[CP_OP_HEALTH_REPORT] = { "health.report", "health", "report", { V, B, CP_F_HEALTH }, 3,
+				  0, 0 },
+	[CP_OP_HEALTH_TARGETS] = { "health.targets", "health", "targets", { 0 }, 0, 0, 0 },
+	[CP_OP_STATS] = { "stats", "stats", NULL, { 0 }, 0, 0, 0 },
+	[CP_OP_FLOWS] = { "flows", "flows", NULL, { V }, 1, 0, 0 },
+	[CP_OP_RING_DIGEST] = { "ring.digest", "ring", "digest", { V }, 1, 0, 0 },
+	[CP_OP_SAVE] = { "save", "save", NULL, { 0 }, 0, 0, 0 },
+	[CP_OP_STATUS] = { "status", "status", NULL, { 0 }, 0, 0, 0 },
+	[CP_OP_DETACH] = { "detach", "detach", NULL, { 0 }, 0, 0, 0 },
 };
 
-const char *cp_op_name(enum cp_op op)
+#undef V
+#undef B
+
+const struct cp_op_def *cp_op_def(enum cp_op op)
 {
 	if (op <= CP_OP_NONE || op >= CP_OP_MAX)
 		return NULL;
-	return op_names[op];
+	return &ops[op];
+}
+
+const char *cp_op_name(enum cp_op op)
+{
+	const struct cp_op_def *d = cp_op_def(op);
+
+	return d ? d->name : NULL;
 }
 
 enum cp_op cp_op_from_name(const char *name)
@@ -69,45 +82,228 @@ enum cp_op cp_op_from_name(const char *name)
 	if (!name)
 		return CP_OP_NONE;
 	for (op = CP_OP_NONE + 1; op < CP_OP_MAX; op++)
-		if (!strcmp(op_names[op], name))
+		if (!strcmp(ops[op].name, name))
 			return op;
 	return CP_OP_NONE;
 }
 
-#define F_CHECK (CP_F_CHECK_TYPE | CP_F_CHECK_PORT | CP_F_CHECK_PATH | CP_F_CHECK_STATUS | \
-		 CP_F_CHECK_INTERVAL | CP_F_CHECK_TIMEOUT | CP_F_CHECK_RISE |	\
-		 CP_F_CHECK_FALL | CP_F_CHECK_HOST | CP_F_CHECK_PAYLOAD)
-#define F_VIP_OPTS (CP_F_AFFINITY | CP_F_RING | F_CHECK)
-#define F_VB (CP_F_VIP | CP_F_BACKEND)
-#define F_NODE (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS | \
-		CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP)
+/* --- Fields -------------------------------------------------------------- */
 
-static const struct cp_op_fields op_fields[CP_OP_MAX] = {
-	[CP_OP_VIP_ADD] = { CP_F_VIP | F_VIP_OPTS, CP_F_VIP, 0 },
-	[CP_OP_VIP_SET] = { CP_F_VIP | F_VIP_OPTS, CP_F_VIP, F_VIP_OPTS },
-	[CP_OP_VIP_DEL] = { CP_F_VIP, CP_F_VIP, 0 },
-	[CP_OP_VIP_LIST] = { CP_F_VIP, 0, 0 },
-	[CP_OP_BACKEND_ADD] = { F_VB | CP_F_WEIGHT | CP_F_DRAIN, F_VB, 0 },
-	[CP_OP_BACKEND_SET] = { F_VB | CP_F_WEIGHT | CP_F_DRAIN, F_VB, CP_F_WEIGHT | CP_F_DRAIN },
-	[CP_OP_BACKEND_DEL] = { F_VB, F_VB, 0 },
-	[CP_OP_BACKEND_LIST] = { CP_F_VIP, 0, 0 },
-	[CP_OP_NODE_SET] = { F_NODE, 0, F_NODE },
-	[CP_OP_HEALTH_REPORT] = { F_VB | CP_F_HEALTH | CP_F_LATENCY | CP_F_REASON,
-				  F_VB | CP_F_HEALTH, 0 },
-	[CP_OP_HEALTH_TARGETS] = { 0, 0, 0 },
-	[CP_OP_STATS] = { CP_F_VIP, 0, 0 },
-	[CP_OP_FLOWS] = { CP_F_VIP, CP_F_VIP, 0 },
-	[CP_OP_RING_DIGEST] = { CP_F_VIP, CP_F_VIP, 0 },
-	[CP_OP_SAVE] = { 0, 0, 0 },
-	[CP_OP_STATUS] = { 0, 0, 0 },
-	[CP_OP_DETACH] = { CP_F_INTERFACES, 0, 0 },
+#define OPS_VIP_NAMED (CP_OPM(CP_OP_VIP_ADD) | CP_OPM(CP_OP_VIP_SET) | CP_OPM(CP_OP_VIP_DEL) | \
+		       CP_OPM(CP_OP_VIP_LIST) | CP_OPM(CP_OP_BACKEND_ADD) |		\
+		       CP_OPM(CP_OP_BACKEND_SET) | CP_OPM(CP_OP_BACKEND_DEL) |		\
+		       CP_OPM(CP_OP_BACKEND_LIST) | CP_OPM(CP_OP_HEALTH_REPORT) |	\
+		       CP_OPM(CP_OP_STATS) | CP_OPM(CP_OP_FLOWS) | CP_OPM(CP_OP_RING_DIGEST))
+#define OPS_BACKEND_NAMED (CP_OPM(CP_OP_BACKEND_ADD) | CP_OPM(CP_OP_BACKEND_SET) |	\
+			   CP_OPM(CP_OP_BACKEND_DEL) | CP_OPM(CP_OP_HEALTH_REPORT))
+#define OPS_VIP (CP_OPM(CP_OP_VIP_ADD) | CP_OPM(CP_OP_VIP_SET))
+#define OPS_BACKEND (CP_OPM(CP_OP_BACKEND_ADD) | CP_OPM(CP_OP_BACKEND_SET))
+#define OPS_NODE CP_OPM(CP_OP_NODE_SET)
+#define OPS_REPORT CP_OPM(CP_OP_HEALTH_REPORT)
+
+#define CK(t) (1u << (t))
+#define CK_ANY (CK(CP_CHECK_TCP) | CK(CP_CHECK_HTTP) | CK(CP_CHECK_UDP))
+
+#define AT(member) .off = offsetof(struct cp_request, member), \
+	.size = sizeof(((struct cp_request *)0)->member)
+
+static const char *const check_words[] = { "none", "tcp", "http", "udp" };
+static const char *const health_words[] = { NULL, "up", "down" };	/* unknown: no report */
+static const char *const affinity_words[] = { "none", "source" };
+
+#define WORDS(w) .words = (w), .n_words = (int)(sizeof(w) / sizeof((w)[0]))
+
+const struct cp_field cp_fields[] = {
+	{ CP_F_VIP, "vip", "vip", .kind = CP_KIND_VIP, .ops = OPS_VIP_NAMED, AT(vip),
+	  .metavar = "VIP", .help = "only this VIP (ADDR:PORT/PROTO)" },
+	{ CP_F_BACKEND, "backend", NULL, .kind = CP_KIND_ADDR, .ops = OPS_BACKEND_NAMED,
+	  AT(backend), .family_off = offsetof(struct cp_request, backend_family) },
+	{ CP_F_HEALTH, "health", NULL, .kind = CP_KIND_WORD, WORDS(health_words),
+	  .def = CP_HEALTH_UNKNOWN, .ops = OPS_REPORT, AT(health) },
+	{ CP_F_AFFINITY, "affinity", "affinity", .kind = CP_KIND_WORD, WORDS(affinity_words),
+	  .def = CP_AFFINITY_NONE, .ops = OPS_VIP, AT(affinity), .metavar = "none|source",
+	  .help = "source: all connections of a client go to one backend (the flow key has "
+		  "no ports)" },
+	{ CP_F_RING, "ring", "ring", .kind = CP_KIND_NUM, .min = 1, .max = CP_MAX_RING,
+	  .def = LB_DEFAULT_RING_SIZE, .ops = OPS_VIP, AT(ring_size), .metavar = "M",
+	  .help = "Maglev ring size, a prime of at least 3; larger spreads load more evenly "
+		  "and costs memory" },
+	{ CP_F_CHECK_TYPE, "check", "check", .kind = CP_KIND_WORD, WORDS(check_words),
+	  .def = CP_CHECK_NONE, .ops = OPS_VIP, .checks = CK_ANY | CK(CP_CHECK_NONE),
+	  AT(check.type), .metavar = "none|tcp|http|udp",
+	  .help = "how sluice-healthd checks the backends: TCP connect, HTTP GET, or a UDP "
+		  "datagram that must be answered; none: always up" },
+	{ CP_F_CHECK_PORT, "check_port", "check-port", .kind = CP_KIND_NUM, .min = 0,
+	  .max = 65535, .def = 0, .ops = OPS_VIP, .checks = CK_ANY, AT(check.port),
+	  .metavar = "P",
+	  .help = "port checked; 0 means the VIP's port, which a wildcard VIP does not have" },
+	{ CP_F_CHECK_PATH, "check_path", "check-path", .kind = CP_KIND_TEXT,
+	  .flags = CP_FF_SLASH, .ops = OPS_VIP, .checks = CK(CP_CHECK_HTTP), AT(check.path),
+	  .metavar = "/PATH", .help = "http (required): the path to GET" },
+	{ CP_F_CHECK_HOST, "check_host", "check-host", .kind = CP_KIND_TEXT, .ops = OPS_VIP,
+	  .checks = CK(CP_CHECK_HTTP), AT(check.host), .metavar = "HOST",
+	  .help = "http: the Host header; empty: the backend's address" },
+	{ CP_F_CHECK_STATUS, "check_status", "check-status", .kind = CP_KIND_NUM, .min = 100,
+	  .max = 599, .def = CP_CHECK_DEFAULT_STATUS, .ops = OPS_VIP,
+	  .checks = CK(CP_CHECK_HTTP), AT(check.expect_status), .metavar = "N",
+	  .help = "http: the status that means up" },
+	{ CP_F_CHECK_INTERVAL, "check_interval_ms", "check-interval", .kind = CP_KIND_DURATION,
+	  .unit = CP_UNIT_MS, .min = CP_CHECK_MIN_INTERVAL_MS, .max = CP_CHECK_MAX_INTERVAL_MS,
+	  .def = CP_CHECK_DEFAULT_INTERVAL_MS, .ops = OPS_VIP, .checks = CK_ANY,
+	  AT(check.interval_ms), .metavar = "DUR", .help = "time between two checks" },
+	{ CP_F_CHECK_TIMEOUT, "check_timeout_ms", "check-timeout", .kind = CP_KIND_DURATION,
+	  .unit = CP_UNIT_MS, .min = CP_CHECK_MIN_TIMEOUT_MS, .max = CP_CHECK_MAX_TIMEOUT_MS,
+	  .def = CP_CHECK_DEFAULT_TIMEOUT_MS, .ops = OPS_VIP, .checks = CK_ANY,
+	  AT(check.timeout_ms), .metavar = "DUR",
+	  .help = "time a check may take, below the interval" },
+	{ CP_F_CHECK_RISE, "check_rise", "check-rise", .kind = CP_KIND_NUM, .min = 1,
+	  .max = CP_CHECK_MAX_RISE_FALL, .def = CP_CHECK_DEFAULT_RISE, .ops = OPS_VIP,
+	  .checks = CK_ANY, AT(check.rise), .metavar = "N",
+	  .help = "successes in a row that mark a backend up" },
+	{ CP_F_CHECK_FALL, "check_fall", "check-fall", .kind = CP_KIND_NUM, .min = 1,
+	  .max = CP_CHECK_MAX_RISE_FALL, .def = CP_CHECK_DEFAULT_FALL, .ops = OPS_VIP,
+	  .checks = CK_ANY, AT(check.fall), .metavar = "N",
+	  .help = "failures in a row that mark it down" },
+	{ CP_F_CHECK_PAYLOAD, "check_payload", "check-payload", .kind = CP_KIND_TEXT,
+	  .flags = CP_FF_SPACES, .ops = OPS_VIP, .checks = CK(CP_CHECK_UDP), AT(check.payload),
+	  .metavar = "TEXT", .help = "udp (required): the datagram sent" },
+	{ CP_F_WEIGHT, "weight", "weight", .kind = CP_KIND_NUM, .min = 0, .max = CP_MAX_WEIGHT,
+	  .def = CP_DEFAULT_WEIGHT, .ops = OPS_BACKEND, AT(weight), .metavar = "N",
+	  .help = "its share of new connections, relative to the other backends of the VIP; "
+		  "0 takes none" },
+	{ CP_F_DRAIN, "drain", "drain", "undrain", .kind = CP_KIND_BOOL, .min = 0, .max = 1,
+	  .def = 0, .ops = OPS_BACKEND, AT(drain),
+	  .help = "take no new connections; established ones keep flowing (--undrain: take "
+		  "new ones again)" },
+	{ CP_F_INTERFACES, "interfaces", "interface", .kind = CP_KIND_IFNAMES,
+	  .ops = OPS_NODE | CP_OPM(CP_OP_DETACH), AT(interfaces), .metavar = "IF",
+	  .help = "an interface the fast path forwards on; repeat for several (at most 8). "
+		  "The list given replaces the previous one" },
+	{ CP_F_ENCAP4, "encap_source", "encap-source", .kind = CP_KIND_ADDR, .flags = CP_FF_V4,
+	  .ops = OPS_NODE, AT(encap_src4), .metavar = "ADDR4",
+	  .help = "outer source address of packets sent to IPv4 backends; none: IPv4 "
+		  "backends unusable" },
+	{ CP_F_ENCAP6, "encap_source6", "encap-source6", .kind = CP_KIND_ADDR, .flags = CP_FF_V6,
+	  .ops = OPS_NODE, AT(encap_src6), .metavar = "ADDR6",
+	  .help = "the same for IPv6 backends" },
+	{ CP_F_METRICS, "metrics", "metrics", .kind = CP_KIND_ENDPOINT, .ops = OPS_NODE,
+	  AT(metrics), .metavar = "ADDR:PORT",
+	  .help = "where /metrics and /healthz are served (127.0.0.1:9109, [::1]:9109); "
+		  "none given: sluiced's own. A running sluiced moves there within a second; "
+		  "if it cannot listen there it logs why and keeps the old one" },
+	{ CP_F_FLOW_TTL_TCP, "flow_ttl_tcp_s", "flow-ttl-tcp", .kind = CP_KIND_DURATION,
+	  .unit = CP_UNIT_S, .min = 0, .max = LB_FLOW_TTL_MAX, .def = CP_DEFAULT_FLOW_TTL_TCP,
+	  .ops = OPS_NODE, AT(flow_ttl_tcp), .metavar = "DUR",
+	  .help = "idle time after which a TCP connection-table entry expires: its next "
+		  "packet picks from the ring again; 0 never expires" },
+	{ CP_F_FLOW_TTL_UDP, "flow_ttl_udp_s", "flow-ttl-udp", .kind = CP_KIND_DURATION,
+	  .unit = CP_UNIT_S, .min = 0, .max = LB_FLOW_TTL_MAX, .def = CP_DEFAULT_FLOW_TTL_UDP,
+	  .ops = OPS_NODE, AT(flow_ttl_udp), .metavar = "DUR",
+	  .help = "the same for UDP flows" },
+	{ CP_F_LATENCY, "latency_us", "latency-us", .kind = CP_KIND_NUM, .unit = CP_UNIT_US,
+	  .min = 0, .max = UINT32_MAX, .def = 0, .ops = OPS_REPORT, AT(latency_us),
+	  .metavar = "N", .help = "duration of the last check in microseconds" },
+	{ CP_F_REASON, "reason", "reason", .kind = CP_KIND_TEXT, .flags = CP_FF_SPACES,
+	  .ops = OPS_REPORT, AT(reason), .metavar = "TEXT",
+	  .help = "why, for logs (printable ASCII)" },
 };
 
-const struct cp_op_fields *cp_op_fields(enum cp_op op)
+const size_t cp_n_fields = sizeof(cp_fields) / sizeof(cp_fields[0]);
+
+const struct cp_field *cp_field_of(__u32 bit)
 {
-	if (op <= CP_OP_NONE || op >= CP_OP_MAX)
-		return NULL;
-	return &op_fields[op];
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (cp_fields[i].bit == bit)
+			return &cp_fields[i];
+	return NULL;
+}
+
+static int name_is(const char *known, const char *name, size_t len)
+{
+	return known && strlen(known) == len && !strncmp(known, name, len);
+}
+
+const struct cp_field *cp_field_by_api(const char *name, size_t len)
+{
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (name_is(cp_fields[i].api, name, len))
+			return &cp_fields[i];
+	return NULL;
+}
+
+const struct cp_field *cp_field_by_cli(const char *name, size_t len)
+{
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (name_is(cp_fields[i].cli, name, len) || name_is(cp_fields[i].cli_off, name, len))
+			return &cp_fields[i];
+	return NULL;
+}
+
+const char *cp_unit_name(enum cp_unit u)
+{
+	switch (u) {
+	case CP_UNIT_US: return "us";
+	case CP_UNIT_MS: return "ms";
+	case CP_UNIT_S: return "s";
+	case CP_UNIT_NONE: break;
+	}
+	return "";
+}
+
+int cp_op_fields(enum cp_op op, struct cp_op_fields *out)
+{
+	const struct cp_op_def *d = cp_op_def(op);
+
+	if (!d)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (cp_fields[i].ops & CP_OPM(op))
+			out->allowed |= cp_fields[i].bit;
+	for (int i = 0; i < d->n_required; i++)
+		out->required |= d->pos[i];
+	out->one_of = d->set ? out->allowed & ~out->required : 0;
+	return 0;
+}
+
+/* --- Members ------------------------------------------------------------- */
+
+static void *member(struct cp_request *r, const struct cp_field *f)
+{
+	return (char *)r + f->off;
+}
+
+static const void *cmember(const struct cp_request *r, const struct cp_field *f)
+{
+	return (const char *)r + f->off;
+}
+
+/* Numbers are stored in members of 1, 2 or 4 bytes (enums are 4). */
+static void store(struct cp_request *r, const struct cp_field *f, __u64 v)
+{
+	void *p = member(r, f);
+
+	switch (f->size) {
+	case 1: *(__u8 *)p = (__u8)v; break;
+	case 2: *(__u16 *)p = (__u16)v; break;
+	default: *(__u32 *)p = (__u32)v; break;
+	}
+}
+
+static __u64 load(const struct cp_request *r, const struct cp_field *f)
+{
+	const void *p = cmember(r, f);
+
+	switch (f->size) {
+	case 1: return *(const __u8 *)p;
+	case 2: return *(const __u16 *)p;
+	default: return *(const __u32 *)p;
+	}
+}
+
+static int is_numeric(const struct cp_field *f)
+{
+	return f->kind == CP_KIND_NUM || f->kind == CP_KIND_DURATION || f->kind == CP_KIND_BOOL;
 }
 
 void cp_request_init(struct cp_request *r, enum cp_op op)
@@ -116,385 +312,129 @@ void cp_request_init(struct cp_request *r, enum cp_op op)
 	 * so padding and the tails of strings must be zero too. */
 	memset(r, 0, sizeof(*r));
 	r->op = op;
-	r->weight = CP_DEFAULT_WEIGHT;
-	r->ring_size = LB_DEFAULT_RING_SIZE;
-	r->check.type = CP_CHECK_NONE;
-	r->check.expect_status = CP_CHECK_DEFAULT_STATUS;
-	r->check.interval_ms = CP_CHECK_DEFAULT_INTERVAL_MS;
-	r->check.timeout_ms = CP_CHECK_DEFAULT_TIMEOUT_MS;
-	r->check.rise = CP_CHECK_DEFAULT_RISE;
-	r->check.fall = CP_CHECK_DEFAULT_FALL;
-	r->health = CP_HEALTH_UNKNOWN;
-	r->flow_ttl_tcp = CP_DEFAULT_FLOW_TTL_TCP;
-	r->flow_ttl_udp = CP_DEFAULT_FLOW_TTL_UDP;
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (is_numeric(&cp_fields[i]) || cp_fields[i].kind == CP_KIND_WORD)
+			store(r, &cp_fields[i], (__u64)cp_fields[i].def);
 }
 
-/* --- Addresses and VIPs ------------------------------------------------ */
-
-int cp_parse_addr(const char *s, struct lb_addr *a, __u8 *family)
+__u32 cp_request_nondefault(const struct cp_request *r)
 {
-	struct lb_addr tmp;
+	struct cp_request d;
+	__u32 f = 0;
 
-	memset(&tmp, 0, sizeof(tmp));
-	if (!s)
-		return -EINVAL;
-	if (inet_pton(AF_INET, s, &tmp.w[0]) == 1) {
-		*family = LB_FAMILY_V4;
-	} else if (inet_pton(AF_INET6, s, tmp.w) == 1) {
-		*family = LB_FAMILY_V6;
-	} else {
-		return -EINVAL;
+	cp_request_init(&d, r->op);
+	for (size_t i = 0; i < cp_n_fields; i++) {
+		const struct cp_field *x = &cp_fields[i];
+		size_t off = x->family_off ? x->family_off : x->off;
+		size_t size = x->family_off ? 1 : x->size;
+
+		if (memcmp((const char *)r + off, (const char *)&d + off, size))
+			f |= x->bit;
 	}
-	*a = tmp;
-	return 0;
+	return f;
 }
 
-const char *cp_format_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len)
-{
-	if (family == LB_FAMILY_V4)
-		return inet_ntop(AF_INET, &a->w[0], buf, len);
-	if (family == LB_FAMILY_V6)
-		return inet_ntop(AF_INET6, a->w, buf, len);
-	errno = EAFNOSUPPORT;
-	return NULL;
-}
-
-/* Port text of n bytes: digits, or "*" (port 0) when wild_ok. why gets the
- * reason on error. */
-static int parse_port(const char *p, size_t n, int wild_ok, __u32 *port, char *why, size_t wl)
-{
-	unsigned long v = 0;
-	size_t i;
-
-	if (n == 0) {
-		snprintf(why, wl, "missing port after ':'");
-		return -EINVAL;
-	}
-	if (wild_ok && n == 1 && p[0] == '*') {
-		*port = 0;
-		return 0;
-	}
-	for (i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9') {
-			snprintf(why, wl, "bad port '%.*s'", (int)(n < 16 ? n : 16), p);
-			return -EINVAL;
-		}
-		if (v <= 65535)	/* saturate: "999999999999" is out of range, not wrapped */
-			v = v * 10 + (unsigned long)(p[i] - '0');
-	}
-	if (v > 65535 || (!wild_ok && v == 0)) {
-		snprintf(why, wl, "port %.*s out of range (%s)", (int)(n < 16 ? n : 16), p,
-			 wild_ok ? "0-65535, 0 or * for any port" : "1-65535");
-		return -EINVAL;
-	}
-	*port = (__u32)v;
-	return 0;
-}
-
-/* The address part of an endpoint, n bytes, already without brackets. */
-static int parse_host(const char *s, size_t n, int v6, struct lb_addr *a, __u8 *fam,
-		      char *why, size_t wl)
-{
-	char tmp[INET6_ADDRSTRLEN];
-
-	if (n >= sizeof(tmp) || (n && memchr(s, '\0', n)))
-		goto bad;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	if (cp_parse_addr(tmp, a, fam) || (*fam == LB_FAMILY_V6) != v6)
-		goto bad;
-	return 0;
-bad:
-	snprintf(why, wl, "bad %saddress '%.*s'", v6 ? "IPv6 " : "", (int)(n < 48 ? n : 48), s);
-	return -EINVAL;
-}
-
-/* "A.B.C.D:PORT" or "[V6]:PORT" in the first n bytes of s. An IPv6
- * address must be bracketed: "2001:db8::1:80" has no single meaning. */
-static int parse_endpoint(const char *s, size_t n, int wild_ok, struct lb_addr *a, __u8 *fam,
-			  __u32 *port, char *why, size_t wl)
-{
-	const char *end = s + n, *colon, *close;
-	int err;
-
-	if (n && s[0] == '[') {
-		close = memchr(s, ']', n);
-		if (!close) {
-			snprintf(why, wl, "missing ']' after the IPv6 address");
-			return -EINVAL;
-		}
-		err = parse_host(s + 1, (size_t)(close - s - 1), 1, a, fam, why, wl);
-		if (err)
-			return err;
-		if (close + 1 == end || close[1] != ':') {
-			snprintf(why, wl, "missing ':port' after ']'");
-			return -EINVAL;
-		}
-		return parse_port(close + 2, (size_t)(end - close - 2), wild_ok, port, why, wl);
-	}
-	colon = memrchr(s, ':', n);
-	if (!colon) {
-		snprintf(why, wl, "missing ':port'");
-		return -EINVAL;
-	}
-	if (memchr(s, ':', (size_t)(colon - s))) {
-		snprintf(why, wl, "an IPv6 address needs brackets: [ADDR]:PORT");
-		return -EINVAL;
-	}
-	err = parse_host(s, (size_t)(colon - s), 0, a, fam, why, wl);
-	if (err)
-		return err;
-	return parse_port(colon + 1, (size_t)(end - colon - 1), wild_ok, port, why, wl);
-}
-
-static int parse_proto(const char *p, __u8 *proto, char *why, size_t wl)
-{
-	if (!strcasecmp(p, "tcp")) {
-		*proto = IPPROTO_TCP;
-	} else if (!strcasecmp(p, "udp")) {
-		*proto = IPPROTO_UDP;
-	} else if (!*p) {
-		snprintf(why, wl, "missing protocol after '/' (tcp or udp)");
-		return -EINVAL;
-	} else {
-		snprintf(why, wl, "unknown protocol '%.16s' (tcp or udp)", p);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int cp_parse_vip(const char *s, struct lb_vip_key *k, struct cp_error *e)
-{
-	struct lb_vip_key tmp;
-	const char *slash;
-	char why[128];
-	__u32 port;
-	int err;
-
-	if (!s)
-		return cp_error_set(e, -EINVAL, "vip", "missing VIP (ADDR:PORT/PROTO)");
-	memset(&tmp, 0, sizeof(tmp));
-	slash = strrchr(s, '/');
-	if (!slash)
-		return cp_error_set(e, -EINVAL, "vip", "VIP '%.64s': missing /proto (tcp or udp)", s);
-	err = parse_proto(slash + 1, &tmp.proto, why, sizeof(why));
-	if (!err)
-		err = parse_endpoint(s, (size_t)(slash - s), 1, &tmp.addr, &tmp.family, &port,
-				     why, sizeof(why));
-	if (err)
-		return cp_error_set(e, -EINVAL, "vip", "VIP '%.64s': %s", s, why);
-	tmp.port = htons((__u16)port);
-	*k = tmp;
-	return 0;
-}
-
-static const char *proto_name(__u8 proto, char *buf, size_t len)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	}
-	snprintf(buf, len, "%u", proto);
-	return buf;
-}
-
-/* Writes "ADDR:PORT" / "[ADDR]:PORT" ("*" for port 0 if wild) plus
- * suffix into buf; NULL (errno set) if it does not fit. */
-static const char *format_endpoint(const struct lb_addr *a, __u8 family, __u16 port, int wild,
-				   const char *suffix, char *buf, size_t len)
-{
-	char addr[INET6_ADDRSTRLEN], pbuf[8];
-	int n;
-
-	if (!cp_format_addr(a, family, addr, sizeof(addr)))
-		return NULL;
-	if (wild && port == 0)
-		snprintf(pbuf, sizeof(pbuf), "*");
-	else
-		snprintf(pbuf, sizeof(pbuf), "%u", port);
-	n = snprintf(buf, len, family == LB_FAMILY_V6 ? "[%s]:%s%s" : "%s:%s%s", addr, pbuf,
-		     suffix);
-	if (n < 0 || (size_t)n >= len) {
-		errno = ENOSPC;
-		return NULL;
-	}
-	return buf;
-}
-
-const char *cp_format_vip(const struct lb_vip_key *k, char *buf, size_t len)
-{
-	char proto[8], suffix[16];
-
-	snprintf(suffix, sizeof(suffix), "/%s", proto_name(k->proto, proto, sizeof(proto)));
-	return format_endpoint(&k->addr, k->family, ntohs(k->port), 1, suffix, buf, len);
-}
-
-/* --- Numeric fields ---------------------------------------------------- */
-
-struct num_range {
-	__u32 bit;
-	long long min, max;
-	const char *unit;
-};
-
-static const struct num_range num_ranges[] = {
-	{ CP_F_RING, 1, CP_MAX_RING, "" },
-	{ CP_F_CHECK_PORT, 0, 65535, "" },	/* 0: the VIP's port */
-	{ CP_F_CHECK_STATUS, 100, 599, "" },
-	{ CP_F_CHECK_INTERVAL, CP_CHECK_MIN_INTERVAL_MS, CP_CHECK_MAX_INTERVAL_MS, "ms" },
-	{ CP_F_CHECK_TIMEOUT, CP_CHECK_MIN_TIMEOUT_MS, CP_CHECK_MAX_TIMEOUT_MS, "ms" },
-	{ CP_F_CHECK_RISE, 1, CP_CHECK_MAX_RISE_FALL, "" },
-	{ CP_F_CHECK_FALL, 1, CP_CHECK_MAX_RISE_FALL, "" },
-	{ CP_F_WEIGHT, 0, CP_MAX_WEIGHT, "" },
-	{ CP_F_DRAIN, 0, 1, "" },
-	{ CP_F_LATENCY, 0, UINT32_MAX, "" },
-	{ CP_F_FLOW_TTL_TCP, 0, LB_FLOW_TTL_MAX, "s" },
-	{ CP_F_FLOW_TTL_UDP, 0, LB_FLOW_TTL_MAX, "s" },
-};
-
-static const struct num_range *num_range(__u32 bit)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(num_ranges) / sizeof(num_ranges[0]); i++)
-		if (num_ranges[i].bit == bit)
-			return &num_ranges[i];
-	return NULL;
-}
+/* --- Numbers ------------------------------------------------------------- */
 
 int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char *name,
 		       struct cp_error *e)
 {
-	const struct num_range *nr = num_range(bit);
+	const struct cp_field *f = cp_field_of(bit);
+	const char *u;
 
-	if (!nr)
+	name = name ? name : f ? f->api : "?";
+	if (!f || !is_numeric(f))
 		return cp_error_set(e, -EINVAL, name, "'%s' is not a numeric field", name);
-	if (v < nr->min || v > nr->max)
+	u = f->kind == CP_KIND_DURATION ? cp_unit_name(f->unit) : "";
+	if (v < f->min || v > f->max)
 		return cp_error_set(e, -EINVAL, name, "%s %lld%s out of range (%lld%s..%lld%s)", name,
-				    v, nr->unit, nr->min, nr->unit, nr->max, nr->unit);
-	switch (bit) {
-	case CP_F_RING: r->ring_size = (__u32)v; break;
-	case CP_F_CHECK_PORT: r->check.port = (__u16)v; break;
-	case CP_F_CHECK_STATUS: r->check.expect_status = (__u16)v; break;
-	case CP_F_CHECK_INTERVAL: r->check.interval_ms = (__u32)v; break;
-	case CP_F_CHECK_TIMEOUT: r->check.timeout_ms = (__u32)v; break;
-	case CP_F_CHECK_RISE: r->check.rise = (__u8)v; break;
-	case CP_F_CHECK_FALL: r->check.fall = (__u8)v; break;
-	case CP_F_WEIGHT: r->weight = (__u32)v; break;
-	case CP_F_DRAIN: r->drain = (__u8)v; break;
-	case CP_F_LATENCY: r->latency_us = (__u32)v; break;
-	case CP_F_FLOW_TTL_TCP: r->flow_ttl_tcp = (__u32)v; break;
-	case CP_F_FLOW_TTL_UDP: r->flow_ttl_udp = (__u32)v; break;
-	}
+				    v, u, f->min, u, f->max, u);
+	store(r, f, (__u64)v);
 	r->fields |= bit;
 	return 0;
 }
 
 __u64 cp_request_get_num(const struct cp_request *r, __u32 bit)
 {
-	switch (bit) {
-	case CP_F_RING: return r->ring_size;
-	case CP_F_CHECK_PORT: return r->check.port;
-	case CP_F_CHECK_STATUS: return r->check.expect_status;
-	case CP_F_CHECK_INTERVAL: return r->check.interval_ms;
-	case CP_F_CHECK_TIMEOUT: return r->check.timeout_ms;
-	case CP_F_CHECK_RISE: return r->check.rise;
-	case CP_F_CHECK_FALL: return r->check.fall;
-	case CP_F_WEIGHT: return r->weight;
-	case CP_F_DRAIN: return r->drain;
-	case CP_F_LATENCY: return r->latency_us;
-	case CP_F_FLOW_TTL_TCP: return r->flow_ttl_tcp;
-	case CP_F_FLOW_TTL_UDP: return r->flow_ttl_udp;
+	const struct cp_field *f = cp_field_of(bit);
+
+	return f && is_numeric(f) ? load(r, f) : 0;
+}
+
+/* --- Text ---------------------------------------------------------------- */
+
+static const char *word_list(const struct cp_field *f, char *buf, size_t len)
+{
+	int n = 0, left = 0;
+
+	for (int i = 0; i < f->n_words; i++)
+		left += f->words[i] != NULL;
+	buf[0] = '\0';
+	for (int i = 0; i < f->n_words; i++) {
+		if (!f->words[i])
+			continue;
+		n++;
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+			 n == 1 ? "" : n == left ? " or " : ", ", f->words[i]);
 	}
-	return 0;
+	return buf;
 }
 
-/* --- Text fields ------------------------------------------------------- */
-
-static const char *const check_names[] = {
-	[CP_CHECK_NONE] = "none",
-	[CP_CHECK_TCP] = "tcp",
-	[CP_CHECK_HTTP] = "http",
-	[CP_CHECK_UDP] = "udp",
-};
-
-const char *cp_check_type_name(enum cp_check_type t)
+static int set_word(struct cp_request *r, const struct cp_field *f, const char *s,
+		    const char *name, struct cp_error *e)
 {
-	if ((unsigned)t >= sizeof(check_names) / sizeof(check_names[0]))
-		return NULL;
-	return check_names[t];
-}
+	char list[64];
 
-const char *cp_health_name(enum cp_health h)
-{
-	switch (h) {
-	case CP_HEALTH_UP: return "up";
-	case CP_HEALTH_DOWN: return "down";
-	case CP_HEALTH_UNKNOWN: return NULL;	/* never on the wire: no report */
+	for (int i = 0; i < f->n_words; i++) {
+		if (f->words[i] && !strcmp(s, f->words[i])) {
+			store(r, f, (__u64)i);
+			return 0;
+		}
 	}
-	return NULL;
+	return cp_error_set(e, -EINVAL, name, "unknown %s '%.32s' (%s)", name, s,
+			    word_list(f, list, sizeof(list)));
 }
 
-/* Rules for free-text fields. Printable ASCII only: the values end up
- * in HTTP request lines, config-file lines and JSON, and one rule that
- * suits all three beats an escaping scheme per carrier. */
-struct text_rule {
-	__u32 bit;
-	size_t off;		/* of the destination array in struct cp_request */
-	size_t size;		/* of that array, NUL included */
-	int space_ok;
-	int slash_first;	/* HTTP path */
-};
-
-#define TEXT_AT(member) offsetof(struct cp_request, member), \
-	sizeof(((struct cp_request *)0)->member)
-
-static const struct text_rule text_rules[] = {
-	{ CP_F_CHECK_PATH, TEXT_AT(check.path), 0, 1 },
-	{ CP_F_CHECK_HOST, TEXT_AT(check.host), 0, 0 },
-	{ CP_F_CHECK_PAYLOAD, TEXT_AT(check.payload), 1, 0 },
-	{ CP_F_REASON, TEXT_AT(reason), 1, 0 },
-};
-
-static const struct text_rule *text_rule(__u32 bit)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(text_rules) / sizeof(text_rules[0]); i++)
-		if (text_rules[i].bit == bit)
-			return &text_rules[i];
-	return NULL;
-}
-
-/* 0 if s follows rule t; else -EINVAL with the reason in e. */
-static int text_check(const struct text_rule *t, const char *s, const char *name,
+/* Printable ASCII only: the values end up in HTTP request lines,
+ * config-file lines and JSON, and one rule that suits all three beats
+ * an escaping scheme per carrier. */
+static int text_check(const struct cp_field *f, const char *s, const char *name,
 		      struct cp_error *e)
 {
 	size_t len = strlen(s), i;
+	int spaces = f->flags & CP_FF_SPACES;
 
-	if (len >= t->size)
+	if (len >= f->size)
 		return cp_error_set(e, -EINVAL, name, "%s is %zu bytes long; at most %zu allowed",
-				    name, len, t->size - 1);
-	if (t->slash_first && s[0] != '/')
+				    name, len, f->size - 1);
+	if ((f->flags & CP_FF_SLASH) && s[0] != '/')
 		return cp_error_set(e, -EINVAL, name, "%s '%.48s' must start with '/'", name, s);
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c > 0x7e || c < 0x20 || (c == ' ' && !t->space_ok))
+		if (c > 0x7e || c < 0x20 || (c == ' ' && !spaces))
 			return cp_error_set(e, -EINVAL, name,
 					    "%s: byte 0x%02x at offset %zu not allowed (printable ASCII%s)",
-					    name, c, i, t->space_ok ? "" : ", no spaces");
+					    name, c, i, spaces ? "" : ", no spaces");
 	}
 	return 0;
 }
 
-/* Linux's dev_valid_name(), restricted to printable ASCII. */
+static int set_free_text(struct cp_request *r, const struct cp_field *f, const char *s,
+			 const char *name, struct cp_error *e)
+{
+	int err = text_check(f, s, name, e);
+
+	if (err)
+		return err;
+	memset(member(r, f), 0, f->size);
+	memcpy(member(r, f), s, strlen(s));
+	return 0;
+}
+
+/* Linux's dev_valid_name(), restricted to printable ASCII: the name also
+ * becomes a directory under /sys/fs/bpf/sluice/, so '/' and ".." must
+ * never get through. */
 static int ifname_check(const char *s, const char *name, struct cp_error *e)
 {
 	size_t len = strlen(s), i;
@@ -532,110 +472,67 @@ static int add_interface(struct cp_request *r, const char *s, const char *name,
 	return 0;
 }
 
-static int set_addr(struct cp_request *r, __u32 bit, const char *s, const char *name,
-		    struct cp_error *e)
+/* An address member holds 4 bytes (an IPv4-only field) or an lb_addr. */
+static int set_addr(struct cp_request *r, const struct cp_field *f, const char *s,
+		    const char *name, struct cp_error *e)
 {
 	struct lb_addr a;
 	__u8 fam;
 
 	if (cp_parse_addr(s, &a, &fam))
 		return cp_error_set(e, -EINVAL, name, "bad address '%.48s'", s);
-	if (bit == CP_F_BACKEND) {
-		r->backend = a;
-		r->backend_family = fam;
-	} else if (bit == CP_F_ENCAP4) {
-		if (fam != LB_FAMILY_V4)
-			return cp_error_set(e, -EINVAL, name, "'%.48s' is not an IPv4 address", s);
-		r->encap_src4 = a.w[0];
-	} else {
-		if (fam != LB_FAMILY_V6)
-			return cp_error_set(e, -EINVAL, name, "'%.48s' is not an IPv6 address", s);
-		r->encap_src6 = a;
-	}
+	if ((f->flags & CP_FF_V4) && fam != LB_FAMILY_V4)
+		return cp_error_set(e, -EINVAL, name, "'%.48s' is not an IPv4 address", s);
+	if ((f->flags & CP_FF_V6) && fam != LB_FAMILY_V6)
+		return cp_error_set(e, -EINVAL, name, "'%.48s' is not an IPv6 address", s);
+	memcpy(member(r, f), &a, f->size);
+	if (f->family_off)
+		*((__u8 *)r + f->family_off) = fam;
 	return 0;
 }
 
-static int set_metrics(struct cp_request *r, const char *s, const char *name, struct cp_error *e)
+/* Stored in canonical form, so that equal settings compare equal. */
+static int set_endpoint(struct cp_request *r, const struct cp_field *f, const char *s,
+			const char *name, struct cp_error *e)
 {
 	struct lb_addr a;
 	char why[128];
-	__u32 port;
+	__u16 port;
 	__u8 fam;
 
-	if (parse_endpoint(s, strlen(s), 0, &a, &fam, &port, why, sizeof(why)))
+	if (cp_parse_endpoint(s, 0, &a, &fam, &port, why, sizeof(why)))
 		return cp_error_set(e, -EINVAL, name, "'%.64s': %s (ADDR:PORT or [ADDR6]:PORT)", s,
 				    why);
-	/* Canonical form, so that equal settings compare equal. */
-	memset(r->metrics, 0, sizeof(r->metrics));
-	if (!format_endpoint(&a, fam, (__u16)port, 0, "", r->metrics, sizeof(r->metrics)))
+	memset(member(r, f), 0, f->size);
+	if (!cp_format_endpoint(&a, fam, port, member(r, f), f->size))
 		return cp_error_set(e, -EINVAL, name, "'%.64s' does not fit", s);
 	return 0;
 }
 
-/* Keywords: affinity, check type, health. */
-static int set_keyword(struct cp_request *r, __u32 bit, const char *s, const char *name,
-		       struct cp_error *e)
+static int set_text_field(struct cp_request *r, const struct cp_field *f, const char *s,
+			  const char *name, struct cp_error *e)
 {
-	int t;
-
-	if (bit == CP_F_AFFINITY) {
-		if (strcmp(s, "source") && strcmp(s, "none"))
-			return cp_error_set(e, -EINVAL, name,
-					    "unknown affinity '%.32s' (source or none)", s);
-		r->vip_flags = s[0] == 's' ? r->vip_flags | LB_VIP_F_AFFINITY
-					   : r->vip_flags & ~LB_VIP_F_AFFINITY;
-		return 0;
-	}
-	if (bit == CP_F_HEALTH) {
-		if (strcmp(s, "up") && strcmp(s, "down"))
-			return cp_error_set(e, -EINVAL, name,
-					    "unknown health state '%.32s' (up or down)", s);
-		r->health = s[0] == 'u' ? CP_HEALTH_UP : CP_HEALTH_DOWN;
-		return 0;
-	}
-	for (t = CP_CHECK_NONE; t <= CP_CHECK_UDP; t++) {
-		if (!strcmp(s, check_names[t])) {
-			r->check.type = t;
-			return 0;
-		}
-	}
-	return cp_error_set(e, -EINVAL, name, "unknown check '%.32s' (none, tcp, http or udp)", s);
-}
-
-static int set_text_field(struct cp_request *r, __u32 bit, const char *s, const char *name,
-			  struct cp_error *e)
-{
-	const struct text_rule *t;
 	int err;
 
-	switch (bit) {
-	case CP_F_VIP:
-		err = cp_parse_vip(s, &r->vip, e);
+	switch (f->kind) {
+	case CP_KIND_VIP:
+		err = cp_parse_vip(s, member(r, f), e);
 		if (err && e)	/* cp_parse_vip says "vip"; report the caller's name */
 			snprintf(e->field, sizeof(e->field), "%s", name);
 		return err;
-	case CP_F_BACKEND:
-	case CP_F_ENCAP4:
-	case CP_F_ENCAP6:
-		return set_addr(r, bit, s, name, e);
-	case CP_F_METRICS:
-		return set_metrics(r, s, name, e);
-	case CP_F_INTERFACES:
+	case CP_KIND_ADDR:
+		return set_addr(r, f, s, name, e);
+	case CP_KIND_ENDPOINT:
+		return set_endpoint(r, f, s, name, e);
+	case CP_KIND_IFNAMES:
 		return add_interface(r, s, name, e);
-	case CP_F_AFFINITY:
-	case CP_F_HEALTH:
-	case CP_F_CHECK_TYPE:
-		return set_keyword(r, bit, s, name, e);
-	}
-	t = text_rule(bit);
-	if (!t)
+	case CP_KIND_WORD:
+		return set_word(r, f, s, name, e);
+	case CP_KIND_TEXT:
+		return set_free_text(r, f, s, name, e);
+	default:
 		return cp_error_set(e, -EINVAL, name, "'%s' is not a text field", name);
-	err = text_check(t, s, name, e);
-	if (err)
-		return err;
-	memset((char *)r + t->off, 0, t->size);
-	memcpy((char *)r + t->off, s, strlen(s));
-	return 0;
+	}
 }
 
 /* Writes into a copy and commits only on success, so a refused value
@@ -643,12 +540,16 @@ static int set_text_field(struct cp_request *r, __u32 bit, const char *s, const 
 int cp_request_set_text(struct cp_request *r, __u32 bit, const char *s, const char *name,
 			struct cp_error *e)
 {
+	const struct cp_field *f = cp_field_of(bit);
 	struct cp_request tmp = *r;
 	int err;
 
+	name = name ? name : f ? f->api : "?";
+	if (!f || is_numeric(f))
+		return cp_error_set(e, -EINVAL, name, "'%s' is not a text field", name);
 	if (!s)
 		return cp_error_set(e, -EINVAL, name, "%s: missing value", name);
-	err = set_text_field(&tmp, bit, s, name, e);
+	err = set_text_field(&tmp, f, s, name, e);
 	if (err)
 		return err;
 	tmp.fields |= bit;
@@ -668,90 +569,213 @@ static int put(char *buf, size_t len, const char *s)
 	return 0;
 }
 
-/* Copy of a free-text field, if it is still one the setter would take
- * (a model may have filled the request by hand). */
-static int get_free_text(const struct cp_request *r, __u32 bit, char *buf, size_t len)
+/* The text of a field whose member is a string, if it is still one the
+ * setter would take (a model may have filled the request by hand):
+ * read back through the setter. */
+static int get_string(const struct cp_request *r, const struct cp_field *f, char *buf,
+		      size_t len)
 {
-	const struct text_rule *t = text_rule(bit);
-	const char *s;
+	const char *s = cmember(r, f);
+	struct cp_request chk;
 
-	if (!t)
+	if (strnlen(s, f->size) >= f->size)
 		return -EINVAL;
-	s = (const char *)r + t->off;
-	if (strnlen(s, t->size) >= t->size || text_check(t, s, "", NULL))
+	cp_request_init(&chk, r->op);
+	if (set_text_field(&chk, f, s, "", NULL))
 		return -EINVAL;
-	return put(buf, len, s);
+	return put(buf, len, cmember(&chk, f));
 }
 
 int cp_request_get_text(const struct cp_request *r, __u32 bit, char *buf, size_t len)
 {
+	const struct cp_field *f = cp_field_of(bit);
 	char tmp[80];
-	struct cp_request chk;
+	__u64 v;
 
-	switch (bit) {
-	case CP_F_VIP:
+	if (!f)
+		return -EINVAL;
+	switch (f->kind) {
+	case CP_KIND_VIP:
 		if (r->vip.proto != IPPROTO_TCP && r->vip.proto != IPPROTO_UDP)
 			return -EINVAL;
 		return put(buf, len, cp_format_vip(&r->vip, tmp, sizeof(tmp)));
-	case CP_F_BACKEND:
-		return put(buf, len, cp_format_addr(&r->backend, r->backend_family, tmp, sizeof(tmp)));
-	case CP_F_ENCAP4:
-		return put(buf, len, inet_ntop(AF_INET, &r->encap_src4, tmp, sizeof(tmp)));
-	case CP_F_ENCAP6:
-		return put(buf, len, cp_format_addr(&r->encap_src6, LB_FAMILY_V6, tmp, sizeof(tmp)));
-	case CP_F_HEALTH:
-		return put(buf, len, cp_health_name(r->health));
-	case CP_F_CHECK_TYPE:
-		return put(buf, len, cp_check_type_name(r->check.type));
-	case CP_F_AFFINITY:
-		if (r->vip_flags & ~LB_VIP_F_AFFINITY)
-			return -EINVAL;	/* a flag no command can set */
-		return put(buf, len, r->vip_flags ? "source" : "none");
-	case CP_F_METRICS:
-		/* Re-read through the setter: valid, and in canonical form. */
-		cp_request_init(&chk, r->op);
-		if (strnlen(r->metrics, sizeof(r->metrics)) >= sizeof(r->metrics) ||
-		    set_metrics(&chk, r->metrics, "", NULL))
-			return -EINVAL;
-		return put(buf, len, chk.metrics);
+	case CP_KIND_ADDR: {
+		struct lb_addr a = { 0 };
+		__u8 fam = f->family_off ? *((const __u8 *)r + f->family_off) :
+			   f->flags & CP_FF_V4 ? LB_FAMILY_V4 : LB_FAMILY_V6;
+
+		memcpy(&a, cmember(r, f), f->size);
+		return put(buf, len, cp_format_addr(&a, fam, tmp, sizeof(tmp)));
 	}
-	return get_free_text(r, bit, buf, len);
+	case CP_KIND_WORD:
+		v = load(r, f);
+		return put(buf, len, v < (__u64)f->n_words ? f->words[v] : NULL);
+	case CP_KIND_ENDPOINT:
+	case CP_KIND_TEXT:
+		return get_string(r, f, buf, len);
+	default:
+		return -EINVAL;
+	}
 }
 
-static int addr_set(const struct lb_addr *a)
+/* --- Requests built by hand ---------------------------------------------- */
+
+static int interfaces_ok(const struct cp_request *r, const struct cp_field *f,
+			 struct cp_error *e)
 {
-	return (a->w[0] | a->w[1] | a->w[2] | a->w[3]) != 0;
+	struct cp_request chk;
+	int err = 0;
+
+	if (r->n_interfaces > CP_MAX_INTERFACES)
+		return cp_error_set(e, -EINVAL, f->api, "more than %d interfaces",
+				    CP_MAX_INTERFACES);
+	cp_request_init(&chk, r->op);
+	for (int i = 0; i < r->n_interfaces && !err; i++) {
+		if (strnlen(r->interfaces[i], IF_NAMESIZE) >= IF_NAMESIZE)
+			return cp_error_set(e, -EINVAL, f->api,
+					    "interface name '%.16s' is longer than %d bytes",
+					    r->interfaces[i], IF_NAMESIZE - 1);
+		err = add_interface(&chk, r->interfaces[i], f->api, e);
+	}
+	return err;
 }
 
-__u32 cp_request_nondefault(const struct cp_request *r)
+/* Every value is read back through its own setter: a request is valid
+ * exactly when a parser could have produced it. */
+static int value_ok(const struct cp_request *r, const struct cp_field *f, struct cp_error *e)
 {
-	const struct cp_check *c = &r->check;
-	__u32 f = 0;
+	char buf[CP_CHECK_PATH_MAX + 16], list[64];
+	const char *s = cmember(r, f);
+	struct cp_request chk;
+	__u64 v;
+	int err;
 
-	f |= r->vip.family ? CP_F_VIP : 0;
-	f |= r->backend_family ? CP_F_BACKEND : 0;
-	f |= r->vip_flags ? CP_F_AFFINITY : 0;
-	f |= r->ring_size != LB_DEFAULT_RING_SIZE ? CP_F_RING : 0;
-	f |= c->type != CP_CHECK_NONE ? CP_F_CHECK_TYPE : 0;
-	f |= c->port ? CP_F_CHECK_PORT : 0;
-	f |= c->path[0] ? CP_F_CHECK_PATH : 0;
-	f |= c->host[0] ? CP_F_CHECK_HOST : 0;
-	f |= c->payload[0] ? CP_F_CHECK_PAYLOAD : 0;
-	f |= c->expect_status != CP_CHECK_DEFAULT_STATUS ? CP_F_CHECK_STATUS : 0;
-	f |= c->interval_ms != CP_CHECK_DEFAULT_INTERVAL_MS ? CP_F_CHECK_INTERVAL : 0;
-	f |= c->timeout_ms != CP_CHECK_DEFAULT_TIMEOUT_MS ? CP_F_CHECK_TIMEOUT : 0;
-	f |= c->rise != CP_CHECK_DEFAULT_RISE ? CP_F_CHECK_RISE : 0;
-	f |= c->fall != CP_CHECK_DEFAULT_FALL ? CP_F_CHECK_FALL : 0;
-	f |= r->weight != CP_DEFAULT_WEIGHT ? CP_F_WEIGHT : 0;
-	f |= r->drain ? CP_F_DRAIN : 0;
-	f |= r->n_interfaces ? CP_F_INTERFACES : 0;
-	f |= r->encap_src4 ? CP_F_ENCAP4 : 0;
-	f |= addr_set(&r->encap_src6) ? CP_F_ENCAP6 : 0;
-	f |= r->metrics[0] ? CP_F_METRICS : 0;
-	f |= r->latency_us ? CP_F_LATENCY : 0;
-	f |= r->reason[0] ? CP_F_REASON : 0;
-	f |= r->health != CP_HEALTH_UNKNOWN ? CP_F_HEALTH : 0;
-	f |= r->flow_ttl_tcp != CP_DEFAULT_FLOW_TTL_TCP ? CP_F_FLOW_TTL_TCP : 0;
-	f |= r->flow_ttl_udp != CP_DEFAULT_FLOW_TTL_UDP ? CP_F_FLOW_TTL_UDP : 0;
-	return f;
+	cp_request_init(&chk, r->op);
+	switch (f->kind) {
+	case CP_KIND_NUM:
+	case CP_KIND_DURATION:
+	case CP_KIND_BOOL:
+		return cp_request_set_num(&chk, f->bit, (long long)load(r, f), f->api, e);
+	case CP_KIND_IFNAMES:
+		return interfaces_ok(r, f, e);
+	case CP_KIND_WORD:
+		v = load(r, f);
+		if (v < (__u64)f->n_words && f->words[v])
+			return 0;
+		return cp_error_set(e, -EINVAL, f->api, "%s must be %s", f->api,
+				    word_list(f, list, sizeof(list)));
+	case CP_KIND_TEXT:
+	case CP_KIND_ENDPOINT:
+		if (strnlen(s, f->size) >= f->size)
+			return cp_error_set(e, -EINVAL, f->api, "%s is longer than %zu bytes",
+					    f->api, f->size - 1);
+		if (!s[0])
+			return 0;	/* none given; model_check.c says where one is needed */
+		return cp_request_set_text(&chk, f->bit, s, f->api, e);
+	default:
+		err = cp_request_get_text(r, f->bit, buf, sizeof(buf));
+		if (err)
+			return cp_error_set(e, err, f->api, "not a valid %s", f->api);
+		return cp_request_set_text(&chk, f->bit, buf, f->api, e);
+	}
+}
+
+int cp_request_check_values(const struct cp_request *r, __u32 bits, struct cp_error *e)
+{
+	for (size_t i = 0; i < cp_n_fields; i++) {
+		int err;
+
+		if (!(bits & cp_fields[i].bit))
+			continue;
+		err = value_ok(r, &cp_fields[i], e);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+const char *cp_check_type_name(enum cp_check_type t)
+{
+	const struct cp_field *f = cp_field_of(CP_F_CHECK_TYPE);
+
+	return (unsigned)t < (unsigned)f->n_words ? f->words[t] : NULL;
+}
+
+const char *cp_health_name(enum cp_health h)
+{
+	const struct cp_field *f = cp_field_of(CP_F_HEALTH);
+
+	return (unsigned)h < (unsigned)f->n_words ? f->words[h] : NULL;
+}
+
+/* --- Health checks ------------------------------------------------------- */
+
+static size_t check_off(const struct cp_field *f)
+{
+	return f->off - offsetof(struct cp_request, check);
+}
+
+__u32 cp_check_fields(enum cp_check_type t)
+{
+	__u32 bits = 0;
+
+	if ((unsigned)t > CP_CHECK_UDP)
+		return CP_F_CHECK_TYPE;
+
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (cp_fields[i].checks & CK(t))
+			bits |= cp_fields[i].bit;
+	return bits;
+}
+
+__u32 cp_check_fields_all(void)
+{
+	__u32 bits = 0;
+
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (cp_fields[i].checks)
+			bits |= cp_fields[i].bit;
+	return bits;
+}
+
+void cp_check_copy(struct cp_check *dst, const struct cp_check *src, __u32 bits)
+{
+	for (size_t i = 0; i < cp_n_fields; i++) {
+		const struct cp_field *f = &cp_fields[i];
+		char *d = (char *)dst + check_off(f);
+		const char *s = (const char *)src + check_off(f);
+
+		if (!f->checks || !(bits & f->bit))
+			continue;
+		if (f->kind != CP_KIND_TEXT) {
+			memcpy(d, s, f->size);
+			continue;
+		}
+		memset(d, 0, f->size);
+		memcpy(d, s, strnlen(s, f->size - 1));
+	}
+}
+
+__u32 cp_check_diff(const struct cp_check *a, const struct cp_check *b)
+{
+	__u32 diff = 0;
+
+	for (size_t i = 0; i < cp_n_fields; i++) {
+		const struct cp_field *f = &cp_fields[i];
+		const char *x = (const char *)a + check_off(f), *y = (const char *)b + check_off(f);
+
+		if (!f->checks)
+			continue;
+		if (f->kind == CP_KIND_TEXT ? strncmp(x, y, f->size) : memcmp(x, y, f->size))
+			diff |= f->bit;
+	}
+	return diff;
+}
+
+void cp_check_canonical(struct cp_check *c)
+{
+	struct cp_request d;
+
+	cp_request_init(&d, CP_OP_VIP_ADD);
+	cp_check_copy(c, &d.check, cp_check_fields_all() & ~cp_check_fields(c->type));
 }

@@ -2,9 +2,10 @@
 /*
  * request.h - one operator or health-daemon request, whatever carried it:
  * a sluicectl command line, a line of a config script, or a JSON object on
- * the API socket. cmd.c turns argv into a request and back (config lines,
- * `sluicectl save`); request.c turns JSON into a request and back; model.c
- * applies it. All three agree because they share this struct.
+ * the API socket, and the language they all speak: one table of fields
+ * and one of ops (request.c). cmd.c turns argv into a request and back
+ * (config lines, `sluicectl save`); request_json.c does the same for
+ * JSON; the model applies it. All agree because all read the tables.
  */
 #ifndef SLUICE_CP_REQUEST_H
 #define SLUICE_CP_REQUEST_H
@@ -12,6 +13,7 @@
 #include <net/if.h>
 #include <linux/types.h>
 #include "fwd.h"
+#include "address.h"
 
 #define CP_API_VERSION 1
 
@@ -68,6 +70,14 @@ enum cp_check_type {
 #define CP_DEFAULT_FLOW_TTL_UDP 300
 #define CP_MAX_WEIGHT 65535
 
+/* Ranges of the field table's rows (request.c), named for the tests. */
+#define CP_CHECK_MIN_INTERVAL_MS 100
+#define CP_CHECK_MAX_INTERVAL_MS 3600000
+#define CP_CHECK_MIN_TIMEOUT_MS 1
+#define CP_CHECK_MAX_TIMEOUT_MS 3600000
+#define CP_CHECK_MAX_RISE_FALL 100	/* rise and fall: 1..100 */
+#define CP_MAX_RING 0x7fffffffu		/* LB_RING_WORD keeps the size in 31 bits */
+
 struct cp_check {
 	enum cp_check_type type;
 	__u16 port;		/* 0: the VIP's port (must be set for a wildcard VIP) */
@@ -81,8 +91,8 @@ struct cp_check {
 	char payload[CP_CHECK_PAYLOAD_MAX];	/* UDP, as given (no NUL inside) */
 };
 
-/* Which optional fields a request carries (VIP_SET/BACKEND_SET change
- * only these; ADD takes defaults for the others). */
+/* Which fields a request carries (a SET changes only these; an ADD takes
+ * defaults for the others). One bit per row of the field table below. */
 #define CP_F_AFFINITY (1u << 0)
 #define CP_F_RING (1u << 1)
 #define CP_F_CHECK_TYPE (1u << 2)
@@ -116,13 +126,18 @@ enum cp_health {
 	CP_HEALTH_DOWN,
 };
 
+enum cp_affinity {
+	CP_AFFINITY_NONE = 0,	/* the flow key is the 5-tuple */
+	CP_AFFINITY_SOURCE,	/* the client address only (LB_VIP_F_AFFINITY) */
+};
+
 struct cp_request {
 	enum cp_op op;
 	__u32 fields;			/* CP_F_* present */
 
 	/* VIP: key.addr/port/proto/family; port 0 is the wildcard. */
 	struct lb_vip_key vip;
-	__u32 vip_flags;		/* LB_VIP_F_* (affinity) */
+	enum cp_affinity affinity;
 	__u32 ring_size;		/* prime; default LB_DEFAULT_RING_SIZE */
 	struct cp_check check;
 
@@ -158,46 +173,103 @@ struct cp_error {
 int cp_error_set(struct cp_error *e, int err, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* --- The request language: one row per field ----------------------------
+ *
+ * Every field of a request is one row of a table (request.c, cp_fields):
+ * its name in the API's JSON and on the command line, how its value is
+ * written, its range, unit and default, the member of struct cp_request
+ * that holds it, which ops take it and which health checks use it. The
+ * command line (cmd.c: options, formatting, --help), the JSON decoder and
+ * encoder (request_json.c), the model's error messages and re-checks and
+ * sluice-healthd's reading of health.targets are all generated from it,
+ * so adding a VIP option is one row here plus its rule in model_check.c.
+ *
+ * Durations. A duration always states its unit: in its name where the
+ * value is a bare number (JSON "check_interval_ms", "flow_ttl_tcp_s",
+ * the option --latency-us), else after the number (--check-interval 2s,
+ * --flow-ttl-tcp 15m; a bare number other than 0 is refused there). */
+
+enum cp_kind {
+	CP_KIND_VIP,		/* ADDR:PORT/PROTO (address.h) */
+	CP_KIND_ADDR,		/* an address; CP_FF_V4/CP_FF_V6 restrict the family */
+	CP_KIND_ENDPOINT,	/* ADDR:PORT or [ADDR6]:PORT, kept in canonical form */
+	CP_KIND_IFNAMES,	/* interface names; each setting appends one */
+	CP_KIND_WORD,		/* one of the row's words; the member holds its index */
+	CP_KIND_TEXT,		/* printable ASCII (CP_FF_SPACES, CP_FF_SLASH) */
+	CP_KIND_NUM,		/* whole number in [min, max] */
+	CP_KIND_DURATION,	/* whole number of the row's unit in [min, max] */
+	CP_KIND_BOOL,		/* 0 or 1 */
+};
+
+enum cp_unit {
+	CP_UNIT_NONE = 0,
+	CP_UNIT_US,
+	CP_UNIT_MS,
+	CP_UNIT_S,
+};
+
+#define CP_FF_V4 (1u << 0)	/* ADDR: IPv4 only */
+#define CP_FF_V6 (1u << 1)	/* ADDR: IPv6 only */
+#define CP_FF_SPACES (1u << 2)	/* TEXT: spaces allowed */
+#define CP_FF_SLASH (1u << 3)	/* TEXT: starts with '/' */
+
+/* Ops as a mask, for the ops a field applies to. */
+#define CP_OPM(op) (1u << (op))
+
+struct cp_field {
+	__u32 bit;		/* CP_F_* */
+	const char *api;	/* JSON member, and the field the model's errors name */
+	const char *cli;	/* sluicectl long option, without "--"; NULL: positional only */
+	const char *cli_off;	/* BOOL: the option that sets 0 ("undrain"); cli sets 1 */
+	enum cp_kind kind;
+	__u32 flags;		/* CP_FF_* */
+	enum cp_unit unit;	/* NUM, DURATION */
+	long long min, max;	/* NUM, DURATION: in unit */
+	long long def;		/* NUM, DURATION, BOOL, WORD: cp_request_init()'s value */
+	const char *const *words;	/* WORD: value -> word, NULL for none; ends at n_words */
+	int n_words;
+	__u32 ops;		/* CP_OPM() of the ops that take the field */
+	__u32 checks;		/* 1 << CP_CHECK_*: check types that use it; 0: not a check field */
+	size_t off, size;	/* the member of struct cp_request */
+	size_t family_off;	/* ADDR: the member that holds its family, or 0 */
+	const char *metavar;	/* --help: the value's placeholder ("N", "DUR") */
+	const char *help;	/* --help: what it means (range and default are added) */
+};
+
+/* The rows, in the order commands and JSON objects are written. */
+extern const struct cp_field cp_fields[];
+extern const size_t cp_n_fields;
+
+/* The row of a CP_F_* bit, of a JSON name, of a long option (cli or
+ * cli_off) given with its length; NULL if none. */
+const struct cp_field *cp_field_of(__u32 bit);
+const struct cp_field *cp_field_by_api(const char *name, size_t len);
+const struct cp_field *cp_field_by_cli(const char *name, size_t len);
+
+/* The unit's suffix ("ms"), "" for CP_UNIT_NONE. */
+const char *cp_unit_name(enum cp_unit u);
+
+/* --- Ops ----------------------------------------------------------------- */
+
+/* An op as the command line spells it and which fields it takes as
+ * positionals. The op's required fields are its first n_required
+ * positionals; the fields it accepts are the rows whose ops name it. */
+struct cp_op_def {
+	const char *name;	/* on the wire and in logs: "vip.add" */
+	const char *group;	/* first word of the command: "vip" */
+	const char *verb;	/* second word, or NULL: "add" */
+	__u32 pos[3];		/* positional fields, in order; 0 ends */
+	int n_required;
+	int set;		/* changes only what it carries: needs one of its options */
+	int change;		/* changes the desired state: may be in a config script */
+};
+
+/* The definition of op; NULL for CP_OP_NONE or out of range. */
+const struct cp_op_def *cp_op_def(enum cp_op op);
 /* Name of an op as used on the wire and in logs ("vip.add"); NULL if out of range. */
 const char *cp_op_name(enum cp_op op);
 /* The op with that wire name, or CP_OP_NONE. */
 enum cp_op cp_op_from_name(const char *name);
-
-/* Initialises a request with every default (weight, ring, check). */
-void cp_request_init(struct cp_request *r, enum cp_op op);
-
-/* Address parsing, shared by every parser: "10.0.0.1", "2001:db8::1".
- * Returns 0 or -EINVAL. */
-int cp_parse_addr(const char *s, struct lb_addr *a, __u8 *family);
-/* "10.100.0.1:80/tcp", "[2001:db8::1]:443/tcp", "10.100.0.1:*\/udp" or
- * ":0" for the port wildcard. Protocol tcp or udp (any case); an IPv6
- * address must be bracketed. 0, or -EINVAL with e->field "vip" and the
- * reason ("missing /proto", "port 70000 out of range", "bad address
- * 'x'"); k is written only on success. */
-int cp_parse_vip(const char *s, struct lb_vip_key *k, struct cp_error *e);
-/* Formats a VIP key the way cp_parse_vip reads it. buf >= 64 bytes.
- * Both return buf, or NULL (errno ENOSPC: buf too small; EAFNOSUPPORT:
- * family not LB_FAMILY_V4/V6) -- never with a 64-byte buffer and a valid
- * key. */
-const char *cp_format_vip(const struct lb_vip_key *k, char *buf, size_t len);
-const char *cp_format_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len);
-
-/* --- Field access shared by the parsers ------------------------------
- * cmd.c (command lines) and request_json.c (API objects) read and write
- * every field through the functions below, so a value one of them
- * accepts the other accepts too, with the same error. Each setter checks
- * one value on its own (syntax and range) and sets its CP_F_* bit;
- * relations between fields (timeout < interval, a ring size that is prime
- * and fits the fast path, a check port for a wildcard VIP, a path only for
- * HTTP) are for model.c to check. */
-
-/* Ranges the setters enforce. */
-#define CP_CHECK_MIN_INTERVAL_MS 100
-#define CP_CHECK_MAX_INTERVAL_MS 3600000
-#define CP_CHECK_MIN_TIMEOUT_MS 1
-#define CP_CHECK_MAX_TIMEOUT_MS 3600000
-#define CP_CHECK_MAX_RISE_FALL 100	/* rise and fall: 1..100 */
-#define CP_MAX_RING 0x7fffffffu		/* LB_RING_WORD keeps the size in 31 bits */
 
 /* Which fields an op accepts, which it needs, and (SET ops) the fields
  * of which at least one must be given, else the request changes nothing. */
@@ -207,41 +279,69 @@ struct cp_op_fields {
 	__u32 one_of;
 };
 
-/* The table entry of op; NULL for CP_OP_NONE or out of range. */
-const struct cp_op_fields *cp_op_fields(enum cp_op op);
+/* The fields of op; -EINVAL for CP_OP_NONE or out of range. */
+int cp_op_fields(enum cp_op op, struct cp_op_fields *out);
 
-/* Numeric fields: CP_F_RING, CHECK_PORT, CHECK_STATUS, CHECK_INTERVAL and
- * CHECK_TIMEOUT (ms), CHECK_RISE, CHECK_FALL, WEIGHT, DRAIN (0/1),
- * LATENCY, FLOW_TTL_TCP and FLOW_TTL_UDP (s). Out of range: -EINVAL with e->field = name (the caller's
- * spelling: "check-interval" on the CLI, "check_interval_ms" in JSON);
- * r unchanged. */
+/* --- Values ---------------------------------------------------------------
+ * Every carrier reads and writes every field through these, so a value
+ * one accepts the others accept too, with the same error. Each setter
+ * checks one value on its own (syntax and range) and sets its CP_F_* bit;
+ * relations between fields (timeout < interval, a ring size that is prime
+ * and fits the fast path, a check port for a wildcard VIP, a path only for
+ * HTTP) are for model_check.c. */
+
+/* Initialises a request with every row's default. */
+void cp_request_init(struct cp_request *r, enum cp_op op);
+
+/* NUM, DURATION (in the row's unit) and BOOL fields. Out of range:
+ * -EINVAL with e->field = name (the caller's spelling: the row's cli on
+ * the command line, its api in JSON; NULL: the api); r unchanged. */
 int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char *name,
 		       struct cp_error *e);
 /* The value of a numeric field; 0 for a bit that is not one. */
 __u64 cp_request_get_num(const struct cp_request *r, __u32 bit);
 
-/* Text fields: CP_F_VIP, BACKEND, HEALTH ("up"/"down"), AFFINITY
- * ("source"/"none"), CHECK_TYPE ("none"/"tcp"/"http"/"udp"), CHECK_PATH
- * (starts with '/', no spaces), CHECK_HOST (no spaces), CHECK_PAYLOAD and
- * REASON (printable ASCII and spaces), ENCAP4 (IPv4), ENCAP6 (IPv6),
- * METRICS ("ADDR:PORT", "[ADDR6]:PORT"; stored canonical), INTERFACES
- * (appends one name; duplicates and more than CP_MAX_INTERFACES are
- * errors). A string that does not fit its array is an error, never cut.
- * -EINVAL with e->field = name; r unchanged. */
+/* Every other field, from text: VIP, ADDR (the row's family), ENDPOINT
+ * (stored canonical), IFNAMES (appends one name; duplicates and more
+ * than CP_MAX_INTERFACES are errors), WORD (one of the row's words),
+ * TEXT (printable ASCII; CP_FF_SLASH: starts with '/'; without
+ * CP_FF_SPACES no spaces). A string that does not fit its array is an
+ * error, never cut. -EINVAL with e->field = name; r unchanged. */
 int cp_request_set_text(struct cp_request *r, __u32 bit, const char *s, const char *name,
 			struct cp_error *e);
-/* The text of a text field (not INTERFACES), as the setter reads it back.
+/* The text of a text field (not IFNAMES), as the setter reads it back.
  * 0, -ENOSPC (buf too small) or -EINVAL (not a text field, or a value the
- * setter would refuse, e.g. unknown vip_flags bits). */
+ * setter would refuse). */
 int cp_request_get_text(const struct cp_request *r, __u32 bit, char *buf, size_t len);
 
-/* CP_F_* bits of the fields whose value differs from cp_request_init()'s
- * (VIP/BACKEND: an address is set). An ADD request means the same with
- * or without the bits of default-valued fields; formatters use this. */
+/* 0 if every field in bits holds a value its setter would take (a
+ * request built by hand, not by a parser); else -EINVAL naming the first
+ * bad one by its API name. */
+int cp_request_check_values(const struct cp_request *r, __u32 bits, struct cp_error *e);
+
+/* CP_F_* bits of the fields whose value differs from cp_request_init()'s.
+ * An ADD request means the same with or without the bits of
+ * default-valued fields; formatters use this. */
 __u32 cp_request_nondefault(const struct cp_request *r);
 
 /* Wire/CLI names of enum values; NULL when out of range. */
 const char *cp_check_type_name(enum cp_check_type t);
 const char *cp_health_name(enum cp_health h);
+
+/* --- Health checks ------------------------------------------------------- */
+
+/* The CP_F_CHECK_* fields a check of type t uses, CP_F_CHECK_TYPE
+ * included; CP_F_CHECK_TYPE alone for CP_CHECK_NONE. */
+__u32 cp_check_fields(enum cp_check_type t);
+/* Every check field. */
+__u32 cp_check_fields_all(void);
+/* Copies the check fields in bits from src to dst (strings with their
+ * tails zeroed, so equal checks memcmp equal). */
+void cp_check_copy(struct cp_check *dst, const struct cp_check *src, __u32 bits);
+/* Bits of the check fields that differ between a and b. */
+__u32 cp_check_diff(const struct cp_check *a, const struct cp_check *b);
+/* Resets the fields c's type does not use to their defaults: one state
+ * has one form, so saving, loading and diffing compare what matters. */
+void cp_check_canonical(struct cp_check *c);
 
 #endif /* SLUICE_CP_REQUEST_H */

@@ -16,6 +16,8 @@
 
 #include "request_json.h"
 
+/* How a field's kind is written in JSON: durations are integers in the
+ * unit their name says ("check_interval_ms"), lists are arrays. */
 enum jkind {
 	J_STR,		/* cp_request_set_text */
 	J_INT,		/* cp_request_set_num */
@@ -23,61 +25,19 @@ enum jkind {
 	J_STRS,		/* array of strings, each through cp_request_set_text */
 };
 
-struct jfield {
-	const char *name;	/* cmd.h's long option, '-' written '_' */
-	enum jkind kind;
-	__u32 bit;
-};
-
-/* Table order is the order cp_request_to_json writes them in. */
-static const struct jfield jfields[] = {
-	{ "vip", J_STR, CP_F_VIP },
-	{ "backend", J_STR, CP_F_BACKEND },
-	{ "health", J_STR, CP_F_HEALTH },
-	{ "affinity", J_STR, CP_F_AFFINITY },
-	{ "ring", J_INT, CP_F_RING },
-	{ "check", J_STR, CP_F_CHECK_TYPE },
-	{ "check_port", J_INT, CP_F_CHECK_PORT },
-	{ "check_path", J_STR, CP_F_CHECK_PATH },
-	{ "check_host", J_STR, CP_F_CHECK_HOST },
-	{ "check_status", J_INT, CP_F_CHECK_STATUS },
-	{ "check_interval_ms", J_INT, CP_F_CHECK_INTERVAL },
-	{ "check_timeout_ms", J_INT, CP_F_CHECK_TIMEOUT },
-	{ "check_rise", J_INT, CP_F_CHECK_RISE },
-	{ "check_fall", J_INT, CP_F_CHECK_FALL },
-	{ "check_payload", J_STR, CP_F_CHECK_PAYLOAD },
-	{ "weight", J_INT, CP_F_WEIGHT },
-	{ "drain", J_BOOL, CP_F_DRAIN },
-	{ "interfaces", J_STRS, CP_F_INTERFACES },
-	{ "encap_source", J_STR, CP_F_ENCAP4 },
-	{ "encap_source6", J_STR, CP_F_ENCAP6 },
-	{ "metrics", J_STR, CP_F_METRICS },
-	{ "flow_ttl_tcp_s", J_INT, CP_F_FLOW_TTL_TCP },
-	{ "flow_ttl_udp_s", J_INT, CP_F_FLOW_TTL_UDP },
-	{ "latency_us", J_INT, CP_F_LATENCY },
-	{ "reason", J_STR, CP_F_REASON },
-};
-
-#define N_JFIELDS (sizeof(jfields) / sizeof(jfields[0]))
-
-static const struct jfield *jfield_by_name(const char *key, size_t klen)
+static enum jkind jkind_of(const struct cp_field *f)
 {
-	size_t i;
-
-	for (i = 0; i < N_JFIELDS; i++)
-		if (strlen(jfields[i].name) == klen && !memcmp(jfields[i].name, key, klen))
-			return &jfields[i];
-	return NULL;
-}
-
-static const char *jfield_name(__u32 bit)
-{
-	size_t i;
-
-	for (i = 0; i < N_JFIELDS; i++)
-		if (jfields[i].bit == bit)
-			return jfields[i].name;
-	return "?";
+	switch (f->kind) {
+	case CP_KIND_NUM:
+	case CP_KIND_DURATION:
+		return J_INT;
+	case CP_KIND_BOOL:
+		return J_BOOL;
+	case CP_KIND_IFNAMES:
+		return J_STRS;
+	default:
+		return J_STR;
+	}
 }
 
 static const char *type_name(const json_t *v)
@@ -148,7 +108,7 @@ static const char *string_of(const json_t *v, const char *name, struct cp_error 
 	return s;
 }
 
-static int decode_strings(struct cp_request *r, const struct jfield *f, const json_t *v,
+static int decode_strings(struct cp_request *r, const struct cp_field *f, const json_t *v,
 			  struct cp_error *e)
 {
 	char name[32];
@@ -156,44 +116,44 @@ static int decode_strings(struct cp_request *r, const struct jfield *f, const js
 	json_t *s;
 
 	if (!json_is_array(v))
-		return cp_error_set(e, -EINVAL, f->name, "'%s' must be an array of strings, not %s",
-				    f->name, type_name(v));
+		return cp_error_set(e, -EINVAL, f->api, "'%s' must be an array of strings, not %s",
+				    f->api, type_name(v));
 	if (!json_array_size(v))
-		return cp_error_set(e, -EINVAL, f->name, "'%s' must name at least one", f->name);
+		return cp_error_set(e, -EINVAL, f->api, "'%s' must name at least one", f->api);
 	json_array_foreach(v, i, s) {
 		const char *str;
 		int err;
 
-		snprintf(name, sizeof(name), "%s[%zu]", f->name, i);
+		snprintf(name, sizeof(name), "%s[%zu]", f->api, i);
 		str = string_of(s, name, e);
 		if (!str)
 			return -EINVAL;
-		err = cp_request_set_text(r, f->bit, str, f->name, e);
+		err = cp_request_set_text(r, f->bit, str, f->api, e);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int decode_value(struct cp_request *r, const struct jfield *f, const json_t *v,
+static int decode_value(struct cp_request *r, const struct cp_field *f, const json_t *v,
 			struct cp_error *e)
 {
 	const char *s;
 
-	switch (f->kind) {
+	switch (jkind_of(f)) {
 	case J_STR:
-		s = string_of(v, f->name, e);
-		return s ? cp_request_set_text(r, f->bit, s, f->name, e) : -EINVAL;
+		s = string_of(v, f->api, e);
+		return s ? cp_request_set_text(r, f->bit, s, f->api, e) : -EINVAL;
 	case J_INT:
 		if (!json_is_integer(v))
-			return cp_error_set(e, -EINVAL, f->name, "'%s' must be an integer, not %s",
-					    f->name, type_name(v));
-		return cp_request_set_num(r, f->bit, json_integer_value(v), f->name, e);
+			return cp_error_set(e, -EINVAL, f->api, "'%s' must be an integer, not %s",
+					    f->api, type_name(v));
+		return cp_request_set_num(r, f->bit, json_integer_value(v), f->api, e);
 	case J_BOOL:
 		if (!json_is_boolean(v))
-			return cp_error_set(e, -EINVAL, f->name, "'%s' must be true or false, not %s",
-					    f->name, type_name(v));
-		return cp_request_set_num(r, f->bit, json_is_true(v), f->name, e);
+			return cp_error_set(e, -EINVAL, f->api, "'%s' must be true or false, not %s",
+					    f->api, type_name(v));
+		return cp_request_set_num(r, f->bit, json_is_true(v), f->api, e);
 	case J_STRS:
 		return decode_strings(r, f, v, e);
 	}
@@ -203,18 +163,19 @@ static int decode_value(struct cp_request *r, const struct jfield *f, const json
 static int decode_field(struct cp_request *r, const char *key, size_t klen, const json_t *v,
 			struct cp_error *e)
 {
-	const struct cp_op_fields *of = cp_op_fields(r->op);
-	const struct jfield *f;
+	struct cp_op_fields of;
+	const struct cp_field *f;
 
 	if ((klen == 1 && key[0] == 'v') || (klen == 2 && !memcmp(key, "op", 2)))
 		return 0;
+	cp_op_fields(r->op, &of);
 	if (strlen(key) != klen)
 		return cp_error_set(e, -EINVAL, key, "field name '%.32s' contains a NUL character",
 				    key);
-	f = jfield_by_name(key, klen);
+	f = cp_field_by_api(key, klen);
 	if (!f)
 		return cp_error_set(e, -EINVAL, key, "unknown field '%.48s'", key);
-	if (!(of->allowed & f->bit))
+	if (!(of.allowed & f->bit))
 		return cp_error_set(e, -EINVAL, key, "field '%s' does not apply to %s", key,
 				    cp_op_name(r->op));
 	return decode_value(r, f, v, e);
@@ -223,22 +184,24 @@ static int decode_field(struct cp_request *r, const char *key, size_t klen, cons
 /* Required fields, and SETs that change nothing. */
 static int check_fields(const struct cp_request *r, struct cp_error *e)
 {
-	const struct cp_op_fields *of = cp_op_fields(r->op);
-	__u32 missing = of->required & ~r->fields;
-	char list[128] = "";
+	struct cp_op_fields of;
+	__u32 missing;
+	char list[256] = "";
 	size_t i;
 
+	cp_op_fields(r->op, &of);
+	missing = of.required & ~r->fields;
 	if (missing) {
-		const char *name = jfield_name(missing & -missing);
+		const char *name = cp_field_of(missing & -missing)->api;
 
 		return cp_error_set(e, -EINVAL, name, "%s needs '%s'", cp_op_name(r->op), name);
 	}
-	if (!of->one_of || (r->fields & of->one_of))
+	if (!of.one_of || (r->fields & of.one_of))
 		return 0;
-	for (i = 0; i < N_JFIELDS; i++)
-		if (of->one_of & jfields[i].bit)
+	for (i = 0; i < cp_n_fields; i++)
+		if (of.one_of & cp_fields[i].bit)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-				 list[0] ? ", " : "", jfields[i].name);
+				 list[0] ? ", " : "", cp_fields[i].api);
 	return cp_error_set(e, -EINVAL, "op", "%s changes nothing: give one of %s",
 			    cp_op_name(r->op), list);
 }
@@ -295,13 +258,13 @@ static json_t *encode_strings(const struct cp_request *r)
 }
 
 /* The JSON value of field f, or NULL (errno set). */
-static json_t *encode_value(const struct cp_request *r, const struct jfield *f)
+static json_t *encode_value(const struct cp_request *r, const struct cp_field *f)
 {
 	char buf[CP_CHECK_PATH_MAX + 16];
 	json_t *v;
 	int err;
 
-	switch (f->kind) {
+	switch (jkind_of(f)) {
 	case J_STR:
 		err = cp_request_get_text(r, f->bit, buf, sizeof(buf));
 		if (err) {
@@ -335,39 +298,86 @@ static json_t *encode_value(const struct cp_request *r, const struct jfield *f)
 	return v;
 }
 
+int cp_request_fields_to_json(const struct cp_request *r, __u32 bits, json_t *obj)
+{
+	for (size_t i = 0; i < cp_n_fields; i++) {
+		const struct cp_field *f = &cp_fields[i];
+		json_t *v;
+
+		if (!(bits & f->bit))
+			continue;
+		errno = 0;
+		v = encode_value(r, f);
+		/* set_new takes v even when it fails */
+		if (!v || json_object_set_new(obj, f->api, v))
+			return -(errno ? errno : ENOMEM);
+	}
+	return 0;
+}
+
 json_t *cp_request_to_json(const struct cp_request *r)
 {
-	const struct cp_op_fields *of = cp_op_fields(r->op);
-	json_t *obj, *v;
+	struct cp_op_fields of;
+	json_t *obj;
 	__u32 have;
-	size_t i;
 
-	if (!of) {
+	if (cp_op_fields(r->op, &of)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	have = r->fields | of->required;
+	have = r->fields | of.required;
 	if (r->op == CP_OP_VIP_ADD || r->op == CP_OP_BACKEND_ADD)
 		have |= cp_request_nondefault(r);
-	have &= of->allowed;
+	have &= of.allowed;
 	obj = json_object();
 	if (!obj || json_object_set_new(obj, "v", json_integer(CP_API_VERSION)) ||
 	    json_object_set_new(obj, "op", json_string(cp_op_name(r->op))))
 		goto nomem;
-	for (i = 0; i < N_JFIELDS; i++) {
-		if (!(have & jfields[i].bit))
-			continue;
-		errno = 0;
-		v = encode_value(r, &jfields[i]);
-		if (!v || json_object_set_new(obj, jfields[i].name, v))
-			goto fail;
-	}
+	if (cp_request_fields_to_json(r, have, obj))
+		goto fail;
 	return obj;
 nomem:
 	errno = ENOMEM;
 fail:
 	json_decref(obj);
 	return NULL;
+}
+
+/* --- Health checks ------------------------------------------------------ */
+
+int cp_check_to_json(const struct cp_check *c, json_t *obj)
+{
+	struct cp_request r;
+
+	cp_request_init(&r, CP_OP_VIP_ADD);
+	r.check = *c;
+	return cp_request_fields_to_json(&r, cp_check_fields(c->type), obj);
+}
+
+int cp_check_from_json(const json_t *obj, struct cp_check *c, struct cp_error *e)
+{
+	const struct cp_field *type = cp_field_of(CP_F_CHECK_TYPE);
+	const json_t *v = json_object_get(obj, type->api);
+	struct cp_request r;
+	__u32 bits;
+	int err;
+
+	cp_request_init(&r, CP_OP_VIP_ADD);
+	if (!v)
+		return cp_error_set(e, -EINVAL, type->api, "missing '%s'", type->api);
+	err = decode_value(&r, type, v, e);
+	bits = cp_check_fields(r.check.type) & ~CP_F_CHECK_TYPE;
+	for (size_t i = 0; i < cp_n_fields && !err; i++) {
+		const struct cp_field *f = &cp_fields[i];
+
+		v = json_object_get(obj, f->api);
+		if ((bits & f->bit) && v)
+			err = decode_value(&r, f, v, e);
+	}
+	if (err)
+		return err;
+	*c = r.check;
+	return 0;
 }
 
 /* --- Replies ----------------------------------------------------------- */

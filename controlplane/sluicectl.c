@@ -231,7 +231,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (wants_help(argc, argv)) {
-		fputs(cp_cmd_usage(argv[0]), stdout);
+		cp_cmd_usage(stdout, argv[0]);
 		return 0;
 	}
 	if (timeout_ms <= 0) {

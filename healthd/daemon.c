@@ -199,6 +199,28 @@ static void clean_reason(char *dst, size_t len, const char *src)
 	dst[i] = '\0';
 }
 
+/* health.report as the API's encoder writes it. NULL (errno set) if a
+ * value does not read back, which a target from sluiced cannot hold. */
+static json_t *report_request(const struct hd_target *ht, enum cp_health h, uint32_t lat,
+			      const char *reason)
+{
+	struct cp_request r;
+	struct cp_error e;
+
+	cp_request_init(&r, CP_OP_HEALTH_REPORT);
+	if (cp_request_set_text(&r, CP_F_VIP, ht->vip, NULL, &e) ||
+	    cp_request_set_text(&r, CP_F_BACKEND, ht->backend, NULL, &e) ||
+	    cp_request_set_num(&r, CP_F_LATENCY, lat, NULL, &e) ||
+	    cp_request_set_text(&r, CP_F_REASON, reason, NULL, &e)) {
+		pr_warn("%s %s: cannot report: %s: %s\n", ht->vip, ht->backend, e.field, e.msg);
+		errno = EINVAL;
+		return NULL;
+	}
+	r.health = h;
+	r.fields |= CP_F_HEALTH;
+	return cp_request_to_json(&r);
+}
+
 /* Sends one target's state. 0, -errno when sluiced could not be reached
  * (a refusal of the report itself is logged and is not an error). */
 static int report(struct healthd *d, struct hd_target *ht)
@@ -212,12 +234,9 @@ static int report(struct healthd *d, struct hd_target *ht)
 
 	hc_target_last(ht->t, &lat, &reason);
 	clean_reason(rbuf, sizeof(rbuf), reason ? reason : "");
-	req = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:s}", "v", CP_API_VERSION,
-			"op", "health.report", "vip", ht->vip, "backend", ht->backend,
-			"health", s == HC_UP ? "up" : "down", "latency_us", (json_int_t)lat,
-			"reason", rbuf);
+	req = report_request(ht, s == HC_UP ? CP_HEALTH_UP : CP_HEALTH_DOWN, lat, rbuf);
 	if (!req)
-		return -ENOMEM;
+		return -errno;
 	rep = cp_api_call(d->socket, req, d->cfg.api_timeout_ms);
 	if (!rep) {
 		err = -errno;
@@ -260,71 +279,55 @@ static int send_reports(struct healthd *d, int all)
 	return 0;
 }
 
-/* Fills ht from one element of health.targets; 0 or -EINVAL (skipped). */
-static int parse_target(json_t *o, struct hd_target *ht)
+/* The socket address of a target: its backend, on its check's port. */
+static int target_addr(struct hd_target *ht, const char *be)
 {
-	const char *vip = json_string_value(json_object_get(o, "vip"));
-	const char *be = json_string_value(json_object_get(o, "backend"));
-	const char *type = json_string_value(json_object_get(o, "check"));
-	const char *s;
-	struct cp_check *c = &ht->check;
-	json_int_t port = json_integer_value(json_object_get(o, "check_port"));
+	struct lb_addr a;
+	__u8 fam;
 
-	memset(ht, 0, sizeof(*ht));
-	if (!vip || !be || !type || strlen(vip) >= sizeof(ht->vip) ||
-	    strlen(be) >= sizeof(ht->backend) || port <= 0 || port > 65535)
+	if (cp_parse_addr(be, &a, &fam))
 		return -EINVAL;
-	snprintf(ht->vip, sizeof(ht->vip), "%s", vip);
-	snprintf(ht->backend, sizeof(ht->backend), "%s", be);
-	if (!strcmp(type, "tcp"))
-		c->type = CP_CHECK_TCP;
-	else if (!strcmp(type, "http"))
-		c->type = CP_CHECK_HTTP;
-	else if (!strcmp(type, "udp"))
-		c->type = CP_CHECK_UDP;
-	else
-		return -EINVAL;
-	c->port = (__u16)port;
-	c->expect_status = (__u16)json_integer_value(json_object_get(o, "check_status"));
-	c->interval_ms = (__u32)json_integer_value(json_object_get(o, "check_interval_ms"));
-	c->timeout_ms = (__u32)json_integer_value(json_object_get(o, "check_timeout_ms"));
-	c->rise = (__u8)json_integer_value(json_object_get(o, "check_rise"));
-	c->fall = (__u8)json_integer_value(json_object_get(o, "check_fall"));
-	if (!c->interval_ms)
-		c->interval_ms = CP_CHECK_DEFAULT_INTERVAL_MS;
-	if (!c->timeout_ms)
-		c->timeout_ms = CP_CHECK_DEFAULT_TIMEOUT_MS;
-	if (!c->rise)
-		c->rise = CP_CHECK_DEFAULT_RISE;
-	if (!c->fall)
-		c->fall = CP_CHECK_DEFAULT_FALL;
-	if (!c->expect_status)
-		c->expect_status = CP_CHECK_DEFAULT_STATUS;
-	s = json_string_value(json_object_get(o, "check_path"));
-	snprintf(c->path, sizeof(c->path), "%s", s && *s ? s : "/");
-	s = json_string_value(json_object_get(o, "check_host"));
-	snprintf(c->host, sizeof(c->host), "%s", s ? s : "");
-	s = json_string_value(json_object_get(o, "check_payload"));
-	snprintf(c->payload, sizeof(c->payload), "%s", s ? s : "");
-
-	if (strchr(be, ':')) {
+	if (fam == LB_FAMILY_V6) {
 		struct sockaddr_in6 *s6 = (void *)&ht->addr;
 
 		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, be, &s6->sin6_addr) != 1)
-			return -EINVAL;
+		s6->sin6_port = htons(ht->check.port);
+		memcpy(&s6->sin6_addr, a.w, sizeof(s6->sin6_addr));
 		ht->addrlen = sizeof(*s6);
 	} else {
 		struct sockaddr_in *s4 = (void *)&ht->addr;
 
 		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, be, &s4->sin_addr) != 1)
-			return -EINVAL;
+		s4->sin_port = htons(ht->check.port);
+		s4->sin_addr.s_addr = a.w[0];
 		ht->addrlen = sizeof(*s4);
 	}
 	return 0;
+}
+
+/* Fills ht from one element of health.targets; 0 or -EINVAL (skipped).
+ * The check is read by the API's own decoder (request_json.h), so it
+ * takes exactly the values sluiced could have sent. health.targets
+ * names the port checked, never 0 ("the VIP's port"). */
+static int parse_target(json_t *o, struct hd_target *ht)
+{
+	const char *vip = json_string_value(json_object_get(o, "vip"));
+	const char *be = json_string_value(json_object_get(o, "backend"));
+	struct cp_check *c = &ht->check;
+	struct cp_error e;
+
+	memset(ht, 0, sizeof(*ht));
+	if (!vip || !be || strlen(vip) >= sizeof(ht->vip) || strlen(be) >= sizeof(ht->backend))
+		return -EINVAL;
+	snprintf(ht->vip, sizeof(ht->vip), "%s", vip);
+	snprintf(ht->backend, sizeof(ht->backend), "%s", be);
+	if (cp_check_from_json(o, c, &e)) {
+		pr_debug("%s %s: %s: %s\n", vip, be, e.field, e.msg);
+		return -EINVAL;
+	}
+	if (c->type == CP_CHECK_NONE || !c->port || (c->type == CP_CHECK_HTTP && !c->path[0]))
+		return -EINVAL;
+	return target_addr(ht, be);
 }
 
 static int same_spec(const struct hd_target *a, const struct hd_target *b)

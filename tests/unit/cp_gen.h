@@ -190,9 +190,10 @@ static void gen_field(struct cp_request *r, __u32 bit)
 static void gen_request(struct cp_request *r)
 {
 	enum cp_op op = (enum cp_op)gen_range(CP_OP_NONE + 1, CP_OP_MAX - 1);
-	const struct cp_op_fields *f = cp_op_fields(op);
+	struct cp_op_fields of, *f = &of;
 	__u32 bit;
 
+	cp_op_fields(op, f);
 	cp_request_init(r, op);
 	for (bit = 1; bit; bit <<= 1) {
 		if (!(f->allowed & bit))

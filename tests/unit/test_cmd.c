@@ -92,17 +92,18 @@ static void assert_vip(const struct cp_request *r, const char *want)
 
 static void test_op_names(void **state)
 {
+	struct cp_op_fields f;
 	int op;
 
 	(void)state;
 	for (op = CP_OP_NONE + 1; op < CP_OP_MAX; op++) {
 		assert_non_null(cp_op_name(op));
 		assert_int_equal(cp_op_from_name(cp_op_name(op)), op);
-		assert_non_null(cp_op_fields(op));
+		assert_int_equal(cp_op_fields(op, &f), 0);
 	}
 	assert_null(cp_op_name(CP_OP_NONE));
 	assert_null(cp_op_name(CP_OP_MAX));
-	assert_null(cp_op_fields(CP_OP_NONE));
+	assert_int_equal(cp_op_fields(CP_OP_NONE, &f), -EINVAL);
 	assert_string_equal(cp_op_name(CP_OP_BACKEND_ADD), "backend.add");
 	assert_string_equal(cp_op_name(CP_OP_RING_DIGEST), "ring.digest");
 	assert_int_equal(cp_op_from_name("vip.ad"), CP_OP_NONE);
@@ -289,7 +290,7 @@ static void test_vip_add_every_option(void **state)
 	assert_int_equal(r.vip.family, LB_FAMILY_V6);
 	assert_int_equal(r.vip.proto, IPPROTO_UDP);
 	assert_int_equal(ntohs(r.vip.port), 443);
-	assert_int_equal(r.vip_flags, LB_VIP_F_AFFINITY);
+	assert_int_equal(r.affinity, CP_AFFINITY_SOURCE);
 	assert_int_equal(r.ring_size, 65521);
 	assert_int_equal(r.check.type, CP_CHECK_HTTP);
 	assert_int_equal(r.check.port, 8080);
@@ -319,7 +320,7 @@ static void test_equals_form_and_order(void **state)
 	assert_int_equal(a.vip.port, 0);
 	assert_int_equal(a.ring_size, 251);
 	assert_true(a.fields & CP_F_AFFINITY);
-	assert_int_equal(a.vip_flags, 0);
+	assert_int_equal(a.affinity, CP_AFFINITY_NONE);
 	/* An option value may start with '-' after '=' */
 	a = ok("health report 10.0.0.1:80/tcp 10.0.0.2 down --reason=--weird");
 	assert_string_equal(a.reason, "--weird");
@@ -415,7 +416,7 @@ static void test_node_set(void **state)
 	       " --interface f --interface g --interface h");
 	assert_int_equal(r.n_interfaces, CP_MAX_INTERFACES);
 	/* Flow TTLs: seconds, or a duration in whole seconds; 0 never expires. */
-	r = ok("node set --flow-ttl-tcp 3600 --flow-ttl-udp 0");
+	r = ok("node set --flow-ttl-tcp 3600s --flow-ttl-udp 0");
 	assert_int_equal(r.flow_ttl_tcp, 3600);
 	assert_int_equal(r.flow_ttl_udp, 0);
 	assert_int_equal(r.fields, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP);
@@ -426,7 +427,7 @@ static void test_node_set(void **state)
 	assert_int_equal(r.flow_ttl_udp, 3600);
 	assert_int_equal(r.flow_ttl_tcp, CP_DEFAULT_FLOW_TTL_TCP);
 	assert_int_equal(r.fields, CP_F_FLOW_TTL_UDP);
-	r = ok("node set --flow-ttl-tcp 604800");
+	r = ok("node set --flow-ttl-tcp 604800s");
 	assert_int_equal(r.flow_ttl_tcp, LB_FLOW_TTL_MAX);
 	r = ok("node set --interface 0123456789abcde");
 	assert_string_equal(r.interfaces[0], "0123456789abcde");
@@ -491,9 +492,9 @@ static void test_durations(void **state)
 		const char *text;
 		__u32 ms;
 	} t[] = {
-		{ "2s", 2000 }, { "500ms", 500 }, { "1.5s", 1500 }, { "750", 750 },
+		{ "2s", 2000 }, { "500ms", 500 }, { "1.5s", 1500 }, { "750ms", 750 },
 		{ "1m", 60000 }, { "1h", 3600000 }, { "0.1s", 100 }, { "0.25m", 15000 },
-		{ "100", 100 }, { "1.000s", 1000 }, { "1.0010s", 1001 }, { "3600000ms", 3600000 },
+		{ "100ms", 100 }, { "1.000s", 1000 }, { "1.0010s", 1001 }, { "3600000ms", 3600000 },
 		{ "0.000000000001h", 0 },	/* refused below: not whole ms */
 	};
 	char line[128];
@@ -649,7 +650,10 @@ static void test_refused_durations(void **state)
 		{ "vip add " VIP " --check-interval 2S", "check-interval", "expected a duration" },
 		{ "vip add " VIP " --check-interval 1.0005s", "check-interval",
 		  "not a whole number of milliseconds" },
-		{ "vip add " VIP " --check-interval 1.5", "check-interval", "not a whole number" },
+		{ "vip add " VIP " --check-interval 1.5", "check-interval",
+		  "bad check-interval '1.5': a duration needs its unit" },
+		{ "vip add " VIP " --check-interval 2", "check-interval", "needs its unit" },
+		{ "vip add " VIP " --check-timeout 500", "check-timeout", "needs its unit" },
 		{ "vip add " VIP " --check-interval 50ms", "check-interval",
 		  "check-interval 50ms out of range (100ms..3600000ms)" },
 		{ "vip add " VIP " --check-interval 2h", "check-interval", "out of range" },
@@ -670,7 +674,7 @@ static void test_refused_text(void **state)
 
 	(void)state;
 	refused("vip add " VIP " --check smtp", "check", "unknown check 'smtp' (none, tcp, http or udp)");
-	refused("vip add " VIP " --affinity dest", "affinity", "unknown affinity 'dest' (source or none)");
+	refused("vip add " VIP " --affinity dest", "affinity", "unknown affinity 'dest' (none or source)");
 	refused("vip add " VIP " --check-path health", "check-path", "must start with '/'");
 	refused("vip add " VIP " --check-path ''", "check-path", "must start with '/'");
 	refused("vip add " VIP " --check-path '/a b'", "check-path", "byte 0x20 at offset 2");
@@ -713,16 +717,17 @@ static void test_refused_node(void **state)
 		{ "node set --metrics ::1:9109", "metrics", "needs brackets" },
 		{ "node set --metrics [::1]:x", "metrics", "bad port 'x'" },
 		{ "node set --metrics localhost:9109", "metrics", "bad address 'localhost'" },
-		{ "node set --flow-ttl-tcp -1", "flow-ttl-tcp",
-		  "flow-ttl-tcp -1s out of range (0s..604800s)" },
-		{ "node set --flow-ttl-tcp 604801", "flow-ttl-tcp", "out of range (0s..604800s)" },
+		{ "node set --flow-ttl-tcp -1s", "flow-ttl-tcp", "expected a duration" },
+		{ "node set --flow-ttl-tcp 604801s", "flow-ttl-tcp", "out of range (0s..604800s)" },
+		{ "node set --flow-ttl-tcp 2", "flow-ttl-tcp",
+		  "bad flow-ttl-tcp '2': a duration needs its unit" },
 		{ "node set --flow-ttl-udp 8d", "flow-ttl-udp",
-		  "expected seconds or a duration such as 900s, 15m or 1h" },
+		  "expected a duration such as 2s, 500ms or 1.5s" },
 		{ "node set --flow-ttl-udp 1.5s", "flow-ttl-udp", "not a whole number of seconds" },
 		{ "node set --flow-ttl-udp 1500ms", "flow-ttl-udp", "not a whole number of seconds" },
 		{ "node set --flow-ttl-udp soon", "flow-ttl-udp", "bad flow-ttl-udp 'soon'" },
 		{ "node set --flow-ttl-tcp", "flow-ttl-tcp", "needs a value" },
-		{ "node set --flow-ttl-tcp 1 --flow-ttl-tcp 2", "flow-ttl-tcp", "given twice" },
+		{ "node set --flow-ttl-tcp 1s --flow-ttl-tcp 2s", "flow-ttl-tcp", "given twice" },
 		{ "vip set " VIP " --flow-ttl-tcp 1", "--flow-ttl-tcp", "does not apply to 'vip set'" },
 		{ "detach --interface 'a b'", "interface", "byte 0x20" },
 	};
@@ -744,7 +749,7 @@ static void test_refused_arguments(void **state)
 		{ "backend add " VIP " 10.0.0.300", "backend", "bad address '10.0.0.300'" },
 		{ "backend add " VIP " 10.0.0.1:80", "backend", "bad address" },
 		{ "health report " BE, "health", "needs a health state (up or down)" },
-		{ "health report " BE " maybe", "health", "unknown health state 'maybe' (up or down)" },
+		{ "health report " BE " maybe", "health", "unknown health 'maybe' (up or down)" },
 		{ "vip del " VIP " 10.0.0.2:80/tcp", "10.0.0.2:80/tcp",
 		  "unexpected argument '10.0.0.2:80/tcp' for 'vip del'" },
 		{ "vip list " VIP " extra", "extra", "unexpected argument 'extra' for 'vip list'" },
@@ -878,7 +883,7 @@ static void test_format_canonical(void **state)
 	formats_as("vip add 10.100.0.1:80/tcp", "vip add 10.100.0.1:80/tcp");
 	/* defaults left out, options in canonical order */
 	formats_as("vip add 10.100.0.1:0/TCP --check-fall 3 --ring 65537 --affinity none"
-		   " --check-interval 2000", "vip add 10.100.0.1:*/tcp");
+		   " --check-interval 2000ms", "vip add 10.100.0.1:*/tcp");
 	formats_as("vip add [2001:db8::1]:443/udp --check-fall 5 --affinity source --check http"
 		   " --check-interval 1.5s --check-timeout 3s --check-path /h",
 		   "vip add [2001:db8::1]:443/udp --affinity source --check http --check-path /h"
@@ -897,10 +902,10 @@ static void test_format_canonical(void **state)
 		   "node set --interface eth1 --interface eth0 --encap-source 192.0.2.1"
 		   " --metrics [::1]:9109");
 	formats_as("node set --flow-ttl-udp 1m --flow-ttl-tcp 1h",
-		   "node set --flow-ttl-tcp 3600 --flow-ttl-udp 60");
+		   "node set --flow-ttl-tcp 1h --flow-ttl-udp 1m");
 	/* a SET keeps what was given, defaults included */
-	formats_as("node set --flow-ttl-tcp 900 --flow-ttl-udp 0",
-		   "node set --flow-ttl-tcp 900 --flow-ttl-udp 0");
+	formats_as("node set --flow-ttl-tcp 900s --flow-ttl-udp 0",
+		   "node set --flow-ttl-tcp 15m --flow-ttl-udp 0s");
 	formats_as("health report 10.0.0.1:80/tcp 10.0.0.2 down --reason 'timed out'",
 		   "health report 10.0.0.1:80/tcp 10.0.0.2 down --reason 'timed out'");
 	formats_as("stats", "stats");
@@ -945,7 +950,7 @@ static void test_format_errors(void **state)
 		assert_int_equal(cp_cmd_format(&r, buf, (size_t)n), -ENOSPC);
 	assert_int_equal(cp_cmd_format(&r, buf, (size_t)len + 1), len);
 
-	r.vip_flags |= 0x80;	/* no option sets it */
+	r.affinity = 7;	/* no option sets it */
 	assert_int_equal(cp_cmd_format(&r, buf, sizeof(buf)), -EINVAL);
 	r = ok("vip add 10.0.0.1:80/tcp --check http --check-path /health");
 	r.check.path[3] = '\n';
@@ -1002,9 +1007,11 @@ static void test_format_add_without_bits(void **state)
 static struct cp_request expected_after_cmd(const struct cp_request *r)
 {
 	struct cp_request want = *r;
+	struct cp_op_fields f;
 
+	cp_op_fields(r->op, &f);
 	if (r->op == CP_OP_VIP_ADD || r->op == CP_OP_BACKEND_ADD)
-		want.fields = cp_request_nondefault(r) & cp_op_fields(r->op)->allowed;
+		want.fields = cp_request_nondefault(r) & f.allowed;
 	return want;
 }
 
@@ -1039,6 +1046,19 @@ static void test_round_trip_random(void **state)
 	}
 }
 
+/* The usage text of a group, as sluicectl prints it (caller frees). */
+static char *usage_of(const char *group)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	assert_int_equal(cp_cmd_usage(f, group), 0);
+	fclose(f);
+	return text;
+}
+
 static void test_usage(void **state)
 {
 	static const char *const groups[] = {
@@ -1050,23 +1070,33 @@ static void test_usage(void **state)
 		"--check-status", "--check-interval", "--check-timeout", "--check-rise",
 		"--check-fall", "--check-payload",
 	};
-	const char *all = cp_cmd_usage(NULL);
+	char *all = usage_of(NULL), *u;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-		const char *u = cp_cmd_usage(groups[i]);
 		char want[64];
 
+		u = usage_of(groups[i]);
 		snprintf(want, sizeof(want), "Usage: sluicectl %s", groups[i]);
 		assert_non_null(strstr(u, want));
 		assert_non_null(strstr(all, u));
+		free(u);
 	}
+	u = usage_of("vip");
 	for (i = 0; i < sizeof(vip_opts) / sizeof(vip_opts[0]); i++)
-		assert_non_null(strstr(cp_cmd_usage("vip"), vip_opts[i]));
-	assert_non_null(strstr(cp_cmd_usage("backend"), "--undrain"));
-	assert_non_null(strstr(cp_cmd_usage("node"), "--encap-source6"));
-	assert_ptr_equal(cp_cmd_usage("nonsense"), all);
+		assert_non_null(strstr(u, vip_opts[i]));
+	free(u);
+	u = usage_of("backend");
+	assert_non_null(strstr(u, "--undrain"));
+	free(u);
+	u = usage_of("node");
+	assert_non_null(strstr(u, "--encap-source6"));
+	free(u);
+	u = usage_of("nonsense");
+	assert_string_equal(u, all);
+	free(u);
+	free(all);
 }
 
 int main(void)

@@ -205,7 +205,7 @@ static json_t *target(const char *vip, const char *backend, const char *check, i
 			 "vip", vip, "backend", backend, "id", 1, "weight", 100, "state", "up",
 			 "health", "unknown", "check", check, "check_port", port,
 			 "check_path", "/", "check_host", "", "check_status", 200,
-			 "check_interval_ms", 50, "check_timeout_ms", 200, "check_rise", 2,
+			 "check_interval_ms", 100, "check_timeout_ms", 50, "check_rise", 2,
 			 "check_fall", 2, "check_payload", "");
 }
 

@@ -263,7 +263,7 @@ static void test_refused_values(void **state)
 	refused("{" V1 "\"op\":\"vip.add\"," VIPF "\"check\":\"smtp\"}", "check", "unknown check 'smtp'");
 	refused("{" V1 "\"op\":\"vip.add\"," VIPF "\"affinity\":\"dest\"}", "affinity", "unknown affinity");
 	refused("{" V1 "\"op\":\"health.report\"," VIPF "\"backend\":\"10.0.0.2\",\"health\":\"UP\"}",
-		"health", "unknown health state 'UP'");
+		"health", "unknown health 'UP'");
 	refused("{" V1 "\"op\":\"health.report\"," VIPF "\"backend\":\"10.0.0.2\",\"health\":\"up\","
 		"\"latency_us\":4294967296}", "latency_us", "out of range");
 	refused("{" V1 "\"op\":\"vip.add\",\"vip\":\"10.0.0.1:80\"}", "vip", "missing /proto");
@@ -413,7 +413,7 @@ static void test_encode_errors(void **state)
 	assert_null(cp_request_to_json(&r));
 	assert_int_equal(errno, EINVAL);
 	r = from_cmd("vip set 10.0.0.1:80/tcp --affinity source");
-	r.vip_flags |= 0x40;
+	r.affinity = 5;
 	assert_null(cp_request_to_json(&r));
 	assert_int_equal(errno, EINVAL);
 	r = from_cmd("vip set 10.0.0.1:80/tcp --check-path /x");

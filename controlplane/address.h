@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * address.h - addresses, VIPs and ADDR:PORT endpoints in the text form
+ * every carrier uses (command lines, config scripts, JSON, /metrics,
+ * logs). One parser and one formatter each, so that what one part of
+ * Sluice prints another reads back.
+ *
+ * No state; every function may be called from any thread.
+ */
+#ifndef SLUICE_CP_ADDRESS_H
+#define SLUICE_CP_ADDRESS_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "fwd.h"
+
+struct cp_error;
+
+/* "10.0.0.1" or "2001:db8::1". 0, or -EINVAL (a and family untouched). */
+int cp_parse_addr(const char *s, struct lb_addr *a, __u8 *family);
+
+/* "10.100.0.1:80/tcp", "[2001:db8::1]:443/tcp", "10.100.0.1:*\/udp" or
+ * ":0" for the port wildcard. Protocol tcp or udp (any case); an IPv6
+ * address must be bracketed. 0, or -EINVAL with e->field "vip" and the
+ * reason ("missing /proto", "port 70000 out of range", "bad address
+ * 'x'"); k is written only on success. */
+int cp_parse_vip(const char *s, struct lb_vip_key *k, struct cp_error *e);
+
+/* "A.B.C.D:PORT" or "[ADDR6]:PORT" (an IPv6 address must be bracketed:
+ * "2001:db8::1:80" has no single meaning). Port 1-65535, or 0 as well
+ * with port0_ok (a listener on an ephemeral port). 0, or -EINVAL with
+ * the reason in why (wl bytes); outputs written only on success. */
+int cp_parse_endpoint(const char *s, int port0_ok, struct lb_addr *a, __u8 *family,
+		      __u16 *port, char *why, size_t wl);
+
+/* Text forms the parsers above read back. Each returns buf, or NULL
+ * (errno ENOSPC: buf too small; EAFNOSUPPORT: family not
+ * LB_FAMILY_V4/V6) -- never with a 64-byte buffer and a valid input. */
+const char *cp_format_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len);
+const char *cp_format_vip(const struct lb_vip_key *k, char *buf, size_t len);
+const char *cp_format_endpoint(const struct lb_addr *a, __u8 family, __u16 port, char *buf,
+			       size_t len);
+
+#endif /* SLUICE_CP_ADDRESS_H */
