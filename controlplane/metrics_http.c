@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "address.h"
 
 struct snapshot {
 	unsigned int refs;	/* atomic */
@@ -58,57 +59,33 @@ static void snap_release(void *cls)
 	snap_put(cls);
 }
 
-/* Splits "A.B.C.D:P" / "[V6]:P" into a socket address. */
+/* "A.B.C.D:PORT" or "[V6]:PORT", port 0 for any (the tests' ephemeral
+ * listeners), read by the one endpoint parser (address.h). */
 static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6)
 {
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port, *end;
-	unsigned long p;
-	char *pend;
-	size_t n;
+	struct lb_addr a;
+	char why[128];
+	__u16 port;
+	__u8 fam;
 
-	if (!s)
+	if (cp_parse_endpoint(s, 1, &a, &fam, &port, why, sizeof(why)))
 		return -EINVAL;
-	if (*s == '[') {
-		end = strchr(s, ']');
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		s++;
-		port = end + 2;
-		*v6 = 1;
-	} else {
-		end = strrchr(s, ':');
-		if (!end)
-			return -EINVAL;
-		port = end + 1;
-		*v6 = 0;
-	}
-	n = (size_t)(end - s);
-	if (n == 0 || n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	errno = 0;
-	p = strtoul(port, &pend, 10);
-	if (errno || *port < '0' || *port > '9' || *pend || p > 65535)
-		return -EINVAL;
-
 	memset(ss, 0, sizeof(*ss));
-	if (!*v6 && inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((unsigned short)p);
-		return 0;
-	}
-	if (*v6 && inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+	*v6 = fam == LB_FAMILY_V6;
+	if (*v6) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((unsigned short)p);
-		return 0;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, a.w, sizeof(sin6->sin6_addr));
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sin->sin_addr.s_addr = a.w[0];
 	}
-	return -EINVAL;
+	return 0;
 }
 
 static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned int status,
