@@ -25,7 +25,6 @@
 
 #include "api.h"
 #include "daemon.h"
-#include "handlers.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -57,6 +56,7 @@ static const char usage_tail[] =
 "  -f, --foreground       stay in the foreground and log to stderr\n"
 "  -v, --verbose          log more (repeat for debug output)\n"
 "  -h, --help             this text\n"
+"      --version          print the version and exit\n"
 "\n"
 "Signals: SIGHUP re-applies the config file as a diff; SIGTERM and SIGINT\n";
 
@@ -101,6 +101,7 @@ static int set_path(char *dst, const char *src)
 
 #define CP_DAEMON_MAX_OPTIONS 32
 
+/* 0: run; 1: done (--help, --version); -EINVAL: bad command line. */
 static int parse_options(int argc, char **argv, struct sluiced *d, struct options *o,
 			 const struct cp_fastpath *fp)
 {
@@ -117,6 +118,7 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		{ "foreground", no_argument, 0, 'f' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'Z' },
 	};
 	struct option longopts[CP_DAEMON_MAX_OPTIONS] = { 0 };
 	size_t n = sizeof(common) / sizeof(common[0]);
@@ -139,7 +141,8 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'F': err = parse_u32(optarg, &o->params.flow_buckets); break;
 		case 'f': o->foreground = 1; break;
 		case 'v': o->verbose++; break;
-		case 'h': print_usage(fp); exit(0);
+		case 'h': print_usage(fp); return 1;
+		case 'Z': printf("%s %s\n", fp->prog, SLUICE_VERSION); return 1;
 		default:
 			err = c >= 256 && fp->option ? fp->option(fp->arg, c, optarg) : -EINVAL;
 			break;
@@ -420,8 +423,11 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	strcpy(d->config_path, CP_DEFAULT_CONFIG);
 	strcpy(d->state_path, CP_DEFAULT_STATE);
 	strcpy(d->socket_path, CP_API_DEFAULT_SOCKET);
-	if (parse_options(argc, argv, d, &o, fp))
-		return 2;
+	err = parse_options(argc, argv, d, &o, fp);
+	if (err) {
+		free(d);
+		return err > 0 ? 0 : 2;
+	}
 	lb_log_set_level(LB_LOG_INFO + o.verbose);
 	if (!o.foreground && !fp->no_daemon) {
 		openlog(fp->prog, LOG_PID, LOG_DAEMON);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * driver.h - what the control plane needs from a fast path. The XDP
- * driver (driver_xdp.c, over xdp/loader.h) implements it today; the DPDK
- * fast path will implement the same operations, so the rest of the
- * control plane does not change. Semantics of each call: xdp/loader.h.
+ * driver.h - what the control plane needs from a fast path. Two drivers
+ * implement it: XDP (driver_xdp.c, over xdp/loader.h) and DPDK
+ * (dataplane/driver_dpdk.c, over lib/tables.h), so the rest of the
+ * control plane does not know which one runs. Semantics of each call:
+ * xdp/loader.h and lib/tables.h.
  * All return 0 or -errno; called from sluiced's one control thread.
  */
 #ifndef SLUICE_CP_DRIVER_H

@@ -3,7 +3,7 @@
  * driver_xdp.h - the XDP fast-path driver: struct cp_driver (driver.h)
  * over the xdp/ loader, with hitless restart.
  *
- * Pins (DESIGN.md, "Control plane"): one program and one set of maps
+ * Pins (docs/architecture.md, "Hitless restart"): one program and one set of maps
  * serve every interface of the node, so they are pinned once, in
  * pin_root/<ifname>/ named after the first interface attached while
  * nothing was pinned (normally the only one): prog, the LB_MAP_* maps,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * handlers.c - what sluiced answers on its API socket: one function per
- * request kind, over the model (changes) and the driver (counters, flows).
- * Runs on the control thread only.
+ * handlers.c - what sluiced answers on its API socket (sluiced_handle,
+ * daemon.h): one function per request kind, over the model (changes) and
+ * the driver (counters, flows). Runs on the control thread only.
  */
 #define LB_LOG_PREFIX "api: "
 
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers.h"
+#include "daemon.h"
 #include "log.h"
 #include "maglev.h"
 #include "request_json.h"

@@ -8,7 +8,7 @@
  * Next hops: the XDP fast path uses a backend's cached next hop
  * (lb_backend.nh_*, valid under LB_BACKEND_F_NH_VALID) and otherwise asks
  * bpf_fib_lookup(), which cannot resolve a missing neighbour: it answers
- * NO_NEIGH and the packet is dropped (DESIGN.md, forwarding 8). So when a
+ * NO_NEIGH and the packet is dropped (docs/forwarding.md, next hops). So when a
  * backend's neighbour is missing or not usable, cp_nl_nexthop() has the
  * kernel resolve it (RTM_NEWNEIGH with NTF_USE: the kernel sends the ARP
  * request / neighbour solicitation at once) and reports resolved = 0; the

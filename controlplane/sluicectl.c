@@ -43,6 +43,7 @@ static const char usage[] =
 "  -j, --json          print sluiced's JSON answer instead of a table\n"
 "      --timeout MS    give up after MS milliseconds (default 10000)\n"
 "  -h, --help          this text; 'sluicectl COMMAND --help' for a command\n"
+"      --version       print the version and exit\n"
 "\n"
 "Examples:\n"
 "  sluicectl vip add 10.100.0.1:80/tcp --check http --check-path /health\n"
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },
 		{ "timeout", required_argument, 0, 'T' },
 		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *socket_path = CP_API_DEFAULT_SOCKET;
@@ -221,6 +223,7 @@ int main(int argc, char **argv)
 		case 'j': json_out = 1; break;
 		case 'T': timeout_ms = atoi(optarg); break;
 		case 'h': fputs(usage, stdout); return 0;
+		case 'V': printf("sluicectl %s\n", SLUICE_VERSION); return 0;
 		default: fputs("Try 'sluicectl --help'.\n", stderr); return EXIT_USAGE;
 		}
 	}
