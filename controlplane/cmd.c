@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd.c - the sluicectl command language (cmd.h): argv -> request,
- * request -> one config line, line -> words, and the usage texts.
+ * request -> one config line, line -> words.
  *
  * Commands are request.h's op table (group, verb, positionals); options
  * are the rows of its field table that have a long option, in the order
- * cp_cmd_format writes them. Values are checked by request.c's setters,
+ * cp_cmd_format writes them. The usage texts are cmd_usage.c. Values are checked by request.c's setters,
  * the same ones the JSON decoder uses. What is particular to a command
  * line is here: words, "--opt value", durations written with their unit,
  * suggestions for typos.
@@ -44,9 +44,7 @@ static __u32 pos_bits(const struct cp_op_def *c)
 	return c->pos[0] | c->pos[1] | c->pos[2];
 }
 
-/* The fields op takes as options: those it accepts that have a long
- * option and are not its positionals. */
-static __u32 option_bits(enum cp_op op)
+__u32 cp_cmd_options(enum cp_op op)
 {
 	const struct cp_op_def *c = cp_op_def(op);
 	struct cp_op_fields of;
@@ -331,7 +329,7 @@ static int bad_option(enum cp_op op, const char *w, size_t wlen, int known,
 	const struct cp_op_def *c = cp_op_def(op);
 	const char *names[2 * 32] = { NULL };
 	char field[32], cname[24], hint[64] = "";
-	__u32 bits = option_bits(op);
+	__u32 bits = cp_cmd_options(op);
 	size_t n = 0;
 
 	snprintf(field, sizeof(field), "%.*s", (int)wlen, w);
@@ -395,7 +393,7 @@ static int parse_opt(enum cp_op op, int argc, char **argv, int *i, struct seen *
 
 	if (w[1] == '-')
 		o.f = cp_field_by_cli(w + 2, wlen - 2);
-	if (!o.f || !o.f->cli || !(option_bits(op) & o.f->bit))
+	if (!o.f || !o.f->cli || !(cp_cmd_options(op) & o.f->bit))
 		return bad_option(op, w, wlen, o.f && o.f->cli, e);
 	o.off = o.f->cli_off && strlen(o.f->cli_off) == wlen - 2 &&
 		!strncmp(o.f->cli_off, w + 2, wlen - 2);
@@ -439,7 +437,7 @@ static int parse_pos(const struct cp_op_def *c, const char *w, int idx, struct c
 static int check_one_of(enum cp_op op, const struct cp_request *r, struct cp_error *e)
 {
 	const struct cp_op_def *c = cp_op_def(op);
-	__u32 bits = option_bits(op);
+	__u32 bits = cp_cmd_options(op);
 	char cname[24], list[128] = "";
 	struct cp_op_fields of;
 	int n = 0;
@@ -683,9 +681,7 @@ static void put_interfaces(struct out *o, const struct cp_field *f, const struct
 	}
 }
 
-/* A duration in the largest unit that states it exactly: 2s, 1500ms,
- * 15m, 1h; 0 in the field's own unit. v is in unit u. */
-static void format_duration(__u64 v, enum cp_unit u, char *buf, size_t len)
+void cp_cmd_format_duration(__u64 v, enum cp_unit u, char *buf, size_t len)
 {
 	static const struct {
 		const char *name;
@@ -714,7 +710,7 @@ static void put_value(struct out *o, const struct cp_field *f, const struct cp_r
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
 		break;
 	case CP_KIND_DURATION:
-		format_duration(v, f->unit, val, sizeof(val));
+		cp_cmd_format_duration(v, f->unit, val, sizeof(val));
 		break;
 	case CP_KIND_BOOL:
 		if (v > 1) {
@@ -772,7 +768,7 @@ int cp_cmd_format(const struct cp_request *r, char *buf, size_t len)
 		have = cp_request_nondefault(r);
 	else
 		have = r->fields;
-	opts = option_bits(r->op) & have;
+	opts = cp_cmd_options(r->op) & have;
 	put_word(&o, c->group);
 	if (c->verb)
 		put_word(&o, c->verb);
@@ -783,215 +779,4 @@ int cp_cmd_format(const struct cp_request *r, char *buf, size_t len)
 	if (o.err)
 		buf[0] = '\0';
 	return o.err ? o.err : (int)o.pos;
-}
-
-/* --- Usage ------------------------------------------------------------- */
-
-/* The parts of a group's usage no table knows: the synopsis and what the
- * commands do before the options, rules and examples after them. The
- * option lines in between are generated from the field table, so every
- * option's range, unit and default are stated once, in its row. */
-struct usage {
-	const char *group;
-	const char *head;
-	const char *options_title;	/* NULL: no option block */
-	const char *tail;
-};
-
-#define DUR_RULE \
-"DUR: a number with its unit, ms, s, m or h (500ms, 2s, 1.5s, 15m); a bare\n" \
-"number is refused, except 0. Every option may also be written --option=VALUE.\n"
-
-static const struct usage usages[] = {
-	{ "vip",
-"Usage: sluicectl vip add VIP [OPTION]...\n"
-"       sluicectl vip set VIP OPTION...\n"
-"       sluicectl vip del VIP\n"
-"       sluicectl vip list [VIP]\n"
-"\n"
-"A VIP is a virtual service, ADDR:PORT/PROTO: 10.100.0.1:80/tcp or\n"
-"[2001:db8::1]:443/udp. PORT * (or 0) takes every port of the address;\n"
-"PROTO is tcp or udp. 'add' creates it with the options given and the\n"
-"defaults below for the rest; 'set' changes only the options given;\n"
-"'del' removes it with its backends; 'list' shows one VIP or all.\n",
-	  "Options (add and set):",
-"An option of one check type is refused with another: --check-status\n"
-"with --check tcp, or any --check-* with --check none.\n"
-"\n"
-DUR_RULE
-"\n"
-"Examples:\n"
-"  sluicectl vip add 10.100.0.1:80/tcp --check http --check-path /health\n"
-"  sluicectl vip set 10.100.0.1:80/tcp --affinity source --check-interval 5s\n" },
-	{ "backend",
-"Usage: sluicectl backend add VIP ADDR [--weight N] [--drain]\n"
-"       sluicectl backend set VIP ADDR (--weight N | --drain | --undrain)...\n"
-"       sluicectl backend del VIP ADDR\n"
-"       sluicectl backend list [VIP]\n"
-"\n"
-"A backend is a real server of a VIP, named by its IPv4 or IPv6 address\n"
-"(no port: packets reach it encapsulated, with the VIP's port). 'set'\n"
-"changes only the options given; 'del' removes it (its connections\n"
-"break); 'list' shows the backends of one VIP or of all.\n",
-	  "Options:",
-"Examples:\n"
-"  sluicectl backend add 10.100.0.1:80/tcp 10.0.0.11 --weight 200\n"
-"  sluicectl backend set [2001:db8::1]:443/tcp 2001:db8:1::11 --drain\n" },
-	{ "node",
-"Usage: sluicectl node set OPTION...\n"
-"\n"
-"Settings of this balancer node; only the options given change.\n",
-	  "Options:",
-DUR_RULE
-"\n"
-"Example:\n"
-"  sluicectl node set --interface eth0 --encap-source 192.0.2.10 --flow-ttl-tcp 15m\n" },
-	{ "health",
-"Usage: sluicectl health report VIP ADDR up|down [--latency-us N] [--reason TEXT]\n"
-"       sluicectl health targets\n"
-"\n"
-"Used by sluice-healthd. 'report' tells sluiced a backend of a VIP\n"
-"passed (up) or failed (down) its check; a down backend leaves the ring,\n"
-"and its flows move. 'targets' lists every VIP, backend and check spec\n"
-"to probe.\n",
-	  "Options (report):", NULL },
-	{ "stats",
-"Usage: sluicectl stats [--vip VIP]\n"
-"\n"
-"Packet, byte and new-flow counters of every VIP (or of one with --vip),\n"
-"of its backends, and of every pass/drop reason of the fast path.\n", NULL, NULL },
-	{ "flows",
-"Usage: sluicectl flows VIP\n"
-"\n"
-"The live connections of a VIP from the connection table: client,\n"
-"backend and seconds since the last packet.\n", NULL, NULL },
-	{ "ring",
-"Usage: sluicectl ring digest VIP\n"
-"\n"
-"A hash of the VIP's Maglev ring as the fast path has it. Two nodes with\n"
-"the same backends, weights and health give the same digest.\n", NULL, NULL },
-	{ "save",
-"Usage: sluicectl save\n"
-"\n"
-"Prints the state as a config script of sluicectl commands, one per line,\n"
-"that sluiced can load: the format of its state file.\n", NULL, NULL },
-	{ "status",
-"Usage: sluicectl status\n"
-"\n"
-"sluiced's version, fast-path driver, interfaces, number of VIPs and\n"
-"counts of changes applied and refused.\n", NULL, NULL },
-	{ "detach",
-"Usage: sluicectl detach [--interface IF]...\n"
-"\n"
-"Removes the XDP program from every interface, or from those given:\n"
-"forwarding stops there. (Stopping sluiced leaves forwarding in place.)\n", NULL, NULL },
-};
-
-#define N_USAGES (sizeof(usages) / sizeof(usages[0]))
-#define HELP_COL 26
-#define HELP_WIDTH 78
-
-/* Writes words of text from column col, wrapping at HELP_WIDTH to
- * HELP_COL. Returns the column after the last word. */
-static int put_wrapped(FILE *out, const char *text, int col)
-{
-	const char *p = text;
-
-	while (*p) {
-		size_t n = strcspn(p, " ");
-
-		if (col > HELP_COL && col + 1 + (int)n > HELP_WIDTH) {
-			fprintf(out, "\n%*s", HELP_COL, "");
-			col = HELP_COL;
-		} else if (col > HELP_COL) {
-			fputc(' ', out);
-			col++;
-		}
-		fprintf(out, "%.*s", (int)n, p);
-		col += (int)n;
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	return col;
-}
-
-static void value_text(const struct cp_field *f, long long v, char *buf, size_t len)
-{
-	if (f->kind == CP_KIND_DURATION)
-		format_duration((__u64)v, f->unit, buf, len);
-	else if (f->kind == CP_KIND_WORD)
-		snprintf(buf, len, "%s", v >= 0 && v < f->n_words && f->words[v] ? f->words[v] : "");
-	else
-		snprintf(buf, len, "%lld", v);
-}
-
-/* "  --check-interval DUR   time between two checks (100ms-1h). Default 2s." */
-static void put_option_help(FILE *out, const struct cp_field *f)
-{
-	char lo[32], hi[32], def[32], text[512];
-	int col = fprintf(out, "  --%s%s%s", f->cli, f->metavar ? " " : "",
-			  f->metavar ? f->metavar : "");
-
-	snprintf(text, sizeof(text), "%s", f->help ? f->help : "");
-	if (f->kind == CP_KIND_NUM || f->kind == CP_KIND_DURATION) {
-		value_text(f, f->min, lo, sizeof(lo));
-		value_text(f, f->max, hi, sizeof(hi));
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), " (%s-%s).", lo, hi);
-	} else {
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), ".");
-	}
-	if (f->kind == CP_KIND_NUM || f->kind == CP_KIND_DURATION || f->kind == CP_KIND_WORD) {
-		value_text(f, f->def, def, sizeof(def));
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), " Default %s.", def);
-	}
-	if (col + 2 > HELP_COL) {
-		fprintf(out, "\n%*s", HELP_COL, "");
-		col = HELP_COL;
-	} else {
-		fprintf(out, "%*s", HELP_COL - col, "");
-		col = HELP_COL;
-	}
-	put_wrapped(out, text, col);
-	fputc('\n', out);
-}
-
-/* Every option of the group's commands, in table order. */
-static void put_options(FILE *out, const char *group)
-{
-	__u32 bits = 0;
-
-	for (int op = CP_OP_NONE + 1; op < CP_OP_MAX; op++)
-		if (!strcmp(cp_op_def(op)->group, group))
-			bits |= option_bits(op);
-	for (size_t i = 0; i < cp_n_fields; i++)
-		if (bits & cp_fields[i].bit)
-			put_option_help(out, &cp_fields[i]);
-}
-
-static void put_usage(FILE *out, const struct usage *u)
-{
-	fputs(u->head, out);
-	if (u->options_title) {
-		fprintf(out, "\n%s\n", u->options_title);
-		put_options(out, u->group);
-	}
-	if (u->tail)
-		fprintf(out, "\n%s", u->tail);
-}
-
-int cp_cmd_usage(FILE *out, const char *group)
-{
-	for (size_t i = 0; group && i < N_USAGES; i++) {
-		if (!strcmp(usages[i].group, group)) {
-			put_usage(out, &usages[i]);
-			return ferror(out) ? -EIO : 0;
-		}
-	}
-	for (size_t i = 0; i < N_USAGES; i++) {
-		if (i)
-			fputc('\n', out);
-		put_usage(out, &usages[i]);
-	}
-	return ferror(out) ? -EIO : 0;
 }

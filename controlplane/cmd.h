@@ -49,6 +49,14 @@ int cp_cmd_split(char *line, char **words, int max);
  * is added. Words are quoted for cp_cmd_split (and a POSIX shell). */
 int cp_cmd_format(const struct cp_request *r, char *buf, size_t len);
 
+/* The fields op takes as long options: those it accepts that have one
+ * and are not its positionals. */
+__u32 cp_cmd_options(enum cp_op op);
+
+/* A duration of v in unit u as a command line writes it: in the largest
+ * unit that states it exactly (2s, 1500ms, 15m, 1h); 0 as "0" plus u. */
+void cp_cmd_format_duration(__u64 v, enum cp_unit u, char *buf, size_t len);
+
 /* Writes the usage text of a command group ("vip", "backend", ...; NULL
  * or an unknown group: all of them) to out, for --help and error
  * messages. Option lines come from the field table (request.h). 0 or

@@ -124,10 +124,11 @@ const struct cp_field cp_fields[] = {
 	  .def = CP_AFFINITY_NONE, .ops = OPS_VIP, AT(affinity), .metavar = "none|source",
 	  .help = "source: all connections of a client go to one backend (the flow key has "
 		  "no ports)" },
-	{ CP_F_RING, "ring", "ring", .kind = CP_KIND_NUM, .min = 1, .max = CP_MAX_RING,
-	  .def = LB_DEFAULT_RING_SIZE, .ops = OPS_VIP, AT(ring_size), .metavar = "M",
-	  .help = "Maglev ring size, a prime of at least 3; larger spreads load more evenly "
-		  "and costs memory" },
+	{ CP_F_RING, "ring", "ring", .kind = CP_KIND_NUM, .flags = CP_FF_LOOSE, .min = 1,
+	  .max = CP_MAX_RING, .def = LB_DEFAULT_RING_SIZE, .ops = OPS_VIP, AT(ring_size),
+	  .metavar = "M",
+	  .help = "Maglev ring size: a prime from 3 to the fast path's largest ring "
+		  "(sluiced --max-ring); larger spreads load more evenly and costs memory" },
 	{ CP_F_CHECK_TYPE, "check", "check", .kind = CP_KIND_WORD, WORDS(check_words),
 	  .def = CP_CHECK_NONE, .ops = OPS_VIP, .checks = CK_ANY | CK(CP_CHECK_NONE),
 	  AT(check.type), .metavar = "none|tcp|http|udp",

@@ -212,6 +212,8 @@ enum cp_unit {
 #define CP_FF_V6 (1u << 1)	/* ADDR: IPv6 only */
 #define CP_FF_SPACES (1u << 2)	/* TEXT: spaces allowed */
 #define CP_FF_SLASH (1u << 3)	/* TEXT: starts with '/' */
+#define CP_FF_LOOSE (1u << 4)	/* NUM: min..max only bounds the value; the
+				 * model has the real rule (--help says it) */
 
 /* Ops as a mask, for the ops a field applies to. */
 #define CP_OPM(op) (1u << (op))
