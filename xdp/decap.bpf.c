@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * decap.bpf.c - backend side of Sluice: strips the outer IP header of
- * IP-in-IP packets from the balancer (DESIGN.md, forwarding step 7), since
- * backends here have no ipip/ip6_tunnel modules.
+ * IP-in-IP packets from the balancer (the encapsulation step of
+ * docs/forwarding.md), since backends here have no ipip/ip6_tunnel
+ * modules.
  *
  * A frame is "IP-in-IP" when, after Ethernet and at most two VLAN tags, it
  * holds a whole fixed outer header (20 bytes IPv4 / 40 bytes IPv6) of the

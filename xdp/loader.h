@@ -49,7 +49,7 @@ int lb_xdp_map_fd(const struct lb_xdp *x, const char *name);
  * a message that names the interface and the flag. Generic mode never
  * replaces another program (-EBUSY), except, after lb_xdp_adopt, the
  * pinned program it took over: that one is kept (ours) or swapped
- * atomically (replaced). */
+ * atomically (replaced); docs/architecture.md, "Hitless restart". */
 int lb_xdp_attach(struct lb_xdp *x, int ifindex, unsigned int flags);
 int lb_xdp_detach(struct lb_xdp *x, int ifindex);
 
@@ -61,39 +61,23 @@ int lb_xdp_detach(struct lb_xdp *x, int ifindex);
  * and are not pinned (they stay attached anyway). */
 int lb_xdp_pin(struct lb_xdp *x, const char *dir);
 
-/* Hitless restart. Opens the program like lb_xdp_open, taking over what
+/* Hitless restart: opens the program like lb_xdp_open, taking over what
  * an earlier process pinned in pin_dir (lb_xdp_pin of a handle of
- * lb_xdp_adopt, or this call):
- *  - compatible pins: the "abi" stamp equals LB_ABI_VERSION and every
- *    map is pinned with the layout and sizes these params give (equal
- *    sizes mean equal lb_params; nothing else records them). The maps are
- *    reused as they are (VIP table half and seeds, rings, backends, flows,
- *    counters), *adopted = 1. If the pinned program is this very build
- *    (same tag and .rodata) it is kept: lb_xdp_prog_fd() names it and its
- *    id does not change. Otherwise the new program replaces it on every
- *    pinned link ("link_<ifname>") by bpf_link_update, one atomic swap per
- *    interface, and is pinned as "prog".
- *  - anything else pinned there (other ABI or sizes, no stamp, missing
- *    maps): fresh maps; the pinned links are switched to the new program
- *    atomically and everything is re-pinned. *adopted = 0: the caller
- *    writes its whole state.
- *  - nothing pinned there (or no directory): a fresh program pinned
- *    there, *adopted = 0.
- * Either way the handle ends pinned at pin_dir (created 0700) with its
- * links recorded as attached, as after lb_xdp_pin. A name is replaced by
- * pinning beside it and renaming over it, so no pin ever goes missing.
- * pin_dir NULL: exactly lb_xdp_open, plus the "abi" stamp that a later
- * lb_xdp_pin pins; *adopted = 0.
- * Generic-mode attachments have no link: they keep running the pinned
- * program until lb_xdp_attach(..., LB_XDP_ATTACH_GENERIC) on that
- * interface finds it and, if it was replaced, swaps it atomically
- * (XDP_FLAGS_REPLACE).
- * Returns NULL with errno set (logged; EINVAL for bad sizes or a NULL
- * adopted). A failure leaves the interfaces on the programs they ran,
- * except one past the switch (a staged pin that cannot be renamed into
- * place: reported, and the next adoption re-checks the mix). One process
- * at a time per pin_dir: the caller makes sure of that. The returned
- * handle is the caller's, as from lb_xdp_open. */
+ * lb_xdp_adopt, or this call). *adopted = 1: the pinned maps were
+ * compatible (same LB_ABI_VERSION and sizes) and are reused with their
+ * contents, and the pinned program is kept if it is this very build (its
+ * id does not change) or replaced atomically on every pinned link.
+ * *adopted = 0: fresh maps (nothing or something incompatible was
+ * pinned): the caller writes its whole state. Either way the handle ends
+ * pinned at pin_dir (created 0700) with its links recorded as attached,
+ * as after lb_xdp_pin. pin_dir NULL: exactly lb_xdp_open, plus the "abi"
+ * stamp that a later lb_xdp_pin pins; *adopted = 0.
+ * Returns the caller's handle, or NULL with errno set (logged; EINVAL for
+ * bad sizes, an empty pin_dir or a NULL adopted). One process at a time
+ * per pin_dir: the caller makes sure of that. The protocol (compatibility,
+ * keeping or swapping the program, replacing pins without a gap, generic
+ * mode, what a failure or a crash leaves): docs/architecture.md,
+ * "Hitless restart". */
 struct lb_xdp *lb_xdp_adopt(const char *pin_dir, const struct lb_params *params,
 			    int *adopted);
 

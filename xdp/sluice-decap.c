@@ -18,8 +18,8 @@
  *
  * pass-attach exists for veth labs: a frame sent with XDP_TX or a redirect
  * out of a veth only reaches the peer if the peer runs an XDP program
- * (DESIGN.md). It is attached through netlink (no pin needed) and goes
- * away with the interface or pass-detach.
+ * (docs/architecture.md, "The lab"). It is attached through netlink (no
+ * pin needed) and goes away with the interface or pass-detach.
  *
  * Exit status: 0 done, 1 failed, 2 bad command line.
  */
