@@ -103,7 +103,7 @@ connect() {
     ip -n sl-sw link set "sw-$node" master br0 up
     ip -n "$ns" link set eth0 up
     # Partial TX checksums break once the frame crosses an XDP program
-    # (DESIGN.md); every lab sender talks to an XDP interface (client->lb,
+    # (docs/architecture.md, "The lab"); every lab sender talks to an XDP interface (client->lb,
     # lb->backends, backends->lb for health checks), so all are off.
     nx "$ns" ethtool -K eth0 tx off >/dev/null
 }
@@ -239,7 +239,7 @@ lab_up() {
     ip -n sl-lb addr add "$LB_ADDR/24" dev eth0
     nx sl-lb sysctl -qw net.ipv4.ip_forward=1
     # sluiced XDP_TXes out of sl-lb's eth0: the frame only reaches the
-    # bridge if the peer runs an XDP program (DESIGN.md).
+    # bridge if the peer runs an XDP program (docs/architecture.md, "The lab").
     nx sl-sw "$DECAP" pass-attach sw-lb >/dev/null
     pin_lb_rx
 

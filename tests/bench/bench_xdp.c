@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * bench_xdp.c - ns/packet of sluice_xdp through BPF_PROG_TEST_RUN, as
- * ratios to an XDP_DROP floor measured in the same run (shared/BENCH.md).
+ * ratios to an XDP_DROP floor measured in the same run (docs/measuring.md).
  *
- * Method 1 of BENCH.md: every run goes through restore_xdp
+ * Method 1 of docs/measuring.md: every run goes through restore_xdp
  * (tests/bench/restore.bpf.c), which puts the original frame back before
  * each of the `repeat` iterations and tail-calls the program under test.
  * The floor is the same wrapper tail-calling a program that returns
@@ -13,7 +13,7 @@
  * warm-up round is discarded, and min / median / max over >= 5 rounds
  * are printed, with the median of the per-round ratios.
  *
- * Calibration: probes of operations whose cost BENCH.md gives for the
+ * Calibration: probes of operations whose cost docs/measuring.md gives for the
  * anchor machine (map lookups and updates, clocks, jhash;
  * tests/bench/calib.bpf.c) run behind the same wrapper, interleaved with
  * the rest. Their ns above the floor over the anchor's give the host
@@ -86,14 +86,14 @@
 #define CALIB_LRU_BIG 8
 #define CALIB_N 9
 
-/* The anchor's floor (BENCH.md), ns. */
+/* The anchor's floor (docs/measuring.md), ns. */
 #define ANCHOR_FLOOR 23.0
 
-/* Each probe beside BENCH.md's cost of the same operation on the anchor
+/* Each probe beside docs/measuring.md's cost of the same operation on the anchor
  * machine, ns above its XDP_DROP floor (a range: its midpoint is used).
  * The host speed factor is the median over the probes marked `factor`;
  * the other two LRU updates show how much that one depends on the
- * update's working set, which BENCH.md does not give. */
+ * update's working set, which docs/measuring.md does not give. */
 static const struct calib_def {
 	const char *name;
 	double anchor_lo, anchor_hi;	/* 0: no anchor (the base) */
@@ -117,7 +117,7 @@ enum flow_rule { F_NONE, F_ZERO, F_ALL, F_AT_MOST_ONE };
 
 struct bench_case {
 	const char *name;
-	double katran;		/* BENCH.md anchor ratio; 0: none */
+	double katran;		/* docs/measuring.md anchor ratio; 0: none */
 	int floor;		/* index of the case this one is a ratio to */
 	enum callee callee;
 	int probe;		/* CALL_PROBE: CALIB_* */
@@ -997,7 +997,7 @@ static void floor_note(const struct bench *b)
 }
 
 /* The host speed factor: the median over the probes marked `factor` of
- * (ns above the floor here / BENCH.md's ns for the same operation).
+ * (ns above the floor here / docs/measuring.md's ns for the same operation).
  * rnd >= 0: from round rnd's figures; skip >= 0: without that probe. */
 static double speed_factor(const struct bench_case *const *pc, int rnd, int skip, int *n)
 {
@@ -1031,7 +1031,7 @@ static void report_calib(const struct bench *b)
 			pc[b->cases[i].probe] = &b->cases[i];
 	floor = median(b->cases[0].ns, b->cases[0].runs, &lo, &hi);
 
-	printf("\ncalibration: this host vs BENCH.md anchor machine (ns above the XDP_DROP floor)\n");
+	printf("\ncalibration: this host vs docs/measuring.md anchor machine (ns above the XDP_DROP floor)\n");
 	printf("  %-30s %7s %15s %9s %11s\n", "probe", "here", "(min..max)", "anchor",
 	       "here/anchor");
 	for (p = 0; p < CALIB_N; p++) {
@@ -1079,7 +1079,7 @@ static void report_calib(const struct bench *b)
 	       "  LRU update, new key: a new flow every iteration into a full 4096-entry map\n"
 	       "  (every insert evicts; in cache). Beside it, not in the factor: one key\n"
 	       "  replaced every iteration, and new keys into a 64Ki-entry map (~7 MB: memory\n"
-	       "  bound). BENCH.md does not say which its 165-230 ns was; midpoint used.\n");
+	       "  bound). docs/measuring.md does not say which its 165-230 ns was; midpoint used.\n");
 	printf("=> host speed factor %.2f = median here/anchor of %d probes: this host does\n"
 	       "   the same BPF work in %.2fx the anchor's time (per round %.2f..%.2f, any one\n"
 	       "   probe left out %.2f..%.2f)%s.\n",
@@ -1132,8 +1132,8 @@ static void usage(const char *prog)
 	printf("Usage: %s [-r repeat] [-n rounds] [-c cpu] [-v] [repeat]\n"
 	       "  Runs sluice_xdp behind the restore-and-tail-call wrapper through\n"
 	       "  BPF_PROG_TEST_RUN and prints ns/packet per case and its ratio to an\n"
-	       "  XDP_DROP floor from the same run (shared/BENCH.md), then calibrates\n"
-	       "  this host against BENCH.md's anchor machine. Needs root.\n"
+	       "  XDP_DROP floor from the same run (docs/measuring.md), then calibrates\n"
+	       "  this host against docs/measuring.md's anchor machine. Needs root.\n"
 	       "  -r N  iterations per run (default %u)\n"
 	       "  -n N  rounds, %d..%d (default %d); one more warm-up round is discarded\n"
 	       "  -c N  CPU to pin to (default: the last online CPU)\n"
@@ -1204,7 +1204,7 @@ int main(int argc, char **argv)
 		goto out;
 	make_cases(&b);
 
-	printf("bench_xdp: BPF_PROG_TEST_RUN, restore-and-tail-call wrapper (BENCH.md method 1)\n");
+	printf("bench_xdp: BPF_PROG_TEST_RUN, restore-and-tail-call wrapper (docs/measuring.md method 1)\n");
 	printf("repeat %u, %d rounds (+1 warm-up discarded), cases interleaved, CPU %d\n",
 	       b.repeat, rounds, cpu);
 	printf("sluice: %d backends, Maglev ring M=%u, IPIP to IPv4 backends, cached next hop\n",
@@ -1223,7 +1223,7 @@ int main(int argc, char **argv)
 	       "  after it); +floor: ns above that mean; min/median/max: ns/packet.\n"
 	       "Every figure is the kernel's whole-ns average over `repeat` iterations + 0.5\n"
 	       "  (it truncates): +-0.5 ns each, so a ratio to a ~6-12 ns floor is +-5-10%%.\n"
-	       "Katran: BENCH.md anchor ratios (method 1, IPIP, 100 backends, M=65537, floor\n"
+	       "Katran: docs/measuring.md anchor ratios (method 1, IPIP, 100 backends, M=65537, floor\n"
 	       "  ~23 ns); us/Katran = our ratio / Katran's, Sluice aims at <= 0.80.\n"
 	       "Forwarded cases include the wrapper's restore (adjust_head + L2 rewrite),\n"
 	       "  which the floor does not: the restore probe's +floor bounds it from above.\n"
@@ -1233,7 +1233,7 @@ int main(int argc, char **argv)
 	       "  the connection table is emptied and the established flows put back at the\n"
 	       "  start of every round, and the new-flow case runs last in it.\n"
 	       "XDP_TX is not transmitted in BPF_PROG_TEST_RUN (live XDP_TX on veth adds\n"
-	       "  ~90 ns, BENCH.md); neither our figures nor the anchors include it.\n");
+	       "  ~90 ns, docs/measuring.md); neither our figures nor the anchors include it.\n");
 	floor_note(&b);
 	report_calib(&b);
 out:

@@ -2,7 +2,7 @@
 /*
  * calib.bpf.c - calibration probes of bench_xdp: one known operation each,
  * then XDP_DROP, tail-called by restore_xdp exactly like drop_xdp (the
- * floor) and sluice_xdp. Their ns above the floor, beside what BENCH.md
+ * floor) and sluice_xdp. Their ns above the floor, beside what docs/measuring.md
  * measured for the same operations on the anchor machine, say how fast
  * this host is for BPF work, so Katran's anchors can be scaled to it.
  *
