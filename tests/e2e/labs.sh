@@ -30,6 +30,7 @@ export SLUICE_BUILD=$BUILD
 unset SLUICE_LAB_PREFIX SLUICE_LAB_STATE SLUICE_LAB_PINS SLUICE_DECAP
 
 lab() { SLUICE_LAB_PREFIX=$1 "$LAB" "${@:2}"; }
+declare -A SLUICED=()   # prefix -> sluiced pid
 labvar() { lab "$1" env | sed -n "s/^$2=//p"; }   # labvar PREFIX LAB_STATE
 
 cleanup() {
@@ -42,6 +43,9 @@ cleanup() {
     fi
     lab "$A" down >/dev/null 2>&1
     lab "$B" down >/dev/null 2>&1
+    for p in "${SLUICED[@]}"; do
+        kill "$p" 2>/dev/null && echo "labs.sh: sluiced $p outlived its lab's down"
+    done
 }
 trap cleanup EXIT
 
@@ -60,13 +64,17 @@ start_sluiced() {   # start_sluiced PREFIX: tracked under the lab's pids
         echo "vip add $VIP:80/tcp"
         for b in 11 12 13; do echo "backend add $VIP:80/tcp 10.200.0.$b"; done
     } > "$state/sluice.conf"
-    lab "$p" lb-exec "$BUILD/controlplane/sluiced" --foreground --config "$state/sluice.conf" \
-        --state "$state/sluiced.state" --socket "$state/sluiced.sock" --pin-root "$pins/lb" \
+    # lab.sh itself, not the lab function: $! must be the daemon (lb-exec
+    # execs), not a subshell running a function.
+    SLUICE_LAB_PREFIX=$p "$LAB" lb-exec "$BUILD/controlplane/sluiced" --foreground \
+        --config "$state/sluice.conf" --state "$state/sluiced.state" \
+        --socket "$state/sluiced.sock" --pin-root "$pins/lb" \
         </dev/null >>"$state/sluiced.log" 2>&1 &
-    echo $! > "$state/pids/sluiced"
+    SLUICED[$p]=$!
+    echo "$!" > "$state/pids/sluiced"
     for _ in $(seq 200); do
         ctl "$p" status >/dev/null 2>&1 && return 0
-        kill -0 "$!" 2>/dev/null || break
+        kill -0 "${SLUICED[$p]}" 2>/dev/null || break
         sleep 0.05
     done
     return 1
@@ -85,9 +93,11 @@ answers() {
 }
 
 whole() { lab "$1" status >/dev/null; }   # whole PREFIX
+alive() { local st; st=$(ps -o stat= -p "$1") && [[ $st != Z* ]]; }   # not a zombie
 
-lab_gone() {   # lab_gone PREFIX: no namespace, state dir or pins left
+lab_gone() {   # lab_gone PREFIX: no namespace, state dir, pins or sluiced left
     local ns
+    ! alive "${SLUICED[$1]}" || return 1
     for ns in sw client lb be1 be2 be3; do
         [ ! -e "/run/netns/$1$ns" ] || return 1
     done
