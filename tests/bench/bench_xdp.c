@@ -732,6 +732,14 @@ static void print_prog_info(const char *what, int fd)
 	       " -- NOT JIT-compiled: figures are the interpreter's");
 }
 
+/* Median of the first floor's runs, ns. */
+static double floor_ns(const struct bench *b)
+{
+	double lo, hi;
+
+	return median(b->cases[0].ns, b->cases[0].runs, &lo, &hi);
+}
+
 /* Beside Katran's ratio to its floor: our cost above the floor as a
  * share of Katran's above its own, (ours - 1) / (Katran - 1), at the
  * median ratio and at the extremes of the per-round ratios. */
@@ -879,7 +887,7 @@ int main(int argc, char **argv)
 	printf("\nratio: median over rounds of (case / mean of the floor runs just before and\n"
 	       "  after it); +floor: ns above that mean; min/median/max: ns/packet.\n"
 	       "Every figure is the kernel's whole-ns average over `repeat` iterations + 0.5\n"
-	       "  (it truncates): +-0.5 ns each, so a ratio to a ~6-12 ns floor is +-5-10%%.\n"
+	       "  (it truncates): +-0.5 ns each, +-%.1f%% of this run's floor.\n"
 	       "Katran: its ratio to its own XDP_DROP floor, measured the same way (IPIP,\n"
 	       "  100 backends, M=65537, a floor of ~%.0f ns; docs/measuring.md). Its cost\n"
 	       "  scales with the floor of the host it runs on, so the ratios compare.\n"
@@ -894,7 +902,7 @@ int main(int argc, char **argv)
 	       "  start of every round, and the new-flow case runs last in it.\n"
 	       "XDP_TX is not transmitted in BPF_PROG_TEST_RUN (live XDP_TX on veth adds\n"
 	       "  ~90 ns, docs/measuring.md); neither our figures nor the anchors include it.\n",
-	       KATRAN_FLOOR_NS, AIM_SHARE);
+	       50 / floor_ns(&b), KATRAN_FLOOR_NS, AIM_SHARE);
 out:
 	if (b.flows)
 		munmap(b.flows, b.flows_len);
