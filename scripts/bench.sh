@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs Sluice's benchmarks and prints their figures (shared/BENCH.md).
+# Runs Sluice's benchmarks and prints their figures (docs/measuring.md).
 # Figures only: nothing here passes or fails on a timing.
 #
 # Usage: scripts/bench.sh [xdp|dpdk|maglev|control|e2e|all] [bench args...]
@@ -113,7 +113,7 @@ run_xdp() {
     "$bin" "$@" || status=1
 }
 
-# 2 MB hugepages for bench_dpdk (BENCH.md: DPDK is 1.6-2.9x slower
+# 2 MB hugepages for bench_dpdk (docs/measuring.md: DPDK is 1.6-2.9x slower
 # without): HUGE_PAGES more than now, on a hugetlbfs mount of our own if
 # none is mounted; all given back on exit. Without them, --no-huge.
 HUGE_PAGES=512		# 1 GiB: bench_dpdk and testpmd each use ~100 MB
@@ -151,7 +151,7 @@ huge_reserve() {
     huge_args=(--no-huge -m 1024)
     if [ ! -w "$huge_nr" ]; then
         echo "bench.sh: cannot reserve 2 MB hugepages ($huge_nr not writable):" \
-            "running with --no-huge, which BENCH.md says is 1.6-2.9x slower"
+            "running with --no-huge, 1.6-2.9x slower (docs/measuring.md)"
         return
     fi
     huge_prev=$(cat "$huge_nr")
@@ -160,7 +160,7 @@ huge_reserve() {
     got=$(cat "$huge_nr")
     if [ "$got" -lt "$((huge_prev + HUGE_PAGES / 2))" ]; then
         echo "bench.sh: COULD NOT RESERVE 2 MB hugepages (asked for $want, got $got):" \
-            "running with --no-huge, which BENCH.md says is 1.6-2.9x slower"
+            "running with --no-huge, 1.6-2.9x slower (docs/measuring.md)"
         return
     fi
     huge_mnt=$(awk '$3 == "hugetlbfs" && ($4 ~ /pagesize=2M/ || $4 !~ /pagesize=/) \
@@ -171,7 +171,7 @@ huge_reserve() {
             rmdir "$huge_own_mnt"
             huge_own_mnt=
             echo "bench.sh: COULD NOT MOUNT hugetlbfs: running with --no-huge," \
-                "which BENCH.md says is 1.6-2.9x slower"
+                "1.6-2.9x slower (docs/measuring.md)"
             return
         fi
         huge_mnt=$huge_own_mnt

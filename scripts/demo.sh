@@ -16,14 +16,20 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 BUILD=${SLUICE_BUILD:-$REPO/build}
-STATE=${SLUICE_LAB_STATE:-/run/sluice-lab}
-PIN_ROOT=${SLUICE_LAB_PINS:-/sys/fs/bpf/sluice-lab}
+# The lab's names (namespaces sl-*, state, pins; SLUICE_LAB_PREFIX picks
+# others) as scripts/lab.sh spells them.
+eval "$("$REPO/scripts/lab.sh" env)"
+STATE=$LAB_STATE
+PIN_ROOT=$LAB_PINS
+NS_LB=${LAB_PREFIX}lb
+NS_CLIENT=${LAB_PREFIX}client
 REQUESTS=${DEMO_REQUESTS:-60}
 VIP=10.100.0.1
 SVC=$VIP:80/tcp
 BACKENDS="10.200.0.11 10.200.0.12 10.200.0.13"
 SOCK=$STATE/sluiced.sock
-export SLUICE_BUILD=$BUILD SLUICE_LAB_STATE=$STATE SLUICE_LAB_PINS=$PIN_ROOT
+export SLUICE_BUILD=$BUILD SLUICE_LAB_PREFIX=$LAB_PREFIX SLUICE_LAB_STATE=$STATE \
+    SLUICE_LAB_PINS=$PIN_ROOT
 
 say() { echo; echo "== $*"; }
 die() { echo "demo: $*" >&2; exit 1; }
@@ -32,7 +38,8 @@ DPDK=0
 case ${1:-} in
 -h|--help)
     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
-    echo "Environment: SLUICE_BUILD, SLUICE_LAB_STATE, SLUICE_LAB_PINS, DEMO_REQUESTS (default 60)."
+    echo "Environment: SLUICE_BUILD, SLUICE_LAB_PREFIX, SLUICE_LAB_STATE, SLUICE_LAB_PINS,"
+    echo "DEMO_REQUESTS (default 60)."
     exit 0 ;;
 --dpdk) DPDK=1 ;;
 "") ;;
@@ -62,15 +69,16 @@ say "lab (scripts/lab.sh up)"
 pid_alive() {   # pid_alive PIDFILE
     [ -s "$1" ] && [ -d "/proc/$(cat "$1")" ]
 }
-ctl() { nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+ctl() { nsenter --net=/run/netns/$NS_LB "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
 
-# start_daemon NAME ARGS...: in sl-lb, tracked under pids/NAME, until
-# its API answers.
+# start_daemon NAME ARGS...: in the balancer's namespace, tracked under
+# pids/NAME, until its API answers. lab.sh lb-exec: nsenter (not `ip netns
+# exec`, which remounts /sys and hides the bpffs), and the lab's own
+# /var/run/dpdk for sluice-dpdk's EAL run directory.
 start_daemon() {
     local name=$1
     shift
-    # nsenter, not `ip netns exec`: that remounts /sys and hides the bpffs.
-    nsenter --net=/run/netns/sl-lb "$@" </dev/null >>"$STATE/$name.log" 2>&1 &
+    "$REPO/scripts/lab.sh" lb-exec "$@" </dev/null >>"$STATE/$name.log" 2>&1 &
     echo $! > "$STATE/pids/$name"
     for _ in $(seq 200); do
         ctl status >/dev/null 2>&1 && break
@@ -83,7 +91,7 @@ start_daemon() {
 
 daemon=sluiced
 [ "$DPDK" = 1 ] && daemon=sluice-dpdk
-say "$daemon and sluice-healthd in sl-lb"
+say "$daemon and sluice-healthd in $NS_LB"
 if pid_alive "$STATE/pids/sluiced" || pid_alive "$STATE/pids/sluice-dpdk"; then
     echo "the balancer's daemon already runs (scripts/lab.sh down to start afresh)"
 else
@@ -98,8 +106,8 @@ CONF
             --vdev=net_af_xdp0,iface=eth0 --vdev=net_tap0,iface=sl-exc
         # AF_XDP takes eth0's frames from the kernel: its address moves
         # to the exception port, as on a host whose NIC DPDK owns.
-        ip -n sl-lb addr del 10.200.0.2/24 dev eth0
-        ip -n sl-lb addr add 10.200.0.2/24 dev sl-exc
+        ip -n "$NS_LB" addr del 10.200.0.2/24 dev eth0
+        ip -n "$NS_LB" addr add 10.200.0.2/24 dev sl-exc
         echo "10.200.0.2/24 moved from eth0 to the exception port sl-exc"
     else
         start_daemon sluiced "$BUILD/controlplane/sluiced" --foreground \
@@ -112,7 +120,7 @@ fi
 if pid_alive "$STATE/pids/sluice-healthd"; then
     echo "sluice-healthd already running (pid $(cat "$STATE/pids/sluice-healthd"))"
 else
-    nsenter --net=/run/netns/sl-lb "$BUILD/healthd/sluice-healthd" --foreground --socket "$SOCK" \
+    nsenter --net=/run/netns/$NS_LB "$BUILD/healthd/sluice-healthd" --foreground --socket "$SOCK" \
         --refresh 500 </dev/null >>"$STATE/healthd.log" 2>&1 &
     echo $! > "$STATE/pids/sluice-healthd"
     echo "sluice-healthd pid $(cat "$STATE/pids/sluice-healthd"), log $STATE/healthd.log"
@@ -135,11 +143,11 @@ sys.exit(0 if b and all(x["health"] == "up" for x in b) else 1)'
 for _ in $(seq 50); do healthy && break; sleep 0.2; done
 healthy || echo "demo: warning: not every backend is healthy yet (see below)"
 
-say "$REQUESTS HTTP requests from sl-client to http://$VIP/"
+say "$REQUESTS HTTP requests from $NS_CLIENT to http://$VIP/"
 declare -A seen=()
 failed=0
 for _ in $(seq "$REQUESTS"); do
-    if body=$(nsenter --net=/run/netns/sl-client curl -s --max-time 2 "http://$VIP/"); then
+    if body=$(nsenter --net=/run/netns/$NS_CLIENT curl -s --max-time 2 "http://$VIP/"); then
         seen[$body]=$(( ${seen[$body]:-0} + 1 ))
     else
         failed=$((failed + 1))
@@ -158,7 +166,7 @@ ctl stats
 say "sluicectl backend list"
 ctl backend list
 
-NS="nsenter --net=/run/netns/sl-lb"
+NS="nsenter --net=/run/netns/$NS_LB"
 CTL="$BUILD/controlplane/sluicectl --socket $SOCK"
 cat <<EOF
 
@@ -167,7 +175,7 @@ cat <<EOF
   $NS $CTL flows $SVC
   $NS $CTL backend set $SVC 10.200.0.12 --drain
   $NS $CTL vip set $SVC --affinity source
-  nsenter --net=/run/netns/sl-client curl -s http://$VIP/
+  nsenter --net=/run/netns/$NS_CLIENT curl -s http://$VIP/
   kill \$(cat $STATE/pids/nginx-be2)     # healthd marks be2 down within ~2 s
   scripts/lab.sh status
   scripts/lab.sh down                    # removes everything, sluiced and healthd included

@@ -9,6 +9,12 @@
 #              own-address:80 (for health checks)
 #   sl-sw      bridge br0 with the peers sw-client, sw-lb, sw-be1..3
 #
+# "sl-" is the default prefix of the namespace names (SLUICE_LAB_PREFIX).
+# Labs with different prefixes run side by side: everything a lab owns
+# outside its namespaces (state dir, bpffs pins) is named after its
+# prefix too, and nothing of it sits in the root namespace (no bridge, no
+# veth), so a test lab can run beside the demo's.
+#
 # The bridge has a namespace of its own so that the balancer's namespace
 # looks like a real balancer host (one NIC, no bridge, no bridge netfilter
 # in its path) and the "switch" can be inspected on its own
@@ -22,9 +28,17 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 BUILD=${SLUICE_BUILD:-$REPO/build}
-STATE=${SLUICE_LAB_STATE:-/run/sluice-lab}
-PIN_ROOT=${SLUICE_LAB_PINS:-/sys/fs/bpf/sluice-lab}
+PREFIX=${SLUICE_LAB_PREFIX:-sl-}
+case $PREFIX in
+    ''|*[!a-z0-9-]*) echo "lab: SLUICE_LAB_PREFIX '$PREFIX': use a-z, 0-9 and -" >&2; exit 2 ;;
+esac
+[ ${#PREFIX} -le 16 ] || { echo "lab: SLUICE_LAB_PREFIX '$PREFIX': 16 characters at most" >&2; exit 2; }
+# The default lab keeps the historical paths; another prefix gets its own.
+if [ "$PREFIX" = sl- ]; then OWN=; else OWN=-${PREFIX%-}; fi
+STATE=${SLUICE_LAB_STATE:-/run/sluice-lab$OWN}
+PIN_ROOT=${SLUICE_LAB_PINS:-/sys/fs/bpf/sluice-lab$OWN}
 DECAP=${SLUICE_DECAP:-$BUILD/xdp/sluice-decap}
+DPDK_RUN=$STATE/dpdk-run
 
 NET=10.200.0
 VIP=10.100.0.1
@@ -32,24 +46,37 @@ VIP_NET=10.100.0.0/24
 LB_ADDR=$NET.2
 CLIENT_ADDR=$NET.10
 BACKENDS=(be1 be2 be3)
-NAMESPACES=(sl-sw sl-client sl-lb sl-be1 sl-be2 sl-be3)
+NS_SW=${PREFIX}sw
+NS_CLIENT=${PREFIX}client
+NS_LB=${PREFIX}lb
+NAMESPACES=("$NS_SW" "$NS_CLIENT" "$NS_LB" "${BACKENDS[@]/#/$PREFIX}")
 
 usage() {
     cat <<EOF
-usage: scripts/lab.sh up|down|status|run-nginx BE [--help]
+usage: scripts/lab.sh up|down|status|env|run-nginx BE|lb-exec CMD... [--help]
 
 up      create the lab (idempotent: says "already up" when it is)
 down    stop the lab's nginx (by pid), remove its XDP pins and namespaces
 status  print what is up; exit 0 when the whole lab is up, 3 otherwise
+env     print LAB_PREFIX, LAB_STATE, LAB_PINS and LAB_DPDK_RUN as shell
+        assignments (for scripts that drive the lab:
+        eval "\$(scripts/lab.sh env)")
+lb-exec CMD [ARG...]
+        exec CMD in the balancer's namespace with the lab's own
+        /var/run/dpdk ($DPDK_RUN), so that a DPDK process's EAL run
+        directory (sluice-dpdk's default --file-prefix is fixed) cannot meet
+        another lab's or the host's. In the background, \$! is CMD's pid.
 
-Namespaces: ${NAMESPACES[*]} (bridge br0 in sl-sw).
+Namespaces: ${NAMESPACES[*]} (bridge br0 in $NS_SW).
   client  $CLIENT_ADDR    route $VIP_NET via $LB_ADDR
   lb      $LB_ADDR     eth0, ip_forward=1
   be1..3  $NET.11-13  VIP $VIP/32 on lo, decap XDP on eth0, nginx
 State (pids, nginx configs and logs): $STATE; pins: $PIN_ROOT.
 Needs root, nginx (Debian package nginx-light or nginx), ethtool, and
-$DECAP (ninja -C build). Environment: SLUICE_BUILD, SLUICE_LAB_STATE,
-SLUICE_LAB_PINS, SLUICE_DECAP.
+$DECAP (ninja -C build). Environment: SLUICE_LAB_PREFIX (default sl-;
+it names the namespaces, and any other prefix P- also moves the default
+state and pins to /run/sluice-lab-P and /sys/fs/bpf/sluice-lab-P),
+SLUICE_BUILD, SLUICE_LAB_STATE, SLUICE_LAB_PINS, SLUICE_DECAP.
 
 Run sluiced on the balancer (nsenter, not 'ip netns exec', which remounts
 /sys and hides the bpffs):
@@ -60,12 +87,12 @@ Run sluiced on the balancer (nsenter, not 'ip netns exec', which remounts
   backend add $VIP:80/tcp $NET.12
   backend add $VIP:80/tcp $NET.13
   CONF
-  nsenter --net=/run/netns/sl-lb $BUILD/controlplane/sluiced --foreground \\
+  nsenter --net=/run/netns/$NS_LB $BUILD/controlplane/sluiced --foreground \\
       --config $STATE/sluice.conf --state $STATE/sluiced.state \\
       --socket $STATE/sluiced.sock --pin-root $PIN_ROOT/lb \\
       </dev/null >>$STATE/sluiced.log 2>&1 &
   echo \$! > $STATE/pids/sluiced        # so that 'down' stops it too
-  nsenter --net=/run/netns/sl-client curl -s http://$VIP/
+  nsenter --net=/run/netns/$NS_CLIENT curl -s http://$VIP/
 EOF
 }
 
@@ -95,15 +122,16 @@ check_tools() {
     fi
 }
 
-# connect NODE NS MACBYTE: veth eth0 in NS, peer sw-NODE on br0 in sl-sw.
+# connect NODE NS MACBYTE: veth eth0 in NS, peer sw-NODE on br0 in the
+# switch's namespace (created there: the root namespace never sees it).
 connect() {
     local node=$1 ns=$2 mac=$3
-    ip -n sl-sw link add "sw-$node" type veth peer name eth0 netns "$ns"
+    ip -n "$NS_SW" link add "sw-$node" type veth peer name eth0 netns "$ns"
     ip -n "$ns" link set eth0 address "$(mac_of "$mac")"
-    ip -n sl-sw link set "sw-$node" master br0 up
+    ip -n "$NS_SW" link set "sw-$node" master br0 up
     ip -n "$ns" link set eth0 up
     # Partial TX checksums break once the frame crosses an XDP program
-    # (DESIGN.md); every lab sender talks to an XDP interface (client->lb,
+    # (docs/architecture.md, "The lab"); every lab sender talks to an XDP interface (client->lb,
     # lb->backends, backends->lb for health checks), so all are off.
     nx "$ns" ethtool -K eth0 tx off >/dev/null
 }
@@ -137,7 +165,7 @@ EOF
 }
 
 start_nginx() {   # start_nginx NAME: writes the lab's config, then runs nginx
-    local name=$1 ns=sl-$1 dir=$STATE/$1
+    local name=$1 ns=$PREFIX$1 dir=$STATE/$1
     mkdir -p "$dir/tmp"
     nginx_conf "$name" "$(be_addr "$name")" "$dir"
     nx "$ns" nginx -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
@@ -148,7 +176,7 @@ start_nginx() {   # start_nginx NAME: writes the lab's config, then runs nginx
 # run_nginx NAME: nginx of backend NAME with the config already in its
 # state dir (tests may have added to it), pid tracked for `down`.
 run_nginx() {
-    local name=$1 ns=sl-$1 dir=$STATE/$1 pid
+    local name=$1 ns=$PREFIX$1 dir=$STATE/$1 pid
     rm -f "$dir/nginx.pid"
     # nsenter execs nginx (no --fork for a net namespace), so $! is the
     # nginx master; daemon off keeps it that pid.
@@ -166,7 +194,7 @@ run_nginx() {
 }
 
 setup_backend() {   # setup_backend NAME
-    local name=$1 ns=sl-$1 addr
+    local name=$1 ns=$PREFIX$1 addr
     addr=$(be_addr "$name")
     connect "$name" "$ns" "$((10 + ${name#be}))"
     ip -n "$ns" addr add "$addr/24" dev eth0
@@ -192,13 +220,13 @@ napi_threads() { ps -eo pid=,comm= | awk '$2 ~ /^napi\/eth0-[0-9]+$/ {print $1}'
 pin_lb_rx() {
     local before after t
     before=$(napi_threads)
-    nx sl-lb ethtool -K eth0 gro on >/dev/null
+    nx "$NS_LB" ethtool -K eth0 gro on >/dev/null
     # sysfs of the namespace's devices: needs the /sys remount of ip netns exec.
-    ip netns exec sl-lb sh -c 'echo 1 > /sys/class/net/eth0/threaded'
+    ip netns exec "$NS_LB" sh -c 'echo 1 > /sys/class/net/eth0/threaded'
     after=$(napi_threads)
     t=$(comm -13 <(echo "$before") <(echo "$after") | head -1)
     if [ -z "$t" ]; then
-        say "warning: no NAPI thread for sl-lb eth0; flows may be seen on several CPUs"
+        say "warning: no NAPI thread for $NS_LB eth0; flows may be seen on several CPUs"
         return 0
     fi
     taskset -pc "${LAB_LB_CPU:-0}" "$t" >/dev/null
@@ -228,19 +256,20 @@ lab_up() {
         ip netns add "$ns"
         ip -n "$ns" link set lo up
     done
-    ip -n sl-sw link add br0 type bridge stp_state 0 forward_delay 0
-    ip -n sl-sw link set br0 up
+    ip -n "$NS_SW" link add br0 type bridge stp_state 0 forward_delay 0
+    ip -n "$NS_SW" link set br0 up
 
-    connect client sl-client 10
-    ip -n sl-client addr add "$CLIENT_ADDR/24" dev eth0
-    ip -n sl-client route add "$VIP_NET" via "$LB_ADDR"
+    connect client "$NS_CLIENT" 10
+    ip -n "$NS_CLIENT" addr add "$CLIENT_ADDR/24" dev eth0
+    ip -n "$NS_CLIENT" route add "$VIP_NET" via "$LB_ADDR"
 
-    connect lb sl-lb 2
-    ip -n sl-lb addr add "$LB_ADDR/24" dev eth0
-    nx sl-lb sysctl -qw net.ipv4.ip_forward=1
-    # sluiced XDP_TXes out of sl-lb's eth0: the frame only reaches the
-    # bridge if the peer runs an XDP program (DESIGN.md).
-    nx sl-sw "$DECAP" pass-attach sw-lb >/dev/null
+    connect lb "$NS_LB" 2
+    ip -n "$NS_LB" addr add "$LB_ADDR/24" dev eth0
+    nx "$NS_LB" sysctl -qw net.ipv4.ip_forward=1
+    # sluiced XDP_TXes out of the balancer's eth0: the frame only reaches
+    # the bridge if the peer runs an XDP program (docs/architecture.md,
+    # "The lab").
+    nx "$NS_SW" "$DECAP" pass-attach sw-lb >/dev/null
     pin_lb_rx
 
 
@@ -249,7 +278,23 @@ lab_up() {
     done
     date -u +%FT%TZ > "$STATE/up"
     say "up: client $CLIENT_ADDR, lb $LB_ADDR (eth0), backends $NET.11-13, VIP $VIP"
-    say "start sluiced in sl-lb next (scripts/lab.sh --help)"
+    say "start sluiced in $NS_LB next (scripts/lab.sh --help)"
+}
+
+# --- lb-exec ------------------------------------------------------------
+
+# Every step execs (lab.sh -> unshare -> sh -> nsenter -> CMD): one pid.
+# nsenter --net, not `ip netns exec`, which remounts /sys and hides the
+# bpffs. The private mount namespace dies with CMD; $DPDK_RUN goes with
+# the state dir at `down`.
+lab_lb_exec() {
+    [ "$(id -u)" = 0 ] || die "needs root"
+    [ -e "$STATE/up" ] || die "the lab is not up ($STATE/up missing)"
+    [ $# -gt 0 ] || die "lb-exec needs a command"
+    mkdir -p "$DPDK_RUN" /var/run/dpdk
+    exec unshare --mount --propagation private sh -c \
+        'mount --bind "$1" /var/run/dpdk && ns=$2 && shift 2 && exec nsenter --net="$ns" "$@"' \
+        sh "$DPDK_RUN" "/run/netns/$NS_LB" "$@"
 }
 
 # --- down ---------------------------------------------------------------
@@ -261,7 +306,9 @@ lab_down() {
         for f in "$STATE"/pids/*; do
             [ -e "$f" ] || continue
             comm=$(basename "$f")
-            comm=${comm%-be[0-9]*}   # nginx-be1 -> nginx; sluice-healthd stays whole
+            case $comm in   # nginx-be1 -> nginx, python3-udp-be1 -> python3;
+            nginx-*|python3-*) comm=${comm%%-*} ;;   # sluice-healthd stays whole
+            esac
             pid_alive "$f" "$comm" || { rm -f "$f"; continue; }
             pid=$(cat "$f")
             kill -TERM "$pid" 2>/dev/null || true
@@ -310,27 +357,27 @@ lab_status() {
             ok=1
             continue
         fi
-        if [ "$ns" = sl-sw ]; then
+        if [ "$ns" = "$NS_SW" ]; then
             printf '  %-10s br0: %s\n' "$ns" \
-                "$(ip -n sl-sw -br link show master br0 2>/dev/null | awk '{print $1}' | sed 's/@.*//' | tr '\n' ' ')"
-            xdp=$(ip -n sl-sw -d link show sw-lb 2>/dev/null | grep -o 'prog/xdp id [0-9]*' || true)
+                "$(ip -n "$NS_SW" -br link show master br0 2>/dev/null | awk '{print $1}' | sed 's/@.*//' | tr '\n' ' ')"
+            xdp=$(ip -n "$NS_SW" -d link show sw-lb 2>/dev/null | grep -o 'prog/xdp id [0-9]*' || true)
             printf '  %-10s sw-lb xdp: %s\n' "" "${xdp:-none}"
             [ -n "$xdp" ] || ok=1
             continue
         fi
-        if [ "$ns" = sl-lb ] && [ -s "$STATE/lb-napi-thread" ]; then
+        if [ "$ns" = "$NS_LB" ] && [ -s "$STATE/lb-napi-thread" ]; then
             printf '  %-10s eth0 NAPI thread %s on CPU %s\n' "$ns" "$(cat "$STATE/lb-napi-thread")" \
                 "$(taskset -pc "$(cat "$STATE/lb-napi-thread")" 2>/dev/null | sed 's/.*: //')"
         fi
-        if [ "$ns" = sl-lb ] && pid_alive "$STATE/pids/sluiced" sluiced; then
+        if [ "$ns" = "$NS_LB" ] && pid_alive "$STATE/pids/sluiced" sluiced; then
             printf '  %-10s sluiced pid %s\n' "$ns" "$(cat "$STATE/pids/sluiced")"
         fi
         xdp=$(ip -n "$ns" -d link show eth0 2>/dev/null | grep -o 'prog/xdp id [0-9]*' || true)
         printf '  %-10s eth0 %s xdp: %s\n' "$ns" \
             "$(ip -n "$ns" -4 -br addr show eth0 2>/dev/null | awk '{print $3}')" "${xdp:-none}"
         case $ns in
-        sl-be*)
-            be=${ns#sl-}
+        "${PREFIX}"be*)
+            be=${ns#"$PREFIX"}
             [ -n "$xdp" ] || ok=1
             if pid_alive "$STATE/pids/nginx-$be" nginx; then
                 printf '  %-10s nginx pid %s, VIP on lo: %s\n' "" "$(cat "$STATE/pids/nginx-$be")" \
@@ -351,6 +398,9 @@ lab_status() {
 case ${1:-} in
 -h|--help|help) usage ;;
 up) lab_up ;;
+env) printf 'LAB_PREFIX=%q\nLAB_STATE=%q\nLAB_PINS=%q\nLAB_DPDK_RUN=%q\n' \
+        "$PREFIX" "$STATE" "$PIN_ROOT" "$DPDK_RUN" ;;
+lb-exec) shift; lab_lb_exec "$@" ;;
 run-nginx)
     [ "$(id -u)" = 0 ] || die "needs root"
     [ -f "$STATE/${2:?run-nginx needs a backend: be1, be2 or be3}/nginx.conf" ] \

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * bench_api.c - the control plane's costs, measured against a real sluiced
- * through its API socket (scripts/bench.sh control; shared/BENCH.md,
- * "Control plane and end to end"). Prints figures, asserts nothing.
+ * through its API socket (scripts/bench.sh control; docs/measuring.md,
+ * "Control plane"). Prints figures, asserts nothing.
  *
  * Usage: bench_api MODE [options]
  *

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Control-plane benchmark (issue 3, "Benchmark"; shared/BENCH.md, "Control
-# plane and end to end"): a real sluiced on a veth in a private network
+# Control-plane benchmark (issue 3, "Benchmark"; docs/measuring.md,
+# "Control plane"): a real sluiced on a veth in a private network
 # namespace, pins in a private bpffs directory, 100 VIPs x 100 backends
 # (M = 65537), driven through its API by tests/bench/bench_api. Prints
 # figures, asserts nothing; every wait is bounded; everything it starts is

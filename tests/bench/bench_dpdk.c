@@ -4,7 +4,7 @@
  * dp_burst() (dataplane/lcore.c), on one lcore over mbufs in memory (no
  * NIC), as ratios to a floor measured in the same run: dpdk-testpmd
  * io-forwarding between two net_null ports on one lcore
- * (shared/BENCH.md, "DPDK").
+ * (docs/measuring.md, "DPDK").
  *
  * What a run does, per burst of DP_BURST (32) packets: takes 32 mbufs
  * from the pool (rte_pktmbuf_alloc_bulk) and writes the case's frame into
@@ -866,7 +866,7 @@ static void usage(const char *prog)
 	       "          [-- EAL memory args]\n"
 	       "  Runs dp_burst() over in-memory mbufs on one lcore and dpdk-testpmd io\n"
 	       "  forwarding over two net_null ports as the floor, interleaved, and prints\n"
-	       "  cycles/packet per case and its ratio to the floor (shared/BENCH.md).\n"
+	       "  cycles/packet per case and its ratio to the floor (docs/measuring.md).\n"
 	       "  -n N  rounds, %d..%d (default %d); a warm-up round of the cases is discarded\n"
 	       "  -p N  packets per case per round (default %llu)\n"
 	       "  -s N  seconds per testpmd floor run, its start-up included (default %d)\n"
@@ -897,11 +897,11 @@ static void print_machine(struct bench *b, int rounds)
 	if (f)
 		fclose(f);
 	printf("bench_dpdk: dp_burst() on one lcore over in-memory mbufs (no NIC), floor\n"
-	       "  testpmd io forwarding over two net_null ports (shared/BENCH.md, DPDK)\n");
+	       "  testpmd io forwarding over two net_null ports (docs/measuring.md, DPDK)\n");
 	printf("machine: %s, %ld CPUs online, TSC %.3f GHz; %s\n", model,
 	       sysconf(_SC_NPROCESSORS_ONLN), (double)rte_get_tsc_hz() / 1e9, rte_version());
 	printf("memory: %s\n", b->no_huge ?
-	       "--no-huge (NO hugepages: BENCH.md says DPDK runs 1.6-2.9x slower so)" :
+	       "--no-huge (NO hugepages: DPDK runs 1.6-2.9x slower so, docs/measuring.md)" :
 	       "2 MB hugepages");
 	printf("lcore on CPU %u, testpmd forwarding lcore on the same CPU; %d rounds (+1\n"
 	       "  warm-up of the cases) x %" PRIu64 " packets per case, testpmd %u s per floor\n",

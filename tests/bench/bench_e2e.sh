@@ -7,32 +7,34 @@
 # sluiced (net_af_xdp on the balancer's eth0, the balancer's address on a
 # net_tap exception port, as tests/e2e/e2e.sh dpdk), again beside straight
 # to one backend, so both fast paths' ratios come from one run. Prints
-# figures, asserts nothing. Brings the lab up with demo.sh and down at the
-# end; refuses to touch a lab that is already up.
+# figures, asserts nothing. Brings a lab of its own up with demo.sh
+# (namespaces slb<pid>-*, beside the demo's sl-* if that is up) and down
+# at the end.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build-bench}
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-3}
-STATE=/run/sluice-lab
+export SLUICE_LAB_PREFIX=slb$$-
+unset SLUICE_LAB_STATE SLUICE_LAB_PINS
+eval "$("$ROOT/scripts/lab.sh" env)"
+STATE=$LAB_STATE
 SOCK=$STATE/sluiced.sock
+NS_LB=${LAB_PREFIX}lb
+NS_CLIENT=${LAB_PREFIX}client
 VIP=10.100.0.1:80/tcp
 
 [ "$(id -u)" = 0 ] || { echo "bench e2e: needs root (network namespaces, XDP)"; exit 1; }
 command -v wrk >/dev/null || { echo "bench e2e: wrk not found (apt-get install wrk)"; exit 1; }
-if ip netns list | grep -q '^sl-'; then
-    echo "bench e2e: the lab is already up; run scripts/lab.sh down first"
-    exit 1
-fi
 trap '"$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true' EXIT
 
-ctl() { nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+ctl() { nsenter --net="/run/netns/$NS_LB" "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
 BUILD_DIR=$BUILD SLUICE_BUILD=$BUILD "$ROOT/scripts/demo.sh" >/dev/null 2>&1 || {
     echo "bench e2e: demo.sh failed; run it alone to see why"; exit 1; }
 
 rps() {   # rps URL: requests/s of one wrk run from the client
-    nsenter --net=/run/netns/sl-client wrk -t1 -c16 -d"${SECS}s" "$1" 2>/dev/null |
+    nsenter --net="/run/netns/$NS_CLIENT" wrk -t1 -c16 -d"${SECS}s" "$1" 2>/dev/null |
         awk '/Requests\/sec/ {print $2}'
 }
 
@@ -57,7 +59,7 @@ vip_rounds() {
         awk '{printf "%.2f\n", $1 / $2}' | med) (min / median / max)"
 }
 
-echo "== requests/s, wrk -t1 -c16 -d${SECS}s from sl-client, $ROUNDS rounds interleaved"
+echo "== requests/s, wrk -t1 -c16 -d${SECS}s from $NS_CLIENT, $ROUNDS rounds interleaved"
 vip_rounds XDP
 
 # Detection: interval 200 ms, timeout 100 ms, fall 2, rise 2.
@@ -99,7 +101,7 @@ echo "   which wrk, nginx and the kernel's veth work share)"
 ctl detach >/dev/null
 kill -TERM "$(cat "$STATE/pids/sluiced")"
 for _ in $(seq 50); do [ -d "/proc/$(cat "$STATE/pids/sluiced")" ] || break; sleep 0.1; done
-nsenter --net=/run/netns/sl-lb "$DPDK" --foreground --config "$STATE/sluice.conf" \
+"$ROOT/scripts/lab.sh" lb-exec "$DPDK" --foreground --config "$STATE/sluice.conf" \
     --state "$STATE/sluiced.state" --socket "$SOCK" -- -l 0-1 --no-huge -m 512 --no-pci \
     --vdev=net_af_xdp0,iface=eth0 --vdev=net_tap0,iface=sl-exc \
     </dev/null >>"$STATE/sluice-dpdk.log" 2>&1 &
@@ -108,8 +110,8 @@ for _ in $(seq 200); do ctl status >/dev/null 2>&1 && break; sleep 0.05; done
 if ! ctl status >/dev/null 2>&1; then
     echo "bench e2e: sluice-dpdk did not start:"; tail -n 20 "$STATE/sluice-dpdk.log"; exit 1
 fi
-ip -n sl-lb addr del 10.200.0.2/24 dev eth0
-ip -n sl-lb addr add 10.200.0.2/24 dev sl-exc
+ip -n "$NS_LB" addr del 10.200.0.2/24 dev eth0
+ip -n "$NS_LB" addr add 10.200.0.2/24 dev sl-exc
 sleep 2   # healthd's checks now go through the exception port: all up again
 vip_rounds DPDK
 printf '%-40s %s\n' "DPDK / XDP through the VIP, medians" "$(paste <(med < "$TMPD/vip-DPDK" | awk -F' / ' '{print $2}') \

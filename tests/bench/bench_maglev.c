@@ -2,7 +2,7 @@
 /*
  * bench_maglev.c - cost of lb_maglev_build() and the disruption of
  * removing one backend. Prints figures, asserts nothing (scripts/bench.sh
- * collects them; see shared/BENCH.md: median of >= 20 builds, M = 65537,
+ * collects them; see docs/measuring.md: median of >= 20 builds, M = 65537,
  * N = 100 and 1000).
  *
  * Usage: bench_maglev [runs]   (default 25, at least 20)

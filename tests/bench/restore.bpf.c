@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * restore.bpf.c - the BPF_PROG_TEST_RUN harness of bench_xdp
- * (shared/BENCH.md, method 1: restore and tail-call).
+ * (docs/measuring.md, method 1: restore and tail-call).
  *
  * With repeat = N the kernel runs a program N times on one buffer, so from
  * the second iteration on a forwarder would see its own IP-in-IP output.

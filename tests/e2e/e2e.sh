@@ -7,7 +7,13 @@
 # ARP for the balancer's and the VIP's addresses. Every loop is bounded;
 # the trap stops what it started by pid and runs `scripts/lab.sh down`.
 #
-# FASTPATH xdp (default): sluiced, XDP on sl-lb's eth0; the restart is
+# The lab is a test lab of its own, beside any other (the demo's sl-*
+# included): its namespaces are slt<pid>-lb, slt<pid>-client, ...
+# (SLUICE_LAB_PREFIX), its state dir and pins are named after that prefix
+# (scripts/lab.sh env), and sluice-dpdk's EAL run directory is private to
+# it. Only what this run made is stopped or removed.
+#
+# FASTPATH xdp (default): sluiced, XDP on the balancer's eth0; the restart is
 # mid-traffic and must lose nothing (the pinned program is adopted).
 # FASTPATH dpdk: sluice-dpdk with net_af_xdp on eth0, which takes eth0's
 # packets from the kernel as a NIC bound to DPDK would, and a net_tap
@@ -42,21 +48,18 @@ if ! command -v nginx >/dev/null; then
     echo "e2e.sh: skipped: nginx not found (apt-get install nginx-light)"
     exit 77
 fi
-for ns in sl-sw sl-client sl-lb sl-be1 sl-be2 sl-be3; do
-    if [ -e "/run/netns/$ns" ]; then
-        echo "e2e.sh: skipped: the lab is in use (namespace $ns exists; scripts/lab.sh down first)"
-        exit 77
-    fi
-done
-
-export SLUICE_BUILD=$BUILD
+export SLUICE_BUILD=$BUILD SLUICE_LAB_PREFIX=slt$$-
 unset SLUICE_LAB_STATE SLUICE_LAB_PINS SLUICE_DECAP
-STATE=/run/sluice-lab
-PIN=/sys/fs/bpf/sluice-lab/lb
+eval "$("$LAB" env)"
+P=$LAB_PREFIX                   # namespaces: ${P}lb, ${P}client, ${P}be1 ...
+NS_LB=${P}lb
+NS_CLIENT=${P}client
+STATE=$LAB_STATE
+PIN=$LAB_PINS/lb
 SOCK=$STATE/sluiced.sock
 PY=/usr/bin/python3
 LB_ADDR=10.200.0.2
-LB_MAC=02:5c:00:00:00:02        # scripts/lab.sh's sl-lb eth0
+LB_MAC=02:5c:00:00:00:02        # scripts/lab.sh's balancer eth0
 EXC=sl-exc                      # the DPDK exception port's kernel interface
 VIP=10.100.0.1
 VIP2=10.100.0.2
@@ -98,11 +101,11 @@ trap cleanup EXIT
 die() { echo "not ok - $*"; failures=$((failures + 1)); echo "e2e.sh: $failures check(s) failed"; exit 1; }
 
 nx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
-ctl() { nx sl-lb "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+ctl() { nx "$NS_LB" "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # get URL: prints the body (one line, "beN") or FAIL.
-get() { nx sl-client curl -s --max-time 2 "$1" || echo FAIL; }
+get() { nx "$NS_CLIENT" curl -s --max-time 2 "$1" || echo FAIL; }
 
 # requests N URL OUT: N sequential requests, one answer per line in OUT.
 requests() {
@@ -152,14 +155,16 @@ vip_lines() { grep -c " $2 \"GET / HTTP" "$STATE/$1/access.log" 2>/dev/null || t
 # The balancer's address moves to the exception port's interface, which
 # DPDK creates at start (and takes away at exit).
 lb_addr_to_exception() {
-    ip -n sl-lb addr del "$LB_ADDR/24" dev eth0 2>/dev/null || true
-    ip -n sl-lb addr replace "$LB_ADDR/24" dev "$EXC"
+    ip -n "$NS_LB" addr del "$LB_ADDR/24" dev eth0 2>/dev/null || true
+    ip -n "$NS_LB" addr replace "$LB_ADDR/24" dev "$EXC"
 }
 
 start_sluiced() {
-    # nsenter itself (not a function) so that $! is the daemon.
+    # nsenter or lab.sh lb-exec (which execs) itself, not a function, so
+    # that $! is the daemon.
     if [ "$FASTPATH" = dpdk ]; then
-        nsenter --net=/run/netns/sl-lb "$BUILD/dataplane/sluice-dpdk" --foreground \
+        # With the lab's own EAL run directory, beside a demo's sluice-dpdk.
+        "$LAB" lb-exec "$BUILD/dataplane/sluice-dpdk" --foreground \
             --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
             --socket "$SOCK" -- -l 0-1 --no-huge -m 512 --no-pci \
             --vdev=net_af_xdp0,iface=eth0 --vdev=net_tap0,iface=$EXC \
@@ -167,7 +172,7 @@ start_sluiced() {
         SLUICED_PID=$!
         echo "$SLUICED_PID" > "$STATE/pids/sluice-dpdk"
     else
-        nsenter --net=/run/netns/sl-lb "$BUILD/controlplane/sluiced" --foreground \
+        nsenter --net="/run/netns/$NS_LB" "$BUILD/controlplane/sluiced" --foreground \
             --config "$STATE/sluice.conf" --state "$STATE/sluiced.state" \
             --socket "$SOCK" --pin-root "$PIN" </dev/null >>"$STATE/sluiced.log" 2>&1 &
         SLUICED_PID=$!
@@ -202,7 +207,7 @@ echo "ok - scripts/lab.sh up"
 # The VIP on the balancer's loopback, as an operator announcing it on the
 # link would put it: the kernel answers ARP for it; the fast path, which
 # sees its packets first, still forwards them.
-ip -n sl-lb addr add "$VIP/32" dev lo
+ip -n "$NS_LB" addr add "$VIP/32" dev lo
 
 # Test-time additions to each backend: a second VIP on lo with nginx on it
 # (affinity), a ~5 MB file (the long-lived transfer), an access log that
@@ -210,16 +215,16 @@ ip -n sl-lb addr add "$VIP/32" dev lo
 # own-address:7.
 for be in "${BES[@]}"; do
     dir=$STATE/$be
-    ip -n "sl-$be" addr add "$VIP2/32" dev lo
+    ip -n "$P$be" addr add "$VIP2/32" dev lo
     head -c $((BIG_MB * 1024 * 1024)) /dev/urandom > "$dir/big.bin"
     sed -i \
         -e "s|^\(\s*\)access_log .*|\1log_format e2e '\$remote_addr \$server_addr \"\$request\" \$status \$body_bytes_sent';\n\1access_log $dir/access.log e2e;|" \
         -e "s|^\(\s*\)listen $VIP:80;.*|&\n\1listen $VIP2:80;\n\1location = /big.bin { root $dir; }|" \
         "$dir/nginx.conf"
-    nx "sl-$be" nginx -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+    nx "$P$be" nginx -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
         || die "$be: the e2e nginx config is refused"
     kill -HUP "$(cat "$STATE/pids/nginx-$be")"
-    nsenter --net="/run/netns/sl-$be" "$PY" -c '
+    nsenter --net="/run/netns/$P$be" "$PY" -c '
 import select, socket, sys
 socks = []
 for a in sys.argv[1:]:
@@ -236,7 +241,7 @@ done
 reloaded() {
     local be
     for be in "${BES[@]}"; do
-        [ "$(nx sl-client curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+        [ "$(nx "$NS_CLIENT" curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
             "http://${ADDR[$be]}/big.bin")" = 200 ] || return 1
     done
 }
@@ -257,9 +262,9 @@ CHK="--check-interval ${INTERVAL}ms --check-timeout ${TIMEOUT}ms --check-rise $R
     done
 } > "$STATE/sluice.conf"
 rm -f "$STATE/sluiced.state"
-start_sluiced || die "the $FASTPATH daemon starts in sl-lb"
-echo "ok - the $FASTPATH daemon starts in sl-lb"
-nsenter --net=/run/netns/sl-lb "$BUILD/healthd/sluice-healthd" --foreground \
+start_sluiced || die "the $FASTPATH daemon starts in $NS_LB"
+echo "ok - the $FASTPATH daemon starts in $NS_LB"
+nsenter --net="/run/netns/$NS_LB" "$BUILD/healthd/sluice-healthd" --foreground \
     --socket "$SOCK" --refresh 200 </dev/null >>"$STATE/healthd.log" 2>&1 &
 HEALTHD_PID=$!
 check "healthd marks every backend of $V80 up" wait_healthy "$V80"
@@ -332,7 +337,7 @@ ctl backend del "$V80" "${ADDR[be3]}"
 # backend's send stall mid-file with the connection established. When the
 # reader lets go, the client's ACKs and window updates must still reach
 # the drained backend through the balancer, or the download breaks.
-nx sl-client curl -s --max-time 60 -o - -w '%{stderr}%{http_code} %{size_download}\n' \
+nx "$NS_CLIENT" curl -s --max-time 60 -o - -w '%{stderr}%{http_code} %{size_download}\n' \
         "http://$VIP/big.bin" 2> "$TMP/big.res" |
     { for _ in $(seq 1000); do [ -e "$TMP/go" ] && break; sleep 0.05; done
       cat > "$TMP/big.out"; } &
@@ -341,7 +346,7 @@ BG_PIDS+=("$BIG_PID")
 serving() {   # prints the backend with the client's established connection
     local be
     for be in be1 be2; do
-        if nx "sl-$be" ss -Htn state established "( sport = :80 )" dst "$CLIENT" | grep . >/dev/null; then
+        if nx "$P$be" ss -Htn state established "( sport = :80 )" dst "$CLIENT" | grep . >/dev/null; then
             echo "$be"; return 0
         fi
     done
@@ -408,7 +413,7 @@ else
     stop_pid "$SLUICED_PID"
     wait "$SLUICED_PID" 2>/dev/null || true
     SLUICED_PID=
-    check "sluice-dpdk removed its EAL run directory at exit" test ! -e /var/run/dpdk/sluice
+    check "sluice-dpdk removed its EAL run directory at exit" test ! -e "$LAB_DPDK_RUN/sluice"
     check "sluice-dpdk restarts from its state file" start_sluiced
     check "healthd sees every backend of $V80 up again" wait_healthy "$V80"
     requests 50 "http://$VIP/" "$TMP/restart.txt"
@@ -418,7 +423,7 @@ fi
 
 # --- UDP echo -------------------------------------------------------------------------
 udp_echo() {
-    nx sl-client "$PY" -c '
+    nx "$NS_CLIENT" "$PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(1.0)
@@ -443,10 +448,10 @@ for target in "$LB_ADDR" "$VIP"; do
         # A watcher on the exception port's kernel side sees the very
         # request the client sends: eth0's packets reach the kernel only
         # through DPDK's exception path.
-        coproc WATCH { nx sl-lb "$PY" "$HERE/arp_probe.py" --watch "$EXC" "$CLIENT" "$target" 2; }
+        coproc WATCH { nx "$NS_LB" "$PY" "$HERE/arp_probe.py" --watch "$EXC" "$CLIENT" "$target" 2; }
         read -r -t 5 ready <&"${WATCH[0]}" || ready=
     fi
-    mac=$(nx sl-client "$PY" "$HERE/arp_probe.py" eth0 "$CLIENT" "$target" || true)
+    mac=$(nx "$NS_CLIENT" "$PY" "$HERE/arp_probe.py" eth0 "$CLIENT" "$target" || true)
     check "ARP for $target is answered with the balancer's MAC (${mac:-no answer})" \
         test "$mac" = "$LB_MAC"
     if [ "$FASTPATH" = dpdk ]; then
@@ -462,7 +467,7 @@ done
 # One snapshot, read from a file: piping curl into a reader that stops at
 # its match made curl fail with 23 (write error) under pipefail, and set -e
 # ended the test there whenever /metrics outgrew one pipe write.
-nx sl-lb curl -s --max-time 2 http://127.0.0.1:9109/metrics > "$TMP/metrics.txt" || true
+nx "$NS_LB" curl -s --max-time 2 http://127.0.0.1:9109/metrics > "$TMP/metrics.txt" || true
 metric() {   # metric 'NAME{LABELS}': its value in the snapshot, or nothing
     awk -v k="$1" '$1 == k {print $2; exit}' "$TMP/metrics.txt"
 }
