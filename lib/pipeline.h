@@ -448,7 +448,9 @@ static __always_inline int lb_echo_reply(void *data, void *data_end, const struc
 		old = *(lb_alias_u16 *)ic;
 		ic->type = LB_ICMP_ECHOREPLY;
 		new = *(lb_alias_u16 *)ic;
-		ic->checksum = lb_csum_replace16(ic->checksum, old, new);
+		/* An ICMPv4 message may be all zero: a reply of id 0, seq 0
+		 * and no payload sums to +0 and must carry 0xFFFF. */
+		ic->checksum = lb_csum_replace16_nz(ic->checksum, old, new);
 	} else {
 		struct ipv6hdr *ip6 = data + pkt->l3_off;
 		struct lb_icmp_hdr *ic = data + pkt->l4_off;
@@ -460,6 +462,8 @@ static __always_inline int lb_echo_reply(void *data, void *data_end, const struc
 		__builtin_memcpy(&ip6->saddr, &pkt->key.dst, sizeof(ip6->saddr));
 		__builtin_memcpy(&ip6->daddr, &pkt->key.src, sizeof(ip6->daddr));
 		ip6->hop_limit = LB_ENCAP_TTL;
+		/* The pseudo-header's next header (58) keeps ICMPv6's sum off
+		 * +0: the plain update is exact, as for the IPv4 header. */
 		old = *(lb_alias_u16 *)ic;
 		ic->type = LB_ICMP6_ECHO_REPLY;
 		new = *(lb_alias_u16 *)ic;
