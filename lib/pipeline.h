@@ -288,7 +288,7 @@ static __always_inline int lb_flow_choose(const struct lb_config *cfg,
 	idx = lb_flow_bucket_index(v->hash);
 	bk = lb_env_flow_bucket(&idx);
 	if (!bk)
-		return LB_R_DROP_NO_VIP_META;
+		return LB_R_DROP_NO_FLOW_BUCKET;
 	now = (__u32)lb_env_now();
 	w = lb_flow_way(bk, key, v->hash, now, lb_flow_ttl(cfg, key->proto), &hit, &evict) &
 	    (LB_FLOW_WAYS - 1);
