@@ -89,11 +89,11 @@ static void dispatch(struct dp_worker *wk, unsigned int in, struct rte_mbuf *m,
 	m->data_len = (uint16_t)(f->data_end - f->data);
 	m->pkt_len = m->data_len;
 
-	switch (lb_dp_verdict_of(reason)) {
-	case LB_DP_TX:
+	switch (lb_reason_action(reason)) {
+	case LB_ACT_TX:
 		send_port(wk, in, m);
 		return;
-	case LB_DP_REDIRECT:
+	case LB_ACT_REDIRECT:
 		out = port_of_ifindex(wk->d, f->out_ifindex);
 		if (out >= 0) {
 			send_port(wk, (unsigned int)out, m);
@@ -101,10 +101,10 @@ static void dispatch(struct dp_worker *wk, unsigned int in, struct rte_mbuf *m,
 		}
 		wk->st.no_port++;
 		break;
-	case LB_DP_PASS:
+	case LB_ACT_PASS:
 		pass(wk, m);
 		return;
-	case LB_DP_DROP:
+	case LB_ACT_DROP:
 		break;
 	}
 	rte_pktmbuf_free(m);

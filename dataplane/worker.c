@@ -162,7 +162,7 @@ static void process_staged(struct lb_dp_frame *f, int *reasons, unsigned int n)
 		s->pr.cfg = NULL;
 		s->pr.meta = NULL;
 		s->prep = lb_prepare(&f[i], &s->pkt, &s->v, &s->pr);
-		if (s->prep == LB_PREP_FLOW)
+		if (s->prep == LB_OK && s->pr.meta)	/* a TCP/UDP flow */
 			prefetch_bucket(s->v.hash);
 	}
 	for (unsigned int i = 0; i < n; i++) {

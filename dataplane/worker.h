@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "action.h"
 #include "fwd.h"
 #include "tables.h"
 
@@ -49,14 +50,6 @@ struct lb_dp_worker {
 	uint32_t n_ifindex;
 } __attribute__((aligned(LB_DP_CACHE_LINE)));
 
-/* What to do with a frame after lb_dp_process(). */
-enum lb_dp_verdict {
-	LB_DP_TX,		/* out the port it came in on */
-	LB_DP_REDIRECT,		/* out frame->out_ifindex */
-	LB_DP_PASS,		/* the kernel's: exception path */
-	LB_DP_DROP,
-};
-
 /* Allocates a worker's flow table and counters for t's params (malloc;
  * the DPDK process uses rte_zmalloc_socket through lb_dp_worker_init_mem
  * when it wants NUMA placement). Returns 0 or -ENOMEM. */
@@ -64,7 +57,9 @@ int lb_dp_worker_init(struct lb_dp_worker *w, const struct lb_tables *t);
 void lb_dp_worker_fini(struct lb_dp_worker *w);
 
 /* Runs the pipeline over one frame: returns the LB_R_* reason, counted
- * in w's counters, with the frame rewritten in place. */
+ * in w's counters, with the frame rewritten in place. What becomes of the
+ * frame is lb_reason_action(reason) (lib/action.h); LB_ACT_REDIRECT: out
+ * frame->out_ifindex. */
 int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f);
 
 /* The same over n frames, reasons[i] for f[i], with the results
@@ -75,26 +70,6 @@ int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f);
 #define LB_DP_BURST_MAX 32
 void lb_dp_process_burst(struct lb_dp_worker *w, struct lb_dp_frame *f, int *reasons,
 			 unsigned int n);
-
-/* The action for a reason (the XDP program's lb_reason_action); inline,
- * as it is asked once per frame right after lb_dp_process(). */
-static inline enum lb_dp_verdict lb_dp_verdict_of(int reason)
-{
-	switch (reason) {
-	case LB_R_FWD_TX:
-	case LB_R_ICMP_ECHO_REPLY:
-	case LB_R_ICMP_TOO_BIG_SENT:
-		return LB_DP_TX;
-	case LB_R_FWD_REDIRECT:
-		return LB_DP_REDIRECT;
-	case LB_R_PASS_NOT_IP:
-	case LB_R_PASS_NOT_VIP:
-	case LB_R_PASS_ICMP_OTHER:
-		return LB_DP_PASS;
-	default:
-		return LB_DP_DROP;
-	}
-}
 
 /* A jiffies-like clock (CLOCK_MONOTONIC_COARSE at LB_DP_HZ). */
 #define LB_DP_HZ 250

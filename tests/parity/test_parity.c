@@ -7,7 +7,7 @@
  * lb_xdp_set_* on one side, lib/tables.c over plain memory on the other).
  *
  * Per packet it compares the action (XDP_TX/REDIRECT/PASS/DROP against
- * lb_dp_verdict_of), the output length and every byte, the counter deltas
+ * the worker reason's lb_reason_action), the output length and every byte, the counter deltas
  * (per reason; per VIP packets, bytes, new_flows, ring_picks, flow_misses,
  * flow_evictions;
  * per backend), and the whole connection table (XDP's CPU 0 slice, mapped
@@ -120,17 +120,18 @@ static const char *action_name(__u32 a)
 	return a < 5 ? n[a] : "?";
 }
 
-/* The XDP action a worker verdict stands for. */
-static __u32 verdict_action(enum lb_dp_verdict v)
+/* The XDP action the worker's caller takes for an action (lib/action.h):
+ * what the XDP program returned must be this for the worker's reason. */
+static __u32 verdict_action(enum lb_action a)
 {
-	switch (v) {
-	case LB_DP_TX:
+	switch (a) {
+	case LB_ACT_TX:
 		return XDP_TX;
-	case LB_DP_REDIRECT:
+	case LB_ACT_REDIRECT:
 		return XDP_REDIRECT;
-	case LB_DP_PASS:
+	case LB_ACT_PASS:
 		return XDP_PASS;
-	case LB_DP_DROP:
+	case LB_ACT_DROP:
 		return XDP_DROP;
 	}
 	return XDP_ABORTED;
@@ -620,7 +621,7 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 
 	frame_load(&f, buf, in, len);
 	reason = lb_dp_process(&p->w, &f);
-	waction = verdict_action(lb_dp_verdict_of(reason));
+	waction = verdict_action(lb_reason_action(reason));
 	wlen = (size_t)(f.data_end - f.data);
 
 	bad_out = action != waction || out_len != wlen || memcmp(out, f.data, wlen);
@@ -681,7 +682,7 @@ static int pair_run_burst(struct pair *p, const struct burst *b)
 		lb_dp_process_burst(&p->w, f + i, reason + i, (unsigned int)(j - i));
 	}
 	for (i = 0; i < b->n; i++) {
-		waction = verdict_action(lb_dp_verdict_of(reason[i]));
+		waction = verdict_action(lb_reason_action(reason[i]));
 		wlen = (size_t)(f[i].data_end - f[i].data);
 		if (action[i] == waction && out_len[i] == wlen && !memcmp(out[i], f[i].data, wlen))
 			continue;

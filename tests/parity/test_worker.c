@@ -439,7 +439,7 @@ static void test_miss_counts(void **state)
 	/* Out of service (ring of 0): counted on the VIP, no pick. */
 	assert_int_equal(lb_tables_set_ring(&e->t, 0, NULL, 0), 0);
 	assert_int_equal(ack(e, 40001), LB_R_DROP_NO_BACKEND);
-	assert_int_equal(lb_dp_verdict_of(LB_R_DROP_NO_BACKEND), LB_DP_DROP);
+	assert_int_equal(lb_reason_action(LB_R_DROP_NO_BACKEND), LB_ACT_DROP);
 	assert_vip(e, 3, 1, 1, 2);
 	assert_no_flow(e, 40001);
 	assert_int_equal(e->w.c.reason[LB_R_DROP_NO_BACKEND].packets, 1);
@@ -458,7 +458,7 @@ static void test_no_flow_bucket(void **state)
 	len = (size_t)(e->f.data_end - e->f.data);
 	memcpy(in, e->f.data, len);
 	assert_int_equal(lb_dp_process(&e->w, &e->f), LB_R_DROP_NO_FLOW_BUCKET);
-	assert_int_equal(lb_dp_verdict_of(LB_R_DROP_NO_FLOW_BUCKET), LB_DP_DROP);
+	assert_int_equal(lb_reason_action(LB_R_DROP_NO_FLOW_BUCKET), LB_ACT_DROP);
 	assert_int_equal(e->f.data_end - e->f.data, len);
 	assert_memory_equal(e->f.data, in, len);
 	assert_int_equal(e->w.c.reason[LB_R_DROP_NO_FLOW_BUCKET].packets, 1);
