@@ -8,6 +8,16 @@
  * A worker owns its connection-table slice and its counters; the tables
  * (lib/tables.h) are shared read-only, changed only by lib/tables.c under
  * the grace period the caller supplies (rte_rcu_qsbr in sluice-dpdk).
+ *
+ * Names in dataplane/, one prefix per layer: lb_dp_* / LB_DP_* is this
+ * layer, the pipeline over plain memory, which makes no EAL call (struct
+ * lb_dp_worker: one lcore's pipeline state). dp_* / DP_* is the DPDK
+ * process built on it (driver_dpdk.h, lcore.h, sluice_dpdk.c: struct
+ * dp_runtime, the process's tables, qsbr, lcores and ports; struct
+ * dp_lcore, a worker lcore holding its struct lb_dp_worker, TX buffers
+ * and queues). The control plane's driver entry point is named by that
+ * interface's rule (controlplane/driver.h), cp_driver_<fast path>_*:
+ * cp_driver_dpdk_init, as cp_driver_xdp_open.
  */
 #ifndef SLUICE_DP_WORKER_H
 #define SLUICE_DP_WORKER_H
@@ -64,10 +74,11 @@ int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f);
 
 /* The same over n frames, reasons[i] for f[i], with the results
  * lb_dp_process() gives them one after another: in groups of
- * LB_DP_BURST_MAX, every frame is parsed and hashed first and its
+ * LB_DP_BURST, every frame is parsed and hashed first and its
  * connection-table bucket prefetched, then each looks up and is
- * rewritten in order. */
-#define LB_DP_BURST_MAX 32
+ * rewritten in order. LB_DP_BURST is also the burst sluice-dpdk
+ * receives and buffers for TX at a time. */
+#define LB_DP_BURST 32
 void lb_dp_process_burst(struct lb_dp_worker *w, struct lb_dp_frame *f, int *reasons,
 			 unsigned int n);
 

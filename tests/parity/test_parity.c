@@ -644,12 +644,12 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 	return bad_out || bad_counters || bad_flows;
 }
 
-/* Up to LB_DP_BURST_MAX frames for pair_run_burst(). */
+/* Up to LB_DP_BURST frames for pair_run_burst(). */
 struct burst {
 	int n;
-	const uint8_t *in[LB_DP_BURST_MAX];
-	size_t len[LB_DP_BURST_MAX];
-	char what[LB_DP_BURST_MAX][160];
+	const uint8_t *in[LB_DP_BURST];
+	size_t len[LB_DP_BURST];
+	char what[LB_DP_BURST][160];
 };
 
 /* The same frames through XDP one at a time and through
@@ -660,11 +660,11 @@ struct burst {
  * if they agree. */
 static int pair_run_burst(struct pair *p, const struct burst *b)
 {
-	static uint8_t out[LB_DP_BURST_MAX][OUT_MAX], buf[LB_DP_BURST_MAX][FRAME_SZ];
-	struct lb_dp_frame f[LB_DP_BURST_MAX];
-	size_t out_len[LB_DP_BURST_MAX], wlen;
-	__u32 action[LB_DP_BURST_MAX], now[LB_DP_BURST_MAX], waction, cur = p->w.now;
-	int reason[LB_DP_BURST_MAX], bad = 0, bad_counters, bad_flows, i, j, err;
+	static uint8_t out[LB_DP_BURST][OUT_MAX], buf[LB_DP_BURST][FRAME_SZ];
+	struct lb_dp_frame f[LB_DP_BURST];
+	size_t out_len[LB_DP_BURST], wlen;
+	__u32 action[LB_DP_BURST], now[LB_DP_BURST], waction, cur = p->w.now;
+	int reason[LB_DP_BURST], bad = 0, bad_counters, bad_flows, i, j, err;
 
 	for (i = 0; i < b->n; i++) {
 		err = xdp_run(p, b->in[i], b->len[i], out[i], &out_len[i], &action[i]);
@@ -1292,7 +1292,7 @@ static void r_shuffle(struct rbatch *bt)
  * size otherwise. */
 static int r_burst_size(void)
 {
-	return chance(50) ? LB_DP_BURST_MAX : 1 + (int)below(LB_DP_BURST_MAX);
+	return chance(50) ? LB_DP_BURST : 1 + (int)below(LB_DP_BURST);
 }
 
 /* The batch's packets in order: one at a time through both sides, or

@@ -650,7 +650,7 @@ static void burst_frame(int i, uint8_t *buf, struct lb_dp_frame *f)
 		load_l4(buf, f, PB_P_TCP, (uint16_t)(1 + i % 6), i < 6 ? PB_TCP_SYN : PB_TCP_ACK);
 }
 
-#define BURST_FRAMES 45	/* more than LB_DP_BURST_MAX: two groups */
+#define BURST_FRAMES 45	/* more than LB_DP_BURST: two groups */
 
 /* lb_dp_process_burst() prepares every frame (parse, VIP, hash) before
  * any looks up its flow; the result must still be one frame after
