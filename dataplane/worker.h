@@ -43,7 +43,7 @@ struct lb_dp_frame {
 };
 
 /* Counters of one lcore, each array cache-line aligned; summed by the
- * control thread (lb_dp_stats_*). */
+ * control thread (driver_dpdk.c's cp_driver stats operations). */
 struct lb_dp_counters {
 	struct lb_reason_stats reason[LB_R_MAX] __attribute__((aligned(LB_DP_CACHE_LINE)));
 	struct lb_vip_stats *vip;		/* max_vips */
@@ -60,9 +60,9 @@ struct lb_dp_worker {
 	uint32_t n_ifindex;
 } __attribute__((aligned(LB_DP_CACHE_LINE)));
 
-/* Allocates a worker's flow table and counters for t's params (malloc;
- * the DPDK process uses rte_zmalloc_socket through lb_dp_worker_init_mem
- * when it wants NUMA placement). Returns 0 or -ENOMEM. */
+/* Allocates a worker's flow table and counters for t's params with
+ * malloc (the DPDK process allocates them itself, with rte_zmalloc_socket
+ * on the lcore's socket: dp_runtime_alloc). Returns 0 or -ENOMEM. */
 int lb_dp_worker_init(struct lb_dp_worker *w, const struct lb_tables *t);
 void lb_dp_worker_fini(struct lb_dp_worker *w);
 

@@ -81,7 +81,7 @@ struct lb_vip_meta {
 
 /* Rings: one ARRAY of entry pairs (array elements are 8-byte aligned, so a
  * pair wastes nothing). Seen as a flat __u32 array through mmap(), ring row
- * r = vip_id * 2 + half starts at r * lb_ring_stride(max_ring). A row of an
+ * r = vip_id * 2 + half starts at r * LB_RING_STRIDE(max_ring). A row of an
  * empty ring is all LB_BACKEND_NONE. */
 struct lb_ring_pair {
 	__u32 backend_id[2];

@@ -12,8 +12,8 @@
  * reads the connection table, so the DPDK worker runs it over a whole
  * burst first and prefetches the buckets the second half will read.
  *
- * Semantics: ../shared/DESIGN.md "Forwarding semantics"; deviations and
- * their reasons: docs/architecture.md.
+ * Semantics: docs/forwarding.md; deviations and their reasons:
+ * docs/architecture.md.
  *
  * The includer defines, before including this file, its environment:
  *
