@@ -32,6 +32,7 @@
 #include "lcore.h"
 #include "log.h"
 #include "model.h"
+#include "numparse.h"
 #include "state.h"
 
 #define PROG "sluice-dpdk"
@@ -381,19 +382,6 @@ struct pcap_args {
 	int verbose;
 };
 
-static int parse_u32(const char *s, __u32 *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *s == '-' || end == s || *end || v > 0xffffffffUL)
-		return -EINVAL;
-	*out = (__u32)v;
-	return 0;
-}
-
 /* pcap mode's options: the capture, the config and the sizes. */
 static int pcap_parse(int argc, char **argv, struct pcap_args *a)
 {
@@ -419,10 +407,10 @@ static int pcap_parse(int argc, char **argv, struct pcap_args *a)
 		case OPT_PCAP_OUT: g_opts.pcap_out = optarg; break;
 		case OPT_PCAP_NEXTHOP: g_opts.nexthop = optarg; break;
 		case 'c': a->config = optarg; break;
-		case 'V': err = parse_u32(optarg, &a->params.max_vips); break;
-		case 'B': err = parse_u32(optarg, &a->params.max_backends); break;
-		case 'R': err = parse_u32(optarg, &a->params.max_ring); break;
-		case 'F': err = parse_u32(optarg, &a->params.flow_buckets); break;
+		case 'V': err = lb_numparse_u32(optarg, &a->params.max_vips); break;
+		case 'B': err = lb_numparse_u32(optarg, &a->params.max_backends); break;
+		case 'R': err = lb_numparse_u32(optarg, &a->params.max_ring); break;
+		case 'F': err = lb_numparse_u32(optarg, &a->params.flow_buckets); break;
 		case 'f': break;
 		case 'v': a->verbose++; break;
 		default: err = -EINVAL; break;
