@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "nl.h"
+#include "numparse.h"
 #include "state.h"
 
 #define SLUICED_NH_REFRESH_S 5
@@ -78,19 +79,6 @@ struct options {
 	struct lb_params params;
 };
 
-static int parse_u32(const char *s, __u32 *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *s == '-' || end == s || *end || v > 0xffffffffUL)
-		return -EINVAL;
-	*out = (__u32)v;
-	return 0;
-}
-
 static int set_path(char *dst, const char *src)
 {
 	if (strlen(src) >= PATH_MAX)
@@ -135,10 +123,10 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'S': err = set_path(d->socket_path, optarg); break;
 		case 'M': o->metrics = optarg; break;
 		case 'N': o->no_fastpath = 1; break;
-		case 'V': err = parse_u32(optarg, &o->params.max_vips); break;
-		case 'B': err = parse_u32(optarg, &o->params.max_backends); break;
-		case 'R': err = parse_u32(optarg, &o->params.max_ring); break;
-		case 'F': err = parse_u32(optarg, &o->params.flow_buckets); break;
+		case 'V': err = lb_numparse_u32(optarg, &o->params.max_vips); break;
+		case 'B': err = lb_numparse_u32(optarg, &o->params.max_backends); break;
+		case 'R': err = lb_numparse_u32(optarg, &o->params.max_ring); break;
+		case 'F': err = lb_numparse_u32(optarg, &o->params.flow_buckets); break;
 		case 'f': o->foreground = 1; break;
 		case 'v': o->verbose++; break;
 		case 'h': print_usage(fp); return 1;

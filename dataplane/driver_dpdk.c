@@ -23,25 +23,25 @@
 
 /* ---- parameters and memory ------------------------------------------ */
 
-int lb_dpdk_params(struct lb_params *p, unsigned int n_workers)
+int dp_runtime_params(struct lb_params *p, unsigned int n_lcores)
 {
 	int err;
 
-	p->nr_cpus = n_workers;
+	p->nr_cpus = n_lcores;
 	/* The same limits as the XDP loader's, so one config fits both. */
 	err = lb_tables_params(p);
 	if (err)
 		return err;
-	if (!n_workers || n_workers > DP_MAX_WORKERS) {
-		pr_warn("%u workers: need 1 to %d\n", n_workers, DP_MAX_WORKERS);
+	if (!n_lcores || n_lcores > DP_MAX_LCORES) {
+		pr_warn("%u workers: need 1 to %d\n", n_lcores, DP_MAX_LCORES);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int lb_dpdk_grace(void *arg)
+int dp_runtime_grace(void *arg)
 {
-	struct lb_dpdk *d = arg;
+	struct dp_runtime *d = arg;
 
 	/* The caller (control thread) is no reader: THRID_INVALID. */
 	rte_rcu_qsbr_synchronize(d->qsbr, RTE_QSBR_THRID_INVALID);
@@ -104,8 +104,8 @@ static void tables_free(struct lb_tables *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int lb_dpdk_alloc(struct lb_dpdk *d, const struct lb_params *p, unsigned int n_workers,
-		  const unsigned int *lcore_ids)
+int dp_runtime_alloc(struct dp_runtime *d, const struct lb_params *p, unsigned int n_lcores,
+		     const unsigned int *lcore_ids)
 {
 	size_t qsz;
 	int err;
@@ -113,67 +113,67 @@ int lb_dpdk_alloc(struct lb_dpdk *d, const struct lb_params *p, unsigned int n_w
 	err = tables_alloc(&d->t, p);
 	if (err)
 		goto fail;
-	qsz = rte_rcu_qsbr_get_memsize(n_workers);
+	qsz = rte_rcu_qsbr_get_memsize(n_lcores);
 	d->qsbr = rte_zmalloc("sl_qsbr", qsz, RTE_CACHE_LINE_SIZE);
-	d->workers = rte_zmalloc("sl_workers", n_workers * sizeof(*d->workers),
-				 RTE_CACHE_LINE_SIZE);
-	if (!d->qsbr || !d->workers) {
+	d->lcores = rte_zmalloc("sl_lcores", n_lcores * sizeof(*d->lcores),
+				RTE_CACHE_LINE_SIZE);
+	if (!d->qsbr || !d->lcores) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	if (rte_rcu_qsbr_init(d->qsbr, n_workers)) {
+	if (rte_rcu_qsbr_init(d->qsbr, n_lcores)) {
 		err = -rte_errno;
 		goto fail;
 	}
-	d->t.grace = lb_dpdk_grace;
+	d->t.grace = dp_runtime_grace;
 	d->t.grace_arg = d;
-	d->n_workers = n_workers;
-	for (unsigned int i = 0; i < n_workers; i++) {
+	d->n_lcores = n_lcores;
+	for (unsigned int i = 0; i < n_lcores; i++) {
 		int socket = lcore_ids ? (int)rte_lcore_to_socket_id(lcore_ids[i]) : SOCKET_ID_ANY;
 
-		err = worker_mem(&d->workers[i].w, &d->t, socket);
+		err = worker_mem(&d->lcores[i].worker, &d->t, socket);
 		if (err)
 			goto fail;
-		d->workers[i].d = d;
-		d->workers[i].idx = i;
-		d->workers[i].lcore_id = lcore_ids ? lcore_ids[i] : rte_lcore_id();
-		d->workers[i].queue = (uint16_t)i;
+		d->lcores[i].d = d;
+		d->lcores[i].idx = i;
+		d->lcores[i].lcore_id = lcore_ids ? lcore_ids[i] : rte_lcore_id();
+		d->lcores[i].queue = (uint16_t)i;
 	}
 	return 0;
 
 fail:
 	pr_warn("cannot allocate the tables (%zu MiB of rings) and %u workers' "
 		"flows: %s; lower --max-vips/--max-ring/--flow-buckets or raise EAL -m\n",
-		lb_tables_rings_bytes(p) >> 20, n_workers, strerror(-err));
-	lb_dpdk_free(d);
+		lb_tables_rings_bytes(p) >> 20, n_lcores, strerror(-err));
+	dp_runtime_free(d);
 	return err;
 }
 
-void lb_dpdk_free(struct lb_dpdk *d)
+void dp_runtime_free(struct dp_runtime *d)
 {
 	if (d->launched) {
 		__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
 		rte_eal_mp_wait_lcore();
 		d->launched = 0;
 	}
-	for (unsigned int i = 0; d->workers && i < d->n_workers; i++) {
-		worker_mem_free(&d->workers[i].w);
+	for (unsigned int i = 0; d->lcores && i < d->n_lcores; i++) {
+		worker_mem_free(&d->lcores[i].worker);
 		for (unsigned int j = 0; j < DP_MAX_PORTS; j++)
-			rte_free(d->workers[i].txb[j]);
+			rte_free(d->lcores[i].txb[j]);
 	}
-	rte_free(d->workers);
+	rte_free(d->lcores);
 	rte_free(d->qsbr);
 	tables_free(&d->t);
-	d->workers = NULL;
+	d->lcores = NULL;
 	d->qsbr = NULL;
-	d->n_workers = 0;
+	d->n_lcores = 0;
 }
 
-void lb_dpdk_lcore_stats(const struct lb_dpdk *d, struct dp_lcore_stats *out)
+void dp_runtime_lcore_stats(const struct dp_runtime *d, struct dp_lcore_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (unsigned int i = 0; i < d->n_workers; i++) {
-		const struct dp_lcore_stats *s = &d->workers[i].st;
+	for (unsigned int i = 0; i < d->n_lcores; i++) {
+		const struct dp_lcore_stats *s = &d->lcores[i].st;
 
 		out->tx_full += __atomic_load_n(&s->tx_full, __ATOMIC_RELAXED);
 		out->multiseg += __atomic_load_n(&s->multiseg, __ATOMIC_RELAXED);
@@ -193,7 +193,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
-void lb_dpdk_remove_dir(const char *path)
+void dp_remove_run_dir(const char *path)
 {
 	nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
@@ -202,12 +202,12 @@ void lb_dpdk_remove_dir(const char *path)
 
 static const struct lb_params *dpdk_params(void *ctx)
 {
-	return &((struct lb_dpdk *)ctx)->t.params;
+	return &((struct dp_runtime *)ctx)->t.params;
 }
 
 /* The fast-path port an interface name stands for: its kernel interface
  * (af_packet, af_xdp: the vdev's iface=) or its ethdev name. */
-static struct dp_port *port_by_name(struct lb_dpdk *d, const char *ifname)
+static struct dp_port *port_by_name(struct dp_runtime *d, const char *ifname)
 {
 	for (unsigned int i = 0; i < d->n_ports; i++) {
 		struct dp_port *p = &d->ports[i];
@@ -220,7 +220,7 @@ static struct dp_port *port_by_name(struct lb_dpdk *d, const char *ifname)
 	return NULL;
 }
 
-static int set_attached(struct lb_dpdk *d, const char *ifname, int on)
+static int set_attached(struct dp_runtime *d, const char *ifname, int on)
 {
 	struct dp_port *p;
 
@@ -254,22 +254,22 @@ static int dpdk_detach(void *ctx, const char *ifname)
 
 static int dpdk_set_config(void *ctx, const struct lb_config *cfg)
 {
-	return lb_tables_set_config(&((struct lb_dpdk *)ctx)->t, cfg);
+	return lb_tables_set_config(&((struct dp_runtime *)ctx)->t, cfg);
 }
 
 static int dpdk_set_vips(void *ctx, const struct lb_vip_entry *v, size_t n)
 {
-	return lb_tables_set_vips(&((struct lb_dpdk *)ctx)->t, v, n);
+	return lb_tables_set_vips(&((struct dp_runtime *)ctx)->t, v, n);
 }
 
 static int dpdk_set_vip_flags(void *ctx, __u32 vip_id, __u32 flags)
 {
-	return lb_tables_set_vip_flags(&((struct lb_dpdk *)ctx)->t, vip_id, flags);
+	return lb_tables_set_vip_flags(&((struct dp_runtime *)ctx)->t, vip_id, flags);
 }
 
 static int dpdk_set_ring(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m)
 {
-	return lb_tables_set_ring(&((struct lb_dpdk *)ctx)->t, vip_id, ring, m);
+	return lb_tables_set_ring(&((struct dp_runtime *)ctx)->t, vip_id, ring, m);
 }
 
 /* The next hop the control plane resolved names a kernel interface. The
@@ -278,7 +278,7 @@ static int dpdk_set_ring(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m)
  * reached out that port, from its MAC. --gateway-mac (pcap mode:
  * --pcap-nexthop, there being no neighbour table) puts every backend
  * behind one MAC instead. */
-static void dpdk_nexthop(const struct lb_dpdk *d, struct lb_backend *b)
+static void dpdk_nexthop(const struct dp_runtime *d, struct lb_backend *b)
 {
 	const struct dp_port *fp;
 
@@ -300,7 +300,7 @@ static void dpdk_nexthop(const struct lb_dpdk *d, struct lb_backend *b)
 
 static int dpdk_set_backend(void *ctx, __u32 id, const struct lb_backend *b)
 {
-	struct lb_dpdk *d = ctx;
+	struct dp_runtime *d = ctx;
 	struct lb_backend nb;
 
 	if (!b || b->state == LB_BACKEND_UNUSED)
@@ -312,18 +312,18 @@ static int dpdk_set_backend(void *ctx, __u32 id, const struct lb_backend *b)
 
 static int dpdk_set_backend_state(void *ctx, __u32 id, __u8 state)
 {
-	return lb_tables_set_backend_state(&((struct lb_dpdk *)ctx)->t, id, state);
+	return lb_tables_set_backend_state(&((struct dp_runtime *)ctx)->t, id, state);
 }
 
 static int dpdk_vip_stats(void *ctx, __u32 vip_id, struct lb_vip_stats *out)
 {
-	struct lb_dpdk *d = ctx;
+	struct dp_runtime *d = ctx;
 
 	if (vip_id >= d->t.params.max_vips || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	for (unsigned int i = 0; i < d->n_workers; i++) {
-		const struct lb_vip_stats *s = &d->workers[i].w.c.vip[vip_id];
+	for (unsigned int i = 0; i < d->n_lcores; i++) {
+		const struct lb_vip_stats *s = &d->lcores[i].worker.c.vip[vip_id];
 
 		out->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
 		out->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
@@ -337,13 +337,13 @@ static int dpdk_vip_stats(void *ctx, __u32 vip_id, struct lb_vip_stats *out)
 
 static int dpdk_backend_stats(void *ctx, __u32 id, struct lb_backend_stats *out)
 {
-	struct lb_dpdk *d = ctx;
+	struct dp_runtime *d = ctx;
 
 	if (id >= d->t.params.max_backends || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	for (unsigned int i = 0; i < d->n_workers; i++) {
-		const struct lb_backend_stats *s = &d->workers[i].w.c.backend[id];
+	for (unsigned int i = 0; i < d->n_lcores; i++) {
+		const struct lb_backend_stats *s = &d->lcores[i].worker.c.backend[id];
 
 		out->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
 		out->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
@@ -353,13 +353,13 @@ static int dpdk_backend_stats(void *ctx, __u32 id, struct lb_backend_stats *out)
 
 static int dpdk_reason_stats(void *ctx, struct lb_reason_stats out[LB_R_MAX])
 {
-	struct lb_dpdk *d = ctx;
+	struct dp_runtime *d = ctx;
 
 	if (!out)
 		return -EINVAL;
 	memset(out, 0, LB_R_MAX * sizeof(*out));
-	for (unsigned int i = 0; i < d->n_workers; i++) {
-		const struct lb_reason_stats *s = d->workers[i].w.c.reason;
+	for (unsigned int i = 0; i < d->n_lcores; i++) {
+		const struct lb_reason_stats *s = d->lcores[i].worker.c.reason;
 
 		for (int r = 0; r < LB_R_MAX; r++) {
 			out[r].packets += __atomic_load_n(&s[r].packets, __ATOMIC_RELAXED);
@@ -376,13 +376,13 @@ static int dpdk_flow_foreach(void *ctx,
 				       __u32 last_seen, void *arg),
 			     void *arg)
 {
-	struct lb_dpdk *d = ctx;
+	struct dp_runtime *d = ctx;
 	int ret;
 
 	if (!fn)
 		return -EINVAL;
-	for (unsigned int i = 0; i < d->n_workers; i++) {
-		const struct lb_flow_bucket *bk = d->workers[i].w.flows;
+	for (unsigned int i = 0; i < d->n_lcores; i++) {
+		const struct lb_flow_bucket *bk = d->lcores[i].worker.flows;
 
 		for (size_t b = 0; b < d->t.params.flow_buckets; b++) {
 			for (int w = 0; w < LB_FLOW_WAYS; w++) {
@@ -424,7 +424,7 @@ static int port_sample(FILE *f, const char *name, const struct dp_port *p, const
 	return fprintf(f, "\",%s=\"%s\"} %" PRIu64 "\n", label, value, v) < 0 ? -EIO : 0;
 }
 
-static int port_metrics(FILE *f, const struct lb_dpdk *d)
+static int port_metrics(FILE *f, const struct dp_runtime *d)
 {
 	struct rte_eth_stats st[DP_MAX_PORTS];
 	int err = 0;
@@ -466,12 +466,12 @@ static int port_metrics(FILE *f, const struct lb_dpdk *d)
 	return err ? -EIO : 0;
 }
 
-static int worker_metrics(FILE *f, const struct lb_dpdk *d)
+static int worker_metrics(FILE *f, const struct dp_runtime *d)
 {
 	struct dp_lcore_stats s;
 	int err = 0;
 
-	lb_dpdk_lcore_stats(d, &s);
+	dp_runtime_lcore_stats(d, &s);
 	err |= family(f, "sluice_dpdk_worker_drops_total", "counter",
 		      "Packets the workers freed outside the pipeline's reasons: tx_full (TX "
 		      "queue full), multiseg (chained mbuf), no_port (no port to send out of).");
@@ -494,7 +494,7 @@ static int worker_metrics(FILE *f, const struct lb_dpdk *d)
 
 static int dpdk_write_metrics(void *ctx, FILE *f)
 {
-	const struct lb_dpdk *d = ctx;
+	const struct dp_runtime *d = ctx;
 	int err;
 
 	err = port_metrics(f, d);
@@ -504,7 +504,7 @@ static int dpdk_write_metrics(void *ctx, FILE *f)
 /* The daemon is exiting: nothing forwards without its process. */
 static void dpdk_close(void *ctx)
 {
-	lb_dpdk_free(ctx);
+	dp_runtime_free(ctx);
 }
 
 static const struct cp_driver_ops dpdk_ops = {
@@ -529,7 +529,7 @@ static const struct cp_driver_ops dpdk_ops = {
 	.close = dpdk_close,
 };
 
-void cp_driver_dpdk_init(struct cp_driver *drv, struct lb_dpdk *d)
+void cp_driver_dpdk_init(struct cp_driver *drv, struct dp_runtime *d)
 {
 	drv->ops = &dpdk_ops;
 	drv->ctx = d;

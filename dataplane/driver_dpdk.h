@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * driver_dpdk.h - the DPDK fast path's runtime (struct lb_dpdk: shared
- * tables in rte_malloc memory, the rte_rcu_qsbr its workers report to,
- * the workers and the ports) and its struct cp_driver (driver.h), the
- * "dpdk" driver the daemon core drives as it drives the XDP one.
+ * driver_dpdk.h - the DPDK fast path's runtime (struct dp_runtime: shared
+ * tables in rte_malloc memory, the rte_rcu_qsbr its worker lcores report
+ * to, the lcores and the ports) and its struct cp_driver (driver.h), the
+ * "dpdk" driver the daemon core drives as it drives the XDP one. Names:
+ * the dp_* layer of worker.h's rule.
  *
- * Threads: the cp_driver operations and every lb_dpdk_* call run on the
+ * Threads: the cp_driver operations and every dp_runtime_* call run on the
  * control thread (the EAL main lcore). Worker lcores only read the tables
- * and write their own struct dp_worker; the control thread reads workers'
+ * and write their own struct dp_lcore; the control thread reads their
  * counters and flows without locks (a racy snapshot, as XDP's mmap read).
  *
  * Nothing survives a restart (the memory is the process's), so the driver
@@ -28,8 +29,7 @@
 #include "worker.h"
 
 #define DP_MAX_PORTS 8		/* lb_dp_worker.ifindex[] holds 8 */
-#define DP_MAX_WORKERS 64
-#define DP_BURST 32
+#define DP_MAX_LCORES 64	/* worker lcores */
 
 /* A port with no kernel interface behind it (a NIC bound to vfio-pci)
  * still needs an ifindex of its own: next hops and the pipeline's
@@ -58,23 +58,25 @@ struct dp_port {
 	int attached;				/* forwarded (atomic: workers read it) */
 };
 
-struct lb_dpdk;
+struct dp_runtime;
 
-struct dp_worker {
-	struct lb_dp_worker w;
-	struct lb_dpdk *d;
-	unsigned int idx;	/* in lb_dpdk.workers: its qsbr thread id */
+/* A worker lcore: its pipeline (the lb_dp_* layer's state) and what the
+ * DPDK process adds around it. */
+struct dp_lcore {
+	struct lb_dp_worker worker;
+	struct dp_runtime *d;
+	unsigned int idx;	/* in dp_runtime.lcores: its qsbr thread id */
 	unsigned int lcore_id;
 	uint16_t queue;		/* its RX and TX queue on every port */
 	struct rte_eth_dev_tx_buffer *txb[DP_MAX_PORTS];
 	struct dp_lcore_stats st;
 } __rte_cache_aligned;
 
-struct lb_dpdk {
+struct dp_runtime {
 	struct lb_tables t;
-	struct rte_rcu_qsbr *qsbr;	/* one thread id per worker: its index */
-	struct dp_worker *workers;
-	unsigned int n_workers;
+	struct rte_rcu_qsbr *qsbr;	/* one thread id per worker lcore: its index */
+	struct dp_lcore *lcores;	/* the worker lcores */
+	unsigned int n_lcores;
 	struct dp_port ports[DP_MAX_PORTS];
 	unsigned int n_ports;
 	int exc;			/* index of the exception port, or -1 */
@@ -93,36 +95,36 @@ struct lb_dpdk {
 	uint8_t nh_smac[RTE_ETHER_ADDR_LEN];
 };
 
-/* Fills p's zero fields with fwd.h's defaults (nr_cpus: n_workers) and
+/* Fills p's zero fields with fwd.h's defaults (nr_cpus: n_lcores) and
  * checks the rest; -EINVAL with a message naming the field. */
-int lb_dpdk_params(struct lb_params *p, unsigned int n_workers);
+int dp_runtime_params(struct lb_params *p, unsigned int n_lcores);
 
-/* Allocates the tables for p (checked by lb_dpdk_params) with
- * rte_zmalloc, the qsbr for n_workers threads and the workers' flow
+/* Allocates the tables for p (checked by dp_runtime_params) with
+ * rte_zmalloc, the qsbr for n_lcores threads and the workers' flow
  * tables and counters (on their lcores' sockets when lcore_ids is not
  * NULL). The grace callback is rte_rcu_qsbr_synchronize. 0 or -errno,
  * logged; on failure nothing stays allocated. */
-int lb_dpdk_alloc(struct lb_dpdk *d, const struct lb_params *p, unsigned int n_workers,
-		  const unsigned int *lcore_ids);
+int dp_runtime_alloc(struct dp_runtime *d, const struct lb_params *p, unsigned int n_lcores,
+		     const unsigned int *lcore_ids);
 
 /* Stops workers launched on remote lcores (waits for them) and frees
- * what lb_dpdk_alloc allocated. Ports are the caller's. */
-void lb_dpdk_free(struct lb_dpdk *d);
+ * what dp_runtime_alloc allocated. Ports are the caller's. */
+void dp_runtime_free(struct dp_runtime *d);
 
-/* The tables' grace callback; arg is the struct lb_dpdk. Exported for
+/* The tables' grace callback; arg is the struct dp_runtime. Exported for
  * tests. Always 0: workers poll, so every one reaches a quiescent
  * point within a burst. */
-int lb_dpdk_grace(void *arg);
+int dp_runtime_grace(void *arg);
 
 /* The "dpdk" cp_driver over d (allocated, ports probed). d stays the
- * caller's; close() stops the workers and frees the tables (lb_dpdk_free). */
-void cp_driver_dpdk_init(struct cp_driver *drv, struct lb_dpdk *d);
+ * caller's; close() stops the workers and frees the tables (dp_runtime_free). */
+void cp_driver_dpdk_init(struct cp_driver *drv, struct dp_runtime *d);
 
 /* Removes the directory tree at path: an EAL run directory, which
  * rte_eal_cleanup() leaves behind, of a prefix the caller chose. */
-void lb_dpdk_remove_dir(const char *path);
+void dp_remove_run_dir(const char *path);
 
-/* Sums the workers' dp_lcore_stats into *out. */
-void lb_dpdk_lcore_stats(const struct lb_dpdk *d, struct dp_lcore_stats *out);
+/* Sums the worker lcores' dp_lcore_stats into *out. */
+void dp_runtime_lcore_stats(const struct dp_runtime *d, struct dp_lcore_stats *out);
 
 #endif /* SLUICE_DP_DRIVER_DPDK_H */

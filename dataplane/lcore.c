@@ -15,37 +15,38 @@
 #define PREFETCH_OFFSET 3
 #define DRAIN_US 100	/* a lone packet waits at most this long in a TX buffer */
 
-int dp_worker_ports_init(struct lb_dpdk *d, struct dp_worker *wk)
+int dp_lcore_ports_init(struct dp_runtime *d, struct dp_lcore *lc)
 {
-	int socket = (int)rte_lcore_to_socket_id(wk->lcore_id);
+	int socket = (int)rte_lcore_to_socket_id(lc->lcore_id);
+	struct lb_dp_worker *w = &lc->worker;
 
-	wk->w.n_ifindex = 0;
+	w->n_ifindex = 0;
 	for (unsigned int i = 0; i < d->n_ports; i++) {
 		struct rte_eth_dev_tx_buffer *b;
 
-		b = rte_zmalloc_socket("sl_txb", RTE_ETH_TX_BUFFER_SIZE(DP_BURST), 0, socket);
+		b = rte_zmalloc_socket("sl_txb", RTE_ETH_TX_BUFFER_SIZE(LB_DP_BURST), 0, socket);
 		if (!b)
 			return -ENOMEM;
-		rte_eth_tx_buffer_init(b, DP_BURST);
+		rte_eth_tx_buffer_init(b, LB_DP_BURST);
 		/* A full TX ring frees the rest and counts it: never wait. */
 		rte_eth_tx_buffer_set_err_callback(b, rte_eth_tx_buffer_count_callback,
-						   &wk->st.tx_full);
-		wk->txb[i] = b;
+						   &lc->st.tx_full);
+		lc->txb[i] = b;
 		/* Redirect targets: fast-path ports with a kernel ifindex,
 		 * the ones a resolved next hop can name. */
 		if (d->ports[i].ifindex && !d->ports[i].exception &&
-		    wk->w.n_ifindex < sizeof(wk->w.ifindex) / sizeof(wk->w.ifindex[0]))
-			wk->w.ifindex[wk->w.n_ifindex++] = d->ports[i].ifindex;
+		    w->n_ifindex < sizeof(w->ifindex) / sizeof(w->ifindex[0]))
+			w->ifindex[w->n_ifindex++] = d->ports[i].ifindex;
 	}
 	return 0;
 }
 
-static void send_port(struct dp_worker *wk, unsigned int pi, struct rte_mbuf *m)
+static void send_port(struct dp_lcore *lc, unsigned int pi, struct rte_mbuf *m)
 {
-	rte_eth_tx_buffer(wk->d->ports[pi].id, wk->queue, wk->txb[pi], m);
+	rte_eth_tx_buffer(lc->d->ports[pi].id, lc->queue, lc->txb[pi], m);
 }
 
-static int port_of_ifindex(const struct lb_dpdk *d, uint32_t ifindex)
+static int port_of_ifindex(const struct dp_runtime *d, uint32_t ifindex)
 {
 	for (unsigned int i = 0; i < d->n_ports; i++)
 		if (d->ports[i].ifindex == ifindex && !d->ports[i].exception)
@@ -55,15 +56,15 @@ static int port_of_ifindex(const struct lb_dpdk *d, uint32_t ifindex)
 
 /* The kernel's packets (ARP, ND, not a VIP): to the exception port if
  * there is one; without one they cannot be delivered. */
-static void pass(struct dp_worker *wk, struct rte_mbuf *m)
+static void pass(struct dp_lcore *lc, struct rte_mbuf *m)
 {
-	if (wk->d->exc < 0) {
-		wk->st.no_port++;
+	if (lc->d->exc < 0) {
+		lc->st.no_port++;
 		rte_pktmbuf_free(m);
 		return;
 	}
-	wk->st.exc_out++;
-	send_port(wk, (unsigned int)wk->d->exc, m);
+	lc->st.exc_out++;
+	send_port(lc, (unsigned int)lc->d->exc, m);
 }
 
 /* The frame of an mbuf: the pipeline grows it at the front into the
@@ -80,7 +81,7 @@ static void frame_of(const struct rte_mbuf *m, uint32_t ifindex, struct lb_dp_fr
 
 /* Out where the pipeline's reason says; the mbuf's data window follows
  * the frame's. */
-static void dispatch(struct dp_worker *wk, unsigned int in, struct rte_mbuf *m,
+static void dispatch(struct dp_lcore *lc, unsigned int in, struct rte_mbuf *m,
 		     const struct lb_dp_frame *f, int reason)
 {
 	int out;
@@ -89,67 +90,67 @@ static void dispatch(struct dp_worker *wk, unsigned int in, struct rte_mbuf *m,
 	m->data_len = (uint16_t)(f->data_end - f->data);
 	m->pkt_len = m->data_len;
 
-	switch (lb_dp_verdict_of(reason)) {
-	case LB_DP_TX:
-		send_port(wk, in, m);
+	switch (lb_reason_action(reason)) {
+	case LB_ACT_TX:
+		send_port(lc, in, m);
 		return;
-	case LB_DP_REDIRECT:
-		out = port_of_ifindex(wk->d, f->out_ifindex);
+	case LB_ACT_REDIRECT:
+		out = port_of_ifindex(lc->d, f->out_ifindex);
 		if (out >= 0) {
-			send_port(wk, (unsigned int)out, m);
+			send_port(lc, (unsigned int)out, m);
 			return;
 		}
-		wk->st.no_port++;
+		lc->st.no_port++;
 		break;
-	case LB_DP_PASS:
-		pass(wk, m);
+	case LB_ACT_PASS:
+		pass(lc, m);
 		return;
-	case LB_DP_DROP:
+	case LB_ACT_DROP:
 		break;
 	}
 	rte_pktmbuf_free(m);
 }
 
 /* From the kernel's exception port to the wire: the first fast-path port. */
-static uint16_t from_kernel(struct dp_worker *wk, struct rte_mbuf **pkts, uint16_t n)
+static uint16_t from_kernel(struct dp_lcore *lc, struct rte_mbuf **pkts, uint16_t n)
 {
-	int out = wk->d->first_fp;
+	int out = lc->d->first_fp;
 
 	for (uint16_t i = 0; i < n; i++) {
 		if (out < 0) {
-			wk->st.no_port++;
+			lc->st.no_port++;
 			rte_pktmbuf_free(pkts[i]);
 			continue;
 		}
-		wk->st.exc_in++;
-		send_port(wk, (unsigned int)out, pkts[i]);
+		lc->st.exc_in++;
+		send_port(lc, (unsigned int)out, pkts[i]);
 	}
 	return n;
 }
 
-uint16_t dp_burst(struct dp_worker *wk, unsigned int in, struct rte_mbuf **pkts, uint16_t n)
+uint16_t dp_burst(struct dp_lcore *lc, unsigned int in, struct rte_mbuf **pkts, uint16_t n)
 {
-	struct dp_port *p = &wk->d->ports[in];
-	struct lb_dp_frame f[DP_BURST];
-	struct rte_mbuf *mine[DP_BURST];
-	int reasons[DP_BURST];
+	struct dp_port *p = &lc->d->ports[in];
+	struct lb_dp_frame f[LB_DP_BURST];
+	struct rte_mbuf *mine[LB_DP_BURST];
+	int reasons[LB_DP_BURST];
 	uint16_t i, nf = 0;
 
-	if (n > DP_BURST)	/* the arrays above hold one burst */
-		return dp_burst(wk, in, pkts, DP_BURST) +
-		       dp_burst(wk, in, pkts + DP_BURST, n - DP_BURST);
+	if (n > LB_DP_BURST)	/* the arrays above hold one burst */
+		return dp_burst(lc, in, pkts, LB_DP_BURST) +
+		       dp_burst(lc, in, pkts + LB_DP_BURST, n - LB_DP_BURST);
 	if (p->exception)
-		return from_kernel(wk, pkts, n);
+		return from_kernel(lc, pkts, n);
 	/* A port no `node set --interface` names is not ours to balance:
 	 * its frames go to the kernel as they would without us. */
-	if (!wk->d->pcap && !__atomic_load_n(&p->attached, __ATOMIC_ACQUIRE)) {
+	if (!lc->d->pcap && !__atomic_load_n(&p->attached, __ATOMIC_ACQUIRE)) {
 		for (i = 0; i < n; i++) {
-			wk->st.unattached++;
-			pass(wk, pkts[i]);
+			lc->st.unattached++;
+			pass(lc, pkts[i]);
 		}
 		return n;
 	}
-	wk->w.now = lb_dp_clock();
+	lc->worker.now = lb_dp_clock();
 	/* The pipeline parses every frame before it looks any flow up:
 	 * prefetch ahead of that first pass. */
 	for (i = 0; i < PREFETCH_OFFSET && i < n; i++)
@@ -162,54 +163,54 @@ uint16_t dp_burst(struct dp_worker *wk, unsigned int in, struct rte_mbuf **pkts,
 		if (m->nb_segs > 1) {
 			/* The pipeline needs the headers contiguous; jumbo
 			 * chains are not for a load balancer's MTU anyway. */
-			wk->st.multiseg++;
+			lc->st.multiseg++;
 			rte_pktmbuf_free(m);
 			continue;
 		}
 		frame_of(m, p->ifindex, &f[nf]);
 		mine[nf++] = m;
 	}
-	lb_dp_process_burst(&wk->w, f, reasons, nf);
+	lb_dp_process_burst(&lc->worker, f, reasons, nf);
 	for (i = 0; i < nf; i++)
-		dispatch(wk, in, mine[i], &f[i], reasons[i]);
+		dispatch(lc, in, mine[i], &f[i], reasons[i]);
 	return n;
 }
 
-void dp_flush(struct dp_worker *wk)
+void dp_flush(struct dp_lcore *lc)
 {
-	for (unsigned int i = 0; i < wk->d->n_ports; i++)
-		rte_eth_tx_buffer_flush(wk->d->ports[i].id, wk->queue, wk->txb[i]);
+	for (unsigned int i = 0; i < lc->d->n_ports; i++)
+		rte_eth_tx_buffer_flush(lc->d->ports[i].id, lc->queue, lc->txb[i]);
 }
 
 int dp_lcore_main(void *arg)
 {
-	struct dp_worker *wk = arg;
-	struct lb_dpdk *d = wk->d;
+	struct dp_lcore *lc = arg;
+	struct dp_runtime *d = lc->d;
 	const uint64_t drain = (rte_get_tsc_hz() + 1000000 - 1) / 1000000 * DRAIN_US;
 	uint64_t prev = rte_rdtsc();
-	struct rte_mbuf *pkts[DP_BURST];
+	struct rte_mbuf *pkts[LB_DP_BURST];
 
-	rte_rcu_qsbr_thread_register(d->qsbr, wk->idx);
-	rte_rcu_qsbr_thread_online(d->qsbr, wk->idx);
+	rte_rcu_qsbr_thread_register(d->qsbr, lc->idx);
+	rte_rcu_qsbr_thread_online(d->qsbr, lc->idx);
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t now;
 
 		for (unsigned int i = 0; i < d->n_ports; i++) {
-			uint16_t n = rte_eth_rx_burst(d->ports[i].id, wk->queue, pkts, DP_BURST);
+			uint16_t n = rte_eth_rx_burst(d->ports[i].id, lc->queue, pkts, LB_DP_BURST);
 
 			if (n)
-				dp_burst(wk, i, pkts, n);
+				dp_burst(lc, i, pkts, n);
 		}
 		now = rte_rdtsc();
 		if (now - prev > drain) {
-			dp_flush(wk);
+			dp_flush(lc);
 			prev = now;
 		}
 		/* Nothing of the tables is held across rounds. */
-		rte_rcu_qsbr_quiescent(d->qsbr, wk->idx);
+		rte_rcu_qsbr_quiescent(d->qsbr, lc->idx);
 	}
-	dp_flush(wk);
-	rte_rcu_qsbr_thread_offline(d->qsbr, wk->idx);
-	rte_rcu_qsbr_thread_unregister(d->qsbr, wk->idx);
+	dp_flush(lc);
+	rte_rcu_qsbr_thread_offline(d->qsbr, lc->idx);
+	rte_rcu_qsbr_thread_unregister(d->qsbr, lc->idx);
 	return 0;
 }

@@ -12,22 +12,22 @@
 
 #include "driver_dpdk.h"
 
-/* Sets up wk's TX buffers (one per port, DP_BURST deep, overflow freed
+/* Sets up lc's TX buffers (one per port, LB_DP_BURST deep, overflow freed
  * and counted in tx_full) and the redirect targets (ports' ifindexes).
  * Control thread, before the worker runs. 0 or -ENOMEM. */
-int dp_worker_ports_init(struct lb_dpdk *d, struct dp_worker *wk);
+int dp_lcore_ports_init(struct dp_runtime *d, struct dp_lcore *lc);
 
-/* Handles n mbufs received on d->ports[in] (DP_BURST at a time): each is
+/* Handles n mbufs received on d->ports[in] (LB_DP_BURST at a time): each is
  * forwarded, passed to the exception port or freed; none is left to the
- * caller. Buffered TX leaves with dp_flush(). Runs on wk's lcore only.
+ * caller. Buffered TX leaves with dp_flush(). Runs on lc's lcore only.
  * Returns n. */
-uint16_t dp_burst(struct dp_worker *wk, unsigned int in, struct rte_mbuf **pkts, uint16_t n);
+uint16_t dp_burst(struct dp_lcore *lc, unsigned int in, struct rte_mbuf **pkts, uint16_t n);
 
-/* Sends what wk's TX buffers hold. wk's lcore only. */
-void dp_flush(struct dp_worker *wk);
+/* Sends what lc's TX buffers hold. lc's lcore only. */
+void dp_flush(struct dp_lcore *lc);
 
-/* A worker lcore's loop (rte_eal_remote_launch, arg: struct dp_worker):
- * polls its queue of every port until lb_dpdk.stop, reporting a quiescent
+/* A worker lcore's loop (rte_eal_remote_launch, arg: struct dp_lcore):
+ * polls its queue of every port until dp_runtime.stop, reporting a quiescent
  * state to the qsbr after every round. Returns 0. */
 int dp_lcore_main(void *arg);
 

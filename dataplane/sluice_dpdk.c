@@ -32,6 +32,7 @@
 #include "lcore.h"
 #include "log.h"
 #include "model.h"
+#include "numparse.h"
 #include "state.h"
 
 #define PROG "sluice-dpdk"
@@ -49,7 +50,7 @@ struct dpdk_opts {
 	const char *nexthop;
 };
 
-static struct lb_dpdk g_dp = { .exc = -1, .first_fp = -1 };
+static struct dp_runtime g_dp = { .exc = -1, .first_fp = -1 };
 static struct dpdk_opts g_opts;
 
 static const struct option dpdk_longopts[] = {
@@ -106,7 +107,7 @@ static void port_iface(struct dp_port *p, const struct rte_eth_dev_info *info)
 }
 
 /* Records the ports the EAL found (only the one named only, if given). */
-static int ports_probe(struct lb_dpdk *d, const char *only)
+static int ports_probe(struct dp_runtime *d, const char *only)
 {
 	uint16_t pid;
 
@@ -172,7 +173,7 @@ static int port_conf(struct dp_port *p, uint16_t nq, struct rte_eth_conf *conf,
 	return 0;
 }
 
-static int port_start(struct lb_dpdk *d, struct dp_port *p, uint16_t nq)
+static int port_start(struct dp_runtime *d, struct dp_port *p, uint16_t nq)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
@@ -202,7 +203,7 @@ static int port_start(struct lb_dpdk *d, struct dp_port *p, uint16_t nq)
 /* The exception port is the kernel's face of the first fast-path port:
  * with that port's MAC, the kernel's ARP and ND answers name the address
  * the wire reaches us at. */
-static void exception_mac(struct lb_dpdk *d)
+static void exception_mac(struct dp_runtime *d)
 {
 	struct dp_port *exc, *fp;
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];
@@ -225,9 +226,9 @@ static void exception_mac(struct lb_dpdk *d)
 		fp->ifname[0] ? fp->ifname : fp->name, mac);
 }
 
-static int ports_start(struct lb_dpdk *d, uint16_t nq)
+static int ports_start(struct dp_runtime *d, uint16_t nq)
 {
-	unsigned int n = d->n_ports * nq * (NB_RXD + NB_TXD + 2 * DP_BURST) +
+	unsigned int n = d->n_ports * nq * (NB_RXD + NB_TXD + 2 * LB_DP_BURST) +
 			 rte_lcore_count() * POOL_CACHE;
 
 	d->pool = rte_pktmbuf_pool_create("sl_mbufs", n < 8191 ? 8191 : n, POOL_CACHE, 0,
@@ -247,7 +248,7 @@ static int ports_start(struct lb_dpdk *d, uint16_t nq)
 	return 0;
 }
 
-static void ports_close(struct lb_dpdk *d)
+static void ports_close(struct dp_runtime *d)
 {
 	for (unsigned int i = 0; i < d->n_ports; i++) {
 		rte_eth_dev_stop(d->ports[i].id);
@@ -264,7 +265,7 @@ static int parse_mac(const char *s, uint8_t mac[RTE_ETHER_ADDR_LEN]);
 
 static int dpdk_option(void *arg, int val, const char *optarg)
 {
-	struct lb_dpdk *d = arg;
+	struct dp_runtime *d = arg;
 
 	if (val == OPT_GATEWAY_MAC) {
 		if (parse_mac(optarg, d->nh_dmac)) {
@@ -283,14 +284,14 @@ static int dpdk_option(void *arg, int val, const char *optarg)
 	return -EINVAL;
 }
 
-static int workers_setup(struct lb_dpdk *d, const struct lb_params *req)
+static int workers_setup(struct dp_runtime *d, const struct lb_params *req)
 {
-	unsigned int lcores[DP_MAX_WORKERS], n = 0, l;
+	unsigned int lcores[DP_MAX_LCORES], n = 0, l;
 	struct lb_params p = *req;
 	int err;
 
 	RTE_LCORE_FOREACH_WORKER(l) {
-		if (n < DP_MAX_WORKERS)
+		if (n < DP_MAX_LCORES)
 			lcores[n++] = l;
 	}
 	if (!n) {
@@ -298,21 +299,21 @@ static int workers_setup(struct lb_dpdk *d, const struct lb_params *req)
 			"lcore runs the control plane\n");
 		return -EINVAL;
 	}
-	err = lb_dpdk_params(&p, n);
+	err = dp_runtime_params(&p, n);
 	if (!err)
 		err = ports_probe(d, NULL);
 	if (!err)
 		err = ports_start(d, (uint16_t)n);
 	if (!err)
-		err = lb_dpdk_alloc(d, &p, n, lcores);
+		err = dp_runtime_alloc(d, &p, n, lcores);
 	for (unsigned int i = 0; !err && i < n; i++)
-		err = dp_worker_ports_init(d, &d->workers[i]);
+		err = dp_lcore_ports_init(d, &d->lcores[i]);
 	return err;
 }
 
 /* --gateway-mac (and pcap mode's --pcap-nexthop): every backend is behind
  * that MAC, out port p, from p's MAC, at p's MTU. */
-static void gateway_nexthop(struct lb_dpdk *d, const struct dp_port *p)
+static void gateway_nexthop(struct dp_runtime *d, const struct dp_port *p)
 {
 	uint16_t mtu = RTE_ETHER_MTU;
 
@@ -325,35 +326,35 @@ static void gateway_nexthop(struct lb_dpdk *d, const struct dp_port *p)
 
 static int dpdk_fixed_nexthop(void *arg)
 {
-	return ((const struct lb_dpdk *)arg)->nh_set;
+	return ((const struct dp_runtime *)arg)->nh_set;
 }
 
 static int dpdk_open(void *arg, struct cp_driver *drv, const struct lb_params *req, int *adopted)
 {
-	struct lb_dpdk *d = arg;
+	struct dp_runtime *d = arg;
 	int err;
 
 	*adopted = 0;
 	err = workers_setup(d, req);
 	if (err) {
-		lb_dpdk_free(d);
+		dp_runtime_free(d);
 		return err;
 	}
 	if (d->nh_set)
 		gateway_nexthop(d, &d->ports[d->first_fp < 0 ? 0 : d->first_fp]);
-	for (unsigned int i = 0; i < d->n_workers; i++) {
-		err = rte_eal_remote_launch(dp_lcore_main, &d->workers[i], d->workers[i].lcore_id);
+	for (unsigned int i = 0; i < d->n_lcores; i++) {
+		err = rte_eal_remote_launch(dp_lcore_main, &d->lcores[i], d->lcores[i].lcore_id);
 		if (err) {
-			pr_warn("cannot launch lcore %u: %s\n", d->workers[i].lcore_id,
+			pr_warn("cannot launch lcore %u: %s\n", d->lcores[i].lcore_id,
 				strerror(-err));
-			d->launched = 1;	/* lb_dpdk_free stops those that run */
-			lb_dpdk_free(d);
+			d->launched = 1;	/* dp_runtime_free stops those that run */
+			dp_runtime_free(d);
 			return err;
 		}
 		d->launched = 1;
 	}
 	cp_driver_dpdk_init(drv, d);
-	pr_info("%u workers on %u ports%s\n", d->n_workers, d->n_ports,
+	pr_info("%u workers on %u ports%s\n", d->n_lcores, d->n_ports,
 		d->exc >= 0 ? " with an exception port" : "");
 	return 0;
 }
@@ -381,19 +382,6 @@ struct pcap_args {
 	int verbose;
 };
 
-static int parse_u32(const char *s, __u32 *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *s == '-' || end == s || *end || v > 0xffffffffUL)
-		return -EINVAL;
-	*out = (__u32)v;
-	return 0;
-}
-
 /* pcap mode's options: the capture, the config and the sizes. */
 static int pcap_parse(int argc, char **argv, struct pcap_args *a)
 {
@@ -419,10 +407,10 @@ static int pcap_parse(int argc, char **argv, struct pcap_args *a)
 		case OPT_PCAP_OUT: g_opts.pcap_out = optarg; break;
 		case OPT_PCAP_NEXTHOP: g_opts.nexthop = optarg; break;
 		case 'c': a->config = optarg; break;
-		case 'V': err = parse_u32(optarg, &a->params.max_vips); break;
-		case 'B': err = parse_u32(optarg, &a->params.max_backends); break;
-		case 'R': err = parse_u32(optarg, &a->params.max_ring); break;
-		case 'F': err = parse_u32(optarg, &a->params.flow_buckets); break;
+		case 'V': err = lb_numparse_u32(optarg, &a->params.max_vips); break;
+		case 'B': err = lb_numparse_u32(optarg, &a->params.max_backends); break;
+		case 'R': err = lb_numparse_u32(optarg, &a->params.max_ring); break;
+		case 'F': err = lb_numparse_u32(optarg, &a->params.flow_buckets); break;
 		case 'f': break;
 		case 'v': a->verbose++; break;
 		default: err = -EINVAL; break;
@@ -469,7 +457,7 @@ static int pcap_load(struct cp_model *m, struct cp_driver *drv, const char *path
 	return 0;
 }
 
-static void pcap_summary(struct lb_dpdk *d, uint64_t rx)
+static void pcap_summary(struct dp_runtime *d, uint64_t rx)
 {
 	static const char *const names[LB_R_MAX] = LB_REASON_NAMES;
 	struct lb_reason_stats rs[LB_R_MAX];
@@ -479,7 +467,7 @@ static void pcap_summary(struct lb_dpdk *d, uint64_t rx)
 
 	cp_driver_dpdk_init(&drv, d);
 	drv.ops->reason_stats(d, rs);
-	lb_dpdk_lcore_stats(d, &ls);
+	dp_runtime_lcore_stats(d, &ls);
 	if (rte_eth_stats_get(d->ports[0].id, &es))
 		memset(&es, 0, sizeof(es));
 	printf(PROG ": %" PRIu64 " packets:", rx);
@@ -491,20 +479,20 @@ static void pcap_summary(struct lb_dpdk *d, uint64_t rx)
 	printf("; written %" PRIu64 "\n", es.opackets);
 }
 
-static int pcap_run(struct lb_dpdk *d)
+static int pcap_run(struct dp_runtime *d)
 {
-	struct dp_worker *wk = &d->workers[0];
-	struct rte_mbuf *pkts[DP_BURST];
+	struct dp_lcore *lc = &d->lcores[0];
+	struct rte_mbuf *pkts[LB_DP_BURST];
 	uint64_t rx = 0;
 	uint16_t n;
 
 	/* net_pcap returns 0 at the end of the file. The main thread is
 	 * the only reader and writes no table from here on: no qsbr. */
-	while ((n = rte_eth_rx_burst(d->ports[0].id, 0, pkts, DP_BURST)) > 0) {
+	while ((n = rte_eth_rx_burst(d->ports[0].id, 0, pkts, LB_DP_BURST)) > 0) {
 		rx += n;
-		dp_burst(wk, 0, pkts, n);
+		dp_burst(lc, 0, pkts, n);
 	}
-	dp_flush(wk);
+	dp_flush(lc);
 	pcap_summary(d, rx);
 	return 0;
 }
@@ -512,7 +500,7 @@ static int pcap_run(struct lb_dpdk *d)
 static int pcap_main(int argc, char **argv)
 {
 	struct pcap_args a = { 0 };
-	struct lb_dpdk *d = &g_dp;
+	struct dp_runtime *d = &g_dp;
 	struct cp_model m = { 0 };
 	struct cp_driver drv;
 	unsigned int lc = rte_lcore_id();
@@ -527,11 +515,11 @@ static int pcap_main(int argc, char **argv)
 	if (!err)
 		err = ports_start(d, 1);
 	if (!err)
-		err = lb_dpdk_params(&a.params, 1);
+		err = dp_runtime_params(&a.params, 1);
 	if (!err)
-		err = lb_dpdk_alloc(d, &a.params, 1, &lc);
+		err = dp_runtime_alloc(d, &a.params, 1, &lc);
 	if (!err)
-		err = dp_worker_ports_init(d, &d->workers[0]);
+		err = dp_lcore_ports_init(d, &d->lcores[0]);
 	if (!err) {
 		if (g_opts.nexthop) {
 			d->nh_set = 1;
@@ -543,7 +531,7 @@ static int pcap_main(int argc, char **argv)
 	if (!err)
 		err = pcap_run(d);
 	cp_model_free(&m);
-	lb_dpdk_free(d);
+	dp_runtime_free(d);
 	ports_close(d);	/* closing net_pcap completes the output file */
 	return err ? 1 : 0;
 }
@@ -696,7 +684,7 @@ int main(int argc, char **argv)
 		rc = pcap_main(sep, argv);
 	} else {
 		rc = cp_daemon_main(sep, argv, &fp);
-		lb_dpdk_free(&g_dp);	/* --no-fastpath or a failed start */
+		dp_runtime_free(&g_dp);	/* --no-fastpath or a failed start */
 		ports_close(&g_dp);
 	}
 	if (e.own_prefix) {
@@ -705,7 +693,7 @@ int main(int argc, char **argv)
 
 		snprintf(path, sizeof(path), "%s", dir);
 		rte_eal_cleanup();
-		lb_dpdk_remove_dir(path);
+		dp_remove_run_dir(path);
 	} else {
 		rte_eal_cleanup();
 	}

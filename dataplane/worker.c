@@ -149,7 +149,7 @@ static __always_inline void prefetch_bucket(__u32 hash)
 
 static void process_staged(struct lb_dp_frame *f, int *reasons, unsigned int n)
 {
-	struct lb_dp_staged st[LB_DP_BURST_MAX];
+	struct lb_dp_staged st[LB_DP_BURST];
 
 	/* Stage one reads no connection table, so running it for every
 	 * frame first changes no frame's result; it leaves a burst of
@@ -162,7 +162,7 @@ static void process_staged(struct lb_dp_frame *f, int *reasons, unsigned int n)
 		s->pr.cfg = NULL;
 		s->pr.meta = NULL;
 		s->prep = lb_prepare(&f[i], &s->pkt, &s->v, &s->pr);
-		if (s->prep == LB_PREP_FLOW)
+		if (s->prep == LB_OK && s->pr.meta)	/* a TCP/UDP flow */
 			prefetch_bucket(s->v.hash);
 	}
 	for (unsigned int i = 0; i < n; i++) {
@@ -177,9 +177,9 @@ void lb_dp_process_burst(struct lb_dp_worker *w, struct lb_dp_frame *f, int *rea
 			 unsigned int n)
 {
 	lb_dp_cur = w;
-	for (unsigned int i = 0; i < n; i += LB_DP_BURST_MAX)
+	for (unsigned int i = 0; i < n; i += LB_DP_BURST)
 		process_staged(f + i, reasons + i,
-			       n - i < LB_DP_BURST_MAX ? n - i : LB_DP_BURST_MAX);
+			       n - i < LB_DP_BURST ? n - i : LB_DP_BURST);
 }
 
 /* Zeroed memory on its own cache lines (no false sharing with the next

@@ -8,12 +8,23 @@
  * A worker owns its connection-table slice and its counters; the tables
  * (lib/tables.h) are shared read-only, changed only by lib/tables.c under
  * the grace period the caller supplies (rte_rcu_qsbr in sluice-dpdk).
+ *
+ * Names in dataplane/, one prefix per layer: lb_dp_* / LB_DP_* is this
+ * layer, the pipeline over plain memory, which makes no EAL call (struct
+ * lb_dp_worker: one lcore's pipeline state). dp_* / DP_* is the DPDK
+ * process built on it (driver_dpdk.h, lcore.h, sluice_dpdk.c: struct
+ * dp_runtime, the process's tables, qsbr, lcores and ports; struct
+ * dp_lcore, a worker lcore holding its struct lb_dp_worker, TX buffers
+ * and queues). The control plane's driver entry point is named by that
+ * interface's rule (controlplane/driver.h), cp_driver_<fast path>_*:
+ * cp_driver_dpdk_init, as cp_driver_xdp_open.
  */
 #ifndef SLUICE_DP_WORKER_H
 #define SLUICE_DP_WORKER_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "action.h"
 #include "fwd.h"
 #include "tables.h"
 
@@ -32,7 +43,7 @@ struct lb_dp_frame {
 };
 
 /* Counters of one lcore, each array cache-line aligned; summed by the
- * control thread (lb_dp_stats_*). */
+ * control thread (driver_dpdk.c's cp_driver stats operations). */
 struct lb_dp_counters {
 	struct lb_reason_stats reason[LB_R_MAX] __attribute__((aligned(LB_DP_CACHE_LINE)));
 	struct lb_vip_stats *vip;		/* max_vips */
@@ -49,52 +60,27 @@ struct lb_dp_worker {
 	uint32_t n_ifindex;
 } __attribute__((aligned(LB_DP_CACHE_LINE)));
 
-/* What to do with a frame after lb_dp_process(). */
-enum lb_dp_verdict {
-	LB_DP_TX,		/* out the port it came in on */
-	LB_DP_REDIRECT,		/* out frame->out_ifindex */
-	LB_DP_PASS,		/* the kernel's: exception path */
-	LB_DP_DROP,
-};
-
-/* Allocates a worker's flow table and counters for t's params (malloc;
- * the DPDK process uses rte_zmalloc_socket through lb_dp_worker_init_mem
- * when it wants NUMA placement). Returns 0 or -ENOMEM. */
+/* Allocates a worker's flow table and counters for t's params with
+ * malloc (the DPDK process allocates them itself, with rte_zmalloc_socket
+ * on the lcore's socket: dp_runtime_alloc). Returns 0 or -ENOMEM. */
 int lb_dp_worker_init(struct lb_dp_worker *w, const struct lb_tables *t);
 void lb_dp_worker_fini(struct lb_dp_worker *w);
 
 /* Runs the pipeline over one frame: returns the LB_R_* reason, counted
- * in w's counters, with the frame rewritten in place. */
+ * in w's counters, with the frame rewritten in place. What becomes of the
+ * frame is lb_reason_action(reason) (lib/action.h); LB_ACT_REDIRECT: out
+ * frame->out_ifindex. */
 int lb_dp_process(struct lb_dp_worker *w, struct lb_dp_frame *f);
 
 /* The same over n frames, reasons[i] for f[i], with the results
  * lb_dp_process() gives them one after another: in groups of
- * LB_DP_BURST_MAX, every frame is parsed and hashed first and its
+ * LB_DP_BURST, every frame is parsed and hashed first and its
  * connection-table bucket prefetched, then each looks up and is
- * rewritten in order. */
-#define LB_DP_BURST_MAX 32
+ * rewritten in order. LB_DP_BURST is also the burst sluice-dpdk
+ * receives and buffers for TX at a time. */
+#define LB_DP_BURST 32
 void lb_dp_process_burst(struct lb_dp_worker *w, struct lb_dp_frame *f, int *reasons,
 			 unsigned int n);
-
-/* The action for a reason (the XDP program's lb_reason_action); inline,
- * as it is asked once per frame right after lb_dp_process(). */
-static inline enum lb_dp_verdict lb_dp_verdict_of(int reason)
-{
-	switch (reason) {
-	case LB_R_FWD_TX:
-	case LB_R_ICMP_ECHO_REPLY:
-	case LB_R_ICMP_TOO_BIG_SENT:
-		return LB_DP_TX;
-	case LB_R_FWD_REDIRECT:
-		return LB_DP_REDIRECT;
-	case LB_R_PASS_NOT_IP:
-	case LB_R_PASS_NOT_VIP:
-	case LB_R_PASS_ICMP_OTHER:
-		return LB_DP_PASS;
-	default:
-		return LB_DP_DROP;
-	}
-}
 
 /* A jiffies-like clock (CLOCK_MONOTONIC_COARSE at LB_DP_HZ). */
 #define LB_DP_HZ 250

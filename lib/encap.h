@@ -16,6 +16,10 @@
 
 /* --- Internet checksum ------------------------------------------------ */
 
+/* The checksum of a full 32-bit sum of 16-bit words. 0x0000 comes out
+ * only of a sum of -0, never of all-zero bytes (+0 gives 0xFFFF): right
+ * for every header written here from scratch, each with a nonzero
+ * version, type or pseudo-header. */
 static __always_inline __u16 lb_csum_fold(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
@@ -35,12 +39,32 @@ static __always_inline __u32 lb_csum_words(const void *p, int n, __u32 sum)
 	return sum;
 }
 
-/* RFC 1624 incremental update of a checksum for a 16-bit field change. */
+/* The checksum after a 16-bit field of the bytes it covers changed from
+ * old to new: RFC 1624 eqn. 3, ~(~HC + ~m + m'). It gives what a
+ * recomputation gives as long as the covered bytes cannot all be zero:
+ * an IPv4 header (the version), TCP and ICMPv6 (the pseudo-header's
+ * next header). Their sum is never +0, so a result of 0x0000 is the
+ * complement of -0 and right (RFC 1624 section 3's own example). Bytes
+ * that may all be zero take lb_csum_replace16_nz(). */
 static __always_inline __u16 lb_csum_replace16(__u16 check, __u16 old, __u16 new)
 {
 	__u32 sum = (__u16)~check + (__u16)~old + (__u32)new;
 
 	return lb_csum_fold(sum);
+}
+
+/* The same for a checksum over bytes that may all be zero: ICMPv4, whose
+ * echo reply of code 0, id 0, seq 0 and an empty or zero payload sums to
+ * +0. A result of 0x0000 says the new sum is zero, not which zero: +0,
+ * which only 0xFFFF verifies (a receiver adds the field in and wants -0,
+ * RFC 1071; Linux counts anything else in IcmpInCsumErrors), or -0, which
+ * 0x0000 and 0xFFFF verify alike. So never 0x0000. (UDP would take this
+ * too, for RFC 768's reason: 0 there means "no checksum".) */
+static __always_inline __u16 lb_csum_replace16_nz(__u16 check, __u16 old, __u16 new)
+{
+	__u16 c = lb_csum_replace16(check, old, new);
+
+	return c ? c : 0xffff;
 }
 
 /* --- Outer headers ----------------------------------------------------- */

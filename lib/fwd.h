@@ -23,7 +23,10 @@
 
 #include <linux/types.h>
 
-#define LB_ABI_VERSION 4
+/* The layout of the pinned maps: raised whenever a map key, value or
+ * fixed size (LB_R_MAX) changes, so hitless restart refuses old pins by
+ * their stamp (docs/architecture.md "Hitless restart"). */
+#define LB_ABI_VERSION 5
 
 /* Address families as stored in keys; 0 marks an empty slot. */
 #define LB_FAMILY_NONE 0
@@ -78,7 +81,7 @@ struct lb_vip_meta {
 
 /* Rings: one ARRAY of entry pairs (array elements are 8-byte aligned, so a
  * pair wastes nothing). Seen as a flat __u32 array through mmap(), ring row
- * r = vip_id * 2 + half starts at r * lb_ring_stride(max_ring). A row of an
+ * r = vip_id * 2 + half starts at r * LB_RING_STRIDE(max_ring). A row of an
  * empty ring is all LB_BACKEND_NONE. */
 struct lb_ring_pair {
 	__u32 backend_id[2];
@@ -259,7 +262,8 @@ struct lb_reason_stats {
 #define LB_R_DROP_ICMP_QUOTE	18	/* ICMP error to a VIP quoting no VIP flow */
 #define LB_R_DROP_IPV6_EXT	19	/* too many IPv6 extension headers */
 #define LB_R_DROP_NO_VIP_META	20	/* VIP table names an id out of range */
-#define LB_R_MAX		21
+#define LB_R_DROP_NO_FLOW_BUCKET 21	/* connection-table bucket out of range */
+#define LB_R_MAX		22
 
 /* Names for logs and metrics, indexed by LB_R_*; kept beside the codes. */
 #define LB_REASON_NAMES {				\
@@ -272,7 +276,7 @@ struct lb_reason_stats {
 	"drop_no_neigh", "drop_too_big",		\
 	"drop_no_room", "drop_no_source",		\
 	"drop_icmp_quote", "drop_ipv6_ext",		\
-	"drop_no_vip_meta",				\
+	"drop_no_vip_meta", "drop_no_flow_bucket",	\
 }
 
 /* --- decap.bpf.c (backend side) -------------------------------------- */
@@ -317,6 +321,8 @@ struct lb_decap_key {
 #define LB_MAP_BACKEND_STATS "backend_stats"
 #define LB_MAP_REASON_STATS "reason_stats"
 
+_Static_assert(sizeof((const char *[])LB_REASON_NAMES) == LB_R_MAX * sizeof(const char *),
+	       "a name per reason");
 _Static_assert(sizeof(struct lb_addr) == 16, "lb_addr");
 _Static_assert(sizeof(struct lb_vip_key) == 20, "lb_vip_key");
 _Static_assert(sizeof(struct lb_vip_slot) == 24, "lb_vip_slot");

@@ -12,8 +12,8 @@
  * reads the connection table, so the DPDK worker runs it over a whole
  * burst first and prefetches the buckets the second half will read.
  *
- * Semantics: ../shared/DESIGN.md "Forwarding semantics"; deviations and
- * their reasons: docs/architecture.md.
+ * Semantics: docs/forwarding.md; deviations and their reasons:
+ * docs/architecture.md.
  *
  * The includer defines, before including this file, its environment:
  *
@@ -38,6 +38,12 @@
  *
  * All of it is __always_inline: in BPF each lookup must stay a direct
  * map access for the verifier, and in C the compiler sees one function.
+ *
+ * Returns, here and in icmp.h: a step that can end the frame returns
+ * LB_OK (parse.h: "go on") or the LB_R_* reason it ends with, its
+ * results in out-parameters; a yes/no question is named as one
+ * (lb_is_*, *_is_*, *_eq) and returns 1 or 0; a computation (a hash, an
+ * index, a way, a ring entry) returns its value. Nothing returns -1.
  */
 #ifndef SLUICE_LIB_PIPELINE_H
 #define SLUICE_LIB_PIPELINE_H
@@ -46,10 +52,8 @@
 #include "hash.h"
 #include "parse.h"
 #include "encap.h"
+#include "icmp.h"
 #include "viptable.h"
-
-/* Smallest MTU we report in a too-big message (RFC 791's 68). */
-#define LB_MIN_INNER_MTU 68
 
 /* Where the chosen backend is reached. */
 struct lb_nexthop {
@@ -83,7 +87,8 @@ static __always_inline void lb_count_reason(__u32 reason, __u64 bytes)
 
 /* --- VIP lookup -------------------------------------------------------- */
 
-/* vip_id of key in the live half of the VIP table, or -1. */
+/* key's vip_id in the live half of the VIP table: LB_OK, or
+ * LB_R_PASS_NOT_VIP. */
 static __always_inline int lb_vip_find(const struct lb_config *cfg,
 				       const struct lb_vip_key *key, __u32 *vip_id)
 {
@@ -98,40 +103,42 @@ static __always_inline int lb_vip_find(const struct lb_config *cfg,
 		struct lb_vip_slot *s = lb_env_vip_slot(&idx);
 
 		if (!s || s->key.family == LB_FAMILY_NONE)
-			return -1;
+			return LB_R_PASS_NOT_VIP;
 		if (lb_vip_key_eq(&s->key, key)) {
 			*vip_id = s->vip_id;
-			return 0;
+			return LB_OK;
 		}
 	}
-	return -1;
+	return LB_R_PASS_NOT_VIP;
 }
 
-/* The VIP of (dst, port, proto), trying the port wildcard second. */
+/* The VIP of (dst, port, proto), trying the port wildcard second: LB_OK,
+ * or LB_R_PASS_NOT_VIP. */
 static __always_inline int lb_vip_match(const struct lb_config *cfg, const struct lb_addr *dst,
 					__u8 family, __be16 port, __u8 proto, __u32 *vip_id)
 {
 	struct lb_vip_key key;
 
 	lb_vip_key_set(&key, dst, port, proto, family);
-	if (lb_vip_find(cfg, &key, vip_id) == 0)
-		return 0;
+	if (lb_vip_find(cfg, &key, vip_id) == LB_OK)
+		return LB_OK;
 	if (!((cfg->vip_wild >> (cfg->vip_gen & 1)) & 1))
-		return -1;
+		return LB_R_PASS_NOT_VIP;
 	lb_vip_key_set(&key, dst, 0, proto, family);
 	return lb_vip_find(cfg, &key, vip_id);
 }
 
-/* Is dst the address of any VIP? (the per-address ICMP entry) */
-static __always_inline int lb_vip_addr_known(const struct lb_config *cfg,
-					     const struct lb_flow_key *k)
+/* Is the packet's destination the address of any VIP? (the per-address
+ * ICMP entry) */
+static __always_inline int lb_is_vip_addr(const struct lb_config *cfg,
+					  const struct lb_flow_key *k)
 {
 	struct lb_vip_key key;
 	__u32 id;
 
 	lb_vip_key_set(&key, &k->dst, 0,
 		       k->family == LB_FAMILY_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, k->family);
-	return lb_vip_find(cfg, &key, &id) == 0;
+	return lb_vip_find(cfg, &key, &id) == LB_OK;
 }
 
 /* --- Backend selection ------------------------------------------------- */
@@ -162,23 +169,18 @@ static __always_inline __u32 lb_ring_pick(__u32 vip_id, __u32 ring_word, __u32 h
 	return p->backend_id[flat & 1];
 }
 
-/* A flow may stay on its backend while that backend is the same
- * incarnation and still serves flows (up, or draining). state is read
- * before gen: the loader writes gen first and state last, so a state that
- * says "in use" guarantees the gen we then read belongs to it. */
-static __always_inline struct lb_backend *lb_backend_usable(__u32 id, __u32 gen)
+/* May a flow stored with backend b's incarnation gen stay on it? While
+ * b is that incarnation and still serves flows (up, or draining). state
+ * is read before gen: the loader writes gen first and state last, so a
+ * state that says "in use" guarantees the gen we then read belongs to
+ * it. */
+static __always_inline int lb_backend_is_usable(const struct lb_backend *b, __u32 gen)
 {
-	struct lb_backend *b = lb_env_backend(&id);
-	__u8 state;
+	__u8 state = *(const volatile __u8 *)&b->state;
 
-	if (!b)
-		return 0;
-	state = *(volatile __u8 *)&b->state;
 	if (state != LB_BACKEND_UP && state != LB_BACKEND_DRAINING)
 		return 0;
-	if (*(volatile __u32 *)&b->gen != gen)
-		return 0;
-	return b;
+	return *(const volatile __u32 *)&b->gen == gen;
 }
 
 /* Idle timeout of a flow of protocol proto in lb_env_now() ticks; 0:
@@ -288,17 +290,18 @@ static __always_inline int lb_flow_choose(const struct lb_config *cfg,
 	idx = lb_flow_bucket_index(v->hash);
 	bk = lb_env_flow_bucket(&idx);
 	if (!bk)
-		return LB_R_DROP_NO_VIP_META;
+		return LB_R_DROP_NO_FLOW_BUCKET;
 	now = (__u32)lb_env_now();
 	w = lb_flow_way(bk, key, v->hash, now, lb_flow_ttl(cfg, key->proto), &hit, &evict) &
 	    (LB_FLOW_WAYS - 1);
 	v->flow_miss = !hit && !syn;
 	if (hit && !syn) {
-		b = lb_backend_usable(bk->backend_id[w], bk->backend_gen[w]);
-		if (b) {
+		id = bk->backend_id[w];
+		b = lb_env_backend(&id);
+		if (b && lb_backend_is_usable(b, bk->backend_gen[w])) {
 			if (now - bk->last_seen[w] >= LB_FLOW_TOUCH_JIFFIES)
 				bk->last_seen[w] = now;
-			v->backend_id = bk->backend_id[w];
+			v->backend_id = id;
 			*out = b;
 			return LB_OK;
 		}
@@ -426,98 +429,11 @@ static __always_inline int lb_encap(LB_ENV_CTX *ctx, const struct lb_pkt *pkt,
 	return LB_OK;
 }
 
-/* Turns an echo request to a VIP address into the reply, in place. */
-static __always_inline int lb_echo_reply(void *data, void *data_end, const struct lb_pkt *pkt)
-{
-	if (data + sizeof(struct ethhdr) > data_end)
-		return LB_R_DROP_BAD_L2;
-	lb_eth_swap(data);
-	if (pkt->key.family == LB_FAMILY_V4) {
-		struct iphdr *ip = data + pkt->l3_off;
-		struct lb_icmp_hdr *ic = data + pkt->l4_off;
-		__u16 old, new;
-
-		if ((void *)(ip + 1) > data_end || (void *)(ic + 1) > data_end)
-			return LB_R_DROP_BAD_L4;
-		ip->saddr = pkt->key.dst.w[0];
-		ip->daddr = pkt->key.src.w[0];
-		old = *(lb_alias_u16 *)&ip->ttl;
-		ip->ttl = LB_ENCAP_TTL;
-		new = *(lb_alias_u16 *)&ip->ttl;
-		ip->check = lb_csum_replace16(ip->check, old, new);
-		old = *(lb_alias_u16 *)ic;
-		ic->type = LB_ICMP_ECHOREPLY;
-		new = *(lb_alias_u16 *)ic;
-		ic->checksum = lb_csum_replace16(ic->checksum, old, new);
-	} else {
-		struct ipv6hdr *ip6 = data + pkt->l3_off;
-		struct lb_icmp_hdr *ic = data + pkt->l4_off;
-		__u16 old, new;
-
-		if ((void *)(ip6 + 1) > data_end || (void *)(ic + 1) > data_end)
-			return LB_R_DROP_BAD_L4;
-		/* Swapping addresses leaves the pseudo-header sum unchanged. */
-		__builtin_memcpy(&ip6->saddr, &pkt->key.dst, sizeof(ip6->saddr));
-		__builtin_memcpy(&ip6->daddr, &pkt->key.src, sizeof(ip6->daddr));
-		ip6->hop_limit = LB_ENCAP_TTL;
-		old = *(lb_alias_u16 *)ic;
-		ic->type = LB_ICMP6_ECHO_REPLY;
-		new = *(lb_alias_u16 *)ic;
-		ic->checksum = lb_csum_replace16(ic->checksum, old, new);
-	}
-	return LB_R_ICMP_ECHO_REPLY;
-}
-
-/* Replaces the packet with a frag-needed / packet-too-big message back to
- * the client quoting it; mtu is the largest inner packet that fits. */
-static __always_inline int lb_send_too_big(LB_ENV_CTX *ctx, const struct lb_pkt *pkt,
-					   __u32 mtu)
-{
-	int v4 = pkt->key.family == LB_FAMILY_V4;
-	int hdrs = v4 ? sizeof(struct iphdr) + sizeof(struct lb_icmp_hdr)
-		      : sizeof(struct ipv6hdr) + sizeof(struct lb_icmp_hdr);
-	__u16 quote = pkt->l4_off - pkt->l3_off + 8;
-	__u16 l2 = lb_l2_len(pkt->vlans);
-	void *data, *data_end;
-	int len;
-
-	if (quote > LB_ICMP_QUOTE_MAX)
-		quote = LB_ICMP_QUOTE_MAX;
-	len = l2 + hdrs + quote;
-	if (lb_env_adjust_head(ctx, -hdrs))
-		return LB_R_DROP_NO_ROOM;
-	data = lb_env_data(ctx);
-	data_end = lb_env_data_end(ctx);
-	if (lb_env_adjust_tail(ctx, len - (int)(data_end - data)))
-		return LB_R_DROP_NO_ROOM;
-	data = lb_env_data(ctx);
-	data_end = lb_env_data_end(ctx);
-	if (data + hdrs + lb_l2_len(LB_MAX_VLANS) > data_end)
-		return LB_R_DROP_NO_ROOM;
-	lb_l2_move_front(data, data + hdrs, pkt->vlans);
-	lb_eth_swap(data);
-	if (v4) {
-		struct iphdr *ip = data + l2;
-
-		if ((void *)ip + hdrs + quote > data_end)
-			return LB_R_DROP_NO_ROOM;
-		lb4_write_frag_needed(ip, data_end, pkt->key.dst.w[0], pkt->key.src.w[0], quote,
-				      mtu);
-	} else {
-		struct ipv6hdr *ip6 = data + l2;
-
-		if ((void *)ip6 + hdrs + quote > data_end)
-			return LB_R_DROP_NO_ROOM;
-		lb6_write_too_big(ip6, data_end, &pkt->key.dst, &pkt->key.src, quote, mtu);
-	}
-	return LB_R_ICMP_TOO_BIG_SENT;
-}
-
 /* --- Forwarding -------------------------------------------------------- */
 
 /* Encapsulates the packet toward backend b and picks TX or redirect. An
- * oversize packet gets a too-big message instead (never one about an
- * ICMP error: is_icmp_err). */
+ * oversize packet gets a too-big message instead (lb_icmp_too_big; never
+ * one about an ICMP error: is_icmp_err). */
 static __always_inline int lb_forward(LB_ENV_CTX *ctx, const struct lb_config *cfg,
 				      const struct lb_pkt *pkt, const struct lb_backend *b,
 				      __u32 hash, int is_icmp_err)
@@ -533,13 +449,8 @@ static __always_inline int lb_forward(LB_ENV_CTX *ctx, const struct lb_config *c
 	ret = lb_nexthop(ctx, b, &src, pkt->l3_len + overhead, &nh);
 	if (ret != LB_OK)
 		return ret;
-	if (pkt->l3_len + overhead > nh.mtu) {
-		/* No ICMP about ICMP errors, none for what may be fragmented
-		 * (we cannot fragment here), none with a nonsense MTU. */
-		if (is_icmp_err || !pkt->df || nh.mtu < (__u32)overhead + LB_MIN_INNER_MTU)
-			return LB_R_DROP_TOO_BIG;
-		return lb_send_too_big(ctx, pkt, nh.mtu - overhead);
-	}
+	if (pkt->l3_len + overhead > nh.mtu)
+		return lb_icmp_too_big(ctx, pkt, nh.mtu, overhead, is_icmp_err);
 	ret = lb_encap(ctx, pkt, b, &src, &nh, hash);
 	if (ret != LB_OK)
 		return ret;
@@ -550,55 +461,42 @@ static __always_inline int lb_forward(LB_ENV_CTX *ctx, const struct lb_config *c
 	return LB_R_FWD_REDIRECT;
 }
 
-/* ICMP to a VIP address: echo is answered, too-big errors about a VIP
- * flow go to the backend that owns the flow (LB_OK and *out set), the
- * rest is the kernel's. */
-static __always_inline int lb_handle_icmp(LB_ENV_CTX *ctx, const struct lb_config *cfg,
-					  struct lb_pkt *pkt, struct lb_verdict *v,
+/* ICMP(v6) to a VIP address (icmp.h answers or passes it); an error
+ * about a VIP flow goes to the backend that owns the flow: LB_OK and *out
+ * set, found in the connection table (or the ring) but never stored. */
+static __always_inline int lb_icmp_to_vip(LB_ENV_CTX *ctx, const struct lb_config *cfg,
+					  const struct lb_pkt *pkt, struct lb_verdict *v,
 					  struct lb_backend **out)
 {
-	void *data = lb_env_data(ctx);
-	void *data_end = lb_env_data_end(ctx);
-	int v4 = pkt->key.family == LB_FAMILY_V4;
 	struct lb_flow_key fk;
 	__u32 vip_id;
 	int ret;
 
-	if (!lb_vip_addr_known(cfg, &pkt->key))
+	if (!lb_is_vip_addr(cfg, &pkt->key))
 		return LB_R_PASS_NOT_VIP;
-	if ((v4 && pkt->icmp_type == LB_ICMP_ECHO) ||
-	    (!v4 && pkt->icmp_type == LB_ICMP6_ECHO_REQUEST))
-		return lb_echo_reply(data, data_end, pkt);
-	if (!((v4 && pkt->icmp_type == LB_ICMP_DEST_UNREACH &&
-	       pkt->icmp_code == LB_ICMP_FRAG_NEEDED) ||
-	      (!v4 && pkt->icmp_type == LB_ICMP6_PKT_TOOBIG)))
-		return LB_R_PASS_ICMP_OTHER;
-
-	ret = lb_parse_icmp_quote(data + pkt->l4_off + sizeof(struct lb_icmp_hdr),
-				  data + pkt->l3_off + pkt->l3_len, data_end, pkt->key.family, &fk);
+	ret = lb_icmp_handle(ctx, pkt, &fk);
 	if (ret != LB_OK)
 		return ret;
-	if (lb_vip_match(cfg, &fk.dst, fk.family, fk.dport, fk.proto, &vip_id))
+	if (lb_vip_match(cfg, &fk.dst, fk.family, fk.dport, fk.proto, &vip_id) != LB_OK)
 		return LB_R_DROP_ICMP_QUOTE;
 	return lb_choose_backend(cfg, &fk, vip_id, 0, 0, v, out);
 }
 
-/* What lb_prepare() leaves for lb_finish(). */
+/* What lb_prepare() leaves for lb_finish() when it returns LB_OK. */
 struct lb_prep {
-	struct lb_config *cfg;		/* once the frame parsed */
-	struct lb_vip_meta *meta;	/* LB_PREP_FLOW: the VIP's */
+	struct lb_config *cfg;
+	/* A TCP/UDP flow of v->vip_id, hashed into v: its VIP's meta. NULL:
+	 * ICMP(v6), handled whole in lb_finish, as an error's quoted flow
+	 * reads the connection table. */
+	struct lb_vip_meta *meta;
 };
 
-/* What lb_prepare() found, besides an LB_R_* reason that ends the frame. */
-#define LB_PREP_FLOW (-1)	/* a TCP/UDP flow of v->vip_id, hashed into v */
-#define LB_PREP_ICMP (-2)	/* ICMP(v6): handled whole in lb_finish, as an
-				 * error's quoted flow reads the table */
-
-/* The first half of lb_process(): parse, the VIP, the flow's hash. It
- * reads the packet and the tables the control plane writes, never the
- * connection table, so a DPDK burst prepares every frame, prefetches
- * their buckets and only then finishes them in order, with the result
- * one frame at a time would have. */
+/* The first half of lb_process(): parse, the VIP, the flow's hash.
+ * LB_OK with pr set, or the reason that ends the frame. It reads the
+ * packet and the tables the control plane writes, never the connection
+ * table, so a DPDK burst prepares every frame, prefetches their buckets
+ * and only then finishes them in order, with the result one frame at a
+ * time would have. */
 static __always_inline int lb_prepare(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
 				      struct lb_verdict *v, struct lb_prep *pr)
 {
@@ -615,19 +513,20 @@ static __always_inline int lb_prepare(LB_ENV_CTX *ctx, struct lb_pkt *pkt,
 	if (!cfg)
 		return LB_R_PASS_NOT_VIP;
 	pr->cfg = cfg;
+	pr->meta = 0;
 	if (pkt->frag)
-		return lb_vip_addr_known(cfg, &pkt->key) ? LB_R_DROP_FRAGMENT : LB_R_PASS_NOT_VIP;
+		return lb_is_vip_addr(cfg, &pkt->key) ? LB_R_DROP_FRAGMENT : LB_R_PASS_NOT_VIP;
 
 	if ((pkt->key.family == LB_FAMILY_V4 && pkt->key.proto == IPPROTO_ICMP) ||
 	    (pkt->key.family == LB_FAMILY_V6 && pkt->key.proto == IPPROTO_ICMPV6))
-		return LB_PREP_ICMP;
+		return LB_OK;
 	if (pkt->key.proto != IPPROTO_TCP && pkt->key.proto != IPPROTO_UDP)
 		return LB_R_PASS_NOT_VIP;
-	if (lb_vip_match(cfg, &pkt->key.dst, pkt->key.family, pkt->key.dport, pkt->key.proto,
-			 &vip_id))
-		return LB_R_PASS_NOT_VIP;
-	ret = lb_flow_prepare(&pkt->key, vip_id, v, &pr->meta);
-	return ret == LB_OK ? LB_PREP_FLOW : ret;
+	ret = lb_vip_match(cfg, &pkt->key.dst, pkt->key.family, pkt->key.dport, pkt->key.proto,
+			   &vip_id);
+	if (ret != LB_OK)
+		return ret;
+	return lb_flow_prepare(&pkt->key, vip_id, v, &pr->meta);
 }
 
 /* The second half: the connection table, the backend, the rewrite. prep
@@ -640,13 +539,13 @@ static __always_inline int lb_finish(LB_ENV_CTX *ctx, const struct lb_prep *pr,
 	int icmp_err = 0;
 	int ret;
 
-	if (prep == LB_PREP_ICMP) {
-		ret = lb_handle_icmp(ctx, cfg, pkt, v, &b);
-		icmp_err = 1;
-	} else if (prep == LB_PREP_FLOW) {
-		ret = lb_flow_choose(cfg, pr->meta, &pkt->key, pkt->tcp_syn, 1, v, &b);
-	} else {
+	if (prep != LB_OK)
 		return prep;
+	if (!pr->meta) {
+		ret = lb_icmp_to_vip(ctx, cfg, pkt, v, &b);
+		icmp_err = 1;
+	} else {
+		ret = lb_flow_choose(cfg, pr->meta, &pkt->key, pkt->tcp_syn, 1, v, &b);
 	}
 	if (ret != LB_OK)
 		return ret;

@@ -2,11 +2,12 @@
 /*
  * sluice.bpf.c - the XDP load balancer: lib/pipeline.h over BPF maps
  * (lb_maps.h), with the kernel FIB as the next-hop fallback. Only the
- * environment and the reason-to-action mapping live here.
+ * environment and the XDP code of each action (lib/action.h) live here.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "action.h"
 #include "fwd.h"
 #include "lb_maps.h"
 
@@ -93,18 +94,14 @@ static __always_inline int lb_env_fib(struct xdp_md *ctx, const struct lb_backen
 	return LB_OK;
 }
 
-static __always_inline int lb_reason_action(int reason)
+static __always_inline int xdp_action(enum lb_action a)
 {
-	switch (reason) {
-	case LB_R_FWD_TX:
-	case LB_R_ICMP_ECHO_REPLY:
-	case LB_R_ICMP_TOO_BIG_SENT:
+	switch (a) {
+	case LB_ACT_TX:
 		return XDP_TX;
-	case LB_R_FWD_REDIRECT:
+	case LB_ACT_REDIRECT:
 		return XDP_REDIRECT;
-	case LB_R_PASS_NOT_IP:
-	case LB_R_PASS_NOT_VIP:
-	case LB_R_PASS_ICMP_OTHER:
+	case LB_ACT_PASS:
 		return XDP_PASS;
 	default:
 		return XDP_DROP;
@@ -121,7 +118,7 @@ int sluice_xdp(struct xdp_md *ctx)
 
 	reason = lb_process(ctx, &pkt, &v);
 	lb_count(&v, reason, bytes);
-	return lb_reason_action(reason);
+	return xdp_action(lb_reason_action(reason));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

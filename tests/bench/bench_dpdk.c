@@ -6,7 +6,7 @@
  * io-forwarding between two net_null ports on one lcore
  * (docs/measuring.md, "DPDK").
  *
- * What a run does, per burst of DP_BURST (32) packets: takes 32 mbufs
+ * What a run does, per burst of LB_DP_BURST (32) packets: takes 32 mbufs
  * from the pool (rte_pktmbuf_alloc_bulk) and writes the case's frame into
  * each (the pipeline rewrites headers in place, so every packet needs a
  * fresh copy; a NIC's RX would do both), then hands them to dp_burst() on
@@ -149,8 +149,8 @@ struct floor_run {
 };
 
 struct bench {
-	struct lb_dpdk d;
-	struct dp_worker *wk;
+	struct dp_runtime d;
+	struct dp_lcore *lc;
 	struct rte_mempool *pool;
 	struct bcase cases[MAX_CASES];
 	int n_cases;
@@ -247,7 +247,7 @@ static int port_init(struct bench *b, uint16_t id)
 
 static int setup_ports(struct bench *b)
 {
-	struct lb_dpdk *d = &b->d;
+	struct dp_runtime *d = &b->d;
 	uint16_t id;
 	int err;
 
@@ -311,12 +311,12 @@ static int setup_tables(struct bench *b)
 	__u32 *ring = NULL;
 	int err, i;
 
-	err = lb_dpdk_params(&p, 1);
+	err = dp_runtime_params(&p, 1);
 	if (!err)
-		err = lb_dpdk_alloc(&b->d, &p, 1, &lcore);
+		err = dp_runtime_alloc(&b->d, &p, 1, &lcore);
 	if (err)
 		return err;
-	b->wk = &b->d.workers[0];
+	b->lc = &b->d.lcores[0];
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.encap_src4 = addr4("172.16.0.1");
@@ -356,7 +356,7 @@ static int setup_tables(struct bench *b)
 	v[2].vip_id = LB_VIP_ID_ADDR;
 	err = lb_tables_set_vips(&b->d.t, v, 3);
 	if (!err)
-		err = dp_worker_ports_init(&b->d, b->wk);
+		err = dp_lcore_ports_init(&b->d, b->lc);
 out:
 	free(ring);
 	if (err)
@@ -421,7 +421,7 @@ static void make_cases(struct bench *b)
 
 static void snap(struct bench *b, struct snapshot *s)
 {
-	const struct lb_dp_counters *c = &b->wk->w.c;
+	const struct lb_dp_counters *c = &b->lc->worker.c;
 
 	memset(s, 0, sizeof(*s));
 	for (int r = 0; r < LB_R_MAX; r++)
@@ -431,7 +431,7 @@ static void snap(struct bench *b, struct snapshot *s)
 		s->vip[v].new_flows = c->vip[v].new_flows;
 		s->vip[v].ring_picks = c->vip[v].ring_picks;
 	}
-	s->st = b->wk->st;
+	s->st = b->lc->st;
 	for (unsigned int i = 0; i < N_PORTS; i++) {
 		struct rte_eth_stats es;
 
@@ -511,8 +511,8 @@ static int send_one(struct bench *b, const uint8_t *f, uint16_t len)
 	rte_memcpy(rte_pktmbuf_mtod(m, void *), f, len);
 	m->data_len = len;
 	m->pkt_len = len;
-	dp_burst(b->wk, P_FP, &m, 1);
-	dp_flush(b->wk);
+	dp_burst(b->lc, P_FP, &m, 1);
+	dp_flush(b->lc);
 	return 0;
 }
 
@@ -534,11 +534,11 @@ static int prime(struct bench *b, const struct bcase *c)
 	return 0;
 }
 
-/* One timed run of c: b->packets packets in bursts of DP_BURST. Returns
+/* One timed run of c: b->packets packets in bursts of LB_DP_BURST. Returns
  * cycles/packet; the counters' verdict goes to c (record) or is dropped. */
 static double run_case(struct bench *b, struct bcase *c, int record)
 {
-	struct rte_mbuf *m[DP_BURST];
+	struct rte_mbuf *m[LB_DP_BURST];
 	struct snapshot s0, s1, d;
 	uint64_t n = 0, t0, t1;
 	uint16_t port0 = b->d.ports[P_FP].id;
@@ -549,11 +549,11 @@ static double run_case(struct bench *b, struct bcase *c, int record)
 	snap(b, &s0);
 	t0 = rte_rdtsc();
 	while (n < b->packets) {
-		if (rte_pktmbuf_alloc_bulk(b->pool, m, DP_BURST)) {
+		if (rte_pktmbuf_alloc_bulk(b->pool, m, LB_DP_BURST)) {
 			b->alloc_fail++;
 			break;
 		}
-		for (int i = 0; i < DP_BURST; i++) {
+		for (int i = 0; i < LB_DP_BURST; i++) {
 			uint8_t *f = rte_pktmbuf_mtod(m[i], uint8_t *);
 
 			rte_memcpy(f, c->frame, c->len);
@@ -563,16 +563,16 @@ static double run_case(struct bench *b, struct bcase *c, int record)
 			m[i]->pkt_len = c->len;
 		}
 		if (c->harness) {
-			uint16_t sent = rte_eth_tx_burst(port0, 0, m, DP_BURST);
+			uint16_t sent = rte_eth_tx_burst(port0, 0, m, LB_DP_BURST);
 
-			if (sent < DP_BURST)
-				rte_pktmbuf_free_bulk(m + sent, DP_BURST - sent);
+			if (sent < LB_DP_BURST)
+				rte_pktmbuf_free_bulk(m + sent, LB_DP_BURST - sent);
 		} else {
-			dp_burst(b->wk, P_FP, m, DP_BURST);
+			dp_burst(b->lc, P_FP, m, LB_DP_BURST);
 		}
-		n += DP_BURST;
+		n += LB_DP_BURST;
 	}
-	dp_flush(b->wk);
+	dp_flush(b->lc);
 	t1 = rte_rdtsc();
 	snap(b, &s1);
 	delta(&d, &s0, &s1);
@@ -594,7 +594,7 @@ static void rm_runtime_dir(const char *prefix)
 	char dir[256];
 
 	snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", prefix);
-	lb_dpdk_remove_dir(dir);
+	dp_remove_run_dir(dir);
 }
 
 /* Runs testpmd io forwarding for b->seconds (from its start, EAL init
@@ -949,13 +949,13 @@ int main(int argc, char **argv)
 	}
 	mem = argv + optind;
 	n_mem = argc - optind;
-	if (rounds < MIN_ROUNDS || rounds > MAX_ROUNDS || b.packets < DP_BURST ||
+	if (rounds < MIN_ROUNDS || rounds > MAX_ROUNDS || b.packets < LB_DP_BURST ||
 	    n_mem > MAX_EAL_ARGS || !b.seconds) {
 		fprintf(stderr, "bench_dpdk: rounds in %d..%d, packets >= %d, seconds >= 1\n",
-			MIN_ROUNDS, MAX_ROUNDS, DP_BURST);
+			MIN_ROUNDS, MAX_ROUNDS, LB_DP_BURST);
 		return 2;
 	}
-	b.packets -= b.packets % DP_BURST;
+	b.packets -= b.packets % LB_DP_BURST;
 	for (int i = 0; i < n_mem; i++) {
 		b.mem_args[b.n_mem_args++] = mem[i];
 		if (!strcmp(mem[i], "--no-huge"))
@@ -1003,11 +1003,11 @@ int main(int argc, char **argv)
 	print_machine(&b, rounds);
 	printf("frames: %u B (Ethernet, no FCS) IPv4 TCP/UDP; bursts of %d; %d backends, "
 	       "Maglev M=%u,\n  IPIP to IPv4 backends with a cached next hop\n", FRAME_LEN,
-	       DP_BURST, N_BACKENDS, RING_M);
+	       LB_DP_BURST, N_BACKENDS, RING_M);
 	printf("per packet the harness does what a NIC's RX would: an mbuf from the pool\n"
 	       "  (alloc_bulk of %d) and the case's frame copied into it (the pipeline\n"
 	       "  rewrites headers in place); that is inside the timing. TX is net_null's,\n"
-	       "  which frees the mbufs.\n", DP_BURST);
+	       "  which frees the mbufs.\n", LB_DP_BURST);
 	if (access(b.testpmd, X_OK) && !strchr(b.testpmd, '/')) {
 		/* execvp searches PATH; say early if it will not find it. */
 		char cmd[256];
@@ -1073,7 +1073,7 @@ int main(int argc, char **argv)
 		if (b.cases[i].invalid)
 			status = 1;
 out:
-	lb_dpdk_free(&b.d);
+	dp_runtime_free(&b.d);
 	for (unsigned int i = 0; i < b.d.n_ports; i++) {
 		rte_eth_dev_stop(b.d.ports[i].id);
 		rte_eth_dev_close(b.d.ports[i].id);

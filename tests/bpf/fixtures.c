@@ -433,6 +433,23 @@ static void pkt_echo6(struct pb_pkt *p)
 	p->payload_len = 56;
 }
 
+/* ICMP bytes that sum to zero but for the type: `0800 f7ff 0000 0000`.
+ * The reply's sum is +0, so its checksum is 0xFFFF; the expected frame's
+ * comes from pktbuild.h's full sum, not from an incremental update. */
+static void pkt_echo4_zero_sum(struct pb_pkt *p)
+{
+	icmp(p, CLIENT4, VIP_A, 8, 0, 0);
+}
+
+static const uint8_t zeros[56];
+
+static void pkt_echo4_zero_payload(struct pb_pkt *p)
+{
+	pkt_echo4_zero_sum(p);
+	p->payload = zeros;
+	p->payload_len = sizeof(zeros);
+}
+
 static void pkt_echo4_vlan(struct pb_pkt *p)
 {
 	fx_pkt_echo4(p);
@@ -680,6 +697,10 @@ const struct fixture fx_table[] = {
 	  LB_R_ICMP_ECHO_REPLY },
 	{ "ICMPv6 echo to a v6 VIP: answered", pkt_echo6, XDP_TX, FX_ECHO_REPLY,
 	  LB_R_ICMP_ECHO_REPLY },
+	{ "ICMP echo of id 0, seq 0, no payload: reply checksum 0xFFFF, not 0x0000",
+	  pkt_echo4_zero_sum, XDP_TX, FX_ECHO_REPLY, LB_R_ICMP_ECHO_REPLY },
+	{ "ICMP echo of id 0, seq 0, 56 zero bytes: reply checksum 0xFFFF, not 0x0000",
+	  pkt_echo4_zero_payload, XDP_TX, FX_ECHO_REPLY, LB_R_ICMP_ECHO_REPLY },
 	{ "ICMP echo, VLAN tag, VIP without backends: answered", pkt_echo4_vlan, XDP_TX,
 	  FX_ECHO_REPLY, LB_R_ICMP_ECHO_REPLY },
 	{ "ICMP echo to a non-VIP address: passed", pkt_echo4_not_vip, XDP_PASS, FX_SAME,

@@ -15,10 +15,10 @@
  * computed here: rings from lib/maglev (lb_maglev_build), the flow hash
  * from lib/hash.h (lb_flow_hash, lb_hash_range: the shared definitions),
  * and a small model of the connection table written from the semantics
- * in docs/forwarding.md (SYN always picks and overwrites; other packets keep their
- * flow while its backend is the same gen and up or draining). The model
- * knows the table's 4-way sets: a new flow whose set already holds
- * LB_FLOW_WAYS flows evicts one (counted). Which one depends on jiffies,
+ * in docs/forwarding.md (SYN always picks and overwrites; other packets
+ * keep their flow while its backend is the same gen and up or draining).
+ * The model knows the table's 4-way sets: a new flow whose set already
+ * holds LB_FLOW_WAYS flows evicts one (counted). Which one depends on jiffies,
  * so after such a packet the model drops the flow the program no longer
  * holds. Fixture TTLs (fixtures.c) are far longer than a run: nothing
  * expires unless a test back-dates an entry (test_expiry).

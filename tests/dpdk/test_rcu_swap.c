@@ -39,7 +39,7 @@
 #define ROOM 2048
 #define HEADROOM 256
 
-static struct lb_dpdk dp;
+static struct dp_runtime dp;
 static unsigned long epoch;	/* odd while a swap is under way */
 static int stop;
 static int reader_running;	/* online, and its first packet went through */
@@ -109,7 +109,7 @@ static int set_allowed(unsigned int set, unsigned long e1, unsigned long e2)
 	return 0;
 }
 
-static void check_one(struct dp_worker *wk, uint8_t *buf, uint32_t n)
+static void check_one(struct dp_lcore *lc, uint8_t *buf, uint32_t n)
 {
 	struct lb_dp_frame f = {
 		.head = buf,
@@ -123,7 +123,7 @@ static void check_one(struct dp_worker *wk, uint8_t *buf, uint32_t n)
 
 	f.data_end = f.data + build_udp(f.data, n);
 	e1 = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
-	reason = lb_dp_process(&wk->w, &f);
+	reason = lb_dp_process(&lc->worker, &f);
 	e2 = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
 	if (reason != LB_R_FWD_TX) {
 		last_bad_reason = reason;
@@ -147,7 +147,7 @@ static void check_one(struct dp_worker *wk, uint8_t *buf, uint32_t n)
 
 static void *reader(void *arg)
 {
-	struct dp_worker *wk = arg;
+	struct dp_lcore *lc = arg;
 	static uint8_t buf[ROOM];
 	uint32_t n = 0;
 
@@ -161,17 +161,17 @@ static void *reader(void *arg)
 		CPU_SET(1, &cpus);
 		pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
 	}
-	rte_rcu_qsbr_thread_register(dp.qsbr, wk->idx);
-	rte_rcu_qsbr_thread_online(dp.qsbr, wk->idx);
+	rte_rcu_qsbr_thread_register(dp.qsbr, lc->idx);
+	rte_rcu_qsbr_thread_online(dp.qsbr, lc->idx);
 	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
-		wk->w.now = lb_dp_clock();
-		check_one(wk, buf, n++);
-		rte_rcu_qsbr_quiescent(dp.qsbr, wk->idx);
+		lc->worker.now = lb_dp_clock();
+		check_one(lc, buf, n++);
+		rte_rcu_qsbr_quiescent(dp.qsbr, lc->idx);
 		if (n == 1)
 			__atomic_store_n(&reader_running, 1, __ATOMIC_RELEASE);
 	}
-	rte_rcu_qsbr_thread_offline(dp.qsbr, wk->idx);
-	rte_rcu_qsbr_thread_unregister(dp.qsbr, wk->idx);
+	rte_rcu_qsbr_thread_offline(dp.qsbr, lc->idx);
+	rte_rcu_qsbr_thread_unregister(dp.qsbr, lc->idx);
 	return NULL;
 }
 
@@ -189,8 +189,8 @@ static void setup_tables(void)
 	struct lb_vip_entry v = { .vip_id = 0 };
 	__u32 ring[RING_M];
 
-	assert_int_equal(lb_dpdk_params(&p, 1), 0);
-	assert_int_equal(lb_dpdk_alloc(&dp, &p, 1, NULL), 0);
+	assert_int_equal(dp_runtime_params(&p, 1), 0);
+	assert_int_equal(dp_runtime_alloc(&dp, &p, 1, NULL), 0);
 	assert_int_equal(lb_tables_set_config(&dp.t, &cfg), 0);
 	v.key.addr.w[0] = inet_addr(VIP_ADDR);
 	v.key.port = htons(VIP_PORT);
@@ -239,7 +239,7 @@ static void test_swap_under_reader(void **state)
 
 	(void)state;
 	setup_tables();
-	assert_int_equal(pthread_create(&th, NULL, reader, &dp.workers[0]), 0);
+	assert_int_equal(pthread_create(&th, NULL, reader, &dp.lcores[0]), 0);
 	/* Swaps made before the reader is online wait for nobody and race
 	 * with nothing: a run once checked 6,200 packets against 10,000
 	 * swaps that way. Start when it forwards (bounded: 10 s). */
@@ -268,7 +268,7 @@ static void test_swap_under_reader(void **state)
 	       took[SWAPS - 1]);
 	for (int r = 0; r < LB_R_MAX; r++) {
 		static const char *const names[LB_R_MAX] = LB_REASON_NAMES;
-		const struct lb_reason_stats *rs = &dp.workers[0].w.c.reason[r];
+		const struct lb_reason_stats *rs = &dp.lcores[0].worker.c.reason[r];
 
 		if (r != LB_R_FWD_TX && rs->packets)
 			printf("# unexpected: %s %llu\n", names[r], (unsigned long long)rs->packets);
@@ -279,7 +279,7 @@ static void test_swap_under_reader(void **state)
 	assert_int_equal(bad_reason, 0);
 	assert_int_equal(bad_backend, 0);
 	assert_true(checked > 0);
-	lb_dpdk_free(&dp);
+	dp_runtime_free(&dp);
 }
 
 int main(void)

@@ -7,7 +7,7 @@
  * lb_xdp_set_* on one side, lib/tables.c over plain memory on the other).
  *
  * Per packet it compares the action (XDP_TX/REDIRECT/PASS/DROP against
- * lb_dp_verdict_of), the output length and every byte, the counter deltas
+ * the worker reason's lb_reason_action), the output length and every byte, the counter deltas
  * (per reason; per VIP packets, bytes, new_flows, ring_picks, flow_misses,
  * flow_evictions;
  * per backend), and the whole connection table (XDP's CPU 0 slice, mapped
@@ -120,17 +120,18 @@ static const char *action_name(__u32 a)
 	return a < 5 ? n[a] : "?";
 }
 
-/* The XDP action a worker verdict stands for. */
-static __u32 verdict_action(enum lb_dp_verdict v)
+/* The XDP action the worker's caller takes for an action (lib/action.h):
+ * what the XDP program returned must be this for the worker's reason. */
+static __u32 verdict_action(enum lb_action a)
 {
-	switch (v) {
-	case LB_DP_TX:
+	switch (a) {
+	case LB_ACT_TX:
 		return XDP_TX;
-	case LB_DP_REDIRECT:
+	case LB_ACT_REDIRECT:
 		return XDP_REDIRECT;
-	case LB_DP_PASS:
+	case LB_ACT_PASS:
 		return XDP_PASS;
-	case LB_DP_DROP:
+	case LB_ACT_DROP:
 		return XDP_DROP;
 	}
 	return XDP_ABORTED;
@@ -620,7 +621,7 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 
 	frame_load(&f, buf, in, len);
 	reason = lb_dp_process(&p->w, &f);
-	waction = verdict_action(lb_dp_verdict_of(reason));
+	waction = verdict_action(lb_reason_action(reason));
 	wlen = (size_t)(f.data_end - f.data);
 
 	bad_out = action != waction || out_len != wlen || memcmp(out, f.data, wlen);
@@ -643,12 +644,12 @@ static int pair_run(struct pair *p, const char *what, const uint8_t *in, size_t 
 	return bad_out || bad_counters || bad_flows;
 }
 
-/* Up to LB_DP_BURST_MAX frames for pair_run_burst(). */
+/* Up to LB_DP_BURST frames for pair_run_burst(). */
 struct burst {
 	int n;
-	const uint8_t *in[LB_DP_BURST_MAX];
-	size_t len[LB_DP_BURST_MAX];
-	char what[LB_DP_BURST_MAX][160];
+	const uint8_t *in[LB_DP_BURST];
+	size_t len[LB_DP_BURST];
+	char what[LB_DP_BURST][160];
 };
 
 /* The same frames through XDP one at a time and through
@@ -659,11 +660,11 @@ struct burst {
  * if they agree. */
 static int pair_run_burst(struct pair *p, const struct burst *b)
 {
-	static uint8_t out[LB_DP_BURST_MAX][OUT_MAX], buf[LB_DP_BURST_MAX][FRAME_SZ];
-	struct lb_dp_frame f[LB_DP_BURST_MAX];
-	size_t out_len[LB_DP_BURST_MAX], wlen;
-	__u32 action[LB_DP_BURST_MAX], now[LB_DP_BURST_MAX], waction, cur = p->w.now;
-	int reason[LB_DP_BURST_MAX], bad = 0, bad_counters, bad_flows, i, j, err;
+	static uint8_t out[LB_DP_BURST][OUT_MAX], buf[LB_DP_BURST][FRAME_SZ];
+	struct lb_dp_frame f[LB_DP_BURST];
+	size_t out_len[LB_DP_BURST], wlen;
+	__u32 action[LB_DP_BURST], now[LB_DP_BURST], waction, cur = p->w.now;
+	int reason[LB_DP_BURST], bad = 0, bad_counters, bad_flows, i, j, err;
 
 	for (i = 0; i < b->n; i++) {
 		err = xdp_run(p, b->in[i], b->len[i], out[i], &out_len[i], &action[i]);
@@ -681,7 +682,7 @@ static int pair_run_burst(struct pair *p, const struct burst *b)
 		lb_dp_process_burst(&p->w, f + i, reason + i, (unsigned int)(j - i));
 	}
 	for (i = 0; i < b->n; i++) {
-		waction = verdict_action(lb_dp_verdict_of(reason[i]));
+		waction = verdict_action(lb_reason_action(reason[i]));
 		wlen = (size_t)(f[i].data_end - f[i].data);
 		if (action[i] == waction && out_len[i] == wlen && !memcmp(out[i], f[i].data, wlen))
 			continue;
@@ -1291,7 +1292,7 @@ static void r_shuffle(struct rbatch *bt)
  * size otherwise. */
 static int r_burst_size(void)
 {
-	return chance(50) ? LB_DP_BURST_MAX : 1 + (int)below(LB_DP_BURST_MAX);
+	return chance(50) ? LB_DP_BURST : 1 + (int)below(LB_DP_BURST);
 }
 
 /* The batch's packets in order: one at a time through both sides, or

@@ -161,6 +161,14 @@ static int setup_one_bucket(void **state)
 	return 0;
 }
 
+/* No bucket: flow_buckets 0 (lb_tables_params refuses it; the pipeline
+ * must still not read past the table). */
+static int setup_no_bucket(void **state)
+{
+	*state = env_new(0);
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct env *e = *state;
@@ -431,10 +439,33 @@ static void test_miss_counts(void **state)
 	/* Out of service (ring of 0): counted on the VIP, no pick. */
 	assert_int_equal(lb_tables_set_ring(&e->t, 0, NULL, 0), 0);
 	assert_int_equal(ack(e, 40001), LB_R_DROP_NO_BACKEND);
-	assert_int_equal(lb_dp_verdict_of(LB_R_DROP_NO_BACKEND), LB_DP_DROP);
+	assert_int_equal(lb_reason_action(LB_R_DROP_NO_BACKEND), LB_ACT_DROP);
 	assert_vip(e, 3, 1, 1, 2);
 	assert_no_flow(e, 40001);
 	assert_int_equal(e->w.c.reason[LB_R_DROP_NO_BACKEND].packets, 1);
+}
+
+/* A connection table with no bucket for the flow (here: none at all, as a
+ * CPU beyond XDP's slices would find): dropped under its own reason, not
+ * drop_no_vip_meta; the VIP counts it, nothing else moves. */
+static void test_no_flow_bucket(void **state)
+{
+	struct env *e = *state;
+	uint8_t in[FRAME_SZ];
+	size_t len;
+
+	load_l4(e->buf, &e->f, PB_P_TCP, 40000, PB_TCP_SYN);
+	len = (size_t)(e->f.data_end - e->f.data);
+	memcpy(in, e->f.data, len);
+	assert_int_equal(lb_dp_process(&e->w, &e->f), LB_R_DROP_NO_FLOW_BUCKET);
+	assert_int_equal(lb_reason_action(LB_R_DROP_NO_FLOW_BUCKET), LB_ACT_DROP);
+	assert_int_equal(e->f.data_end - e->f.data, len);
+	assert_memory_equal(e->f.data, in, len);
+	assert_int_equal(e->w.c.reason[LB_R_DROP_NO_FLOW_BUCKET].packets, 1);
+	assert_int_equal(e->w.c.reason[LB_R_DROP_NO_FLOW_BUCKET].bytes, len);
+	assert_int_equal(e->w.c.reason[LB_R_DROP_NO_VIP_META].packets, 0);
+	assert_vip(e, 1, 0, 0, 0);
+	assert_int_equal(e->w.c.backend[0].packets, 0);
 }
 
 /* One bucket of 4 ways: the fifth flow evicts the least recently seen,
@@ -619,7 +650,7 @@ static void burst_frame(int i, uint8_t *buf, struct lb_dp_frame *f)
 		load_l4(buf, f, PB_P_TCP, (uint16_t)(1 + i % 6), i < 6 ? PB_TCP_SYN : PB_TCP_ACK);
 }
 
-#define BURST_FRAMES 45	/* more than LB_DP_BURST_MAX: two groups */
+#define BURST_FRAMES 45	/* more than LB_DP_BURST: two groups */
 
 /* lb_dp_process_burst() prepares every frame (parse, VIP, hash) before
  * any looks up its flow; the result must still be one frame after
@@ -662,6 +693,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gen_repicks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_draining_keeps_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_miss_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_flow_bucket, setup_no_bucket, teardown),
 		cmocka_unit_test_setup_teardown(test_lru_eviction, setup_one_bucket, teardown),
 		cmocka_unit_test_setup_teardown(test_syn_reuses_its_way, setup_one_bucket,
 						teardown),

@@ -261,6 +261,94 @@ static void test_csum_replace(void **state)
 	assert_int_equal(ref_csum(ip, 20, 0), 0);
 }
 
+/* Network-order word of a big-endian value, as the helpers take them. */
+static __u16 be16(__u16 v)
+{
+	return htons(v);
+}
+
+/* An ICMPv4 echo request whose bytes sum to zero but for its type
+ * (`0800 f7ff 0000 0000`): the reply sums to +0 and only 0xFFFF verifies.
+ * The plain RFC 1624 update gives 0x0000 there, which is why ICMPv4 takes
+ * lb_csum_replace16_nz. */
+static void test_csum_replace_zero_sum(void **state)
+{
+	__u8 ic[8] = { 0x08, 0, 0xf7, 0xff, 0, 0, 0, 0 };
+	__u16 c;
+
+	(void)state;
+	assert_int_equal(ref_csum(ic, 8, 0), 0);
+	c = lb_csum_replace16_nz(be16(0xf7ff), be16(0x0800), 0);
+	assert_int_equal(ntohs(c), 0xffff);
+	assert_int_equal(ntohs(lb_csum_replace16(be16(0xf7ff), be16(0x0800), 0)), 0);
+	ic[0] = 0;
+	memcpy(ic + 2, &c, 2);
+	assert_int_equal(ref_csum(ic, 8, 0), 0);
+	ic[2] = ic[3] = 0;	/* what both fast paths sent before */
+	assert_int_not_equal(ref_csum(ic, 8, 0), 0);
+}
+
+/* RFC 1624 section 3's example: the rest of the header sums to 0xCD7A,
+ * m 0x5555 -> 0x3285; recomputation gives 0x0000 and so must the update
+ * (an IPv4 header is never all zero: 0x0000 is right there). _nz gives
+ * 0xFFFF, which verifies as well. */
+static void test_csum_replace_rfc1624(void **state)
+{
+	__u8 h[6] = { 0xcd, 0x7a, 0x55, 0x55, 0, 0 };
+	__u16 c;
+
+	(void)state;
+	c = ref_csum(h, 6, 0);
+	assert_int_equal(c, 0xdd2f);
+	assert_int_equal(ntohs(lb_csum_replace16(be16(c), be16(0x5555), be16(0x3285))), 0);
+	assert_int_equal(ntohs(lb_csum_replace16_nz(be16(c), be16(0x5555), be16(0x3285))),
+			 0xffff);
+	h[2] = 0x32;
+	h[3] = 0x85;
+	assert_int_equal(ref_csum(h, 6, 0), 0);
+	h[4] = h[5] = 0xff;
+	assert_int_equal(ref_csum(h, 6, 0), 0);
+}
+
+/* Every field change of bytes that are not all zero: the update equals
+ * the recomputation, and _nz equals it or gives 0xFFFF for its 0x0000. */
+static void test_csum_replace_sweep(void **state)
+{
+	__u8 b[8];
+	unsigned int seed = 12345, i;
+
+	(void)state;
+	for (i = 0; i < 200000; i++) {
+		__u16 old, new, c0, c1, up, nz;
+		int k;
+
+		for (k = 0; k < 6; k++) {
+			seed = seed * 1103515245u + 12345u;
+			b[k] = (__u8)(seed >> 16);
+		}
+		b[0] |= 0x40;	/* never all zero, as an IPv4 header */
+		/* Every other case: the rest sums to -0, and every fourth
+		 * the new field is 0, so the new sum is -0 (checksum 0). */
+		if (i & 1) {
+			b[2] = (__u8)~b[0];
+			b[3] = (__u8)~b[1];
+		}
+		b[6] = b[7] = 0;
+		c0 = ref_csum(b, 8, 0);
+		memcpy(&old, b + 4, 2);
+		seed = seed * 1103515245u + 12345u;
+		new = i % 4 == 1 ? 0 : (__u16)(seed >> 8);
+		memcpy(b + 4, &new, 2);
+		c1 = ref_csum(b, 8, 0);
+		up = ntohs(lb_csum_replace16(be16(c0), old, new));
+		nz = ntohs(lb_csum_replace16_nz(be16(c0), old, new));
+		assert_int_equal(up, c1);
+		assert_int_equal(nz, c1 ? c1 : 0xffff);
+		if (i % 4 == 1)
+			assert_int_equal(c1, 0);
+	}
+}
+
 static void test_frag_needed_writer(void **state)
 {
 	/* [ip 20][icmp 8][quote: ip 20 + 8] */
@@ -338,6 +426,9 @@ int main(void)
 		cmocka_unit_test(test_outer_v6),
 		cmocka_unit_test(test_l2_moves),
 		cmocka_unit_test(test_csum_replace),
+		cmocka_unit_test(test_csum_replace_zero_sum),
+		cmocka_unit_test(test_csum_replace_rfc1624),
+		cmocka_unit_test(test_csum_replace_sweep),
 		cmocka_unit_test(test_frag_needed_writer),
 		cmocka_unit_test(test_icmp_quote),
 		cmocka_unit_test(test_hash_properties),
