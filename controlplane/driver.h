@@ -29,9 +29,10 @@ struct cp_driver_ops {
 	int (*vip_stats)(void *ctx, __u32 vip_id, struct lb_vip_stats *out);
 	int (*backend_stats)(void *ctx, __u32 id, struct lb_backend_stats *out);
 	int (*reason_stats)(void *ctx, struct lb_reason_stats out[LB_R_MAX]);
+	/* Every flow with the time since its last packet (ms). */
 	int (*flow_foreach)(void *ctx,
 			    int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
-				      __u32 last_seen, void *arg),
+				      __u32 idle_ms, void *arg),
 			    void *arg);
 	/* Read back what the fast path holds (optional: NULL when the
 	 * fast path keeps nothing across a restart). */

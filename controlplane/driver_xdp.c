@@ -252,7 +252,7 @@ static int xdp_reason_stats(void *ctx, struct lb_reason_stats out[LB_R_MAX])
 
 static int xdp_flow_foreach(void *ctx,
 			    int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
-				      __u32 last_seen, void *arg),
+				      __u32 idle_ms, void *arg),
 			    void *arg)
 {
 	return lb_xdp_flow_foreach(((struct cp_xdp *)ctx)->x, fn, arg);

@@ -194,7 +194,7 @@ struct flows_walk {
 
 #define CP_FLOWS_MAX 100000	/* a reply stays bounded */
 
-static int flow_cb(const struct lb_flow_key *k, __u32 backend_id, __u32 last_seen, void *arg)
+static int flow_cb(const struct lb_flow_key *k, __u32 backend_id, __u32 idle_ms, void *arg)
 {
 	struct flows_walk *w = arg;
 	const struct cp_vip *v = w->vip;
@@ -210,7 +210,7 @@ static int flow_cb(const struct lb_flow_key *k, __u32 backend_id, __u32 last_see
 	json_array_append_new(w->arr, json_pack("{s:s, s:i, s:i, s:s, s:i}",
 		"client", cp_format_addr(&k->src, k->family, src, sizeof(src)),
 		"sport", (json_int_t)ntohs(k->sport), "dport", (json_int_t)ntohs(k->dport),
-		"backend", be, "last_seen", (json_int_t)last_seen));
+		"backend", be, "idle_ms", (json_int_t)idle_ms));
 	return ++w->n >= CP_FLOWS_MAX;
 }
 

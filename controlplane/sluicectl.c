@@ -133,8 +133,8 @@ static void print_flows(json_t *reply)
 
 	printf("%-40s %-6s %-6s %-24s %s\n", "CLIENT", "SPORT", "DPORT", "BACKEND", "LAST SEEN");
 	json_array_foreach(json_object_get(reply, "flows"), i, f)
-		printf("%-40s %-6lld %-6lld %-24s %lld\n", str(f, "client"), num(f, "sport"),
-		       num(f, "dport"), str(f, "backend"), num(f, "last_seen"));
+		printf("%-40s %-6lld %-6lld %-24s %.1fs ago\n", str(f, "client"), num(f, "sport"),
+		       num(f, "dport"), str(f, "backend"), num(f, "idle_ms") / 1000.0);
 	if (json_is_true(json_object_get(reply, "truncated")))
 		printf("(truncated)\n");
 }

@@ -369,37 +369,19 @@ static int dpdk_reason_stats(void *ctx, struct lb_reason_stats out[LB_R_MAX])
 	return 0;
 }
 
-/* Workers write their flows while we read: each way is copied out and
- * judged on the copy, a snapshot as XDP's (lb_xdp_flow_foreach). */
 static int dpdk_flow_foreach(void *ctx,
 			     int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
-				       __u32 last_seen, void *arg),
+				       __u32 idle_ms, void *arg),
 			     void *arg)
 {
 	struct dp_runtime *d = ctx;
-	int ret;
+	__u32 now = lb_dp_clock();
+	int ret = 0;
 
-	if (!fn)
-		return -EINVAL;
-	for (unsigned int i = 0; i < d->n_lcores; i++) {
-		const struct lb_flow_bucket *bk = d->lcores[i].worker.flows;
-
-		for (size_t b = 0; b < d->t.params.flow_buckets; b++) {
-			for (int w = 0; w < LB_FLOW_WAYS; w++) {
-				struct lb_flow_key k;
-
-				memcpy(&k, &bk[b].key[w], sizeof(k));
-				if (k.family == LB_FAMILY_NONE)
-					continue;
-				ret = fn(&k, __atomic_load_n(&bk[b].backend_id[w], __ATOMIC_RELAXED),
-					 __atomic_load_n(&bk[b].last_seen[w], __ATOMIC_RELAXED),
-					 arg);
-				if (ret)
-					return ret;
-			}
-		}
-	}
-	return 0;
+	for (unsigned int i = 0; i < d->n_lcores && !ret; i++)
+		ret = lb_flows_foreach(d->lcores[i].worker.flows, d->t.params.flow_buckets, now,
+				       LB_DP_HZ, fn, arg);
+	return ret;
 }
 
 /* ---- DPDK's own metrics ------------------------------------------------ */

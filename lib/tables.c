@@ -343,3 +343,40 @@ int lb_tables_vip_find(const struct lb_tables *t, const struct lb_vip_key *key, 
 	return lb_viptable_lookup(t->vip_table + (size_t)gen * t->params.vip_slots,
 				  t->params.vip_slots, t->cfg->vip_seed[gen], key, vip_id);
 }
+
+static __u32 idle_ms(__u32 now, __u32 last_seen, __u32 hz)
+{
+	__u32 ticks = now - last_seen;
+	__u64 ms;
+
+	if (ticks > 0x7fffffffu)
+		return 0;	/* stamped after now was read */
+	ms = (__u64)ticks * 1000 / hz;
+	return ms > UINT32_MAX ? UINT32_MAX : (__u32)ms;
+}
+
+int lb_flows_foreach(const struct lb_flow_bucket *bk, size_t n, __u32 now, __u32 hz,
+		     int (*fn)(const struct lb_flow_key *key, __u32 backend_id, __u32 idle_ms,
+			       void *arg),
+		     void *arg)
+{
+	if (!fn || !hz)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		for (int w = 0; w < LB_FLOW_WAYS; w++) {
+			struct lb_flow_key k;
+			__u32 seen;
+			int ret;
+
+			memcpy(&k, &bk[i].key[w], sizeof(k));
+			if (k.family == LB_FAMILY_NONE)
+				continue;
+			seen = __atomic_load_n(&bk[i].last_seen[w], __ATOMIC_RELAXED);
+			ret = fn(&k, __atomic_load_n(&bk[i].backend_id[w], __ATOMIC_RELAXED),
+				 idle_ms(now, seen, hz), arg);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}

@@ -65,4 +65,15 @@ int lb_tables_set_backend_state(struct lb_tables *t, __u32 id, __u8 state);
 int lb_tables_backend_get(const struct lb_tables *t, __u32 id, struct lb_backend *out);
 int lb_tables_vip_find(const struct lb_tables *t, const struct lb_vip_key *key, __u32 *vip_id);
 
+/* Every flow of the n connection-table buckets at bk, with how long it
+ * has been idle: now and each way's last_seen are ticks of the fast
+ * path's clock at hz per second (32 bits, wrapping; a way stamped after
+ * now counts as idle 0). Each way is copied before it is judged, since
+ * the fast path writes while this reads. A nonzero return of fn stops
+ * the walk and is returned; -EINVAL for a NULL fn or hz 0. Any thread. */
+int lb_flows_foreach(const struct lb_flow_bucket *bk, size_t n, __u32 now, __u32 hz,
+		     int (*fn)(const struct lb_flow_key *key, __u32 backend_id, __u32 idle_ms,
+			       void *arg),
+		     void *arg);
+
 #endif /* SLUICE_LIB_TABLES_H */

@@ -132,12 +132,18 @@ int lb_xdp_reason_stats(struct lb_xdp *x, struct lb_reason_stats out[LB_R_MAX]);
  * -ENOENT. */
 int lb_xdp_flow_lookup(struct lb_xdp *x, const struct lb_flow_key *key, __u32 *backend_id);
 
-/* Calls fn for every live flow of every CPU; stops early if fn returns
- * non-zero and returns that value. */
+/* Calls fn for every live flow of every CPU with the time since its
+ * last packet, in ms (the table refreshes a flow's stamp only every
+ * LB_FLOW_TOUCH_JIFFIES, so a busy flow may read up to that old); stops
+ * early if fn returns non-zero and returns that value. */
 int lb_xdp_flow_foreach(struct lb_xdp *x,
 			int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
-				  __u32 last_seen, void *arg),
+				  __u32 idle_ms, void *arg),
 			void *arg);
+
+/* The clock the program stamps flows with (bpf_jiffies64(), low 32
+ * bits) as it reads now, and its rate: for tests that back-date a flow. */
+int lb_xdp_clock(const struct lb_xdp *x, __u32 *now, __u32 *hz);
 
 /* What the fast path holds for backend id (a copy), and the vip_id the
  * live VIP table gives key (-ENOENT if none): a restarted control plane

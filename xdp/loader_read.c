@@ -10,7 +10,9 @@
 #define LB_LOG_PREFIX "loader: "
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -123,33 +125,56 @@ int lb_xdp_flow_lookup(struct lb_xdp *x, const struct lb_flow_key *key, __u32 *b
 	return -ENOENT;
 }
 
+/* The kernel's HZ as libbpf filled CONFIG_HZ in at load; 250, as the
+ * program itself assumes, when the kernel does not publish its config. */
+static __u32 kernel_hz(const struct lb_xdp *x)
+{
+	__u32 hz = x->skel->kconfig ? x->skel->kconfig->CONFIG_HZ : 0;
+
+	return hz ? hz : 250;
+}
+
+/* The kernel's jiffies, which bpf_jiffies64() gives the program: the
+ * "jiffies:" line of /proc/timer_list, else the same from
+ * CLOCK_MONOTONIC (jiffies start 300 s before wrapping 32 bits at boot,
+ * INITIAL_JIFFIES; the two clocks differ by the time before the first
+ * tick, under a second). Only the low 32 bits are stored per flow. */
+static __u32 kernel_jiffies(__u32 hz)
+{
+	FILE *f = fopen("/proc/timer_list", "re");
+	unsigned long long j = 0;
+	struct timespec ts;
+	char line[128];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "jiffies: %llu", &j) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (j)
+		return (__u32)j;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u32)((__u64)ts.tv_sec * hz + (__u64)ts.tv_nsec * hz / 1000000000u) -
+	       300u * hz;
+}
+
+int lb_xdp_clock(const struct lb_xdp *x, __u32 *now, __u32 *hz)
+{
+	*hz = kernel_hz(x);
+	*now = kernel_jiffies(*hz);
+	return 0;
+}
+
 int lb_xdp_flow_foreach(struct lb_xdp *x,
 			int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
-				  __u32 last_seen, void *arg),
+				  __u32 idle_ms, void *arg),
 			void *arg)
 {
-	size_t i, n = (size_t)x->tables.params.nr_cpus * x->tables.params.flow_buckets;
-	__u32 w;
-	int ret;
+	size_t n = (size_t)x->tables.params.nr_cpus * x->tables.params.flow_buckets;
+	__u32 now, hz;
 
-	if (!fn)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		const struct lb_flow_bucket *bk = &x->flows[i];
-
-		for (w = 0; w < LB_FLOW_WAYS; w++) {
-			struct lb_flow_key k;
-
-			memcpy(&k, &bk->key[w], sizeof(k));
-			if (k.family == LB_FAMILY_NONE)
-				continue;
-			ret = fn(&k, __atomic_load_n(&bk->backend_id[w], __ATOMIC_RELAXED),
-				 __atomic_load_n(&bk->last_seen[w], __ATOMIC_RELAXED), arg);
-			if (ret)
-				return ret;
-		}
-	}
-	return 0;
+	lb_xdp_clock(x, &now, &hz);
+	return lb_flows_foreach(x->flows, n, now, hz, fn, arg);
 }
 
 /* ---- table entries ------------------------------------------------- */

@@ -211,6 +211,14 @@ flows_has_client() { ctl flows 10.100.0.1:80/tcp | grep 192.0.2.7 >/dev/null; }
 save_has_vips() { ctl save | grep "^vip add 10.100.0.2:53/udp" >/dev/null; }
 check "stats count the forwarded packets ($(stats_count))" test "$(stats_count)" -gt 5
 check "flows lists the test client" flows_has_client
+# LAST SEEN is the time since the client's last packet, seconds ago (it
+# was the table's raw clock stamp, a number in the millions).
+flows_seen_recently() {
+    ctl flows 10.100.0.1:80/tcp |
+        awk '$1 == "192.0.2.7" && $NF == "ago" { sub("s$", "", $(NF-1)); if ($(NF-1) + 0 < 120) ok = 1 }
+             END { exit !ok }'
+}
+check "flows shows the client last seen seconds ago" flows_seen_recently
 check "save prints the configuration" save_has_vips
 # /metrics (default 127.0.0.1:9109 in the namespace) counts the same
 # packets as `stats` (both read the same per-CPU counters; the snapshot is

@@ -322,7 +322,7 @@ static inline int mock_reason_stats(void *ctx, struct lb_reason_stats out[LB_R_M
 
 static inline int mock_flow_foreach(void *ctx,
 			     int (*fn)(const struct lb_flow_key *key, __u32 backend_id,
-				       __u32 last_seen, void *arg),
+				       __u32 idle_ms, void *arg),
 			     void *arg)
 {
 	(void)ctx;
