@@ -29,7 +29,7 @@ static json_t *vip_json(const struct cp_vip *v)
 	o = json_pack("{s:i, s:i}", "id", (json_int_t)v->id, "backends",
 		      (json_int_t)v->n_backends);
 	if (o && cp_request_fields_to_json(&r, CP_F_VIP | CP_F_AFFINITY | CP_F_RING |
-						   cp_check_fields(v->check.type), o)) {
+						   cp_check_fields(v->spec.check.type), o)) {
 		json_decref(o);
 		return NULL;
 	}
@@ -112,7 +112,7 @@ static json_t *do_health_targets(struct sluiced *d)
 	for (size_t i = 0; i < d->model.n_vips; i++) {
 		const struct cp_vip *v = &d->model.vips[i];
 
-		struct cp_check c = v->check;
+		struct cp_check c = v->spec.check;
 
 		if (c.type == CP_CHECK_NONE)
 			continue;
@@ -249,8 +249,8 @@ static json_t *do_ring_digest(struct sluiced *d, const struct cp_request *r, str
 	reply = cp_reply_ok();
 	json_object_update_new(reply, json_pack("{s:s, s:s, s:i, s:i, s:b}",
 		"vip", cp_format_vip(&v->key, buf, sizeof(buf)), "digest", digest,
-		"ring", (json_int_t)v->ring_size, "usable_backends", (json_int_t)usable,
-		"ring_too_small", lb_maglev_ring_too_small(v->ring_size, usable)));
+		"ring", (json_int_t)v->spec.ring_size, "usable_backends", (json_int_t)usable,
+		"ring_too_small", lb_maglev_ring_too_small(v->spec.ring_size, usable)));
 	return reply;
 }
 

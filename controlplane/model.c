@@ -295,21 +295,21 @@ int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, _
 
 	if (err)
 		return err;
-	r = malloc((size_t)v->ring_size * sizeof(*r));
+	r = malloc((size_t)v->spec.ring_size * sizeof(*r));
 	if (!r) {
 		free(l);
 		return -ENOMEM;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	err = lb_maglev_build(l, n, r, v->ring_size);
+	err = lb_maglev_build(l, n, r, v->spec.ring_size);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	m->stats.ring_rebuilds++;
 	m->stats.last_rebuild_ns = elapsed_ns(&t0, &t1);
 	if (!err) {
-		*digest = lb_maglev_digest(r, v->ring_size, l, n);
-		if (lb_maglev_ring_too_small(v->ring_size, n))
+		*digest = lb_maglev_digest(r, v->spec.ring_size, l, n);
+		if (lb_maglev_ring_too_small(v->spec.ring_size, n))
 			pr_warn("VIP id %u: ring of %u for %zu backends: removing one moves far more than 1/%zu of the flows\n",
-				v->id, v->ring_size, n, n);
+				v->id, v->spec.ring_size, n, n);
 	}
 	free(l);
 	if (err) {
@@ -327,7 +327,7 @@ static int same_ring_inputs(const struct cp_vip *a, const struct cp_vip *b)
 {
 	size_t i = 0, j = 0;
 
-	if (a->ring_size != b->ring_size)
+	if (a->spec.ring_size != b->spec.ring_size)
 		return 0;
 	for (;;) {
 		while (i < a->n_backends && !backend_usable(&a->backends[i]))
@@ -463,7 +463,7 @@ static int backends_reserve(struct cp_vip *v)
 static int mut_vip_add(struct cp_model *m, struct model_batch *b, const struct cp_request *r)
 {
 	struct cp_vip *v;
-	struct model_vip_spec s;
+	struct cp_vip_spec s;
 	__u32 id;
 	int err = vips_reserve(m);
 
@@ -480,24 +480,20 @@ static int mut_vip_add(struct cp_model *m, struct model_batch *b, const struct c
 	memset(v, 0, sizeof(*v));
 	v->key = r->vip;
 	v->id = id;
-	v->flags = s.flags;
-	v->ring_size = s.ring_size;
-	v->check = s.check;
+	v->spec = s;
 	batch_touch_added(b, id);
 	return 0;
 }
 
 static int mut_vip_set(struct cp_vip *v, struct model_batch *b, const struct cp_request *r)
 {
-	struct model_vip_spec s;
+	struct cp_vip_spec s;
 	int err = batch_touch(b, v);
 
 	if (err)
 		return err;
 	model_spec_build(v, r, &s);
-	v->flags = s.flags;
-	v->ring_size = s.ring_size;
-	v->check = s.check;
+	v->spec = s;
 	return 0;
 }
 
@@ -626,8 +622,8 @@ static int build_rings(struct cp_model *m, struct model_batch *b, struct cp_erro
 		if (err)
 			return cp_error_set(e, err, "vip", "cannot build the ring: %s",
 					    strerror(-err));
-		t->push = !(o && o->ring && o->ring_size == v->ring_size &&
-			    !memcmp(o->ring, t->ring, (size_t)v->ring_size * sizeof(*t->ring)));
+		t->push = !(o && o->ring && o->spec.ring_size == v->spec.ring_size &&
+			    !memcmp(o->ring, t->ring, (size_t)v->spec.ring_size * sizeof(*t->ring)));
 	}
 	return 0;
 }

@@ -34,9 +34,7 @@ struct cp_backend {
 struct cp_vip {
 	struct lb_vip_key key;
 	__u32 id;		/* fast-path vip_id */
-	__u32 flags;		/* LB_VIP_F_* */
-	__u32 ring_size;	/* prime M */
-	struct cp_check check;
+	struct cp_vip_spec spec;	/* affinity, ring size, check: vip add/set's */
 	struct cp_backend *backends;
 	size_t n_backends;
 	size_t cap_backends;

@@ -60,44 +60,30 @@ const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len)
 	return s ? s : "(bad VIP)";
 }
 
-__u32 model_vip_settings(void)
-{
-	struct cp_op_fields f;
-
-	cp_op_fields(CP_OP_VIP_SET, &f);
-	return f.one_of;
-}
-
 /* The settings fields a request supplies. An ADD supplies them all: its
  * values are cp_request_init()'s defaults unless given, and cmd.h and
  * request.h say an ADD means the same with or without the bits of
  * default-valued fields. A SET supplies only the fields it carries. */
 static __u32 spec_fields(const struct cp_request *r)
 {
-	__u32 all = model_vip_settings();
-
-	return r->op == CP_OP_VIP_ADD ? all : r->fields & all;
+	return r->op == CP_OP_VIP_ADD ? cp_spec_fields() : r->fields & cp_spec_fields();
 }
 
 /* base: the VIP being set, or NULL for an add. */
 void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
-		       struct model_vip_spec *s)
+		      struct cp_vip_spec *s)
 {
-	__u32 f = spec_fields(r);
+	struct cp_request d;
 
-	memset(s, 0, sizeof(*s));
-	if (base) {
-		s->flags = base->flags;
-		s->ring_size = base->ring_size;
-		s->check = base->check;
-	}
-	if (f & CP_F_AFFINITY)
-		s->flags = (s->flags & ~LB_VIP_F_AFFINITY) |
-			   (r->affinity == CP_AFFINITY_SOURCE ? LB_VIP_F_AFFINITY : 0);
-	if (f & CP_F_RING)
-		s->ring_size = r->ring_size;
-	cp_check_copy(&s->check, &r->check, f);
-	cp_check_canonical(&s->check);
+	cp_request_init(&d, CP_OP_VIP_ADD);
+	*s = base ? base->spec : d.spec;
+	cp_spec_copy(s, &r->spec, spec_fields(r));
+	cp_spec_canonical(s);
+}
+
+__u32 model_vip_flags(const struct cp_vip_spec *s)
+{
+	return s->affinity == CP_AFFINITY_SOURCE ? LB_VIP_F_AFFINITY : 0;
 }
 
 /* Which fields the op takes and needs (request.c's table, shared with
@@ -226,7 +212,7 @@ static int check_relations(const struct lb_vip_key *k, const struct cp_check *c,
 }
 
 static int spec_check(const struct cp_model *m, const struct cp_request *r,
-		      const struct model_vip_spec *s, struct cp_error *e)
+		      const struct cp_vip_spec *s, struct cp_error *e)
 {
 	int err = ring_check(m, s->ring_size, e);
 
@@ -288,7 +274,7 @@ static int room_for_vip(const struct cp_model *m, const struct lb_vip_key *k,
 static int vip_add_check(const struct cp_model *m, const struct cp_request *r,
 			 struct cp_error *e)
 {
-	struct model_vip_spec s;
+	struct cp_vip_spec s;
 	char buf[96];
 	int err = vip_key_check(&r->vip, e);
 
@@ -307,7 +293,7 @@ static int vip_add_check(const struct cp_model *m, const struct cp_request *r,
 static int vip_set_check(const struct cp_model *m, const struct cp_request *r,
 			 struct cp_error *e)
 {
-	struct model_vip_spec s;
+	struct cp_vip_spec s;
 	struct cp_vip *v;
 	int err = vip_lookup(m, r, -ENOENT, &v, e);
 

@@ -75,13 +75,6 @@ struct model_batch {
 	int rings;		/* build rings (0 while loading a driverless target) */
 };
 
-/* What a VIP_ADD/VIP_SET would make of a VIP's settings. */
-struct model_vip_spec {
-	__u32 flags;
-	__u32 ring_size;
-	struct cp_check check;
-};
-
 /* --- model.c: state and the batch engine ------------------------------ */
 
 struct cp_vip *model_vip_by_id(const struct cp_model *m, __u32 id);
@@ -111,11 +104,11 @@ const char *model_field_name(__u32 bit);
 /* Never NULL: a placeholder for what cannot be formatted. */
 const char *model_fmt_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len);
 const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len);
-/* The settings of a VIP: the fields a VIP_SET may change. */
-__u32 model_vip_settings(void);
 /* What a VIP_ADD (base NULL) or VIP_SET of base would make of its settings. */
 void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
-		      struct model_vip_spec *s);
+		      struct cp_vip_spec *s);
+/* The fast path's LB_VIP_F_* flags of a VIP with settings s. */
+__u32 model_vip_flags(const struct cp_vip_spec *s);
 
 /* --- model_push.c: the fast path ---------------------------------------- */
 

@@ -80,7 +80,7 @@ static int push_ring(struct cp_model *m, __u32 vip_id, const __u32 *ring, __u32 
 
 static int push_flags(struct cp_model *m, const struct cp_vip *v, struct cp_error *e)
 {
-	int err = drv(m)->set_vip_flags(m->driver->ctx, v->id, v->flags);
+	int err = drv(m)->set_vip_flags(m->driver->ctx, v->id, model_vip_flags(&v->spec));
 
 	return err ? drv_fail(e, err, "set_vip_flags", v->id) : 0;
 }
@@ -163,7 +163,7 @@ static int push_vip_full(struct cp_model *m, struct cp_vip *v, struct cp_error *
 			cp_error_set(e, err, "vip", "cannot build the ring: %s", strerror(-err));
 	}
 	if (!err)
-		err = push_ring(m, v->id, v->ring, v->ring_size, e);
+		err = push_ring(m, v->id, v->ring, v->spec.ring_size, e);
 	return err ? err : push_backends(m, v, 0, e);
 }
 
@@ -187,7 +187,7 @@ static int push_promotions(struct cp_model *m, struct model_batch *b, struct cp_
 			else if (st == LB_BACKEND_UP && backend_fp_state(ob) != st)
 				err = model_push_state(m, nb->id, st, e);
 		}
-		if (!err && v && (!o || o->flags != v->flags))
+		if (!err && v && (!o || model_vip_flags(&o->spec) != model_vip_flags(&v->spec)))
 			err = push_flags(m, v, e);
 		if (err)
 			return err;
@@ -204,7 +204,7 @@ static int push_rings(struct cp_model *m, struct model_batch *b, struct cp_error
 
 		if (!v || !t->push)
 			continue;
-		err = push_ring(m, v->id, t->ring, v->ring_size, e);
+		err = push_ring(m, v->id, t->ring, v->spec.ring_size, e);
 		if (err)
 			return err;
 	}

@@ -56,10 +56,8 @@ void cp_model_vip_request(const struct cp_vip *v, struct cp_request *r)
 	cp_request_init(r, CP_OP_VIP_ADD);
 	r->fields = CP_F_VIP;
 	r->vip = v->key;
-	r->affinity = v->flags & LB_VIP_F_AFFINITY ? CP_AFFINITY_SOURCE : CP_AFFINITY_NONE;
-	r->ring_size = v->ring_size;
-	r->check = v->check;
-	r->fields |= cp_request_nondefault(r) & model_vip_settings();
+	r->spec = v->spec;
+	r->fields |= cp_request_nondefault(r) & cp_spec_fields();
 }
 
 void cp_model_backend_request(const struct cp_vip *v, const struct cp_backend *b,
@@ -276,18 +274,17 @@ static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_err
 
 /* VIP_SET carrying exactly the settings of tv that v lacks. The check
  * fields sent are those the target's check type uses: the others reset
- * to defaults by themselves (cp_check_canonical). */
+ * to defaults by themselves (cp_spec_canonical). */
 static int diff_vip_set(struct cp_model *m, struct model_batch *b, const struct cp_vip *v,
 			const struct cp_vip *tv, struct cp_error *e)
 {
 	struct cp_request r;
-	__u32 fields = 0;
+	__u32 fields;
 
 	cp_model_vip_request(tv, &r);
 	r.op = CP_OP_VIP_SET;
-	fields |= v->flags != tv->flags ? CP_F_AFFINITY : 0;
-	fields |= v->ring_size != tv->ring_size ? CP_F_RING : 0;
-	fields |= cp_check_diff(&v->check, &tv->check) & cp_check_fields(tv->check.type);
+	fields = cp_spec_diff(&v->spec, &tv->spec) &
+		 (cp_check_fields(tv->spec.check.type) | (cp_spec_fields() & ~cp_check_fields_all()));
 	if (!fields)
 		return 0;
 	r.fields = CP_F_VIP | fields;

@@ -121,52 +121,52 @@ const struct cp_field cp_fields[] = {
 	{ CP_F_HEALTH, "health", NULL, .kind = CP_KIND_WORD, WORDS(health_words),
 	  .def = CP_HEALTH_UNKNOWN, .ops = OPS_REPORT, AT(health) },
 	{ CP_F_AFFINITY, "affinity", "affinity", .kind = CP_KIND_WORD, WORDS(affinity_words),
-	  .def = CP_AFFINITY_NONE, .ops = OPS_VIP, AT(affinity), .metavar = "none|source",
+	  .def = CP_AFFINITY_NONE, .ops = OPS_VIP, AT(spec.affinity), .metavar = "none|source",
 	  .help = "source: all connections of a client go to one backend (the flow key has "
 		  "no ports)" },
 	{ CP_F_RING, "ring", "ring", .kind = CP_KIND_NUM, .flags = CP_FF_LOOSE, .min = 1,
-	  .max = CP_MAX_RING, .def = LB_DEFAULT_RING_SIZE, .ops = OPS_VIP, AT(ring_size),
+	  .max = CP_MAX_RING, .def = LB_DEFAULT_RING_SIZE, .ops = OPS_VIP, AT(spec.ring_size),
 	  .metavar = "M",
 	  .help = "Maglev ring size: a prime from 3 to the fast path's largest ring "
 		  "(sluiced --max-ring); larger spreads load more evenly and costs memory" },
 	{ CP_F_CHECK_TYPE, "check", "check", .kind = CP_KIND_WORD, WORDS(check_words),
 	  .def = CP_CHECK_NONE, .ops = OPS_VIP, .checks = CK_ANY | CK(CP_CHECK_NONE),
-	  AT(check.type), .metavar = "none|tcp|http|udp",
+	  AT(spec.check.type), .metavar = "none|tcp|http|udp",
 	  .help = "how sluice-healthd checks the backends: TCP connect, HTTP GET, or a UDP "
 		  "datagram that must be answered; none: always up" },
 	{ CP_F_CHECK_PORT, "check_port", "check-port", .kind = CP_KIND_NUM, .min = 0,
-	  .max = 65535, .def = 0, .ops = OPS_VIP, .checks = CK_ANY, AT(check.port),
+	  .max = 65535, .def = 0, .ops = OPS_VIP, .checks = CK_ANY, AT(spec.check.port),
 	  .metavar = "P",
 	  .help = "port checked; 0 means the VIP's port, which a wildcard VIP does not have" },
 	{ CP_F_CHECK_PATH, "check_path", "check-path", .kind = CP_KIND_TEXT,
-	  .flags = CP_FF_SLASH, .ops = OPS_VIP, .checks = CK(CP_CHECK_HTTP), AT(check.path),
+	  .flags = CP_FF_SLASH, .ops = OPS_VIP, .checks = CK(CP_CHECK_HTTP), AT(spec.check.path),
 	  .metavar = "/PATH", .help = "http (required): the path to GET" },
 	{ CP_F_CHECK_HOST, "check_host", "check-host", .kind = CP_KIND_TEXT, .ops = OPS_VIP,
-	  .checks = CK(CP_CHECK_HTTP), AT(check.host), .metavar = "HOST",
+	  .checks = CK(CP_CHECK_HTTP), AT(spec.check.host), .metavar = "HOST",
 	  .help = "http: the Host header; empty: the backend's address" },
 	{ CP_F_CHECK_STATUS, "check_status", "check-status", .kind = CP_KIND_NUM, .min = 100,
 	  .max = 599, .def = CP_CHECK_DEFAULT_STATUS, .ops = OPS_VIP,
-	  .checks = CK(CP_CHECK_HTTP), AT(check.expect_status), .metavar = "N",
+	  .checks = CK(CP_CHECK_HTTP), AT(spec.check.expect_status), .metavar = "N",
 	  .help = "http: the status that means up" },
 	{ CP_F_CHECK_INTERVAL, "check_interval_ms", "check-interval", .kind = CP_KIND_DURATION,
 	  .unit = CP_UNIT_MS, .min = CP_CHECK_MIN_INTERVAL_MS, .max = CP_CHECK_MAX_INTERVAL_MS,
 	  .def = CP_CHECK_DEFAULT_INTERVAL_MS, .ops = OPS_VIP, .checks = CK_ANY,
-	  AT(check.interval_ms), .metavar = "DUR", .help = "time between two checks" },
+	  AT(spec.check.interval_ms), .metavar = "DUR", .help = "time between two checks" },
 	{ CP_F_CHECK_TIMEOUT, "check_timeout_ms", "check-timeout", .kind = CP_KIND_DURATION,
 	  .unit = CP_UNIT_MS, .min = CP_CHECK_MIN_TIMEOUT_MS, .max = CP_CHECK_MAX_TIMEOUT_MS,
 	  .def = CP_CHECK_DEFAULT_TIMEOUT_MS, .ops = OPS_VIP, .checks = CK_ANY,
-	  AT(check.timeout_ms), .metavar = "DUR",
+	  AT(spec.check.timeout_ms), .metavar = "DUR",
 	  .help = "time a check may take, below the interval" },
 	{ CP_F_CHECK_RISE, "check_rise", "check-rise", .kind = CP_KIND_NUM, .min = 1,
 	  .max = CP_CHECK_MAX_RISE_FALL, .def = CP_CHECK_DEFAULT_RISE, .ops = OPS_VIP,
-	  .checks = CK_ANY, AT(check.rise), .metavar = "N",
+	  .checks = CK_ANY, AT(spec.check.rise), .metavar = "N",
 	  .help = "successes in a row that mark a backend up" },
 	{ CP_F_CHECK_FALL, "check_fall", "check-fall", .kind = CP_KIND_NUM, .min = 1,
 	  .max = CP_CHECK_MAX_RISE_FALL, .def = CP_CHECK_DEFAULT_FALL, .ops = OPS_VIP,
-	  .checks = CK_ANY, AT(check.fall), .metavar = "N",
+	  .checks = CK_ANY, AT(spec.check.fall), .metavar = "N",
 	  .help = "failures in a row that mark it down" },
 	{ CP_F_CHECK_PAYLOAD, "check_payload", "check-payload", .kind = CP_KIND_TEXT,
-	  .flags = CP_FF_SPACES, .ops = OPS_VIP, .checks = CK(CP_CHECK_UDP), AT(check.payload),
+	  .flags = CP_FF_SPACES, .ops = OPS_VIP, .checks = CK(CP_CHECK_UDP), AT(spec.check.payload),
 	  .metavar = "TEXT", .help = "udp (required): the datagram sent" },
 	{ CP_F_WEIGHT, "weight", "weight", .kind = CP_KIND_NUM, .min = 0, .max = CP_MAX_WEIGHT,
 	  .def = CP_DEFAULT_WEIGHT, .ops = OPS_BACKEND, AT(weight), .metavar = "N",
@@ -709,11 +709,28 @@ const char *cp_health_name(enum cp_health h)
 	return (unsigned)h < (unsigned)f->n_words ? f->words[h] : NULL;
 }
 
-/* --- Health checks ------------------------------------------------------- */
+/* --- VIP settings and health checks ------------------------------------ */
 
-static size_t check_off(const struct cp_field *f)
+/* A settings row's member, as an offset into struct cp_vip_spec. */
+static int is_spec(const struct cp_field *f)
 {
-	return f->off - offsetof(struct cp_request, check);
+	return f->off >= offsetof(struct cp_request, spec) &&
+	       f->off < offsetof(struct cp_request, spec) + sizeof(struct cp_vip_spec);
+}
+
+static size_t spec_off(const struct cp_field *f)
+{
+	return f->off - offsetof(struct cp_request, spec);
+}
+
+__u32 cp_spec_fields(void)
+{
+	__u32 bits = 0;
+
+	for (size_t i = 0; i < cp_n_fields; i++)
+		if (is_spec(&cp_fields[i]))
+			bits |= cp_fields[i].bit;
+	return bits;
 }
 
 __u32 cp_check_fields(enum cp_check_type t)
@@ -722,7 +739,6 @@ __u32 cp_check_fields(enum cp_check_type t)
 
 	if ((unsigned)t > CP_CHECK_UDP)
 		return CP_F_CHECK_TYPE;
-
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (cp_fields[i].checks & CK(t))
 			bits |= cp_fields[i].bit;
@@ -739,14 +755,14 @@ __u32 cp_check_fields_all(void)
 	return bits;
 }
 
-void cp_check_copy(struct cp_check *dst, const struct cp_check *src, __u32 bits)
+void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u32 bits)
 {
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *f = &cp_fields[i];
-		char *d = (char *)dst + check_off(f);
-		const char *s = (const char *)src + check_off(f);
+		char *d = (char *)dst + spec_off(f);
+		const char *s = (const char *)src + spec_off(f);
 
-		if (!f->checks || !(bits & f->bit))
+		if (!is_spec(f) || !(bits & f->bit))
 			continue;
 		if (f->kind != CP_KIND_TEXT) {
 			memcpy(d, s, f->size);
@@ -757,15 +773,15 @@ void cp_check_copy(struct cp_check *dst, const struct cp_check *src, __u32 bits)
 	}
 }
 
-__u32 cp_check_diff(const struct cp_check *a, const struct cp_check *b)
+__u32 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b)
 {
 	__u32 diff = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *f = &cp_fields[i];
-		const char *x = (const char *)a + check_off(f), *y = (const char *)b + check_off(f);
+		const char *x = (const char *)a + spec_off(f), *y = (const char *)b + spec_off(f);
 
-		if (!f->checks)
+		if (!is_spec(f))
 			continue;
 		if (f->kind == CP_KIND_TEXT ? strncmp(x, y, f->size) : memcmp(x, y, f->size))
 			diff |= f->bit;
@@ -773,10 +789,10 @@ __u32 cp_check_diff(const struct cp_check *a, const struct cp_check *b)
 	return diff;
 }
 
-void cp_check_canonical(struct cp_check *c)
+void cp_spec_canonical(struct cp_vip_spec *s)
 {
 	struct cp_request d;
 
 	cp_request_init(&d, CP_OP_VIP_ADD);
-	cp_check_copy(c, &d.check, cp_check_fields_all() & ~cp_check_fields(c->type));
+	cp_spec_copy(s, &d.spec, cp_check_fields_all() & ~cp_check_fields(s->check.type));
 }

@@ -131,15 +131,21 @@ enum cp_affinity {
 	CP_AFFINITY_SOURCE,	/* the client address only (LB_VIP_F_AFFINITY) */
 };
 
+/* A VIP's settings: what vip add and vip set carry, and what the model
+ * keeps of a VIP besides its key and backends. */
+struct cp_vip_spec {
+	enum cp_affinity affinity;
+	__u32 ring_size;		/* prime; default LB_DEFAULT_RING_SIZE */
+	struct cp_check check;
+};
+
 struct cp_request {
 	enum cp_op op;
 	__u32 fields;			/* CP_F_* present */
 
 	/* VIP: key.addr/port/proto/family; port 0 is the wildcard. */
 	struct lb_vip_key vip;
-	enum cp_affinity affinity;
-	__u32 ring_size;		/* prime; default LB_DEFAULT_RING_SIZE */
-	struct cp_check check;
+	struct cp_vip_spec spec;
 
 	/* Backend */
 	struct lb_addr backend;
@@ -330,20 +336,24 @@ __u32 cp_request_nondefault(const struct cp_request *r);
 const char *cp_check_type_name(enum cp_check_type t);
 const char *cp_health_name(enum cp_health h);
 
-/* --- Health checks ------------------------------------------------------- */
+/* --- VIP settings and health checks ------------------------------------- */
 
+/* The fields of a VIP's settings (struct cp_vip_spec): what vip set may
+ * change. */
+__u32 cp_spec_fields(void);
 /* The CP_F_CHECK_* fields a check of type t uses, CP_F_CHECK_TYPE
  * included; CP_F_CHECK_TYPE alone for CP_CHECK_NONE. */
 __u32 cp_check_fields(enum cp_check_type t);
 /* Every check field. */
 __u32 cp_check_fields_all(void);
-/* Copies the check fields in bits from src to dst (strings with their
- * tails zeroed, so equal checks memcmp equal). */
-void cp_check_copy(struct cp_check *dst, const struct cp_check *src, __u32 bits);
-/* Bits of the check fields that differ between a and b. */
-__u32 cp_check_diff(const struct cp_check *a, const struct cp_check *b);
-/* Resets the fields c's type does not use to their defaults: one state
- * has one form, so saving, loading and diffing compare what matters. */
-void cp_check_canonical(struct cp_check *c);
+/* Copies the settings in bits from src to dst (strings with their tails
+ * zeroed, so equal settings memcmp equal). */
+void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u32 bits);
+/* Bits of the settings that differ between a and b. */
+__u32 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b);
+/* Resets the check fields s's check type does not use to their
+ * defaults: one state has one form, so saving, loading and diffing
+ * compare what matters. */
+void cp_spec_canonical(struct cp_vip_spec *s);
 
 #endif /* SLUICE_CP_REQUEST_H */

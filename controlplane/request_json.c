@@ -350,7 +350,7 @@ int cp_check_to_json(const struct cp_check *c, json_t *obj)
 	struct cp_request r;
 
 	cp_request_init(&r, CP_OP_VIP_ADD);
-	r.check = *c;
+	r.spec.check = *c;
 	return cp_request_fields_to_json(&r, cp_check_fields(c->type), obj);
 }
 
@@ -366,7 +366,7 @@ int cp_check_from_json(const json_t *obj, struct cp_check *c, struct cp_error *e
 	if (!v)
 		return cp_error_set(e, -EINVAL, type->api, "missing '%s'", type->api);
 	err = decode_value(&r, type, v, e);
-	bits = cp_check_fields(r.check.type) & ~CP_F_CHECK_TYPE;
+	bits = cp_check_fields(r.spec.check.type) & ~CP_F_CHECK_TYPE;
 	for (size_t i = 0; i < cp_n_fields && !err; i++) {
 		const struct cp_field *f = &cp_fields[i];
 
@@ -376,7 +376,7 @@ int cp_check_from_json(const json_t *obj, struct cp_check *c, struct cp_error *e
 	}
 	if (err)
 		return err;
-	*c = r.check;
+	*c = r.spec.check;
 	return 0;
 }
 

@@ -120,13 +120,13 @@ static void test_request_defaults(void **state)
 	assert_int_equal(r.op, CP_OP_VIP_ADD);
 	assert_int_equal(r.fields, 0);
 	assert_int_equal(r.weight, CP_DEFAULT_WEIGHT);
-	assert_int_equal(r.ring_size, LB_DEFAULT_RING_SIZE);
-	assert_int_equal(r.check.type, CP_CHECK_NONE);
-	assert_int_equal(r.check.interval_ms, CP_CHECK_DEFAULT_INTERVAL_MS);
-	assert_int_equal(r.check.timeout_ms, CP_CHECK_DEFAULT_TIMEOUT_MS);
-	assert_int_equal(r.check.rise, CP_CHECK_DEFAULT_RISE);
-	assert_int_equal(r.check.fall, CP_CHECK_DEFAULT_FALL);
-	assert_int_equal(r.check.expect_status, CP_CHECK_DEFAULT_STATUS);
+	assert_int_equal(r.spec.ring_size, LB_DEFAULT_RING_SIZE);
+	assert_int_equal(r.spec.check.type, CP_CHECK_NONE);
+	assert_int_equal(r.spec.check.interval_ms, CP_CHECK_DEFAULT_INTERVAL_MS);
+	assert_int_equal(r.spec.check.timeout_ms, CP_CHECK_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(r.spec.check.rise, CP_CHECK_DEFAULT_RISE);
+	assert_int_equal(r.spec.check.fall, CP_CHECK_DEFAULT_FALL);
+	assert_int_equal(r.spec.check.expect_status, CP_CHECK_DEFAULT_STATUS);
 	assert_int_equal(r.health, CP_HEALTH_UNKNOWN);
 	assert_int_equal(cp_request_nondefault(&r), 0);
 }
@@ -256,7 +256,7 @@ static void test_setters_leave_request_alone(void **state)
 	/* The longest that fits is taken whole. */
 	big[CP_CHECK_PATH_MAX - 1] = '\0';
 	assert_int_equal(cp_request_set_text(&r, CP_F_CHECK_PATH, big, "check-path", &e), 0);
-	assert_int_equal(strlen(r.check.path), CP_CHECK_PATH_MAX - 1);
+	assert_int_equal(strlen(r.spec.check.path), CP_CHECK_PATH_MAX - 1);
 }
 
 /* --- Every command form ------------------------------------------------ */
@@ -290,18 +290,18 @@ static void test_vip_add_every_option(void **state)
 	assert_int_equal(r.vip.family, LB_FAMILY_V6);
 	assert_int_equal(r.vip.proto, IPPROTO_UDP);
 	assert_int_equal(ntohs(r.vip.port), 443);
-	assert_int_equal(r.affinity, CP_AFFINITY_SOURCE);
-	assert_int_equal(r.ring_size, 65521);
-	assert_int_equal(r.check.type, CP_CHECK_HTTP);
-	assert_int_equal(r.check.port, 8080);
-	assert_string_equal(r.check.path, "/health?full=1");
-	assert_string_equal(r.check.host, "www.example.com");
-	assert_int_equal(r.check.expect_status, 204);
-	assert_int_equal(r.check.interval_ms, 1500);
-	assert_int_equal(r.check.timeout_ms, 500);
-	assert_int_equal(r.check.rise, 5);
-	assert_int_equal(r.check.fall, 7);
-	assert_string_equal(r.check.payload, "ping me");
+	assert_int_equal(r.spec.affinity, CP_AFFINITY_SOURCE);
+	assert_int_equal(r.spec.ring_size, 65521);
+	assert_int_equal(r.spec.check.type, CP_CHECK_HTTP);
+	assert_int_equal(r.spec.check.port, 8080);
+	assert_string_equal(r.spec.check.path, "/health?full=1");
+	assert_string_equal(r.spec.check.host, "www.example.com");
+	assert_int_equal(r.spec.check.expect_status, 204);
+	assert_int_equal(r.spec.check.interval_ms, 1500);
+	assert_int_equal(r.spec.check.timeout_ms, 500);
+	assert_int_equal(r.spec.check.rise, 5);
+	assert_int_equal(r.spec.check.fall, 7);
+	assert_string_equal(r.spec.check.payload, "ping me");
 	assert_int_equal(r.fields, CP_F_VIP | CP_F_AFFINITY | CP_F_RING | CP_F_CHECK_TYPE |
 			 CP_F_CHECK_PORT | CP_F_CHECK_PATH | CP_F_CHECK_HOST |
 			 CP_F_CHECK_STATUS | CP_F_CHECK_INTERVAL | CP_F_CHECK_TIMEOUT |
@@ -318,14 +318,14 @@ static void test_equals_form_and_order(void **state)
 	(void)state;
 	assert_memory_equal(&a, &b, sizeof(a));
 	assert_int_equal(a.vip.port, 0);
-	assert_int_equal(a.ring_size, 251);
+	assert_int_equal(a.spec.ring_size, 251);
 	assert_true(a.fields & CP_F_AFFINITY);
-	assert_int_equal(a.affinity, CP_AFFINITY_NONE);
+	assert_int_equal(a.spec.affinity, CP_AFFINITY_NONE);
 	/* An option value may start with '-' after '=' */
 	a = ok("health report 10.0.0.1:80/tcp 10.0.0.2 down --reason=--weird");
 	assert_string_equal(a.reason, "--weird");
 	a = ok("vip add 10.0.0.1:80/tcp --check-payload=");
-	assert_string_equal(a.check.payload, "");
+	assert_string_equal(a.spec.check.payload, "");
 	assert_true(a.fields & CP_F_CHECK_PAYLOAD);
 }
 
@@ -337,7 +337,7 @@ static void test_vip_set_del_list(void **state)
 	r = ok("vip set 10.0.0.1:80/tcp --check-fall 4");
 	assert_int_equal(r.op, CP_OP_VIP_SET);
 	assert_int_equal(r.fields, CP_F_VIP | CP_F_CHECK_FALL);
-	assert_int_equal(r.check.fall, 4);
+	assert_int_equal(r.spec.check.fall, 4);
 	r = ok("vip set 10.0.0.1:80/tcp --affinity none");
 	assert_int_equal(r.fields, CP_F_VIP | CP_F_AFFINITY);
 	r = ok("vip del [2001:db8::5]:53/udp");
@@ -507,7 +507,7 @@ static void test_durations(void **state)
 		snprintf(line, sizeof(line), "vip set 10.0.0.1:80/tcp --check-interval %s",
 			 t[i].text);
 		r = ok(line);
-		assert_int_equal(r.check.interval_ms, t[i].ms);
+		assert_int_equal(r.spec.check.interval_ms, t[i].ms);
 	}
 	refused("vip set 10.0.0.1:80/tcp --check-interval 0.000000000001h", "check-interval",
 		"not a whole number of milliseconds");
@@ -950,13 +950,13 @@ static void test_format_errors(void **state)
 		assert_int_equal(cp_cmd_format(&r, buf, (size_t)n), -ENOSPC);
 	assert_int_equal(cp_cmd_format(&r, buf, (size_t)len + 1), len);
 
-	r.affinity = 7;	/* no option sets it */
+	r.spec.affinity = 7;	/* no option sets it */
 	assert_int_equal(cp_cmd_format(&r, buf, sizeof(buf)), -EINVAL);
 	r = ok("vip add 10.0.0.1:80/tcp --check http --check-path /health");
-	r.check.path[3] = '\n';
+	r.spec.check.path[3] = '\n';
 	assert_int_equal(cp_cmd_format(&r, buf, sizeof(buf)), -EINVAL);
-	memset(r.check.path, 'a', sizeof(r.check.path));	/* no NUL */
-	r.check.path[0] = '/';
+	memset(r.spec.check.path, 'a', sizeof(r.spec.check.path));	/* no NUL */
+	r.spec.check.path[0] = '/';
 	assert_int_equal(cp_cmd_format(&r, buf, sizeof(buf)), -EINVAL);
 	r = ok("vip add 10.0.0.1:80/tcp");
 	r.vip.proto = IPPROTO_ICMP;

@@ -139,10 +139,10 @@ static char *dump_model(const struct cp_model *m)
 		n->flow_ttl_tcp, n->flow_ttl_udp);
 	for (size_t i = 0; i < m->n_vips; i++) {
 		const struct cp_vip *v = &m->vips[i];
-		const struct cp_check *c = &v->check;
+		const struct cp_check *c = &v->spec.check;
 
-		fprintf(o, "vip %s id %u flags %u ring %u digest %016llx check %d %u %u %u %u %u %u '%s' '%s' '%s'\n",
-			cp_format_vip(&v->key, a, sizeof(a)), v->id, v->flags, v->ring_size,
+		fprintf(o, "vip %s id %u affinity %u ring %u digest %016llx check %d %u %u %u %u %u %u '%s' '%s' '%s'\n",
+			cp_format_vip(&v->key, a, sizeof(a)), v->id, v->spec.affinity, v->spec.ring_size,
 			(unsigned long long)v->digest, c->type, c->port, c->expect_status,
 			c->interval_ms, c->timeout_ms, c->rise, c->fall, c->path, c->host,
 			c->payload);
@@ -432,30 +432,30 @@ static void test_refuse_checks(void **state)
 
 	/* Values the parser refuses by itself, built by hand. */
 	parse("vip add " V2 " --check http --check-path /h", &r);
-	r.check.interval_ms = 50;
+	r.spec.check.interval_ms = 50;
 	r.fields |= CP_F_CHECK_INTERVAL;
 	expect_refused(f, &r, EINVAL, "check_interval_ms", "check_interval_ms 50ms out of range (100ms..3600000ms)");
-	r.check.interval_ms = 3600001;
+	r.spec.check.interval_ms = 3600001;
 	expect_refused(f, &r, EINVAL, "check_interval_ms", "out of range");
 	parse("vip add " V2 " --check http --check-path /h", &r);
-	r.check.rise = 0;
+	r.spec.check.rise = 0;
 	expect_refused(f, &r, EINVAL, "check_rise", "check_rise 0 out of range (1..100)");
 	parse("vip add " V2 " --check http --check-path /h", &r);
-	r.check.fall = 101;
+	r.spec.check.fall = 101;
 	expect_refused(f, &r, EINVAL, "check_fall", "101");
 	parse("vip add " V2 " --check http --check-path /h", &r);
-	snprintf(r.check.path, sizeof(r.check.path), "health");
+	snprintf(r.spec.check.path, sizeof(r.spec.check.path), "health");
 	expect_refused(f, &r, EINVAL, "check_path", "'/'");
-	snprintf(r.check.path, sizeof(r.check.path), "/a b");
+	snprintf(r.spec.check.path, sizeof(r.spec.check.path), "/a b");
 	expect_refused(f, &r, EINVAL, "check_path", "no spaces");
 	parse("vip add " V2 " --check http --check-path /h", &r);
-	r.check.expect_status = 99;
+	r.spec.check.expect_status = 99;
 	expect_refused(f, &r, EINVAL, "check_status", "99");
 	parse("vip add " V2 " --check http --check-path /h", &r);
-	r.check.timeout_ms = 0;
+	r.spec.check.timeout_ms = 0;
 	expect_refused(f, &r, EINVAL, "check_timeout_ms", "0ms out of range (1ms..3600000ms)");
 	parse("vip add " V2, &r);
-	r.affinity = 7;
+	r.spec.affinity = 7;
 	expect_refused(f, &r, EINVAL, "affinity", "affinity must be none or source");
 }
 
@@ -1131,9 +1131,9 @@ static void assert_models_equal(const struct cp_model *a, const struct cp_model 
 		const struct cp_vip *x = &a->vips[i], *y = cp_model_find_vip(b, &x->key);
 
 		assert_non_null(y);
-		assert_int_equal(x->flags, y->flags);
-		assert_int_equal(x->ring_size, y->ring_size);
-		assert_memory_equal(&x->check, &y->check, sizeof(x->check));
+		assert_int_equal(x->spec.affinity, y->spec.affinity);
+		assert_int_equal(x->spec.ring_size, y->spec.ring_size);
+		assert_memory_equal(&x->spec.check, &y->spec.check, sizeof(x->spec.check));
 		assert_int_equal(x->n_backends, y->n_backends);
 		for (size_t j = 0; j < x->n_backends; j++) {
 			const struct cp_backend *p = &x->backends[j];
@@ -1550,7 +1550,7 @@ static void test_driverless(void **state)
 	/* Rings are built without a fast path too: `ring digest` works. */
 	assert_non_null(m.vips[0].ring);
 	assert_true(m.vips[0].digest != 0);
-	assert_int_equal(m.vips[0].ring_size, LB_DEFAULT_RING_SIZE);
+	assert_int_equal(m.vips[0].spec.ring_size, LB_DEFAULT_RING_SIZE);
 	assert_int_equal(apply_line(&m, "vip add " V1, &e), -EEXIST);
 	assert_int_equal(cp_model_sync(&m), 0);
 	cp_model_free(&m);

@@ -166,7 +166,7 @@ static void test_decode_values(void **state)
 		snprintf(text, sizeof(text), "{\"v\":1,\"op\":\"vip.add\",\"vip\":\"10.0.0.1:80/tcp\","
 			 "\"check_path\":\"%s\"}", path);
 		r = ok(text);
-		assert_string_equal(r.check.path, path);
+		assert_string_equal(r.spec.check.path, path);
 	}
 }
 
@@ -395,7 +395,7 @@ static void test_encode(void **state)
 	/* An ADD built by hand, bits unset, still carries its values. */
 	cp_request_init(&r, CP_OP_VIP_ADD);
 	assert_int_equal(cp_parse_vip("10.0.0.1:53/udp", &r.vip, NULL), 0);
-	r.ring_size = 251;
+	r.spec.ring_size = 251;
 	encodes_as(&r, "{\"v\":1,\"op\":\"vip.add\",\"vip\":\"10.0.0.1:53/udp\",\"ring\":251}");
 }
 
@@ -413,11 +413,11 @@ static void test_encode_errors(void **state)
 	assert_null(cp_request_to_json(&r));
 	assert_int_equal(errno, EINVAL);
 	r = from_cmd("vip set 10.0.0.1:80/tcp --affinity source");
-	r.affinity = 5;
+	r.spec.affinity = 5;
 	assert_null(cp_request_to_json(&r));
 	assert_int_equal(errno, EINVAL);
 	r = from_cmd("vip set 10.0.0.1:80/tcp --check-path /x");
-	r.check.path[1] = '\x01';
+	r.spec.check.path[1] = '\x01';
 	assert_null(cp_request_to_json(&r));
 	r = from_cmd("backend set 10.0.0.1:80/tcp 10.0.0.2 --drain");
 	r.drain = 3;
