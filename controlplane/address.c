@@ -12,7 +12,6 @@
 #include <strings.h>
 
 #include "address.h"
-#include "request.h"
 
 int cp_parse_addr(const char *s, struct lb_addr *a, __u8 *family)
 {

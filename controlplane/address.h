@@ -13,8 +13,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "fwd.h"
-
-struct cp_error;
+#include "cp_error.h"
 
 /* "10.0.0.1" or "2001:db8::1". 0, or -EINVAL (a and family untouched). */
 int cp_parse_addr(const char *s, struct lb_addr *a, __u8 *family);

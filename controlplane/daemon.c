@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "daemon_int.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"

@@ -9,31 +9,7 @@
 #define SLUICE_CP_DAEMON_H
 
 #include <getopt.h>
-#include <limits.h>
-#include <sys/socket.h>
-#include <jansson.h>
-
 #include "driver.h"
-#include "model.h"
-
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.0.0"
-#endif
-
-/* The daemon's state: the desired state, the fast path it is pushed to,
- * and where it is kept and served. Owned by the control thread. */
-struct sluiced {
-	struct cp_model model;
-	struct cp_driver driver;	/* ops NULL: no fast path (--no-fastpath) */
-	int adopted;			/* the pinned program was adopted at start */
-	char state_path[PATH_MAX];	/* "" : not persisted */
-	char config_path[PATH_MAX];
-	char socket_path[PATH_MAX];
-};
-
-/* The API socket's handler (cp_api_handler, handlers.c): decodes a
- * request, dispatches it over d's model and fast path, answers. */
-json_t *sluiced_handle(void *arg, json_t *req, const struct ucred *peer);
 
 struct cp_fastpath {
 	const char *prog;		/* in usage text and option errors */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "daemon_int.h"
 #include "log.h"
 #include "maglev.h"
 #include "request_json.h"

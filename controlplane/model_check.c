@@ -81,11 +81,6 @@ void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
 	cp_spec_canonical(s);
 }
 
-__u32 model_vip_flags(const struct cp_vip_spec *s)
-{
-	return s->affinity == CP_AFFINITY_SOURCE ? LB_VIP_F_AFFINITY : 0;
-}
-
 /* Which fields the op takes and needs (request.c's table, shared with
  * the parsers; checked again here for requests built by hand). */
 static int check_op_fields(const struct cp_request *r, struct cp_error *e)

@@ -4,9 +4,9 @@
  * (the pattern of xdp-tools' libxdp_internal.h). model.h is the API.
  *
  * The model is four rooms:
- *   model.c         the state, ids, rings, and the batch engine that
- *                   carries a change: mutate, build, push, commit or
- *                   roll back; cp_model_apply
+ *   model.c         the state: VIPs, backends, ids, gens, rings
+ *   model_batch.c   the batch engine that carries a change: mutate,
+ *                   build, push, commit or roll back; cp_model_apply
  *   model_check.c   what is valid: cp_model_check and its rules
  *   model_push.c    every driver call, in the order the fast path needs,
  *                   the resync after a failure, attach/detach, next hops
@@ -75,7 +75,18 @@ struct model_batch {
 	int rings;		/* build rings (0 while loading a driverless target) */
 };
 
-/* --- model.c: state and the batch engine ------------------------------ */
+/* --- model.c: the state ------------------------------------------------- */
+
+/* The lowest id below n free in map, marked used; -ENOSPC if none. */
+int model_id_alloc(__u8 *map, __u32 n, __u32 *id);
+/* Marks exactly the ids the model uses (after a rollback). */
+void model_ids_rebuild(struct cp_model *m);
+__u32 model_gen_next(struct cp_model *m);
+/* While adopting: the vip_id, or the backend id and gen, the pinned fast
+ * path gave k or r's backend of vip_id, taken if free; -ENOENT if none. */
+int model_adopted_vip_id(struct cp_model *m, const struct lb_vip_key *k, __u32 *id);
+int model_adopted_backend_id(struct cp_model *m, __u32 vip_id, const struct cp_request *r,
+			     __u32 *id, __u32 *gen);
 
 struct cp_vip *model_vip_by_id(const struct cp_model *m, __u32 id);
 const struct cp_backend *model_backend_by_id(const struct cp_vip *v, __u32 id);
@@ -83,6 +94,8 @@ size_t model_count_backends(const struct cp_model *m);
 void model_vip_release(struct cp_vip *v);
 /* Builds v's ring into a new buffer (*ring, the caller's to free). */
 int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, __u64 *digest);
+
+/* --- model_batch.c: the batch engine ------------------------------------ */
 
 /* A batch: begin, change (checked, then applied to the model) as often
  * as needed, then flush (build, push, commit; rolled back on failure) or
@@ -107,8 +120,7 @@ const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len);
 /* What a VIP_ADD (base NULL) or VIP_SET of base would make of its settings. */
 void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
 		      struct cp_vip_spec *s);
-/* The fast path's LB_VIP_F_* flags of a VIP with settings s. */
-__u32 model_vip_flags(const struct cp_vip_spec *s);
+
 
 /* --- model_push.c: the fast path ---------------------------------------- */
 

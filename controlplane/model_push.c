@@ -78,9 +78,15 @@ static int push_ring(struct cp_model *m, __u32 vip_id, const __u32 *ring, __u32 
 	return err ? drv_fail(e, err, "set_ring", vip_id) : 0;
 }
 
+/* The fast path's LB_VIP_F_* flags of a VIP with settings s. */
+static __u32 vip_flags(const struct cp_vip_spec *s)
+{
+	return s->affinity == CP_AFFINITY_SOURCE ? LB_VIP_F_AFFINITY : 0;
+}
+
 static int push_flags(struct cp_model *m, const struct cp_vip *v, struct cp_error *e)
 {
-	int err = drv(m)->set_vip_flags(m->driver->ctx, v->id, model_vip_flags(&v->spec));
+	int err = drv(m)->set_vip_flags(m->driver->ctx, v->id, vip_flags(&v->spec));
 
 	return err ? drv_fail(e, err, "set_vip_flags", v->id) : 0;
 }
@@ -187,7 +193,7 @@ static int push_promotions(struct cp_model *m, struct model_batch *b, struct cp_
 			else if (st == LB_BACKEND_UP && backend_fp_state(ob) != st)
 				err = model_push_state(m, nb->id, st, e);
 		}
-		if (!err && v && (!o || model_vip_flags(&o->spec) != model_vip_flags(&v->spec)))
+		if (!err && v && (!o || vip_flags(&o->spec) != vip_flags(&v->spec)))
 			err = push_flags(m, v, e);
 		if (err)
 			return err;

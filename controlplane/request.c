@@ -11,26 +11,12 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "request.h"
-
-int cp_error_set(struct cp_error *e, int err, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (e) {
-		snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
 
 /* --- Ops ----------------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <linux/types.h>
 #include "fwd.h"
 #include "address.h"
+#include "cp_error.h"
 
 #define CP_API_VERSION 1
 
@@ -167,17 +168,6 @@ struct cp_request {
 	__u32 flow_ttl_tcp;		/* seconds, 0..LB_FLOW_TTL_MAX; 0: never expire */
 	__u32 flow_ttl_udp;
 };
-
-/* A precise error: which field and why. Filled by every validator. */
-struct cp_error {
-	char field[32];		/* "vip", "weight", "ring", "line 12", ... */
-	char msg[256];
-};
-
-/* Sets e (if not NULL) and returns err, a -errno value, so that a refusal
- * is one statement: return cp_error_set(e, -EINVAL, "weight", ...). */
-int cp_error_set(struct cp_error *e, int err, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 /* --- The request language: one row per field ----------------------------
  *

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "daemon_int.h"
 #include "request_json.h"
 
 static int setup(void **state)
