@@ -19,7 +19,6 @@
 
 #include "cmd.h"
 
-#define GROUPS "vip, backend, node, health, stats, flows, ring, save, status, detach"
 
 /* An option as typed: a field's row and which of its names was used. */
 struct opt {
@@ -127,6 +126,21 @@ static const char *suggest(const char *w, const char *const *cands, size_t n,
 
 /* --- Finding the command ----------------------------------------------- */
 
+/* "vip, backend, node, ...": every command's first word, once, in the
+ * op table's order. */
+static const char *groups(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (int op = CP_OP_NONE + 1; op < CP_OP_MAX; op++) {
+		const char *g = cp_op_def(op)->group;
+
+		if (op > CP_OP_NONE + 1 && !strcmp(cp_op_def(op - 1)->group, g))
+			continue;
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "", g);
+	}
+	return buf;
+}
+
 static int group_exists(const char *w)
 {
 	for (int op = CP_OP_NONE + 1; op < CP_OP_MAX; op++)
@@ -138,13 +152,13 @@ static int group_exists(const char *w)
 static int unknown_group(const char *w, struct cp_error *e)
 {
 	const char *names[CP_OP_MAX] = { NULL };
-	char hint[64];
+	char hint[64], list[128];
 
 	for (int op = CP_OP_NONE + 1; op < CP_OP_MAX; op++)
 		names[op] = cp_op_def(op)->group;
 	suggest(w, names, CP_OP_MAX, "", hint, sizeof(hint));
-	return cp_error_set(e, -EINVAL, w, "unknown command '%.32s'%s; commands: " GROUPS, w,
-			    hint);
+	return cp_error_set(e, -EINVAL, w, "unknown command '%.32s'%s; commands: %s", w, hint,
+			    groups(list, sizeof(list)));
 }
 
 static int unknown_verb(const char *group, const char *w, struct cp_error *e)
@@ -172,8 +186,11 @@ static int unknown_verb(const char *group, const char *w, struct cp_error *e)
  * CP_OP_NONE with e set. */
 static enum cp_op find_cmd(int argc, char **argv, int *used, struct cp_error *e)
 {
+	char list[128];
+
 	if (argc < 1 || !argv[0]) {
-		cp_error_set(e, -EINVAL, "command", "no command given; commands: " GROUPS);
+		cp_error_set(e, -EINVAL, "command", "no command given; commands: %s",
+			     groups(list, sizeof(list)));
 		return CP_OP_NONE;
 	}
 	if (!group_exists(argv[0])) {
