@@ -31,6 +31,27 @@ int cp_parse_addr(const char *s, struct lb_addr *a, __u8 *family)
 	return 0;
 }
 
+socklen_t cp_sockaddr(const struct lb_addr *a, __u8 family, __u16 port,
+		      struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == LB_FAMILY_V6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, a->w, sizeof(s6->sin6_addr));
+		return sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		s4->sin_addr.s_addr = a->w[0];
+		return sizeof(*s4);
+	}
+}
+
 const char *cp_format_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len)
 {
 	if (family == LB_FAMILY_V4)

@@ -11,6 +11,7 @@
 #define SLUICE_CP_ADDRESS_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <linux/types.h>
 #include "fwd.h"
 #include "cp_error.h"
@@ -31,6 +32,11 @@ int cp_parse_vip(const char *s, struct lb_vip_key *k, struct cp_error *e);
  * the reason in why (wl bytes); outputs written only on success. */
 int cp_parse_endpoint(const char *s, int port0_ok, struct lb_addr *a, __u8 *family,
 		      __u16 *port, char *why, size_t wl);
+
+/* a (of family) and port as a socket address in *ss; returns its
+ * length (sizeof sockaddr_in or sockaddr_in6). */
+socklen_t cp_sockaddr(const struct lb_addr *a, __u8 family, __u16 port,
+		      struct sockaddr_storage *ss);
 
 /* Text forms the parsers above read back. Each returns buf, or NULL
  * (errno ENOSPC: buf too small; EAFNOSUPPORT: family not

@@ -680,22 +680,14 @@ static void put_opt(struct out *o, const char *name, const char *val)
 
 static void put_interfaces(struct out *o, const struct cp_field *f, const struct cp_request *r)
 {
-	struct cp_request check;
-	int i;
-
-	/* Re-add each through the setter: a name it would refuse cannot
-	 * be written, since the line would not read back. */
-	cp_request_init(&check, r->op);
-	if (r->n_interfaces > CP_MAX_INTERFACES)
+	/* A name the setter would refuse cannot be written: the line would
+	 * not read back. */
+	if (cp_request_check_values(r, CP_F_INTERFACES, NULL)) {
 		o->err = o->err ? o->err : -EINVAL;
-	for (i = 0; i < r->n_interfaces && !o->err; i++) {
-		if (strnlen(r->interfaces[i], IF_NAMESIZE) >= IF_NAMESIZE ||
-		    cp_request_set_text(&check, CP_F_INTERFACES, r->interfaces[i], "", NULL)) {
-			o->err = -EINVAL;
-			return;
-		}
-		put_opt(o, f->cli, r->interfaces[i]);
+		return;
 	}
+	for (int i = 0; i < r->n_interfaces && !o->err; i++)
+		put_opt(o, f->cli, r->interfaces[i]);
 }
 
 void cp_cmd_format_duration(__u64 v, enum cp_unit u, char *buf, size_t len)

@@ -70,21 +70,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6)
 
 	if (cp_parse_endpoint(s, 1, &a, &fam, &port, why, sizeof(why)))
 		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
 	*v6 = fam == LB_FAMILY_V6;
-	if (*v6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, a.w, sizeof(sin6->sin6_addr));
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		sin->sin_addr.s_addr = a.w[0];
-	}
+	cp_sockaddr(&a, fam, port, ss);
 	return 0;
 }
 

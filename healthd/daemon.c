@@ -287,21 +287,7 @@ static int target_addr(struct hd_target *ht, const char *be)
 
 	if (cp_parse_addr(be, &a, &fam))
 		return -EINVAL;
-	if (fam == LB_FAMILY_V6) {
-		struct sockaddr_in6 *s6 = (void *)&ht->addr;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(ht->check.port);
-		memcpy(&s6->sin6_addr, a.w, sizeof(s6->sin6_addr));
-		ht->addrlen = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (void *)&ht->addr;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(ht->check.port);
-		s4->sin_addr.s_addr = a.w[0];
-		ht->addrlen = sizeof(*s4);
-	}
+	ht->addrlen = cp_sockaddr(&a, fam, ht->check.port, &ht->addr);
 	return 0;
 }
 
