@@ -65,7 +65,8 @@ static const char *pos_name(__u32 bit)
 static const char *pos_what(__u32 bit)
 {
 	return bit == CP_F_VIP ? "a VIP (ADDR:PORT/PROTO)" :
-	       bit == CP_F_BACKEND ? "a backend address" : "a health state (up or down)";
+	       bit == CP_F_BACKEND ? "a backend address" :
+	       bit == CP_F_PATH ? "a config file" : "a health state (up or down)";
 }
 
 /* --- Suggestions ------------------------------------------------------- */
@@ -726,6 +727,9 @@ static void put_value(struct out *o, const struct cp_field *f, const struct cp_r
 			err = -EINVAL;	/* neither --drain nor --undrain */
 			break;
 		}
+		/* A flag without an off form (--dry-run) is off by its absence. */
+		if (!v && !f->cli_off)
+			return;
 		snprintf(val, sizeof(val), "--%s", v ? f->cli : f->cli_off);
 		put_word(o, val);
 		return;
@@ -745,7 +749,7 @@ static void put_value(struct out *o, const struct cp_field *f, const struct cp_r
 
 static void put_positionals(struct out *o, const struct cp_op_def *c, const struct cp_request *r)
 {
-	char val[80];
+	char val[CP_PATH_MAX];
 	int i, err;
 
 	for (i = 0; i < 3 && c->pos[i]; i++) {

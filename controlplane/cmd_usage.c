@@ -108,6 +108,40 @@ DUR_RULE
 "\n"
 "Removes the XDP program from every interface, or from those given:\n"
 "forwarding stops there. (Stopping sluiced leaves forwarding in place.)\n", NULL, NULL },
+	{ "apply",
+"Usage: sluicectl apply FILE [--dry-run] [--force]\n"
+"\n"
+"Makes the running state equal to the config script FILE, as one\n"
+"transaction: FILE is validated whole (a bad line: FILE:LINE and why,\n"
+"nothing changed), then only what differs is changed (unchanged backends\n"
+"keep their connections), and the state is saved once. Prints every\n"
+"object it changed, '-' as it was and '+' as it is now.\n"
+"\n"
+"Refused, with the list, when it would undo a change made with sluicectl\n"
+"since the last apply or reload (marked \"changed at runtime\"), or when\n"
+"FILE has no VIP or no interface while the running state has some.\n",
+	  "Options:",
+"FILE is read by sluiced, as root. Exit status 0 applied (or nothing to\n"
+"do), 1 refused.\n"
+"\n"
+"Example:\n"
+"  sluicectl save > /etc/sluice/sluice.conf    # keep the runtime changes\n"
+"  sluicectl apply /etc/sluice/sluice.conf --dry-run\n" },
+	{ "diff",
+"Usage: sluicectl diff FILE\n"
+"\n"
+"What `sluicectl apply FILE` would change in the running state, as\n"
+"config lines: '-' as it runs, '+' as FILE has it; a change to an object\n"
+"changed at runtime since the last apply is marked. Changes nothing.\n"
+"Exit status, as diff(1): 0 no difference, 1 differences, 2 trouble\n"
+"(FILE invalid, bad command line), 3 sluiced not reachable.\n", NULL, NULL },
+	{ "reload",
+"Usage: sluicectl reload [--dry-run] [--force]\n"
+"\n"
+"`sluicectl apply` of sluiced's config file (sluiced --config), with its\n"
+"answer: what `systemctl reload sluiced` runs. SIGHUP does the same\n"
+"without the answer (see the log and sluice_config_last_apply_successful).\n",
+	  "Options:", NULL },
 };
 
 #define N_USAGES (sizeof(usages) / sizeof(usages[0]))

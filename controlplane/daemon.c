@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +39,14 @@
 #define SLUICED_METRICS_PERIOD_S 1	/* a fresh /metrics snapshot this often */
 
 static const char usage_common[] =
-"  -c, --config FILE      config script loaded at the first start and re-applied\n"
-"                         as a diff on SIGHUP (default " CP_DEFAULT_CONFIG ")\n"
+"  -c, --config FILE      config script loaded at the first start; `sluicectl\n"
+"                         reload` and SIGHUP apply it as one transaction\n"
+"                         (default " CP_DEFAULT_CONFIG ")\n"
 "  -s, --state FILE       persisted state, written after every change and loaded\n"
-"                         at start when present (default " CP_DEFAULT_STATE ")\n"
+"                         at start when present (default " CP_DEFAULT_STATE ");\n"
+"                         FILE.applied beside it keeps the config last applied\n"
+"      --check-config FILE  validate FILE as a config script and exit: 0 valid,\n"
+"                         1 not (FILE:LINE and why); touches nothing\n"
 "      --socket PATH      API socket (default " CP_API_DEFAULT_SOCKET ")\n"
 "      --metrics A:P      serve Prometheus /metrics and /healthz on A:P\n"
 "                         (\"[V6]:P\" for IPv6; \"none\" to disable; default:\n"
@@ -60,7 +65,8 @@ static const char usage_tail[] =
 "  -h, --help             this text\n"
 "      --version          print the version and exit\n"
 "\n"
-"Signals: SIGHUP re-applies the config file as a diff; SIGTERM and SIGINT\n";
+"Signals: SIGHUP does what `sluicectl reload` does (its outcome is logged and\n"
+"counted in /metrics; `sluicectl reload` also answers it); SIGTERM and SIGINT\n";
 
 static void print_usage(const struct cp_fastpath *fp)
 {
@@ -77,6 +83,7 @@ struct options {
 	int no_fastpath;
 	int verbose;
 	const char *metrics;	/* --metrics; NULL: config, then the default */
+	const char *check_config;	/* --check-config FILE: validate and exit */
 	struct lb_params params;
 };
 
@@ -108,6 +115,7 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'Z' },
+		{ "check-config", required_argument, 0, 'K' },
 	};
 	struct option longopts[CP_DAEMON_MAX_OPTIONS] = { 0 };
 	size_t n = sizeof(common) / sizeof(common[0]);
@@ -132,6 +140,7 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'v': o->verbose++; break;
 		case 'h': print_usage(fp); return 1;
 		case 'Z': printf("%s %s\n", fp->prog, SLUICE_VERSION); return 1;
+		case 'K': o->check_config = optarg; break;
 		default:
 			err = c >= 256 && fp->option ? fp->option(fp->arg, c, optarg) : -EINVAL;
 			break;
@@ -158,7 +167,8 @@ static void syslog_sink(int level, const char *fmt, va_list ap, void *arg)
 }
 
 /* Loads the state file, else the config file, else nothing, and applies
- * it to the (empty) live model as a diff: that pushes it all. */
+ * it to the (empty) live model as a diff: that pushes it all. Then the
+ * base of runtime changes (apply.c). */
 static int load_initial(struct sluiced *d)
 {
 	const char *paths[] = { d->state_path, d->config_path };
@@ -184,33 +194,21 @@ static int load_initial(struct sluiced *d)
 			return err;
 		}
 		pr_info("loaded %s (%zu VIPs)\n", paths[i], d->model.n_vips);
+		sluiced_load_base(d, i == 1);
+		if (i == 0)
+			sluiced_tell_drift(d);
 		return 0;
 	}
 	pr_info("no state or config file: starting empty\n");
+	sluiced_load_base(d, 0);
 	return 0;
 }
 
-/* SIGHUP: the config file as a diff; a bad file changes nothing. */
+/* SIGHUP: `sluicectl reload` without its answer; the log and the
+ * metrics tell the outcome. */
 static void reload(struct sluiced *d)
 {
-	struct cp_error e = { "", "" };
-	struct cp_model target;
-	int n;
-
-	if (cp_state_load(d->config_path, &d->model.limits, &target, &e)) {
-		pr_warn("reload: %s: %s (nothing applied)\n",
-			e.field[0] ? e.field : d->config_path, e.msg[0] ? e.msg : "cannot read");
-		return;
-	}
-	n = cp_model_apply_diff(&d->model, &target, &e);
-	cp_model_free(&target);
-	if (n < 0) {
-		pr_warn("reload: %s: %s\n", e.field, e.msg);
-		return;
-	}
-	pr_info("reload: %d change(s) from %s\n", n, d->config_path);
-	if (n > 0 && d->state_path[0])
-		cp_state_save(d->state_path, &d->model);
+	json_decref(sluiced_apply(d, d->config_path, 0, "SIGHUP reload"));
 }
 
 static int open_fastpath(struct sluiced *d, const struct options *o,
@@ -413,10 +411,14 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	strcpy(d->state_path, CP_DEFAULT_STATE);
 	strcpy(d->socket_path, CP_API_DEFAULT_SOCKET);
 	err = parse_options(argc, argv, d, &o, fp);
+	if (!err && o.check_config)
+		err = sluiced_check_config(o.check_config, &o.params, stdout) ? -EINVAL : 1;
 	if (err) {
 		free(d);
-		return err > 0 ? 0 : 2;
+		return err > 0 ? 0 : o.check_config ? 1 : 2;
 	}
+	if (d->state_path[0])
+		snprintf(d->applied_path, sizeof(d->applied_path), "%s.applied", d->state_path);
 	lb_log_set_level(LB_LOG_INFO + o.verbose);
 	if (!o.foreground && !fp->no_daemon) {
 		openlog(fp->prog, LOG_PID, LOG_DAEMON);
@@ -478,6 +480,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	if (d->driver.ops)
 		d->driver.ops->close(d->driver.ctx);
 	cp_model_free(&d->model);
+	cp_model_free(&d->applied);
 	if (l.sfd >= 0)
 		close(l.sfd);
 	if (l.tfd >= 0)

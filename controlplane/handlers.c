@@ -295,6 +295,8 @@ static json_t *do_status(struct sluiced *d)
 		"last_rebuild_ns", (json_int_t)s->last_rebuild_ns,
 		"state_file", d->state_path, "socket", d->socket_path,
 		cp_field_of(CP_F_INTERFACES)->api));
+	json_object_update_new(reply, json_pack("{s:s, s:s}", "config_file", d->config_path,
+						"last_apply", d->last_apply[0] ? d->last_apply : "none"));
 	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
 					 (node.fields & CP_F_INTERFACES), reply);
 	return reply;
@@ -356,10 +358,31 @@ static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct c
 	return err ? NULL : cp_reply_ok();
 }
 
+/* apply FILE, diff FILE, reload: a whole configuration (apply.c). diff
+ * is a dry run that shows every change, the guard's refusal included. */
+static json_t *do_apply(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
+{
+	unsigned int flags = (r->dry_run ? SLUICED_APPLY_DRY_RUN : 0) |
+			     (r->force ? SLUICED_APPLY_FORCE : 0);
+
+	if (r->op == CP_OP_DIFF)
+		return sluiced_apply(d, r->path, SLUICED_APPLY_DRY_RUN | SLUICED_APPLY_FORCE,
+				     "diff");
+	if (r->op == CP_OP_APPLY)
+		return sluiced_apply(d, r->path, flags, r->dry_run ? "apply --dry-run" : "apply");
+	if (!d->config_path[0]) {
+		cp_error_set(e, -ENOENT, "config", "sluiced runs without a config file");
+		return NULL;
+	}
+	return sluiced_apply(d, d->config_path, flags, r->dry_run ? "reload --dry-run" : "reload");
+}
+
 static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
 	if (is_change(r->op) || r->op == CP_OP_HEALTH_REPORT)
 		return do_change(d, r, e);
+	if (r->op == CP_OP_APPLY || r->op == CP_OP_DIFF || r->op == CP_OP_RELOAD)
+		return do_apply(d, r, e);
 	/* Naming a VIP that does not exist is an error, not an empty list:
 	 * scripts test for a VIP with `vip list VIP`. */
 	if ((r->op == CP_OP_VIP_LIST || r->op == CP_OP_BACKEND_LIST || r->op == CP_OP_STATS) &&

@@ -319,6 +319,16 @@ static void write_model(FILE *f, const struct cp_model_stats *s)
 		(unsigned long long)s->changes_applied);
 	fprintf(f, "sluice_config_changes_total{result=\"rejected\"} %llu\n",
 		(unsigned long long)s->changes_rejected);
+	family(f, "sluice_config_applies_total", "counter",
+	       "Whole configurations (sluicectl apply, reload, SIGHUP) by result: applied, "
+	       "or rejected (invalid, or refused because it would undo runtime changes).");
+	fprintf(f, "sluice_config_applies_total{result=\"applied\"} %llu\n",
+		(unsigned long long)s->applies_applied);
+	fprintf(f, "sluice_config_applies_total{result=\"rejected\"} %llu\n",
+		(unsigned long long)s->applies_rejected);
+	family(f, "sluice_config_last_apply_successful", "gauge",
+	       "1 if the last apply or reload was applied (or none was tried), 0 if rejected.");
+	fprintf(f, "sluice_config_last_apply_successful %d\n", !s->last_apply_failed);
 }
 
 int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const char *version,

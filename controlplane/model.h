@@ -58,6 +58,9 @@ struct cp_model_stats {
 	__u64 changes_rejected;
 	__u64 ring_rebuilds;
 	__u64 last_rebuild_ns;	/* duration of the last ring build */
+	__u64 applies_applied;	/* whole configurations: apply, reload */
+	__u64 applies_rejected;
+	int last_apply_failed;
 };
 
 /* Fills the next hop of a backend entry (nh_* fields and
@@ -152,5 +155,43 @@ int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp
  * Returns the number of changes, or -errno (e set) from the first that
  * failed validation -- the caller validated target, so that is a bug. */
 int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struct cp_error *e);
+
+/* The node a diff to target leaves: target's settings, but cur's
+ * interfaces when target names the same ones in another order, and
+ * cur's encap sources where target has none (a script cannot say
+ * "none"). cp_model_apply_diff and cp_model_plan both follow it. */
+void cp_model_node_merge(const struct cp_node *cur, const struct cp_node *target,
+			 struct cp_node *out);
+/* CP_F_* bits of the node settings that differ between a and b. */
+__u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b);
+
+/* --- What applying a whole configuration would do --------------------- */
+
+/* One object (the node's settings, a VIP, a backend) that applying a
+ * configuration changes, as config lines. */
+struct cp_plan_change {
+	char *from;		/* its line in the running state; NULL: it is added */
+	char *to;		/* its line afterwards; NULL: it is removed */
+	int runtime;		/* it undoes a change made since the last apply */
+};
+
+struct cp_plan {
+	struct cp_plan_change *changes;
+	size_t n, cap;
+	size_t n_runtime;	/* changes with runtime set */
+	char empties[96];	/* "" or why the target empties the running state */
+};
+
+/* What cp_model_apply_diff(running, target) would change, without
+ * changing anything. base is the configuration last applied (a reload, an
+ * apply, the first load), so an object whose running line differs from
+ * its base line was changed at runtime: a change to it is marked runtime.
+ * Three-way, as `kubectl apply` keeps its last-applied configuration:
+ * runtime changes the target leaves alone are not reported, and neither
+ * is an object the target changes that nobody changed at runtime.
+ * 0 or -ENOMEM. */
+int cp_model_plan(const struct cp_model *running, const struct cp_model *base,
+		  const struct cp_model *target, struct cp_plan *p);
+void cp_plan_free(struct cp_plan *p);
 
 #endif /* SLUICE_CP_MODEL_H */

@@ -243,29 +243,53 @@ int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp
 	return err;
 }
 
-static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_error *e)
+void cp_model_node_merge(const struct cp_node *cur, const struct cp_node *target,
+			 struct cp_node *out)
 {
-	const struct cp_node *a = &m->node, *b = &t->node;
-	struct cp_request r;
-	int same_ifs = a->n_interfaces == b->n_interfaces, err;
+	int same_ifs = cur->n_interfaces == target->n_interfaces;
 
-	for (int i = 0; same_ifs && i < b->n_interfaces; i++)
-		same_ifs = model_has_interface(a, b->interfaces[i]);
-	cp_model_node_request(b, &r);
-	r.fields = 0;
-	r.fields |= same_ifs ? 0 : CP_F_INTERFACES;
+	for (int i = 0; same_ifs && i < target->n_interfaces; i++)
+		same_ifs = model_has_interface(cur, target->interfaces[i]);
+	*out = *target;
+	/* The same interfaces in another order are the same attachment. */
+	if (same_ifs) {
+		memcpy(out->interfaces, cur->interfaces, sizeof(out->interfaces));
+		out->n_interfaces = cur->n_interfaces;
+	}
 	/* An encap source the target lacks is kept: a config script cannot
 	 * say "none", and dropping it would stop every flow of that family. */
-	r.fields |= b->encap_src4 && a->encap_src4 != b->encap_src4 ? CP_F_ENCAP4 : 0;
-	r.fields |= (b->encap_src6.w[0] | b->encap_src6.w[1] | b->encap_src6.w[2] |
-		     b->encap_src6.w[3]) &&
-				    memcmp(&a->encap_src6, &b->encap_src6, sizeof(a->encap_src6))
-			    ? CP_F_ENCAP6
-			    : 0;
-	r.fields |= strncmp(a->metrics, b->metrics, sizeof(a->metrics)) ? CP_F_METRICS : 0;
-	/* A script without a TTL means the default (the target model has it). */
-	r.fields |= a->flow_ttl_tcp != b->flow_ttl_tcp ? CP_F_FLOW_TTL_TCP : 0;
-	r.fields |= a->flow_ttl_udp != b->flow_ttl_udp ? CP_F_FLOW_TTL_UDP : 0;
+	if (!target->encap_src4)
+		out->encap_src4 = cur->encap_src4;
+	if (!(target->encap_src6.w[0] | target->encap_src6.w[1] | target->encap_src6.w[2] |
+	      target->encap_src6.w[3]))
+		out->encap_src6 = cur->encap_src6;
+}
+
+__u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b)
+{
+	__u32 f = 0;
+
+	f |= a->n_interfaces != b->n_interfaces ||
+			     memcmp(a->interfaces, b->interfaces, sizeof(a->interfaces))
+		     ? CP_F_INTERFACES
+		     : 0;
+	f |= a->encap_src4 != b->encap_src4 ? CP_F_ENCAP4 : 0;
+	f |= memcmp(&a->encap_src6, &b->encap_src6, sizeof(a->encap_src6)) ? CP_F_ENCAP6 : 0;
+	f |= strncmp(a->metrics, b->metrics, sizeof(a->metrics)) ? CP_F_METRICS : 0;
+	f |= a->flow_ttl_tcp != b->flow_ttl_tcp ? CP_F_FLOW_TTL_TCP : 0;
+	f |= a->flow_ttl_udp != b->flow_ttl_udp ? CP_F_FLOW_TTL_UDP : 0;
+	return f;
+}
+
+static int diff_node(struct cp_model *m, const struct cp_model *t, struct cp_error *e)
+{
+	struct cp_node want;
+	struct cp_request r;
+	int err;
+
+	cp_model_node_merge(&m->node, &t->node, &want);
+	cp_model_node_request(&want, &r);
+	r.fields = cp_model_node_diff(&m->node, &want);
 	if (!r.fields)
 		return 0;
 	err = model_apply_one(m, &r, e, 1);

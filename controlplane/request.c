@@ -42,6 +42,9 @@ static const struct cp_op_def ops[CP_OP_MAX] = {
 	[CP_OP_SAVE] = { "save", "save", NULL, { 0 }, 0, 0, 0 },
 	[CP_OP_STATUS] = { "status", "status", NULL, { 0 }, 0, 0, 0 },
 	[CP_OP_DETACH] = { "detach", "detach", NULL, { 0 }, 0, 0, 0 },
+	[CP_OP_APPLY] = { "apply", "apply", NULL, { CP_F_PATH }, 1, 0, 0 },
+	[CP_OP_DIFF] = { "diff", "diff", NULL, { CP_F_PATH }, 1, 0, 0 },
+	[CP_OP_RELOAD] = { "reload", "reload", NULL, { 0 }, 0, 0, 0 },
 };
 
 #undef V
@@ -86,6 +89,7 @@ enum cp_op cp_op_from_name(const char *name)
 #define OPS_BACKEND (CP_OPM(CP_OP_BACKEND_ADD) | CP_OPM(CP_OP_BACKEND_SET))
 #define OPS_NODE CP_OPM(CP_OP_NODE_SET)
 #define OPS_REPORT CP_OPM(CP_OP_HEALTH_REPORT)
+#define OPS_APPLY (CP_OPM(CP_OP_APPLY) | CP_OPM(CP_OP_RELOAD))
 
 #define CK(t) (1u << (t))
 #define CK_ANY (CK(CP_CHECK_TCP) | CK(CP_CHECK_HTTP) | CK(CP_CHECK_UDP))
@@ -193,6 +197,16 @@ const struct cp_field cp_fields[] = {
 	{ CP_F_REASON, "reason", "reason", .kind = CP_KIND_TEXT, .flags = CP_FF_SPACES,
 	  .ops = OPS_REPORT, AT(reason), .metavar = "TEXT",
 	  .help = "why, for logs (printable ASCII)" },
+	{ CP_F_PATH, "path", NULL, .kind = CP_KIND_TEXT, .flags = CP_FF_SPACES | CP_FF_SLASH,
+	  .ops = CP_OPM(CP_OP_APPLY) | CP_OPM(CP_OP_DIFF), AT(path), .metavar = "FILE" },
+	{ CP_F_DRY_RUN, "dry_run", "dry-run", .kind = CP_KIND_BOOL, .min = 0, .max = 1, .def = 0,
+	  .ops = OPS_APPLY, AT(dry_run),
+	  .help = "validate the file and print what would change; change nothing" },
+	{ CP_F_FORCE, "force", "force", .kind = CP_KIND_BOOL, .min = 0, .max = 1, .def = 0,
+	  .ops = OPS_APPLY, AT(force),
+	  .help = "apply even if it undoes changes made at runtime since the last apply or "
+		  "reload, or removes every VIP or interface (those are refused otherwise, "
+		  "with the list)" },
 };
 
 const size_t cp_n_fields = sizeof(cp_fields) / sizeof(cp_fields[0]);

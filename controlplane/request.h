@@ -38,6 +38,9 @@ enum cp_op {
 	CP_OP_SAVE,		/* save: the state as a config script */
 	CP_OP_STATUS,		/* status */
 	CP_OP_DETACH,		/* detach [--interface IF]: remove the XDP program */
+	CP_OP_APPLY,		/* apply FILE [--dry-run] [--force]: running state := FILE */
+	CP_OP_DIFF,		/* diff FILE: what apply FILE would change */
+	CP_OP_RELOAD,		/* reload [--dry-run] [--force]: apply sluiced's config file */
 	CP_OP_MAX,
 };
 
@@ -52,6 +55,7 @@ enum cp_check_type {
 #define CP_CHECK_PATH_MAX 256
 #define CP_CHECK_PAYLOAD_MAX 256
 #define CP_MAX_INTERFACES 8
+#define CP_PATH_MAX 1024	/* a config file named in a request */
 
 /* Defaults, HAProxy's `check inter 2s rise 2 fall 3`. */
 #define CP_CHECK_DEFAULT_INTERVAL_MS 2000
@@ -119,6 +123,9 @@ struct cp_check {
 #define CP_F_REASON (1u << 22)		/* health report: reason given */
 #define CP_F_FLOW_TTL_TCP (1u << 23)
 #define CP_F_FLOW_TTL_UDP (1u << 24)
+#define CP_F_PATH (1u << 25)		/* apply, diff: the config file */
+#define CP_F_DRY_RUN (1u << 26)		/* apply, reload: validate and show, change nothing */
+#define CP_F_FORCE (1u << 27)		/* apply, reload: even if it undoes runtime changes */
 
 /* Backend health as reported by sluice-healthd. */
 enum cp_health {
@@ -167,6 +174,11 @@ struct cp_request {
 	char metrics[64];		/* "127.0.0.1:9109" or "[::1]:9109" */
 	__u32 flow_ttl_tcp;		/* seconds, 0..LB_FLOW_TTL_MAX; 0: never expire */
 	__u32 flow_ttl_udp;
+
+	/* A whole configuration: apply, diff, reload */
+	char path[CP_PATH_MAX];		/* absolute: sluiced reads it */
+	__u8 dry_run;
+	__u8 force;
 };
 
 /* --- The request language: one row per field ----------------------------

@@ -6,10 +6,12 @@
  * JSON with --json. It never touches BPF maps itself.
  *
  * Exit codes: 0 done; 1 sluiced refused the request; 2 bad command line;
- * 3 sluiced could not be reached.
+ * 3 sluiced could not be reached. diff, as diff(1): 0 the same, 1
+ * different, 2 trouble (a file sluiced refuses as well).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,11 @@
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+#define EXIT_DIFFERENT 1	/* diff */
+#define EXIT_TROUBLE 2		/* diff */
+
+/* A whole configuration can take a while to validate and apply. */
+#define APPLY_TIMEOUT_MS 300000
 
 static const char usage[] =
 "Usage: sluicectl [--socket PATH] [--json] [--timeout MS] COMMAND [ARGS]...\n"
@@ -35,13 +42,19 @@ static const char usage[] =
 "  flows VIP                    live connections of a VIP\n"
 "  ring digest VIP              hash of a VIP's ring, to compare nodes\n"
 "  save                         the state as a config script\n"
+"  apply FILE [--dry-run] [--force]\n"
+"                               make the running state equal to FILE, as one\n"
+"                               transaction; prints what changed\n"
+"  diff FILE                    the running state against FILE\n"
+"  reload [--dry-run] [--force] apply sluiced's config file (systemctl reload)\n"
 "  status                       what sluiced is doing\n"
 "  detach [--interface IF]      remove the XDP program (stops forwarding)\n"
 "\n"
 "Options:\n"
 "      --socket PATH   sluiced's API socket (default " CP_API_DEFAULT_SOCKET ")\n"
 "  -j, --json          print sluiced's JSON answer instead of a table\n"
-"      --timeout MS    give up after MS milliseconds (default 10000)\n"
+"      --timeout MS    give up after MS milliseconds (default 10000; 300000\n"
+"                      for apply, diff and reload)\n"
 "  -h, --help          this text; 'sluicectl COMMAND --help' for a command\n"
 "      --version       print the version and exit\n"
 "\n"
@@ -52,7 +65,11 @@ static const char usage[] =
 "  sluicectl backend add [2001:db8::1]:443/tcp 2001:db8:1::11\n"
 "\n"
 "Exit status: 0 done, 1 refused by sluiced, 2 bad command line,\n"
-"3 sluiced not reachable.\n";
+"3 sluiced not reachable. diff: 0 no difference, 1 differences, 2 trouble.\n"
+"\n"
+"apply and reload refuse a file that would undo a change made with\n"
+"sluicectl since the last apply or reload, or that removes every VIP or\n"
+"interface, and list what it would undo; --force applies it anyway.\n";
 
 static const char *str(json_t *o, const char *key)
 {
@@ -155,9 +172,50 @@ static void print_status(json_t *reply)
 	}
 }
 
+/* A change as config lines, the way diff(1) -u marks them. */
+static void print_changes(FILE *out, json_t *reply)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(reply, "changes"), i, c) {
+		const char *mark = json_is_true(json_object_get(c, "runtime"))
+					   ? "    # changed at runtime since the last apply"
+					   : "";
+		const char *from = json_string_value(json_object_get(c, "from"));
+		const char *to = json_string_value(json_object_get(c, "to"));
+
+		if (from)
+			fprintf(out, "- %s%s\n", from[0] ? from : "(node defaults)", to ? "" : mark);
+		if (to)
+			fprintf(out, "+ %s%s\n", to[0] ? to : "(node defaults)", mark);
+	}
+}
+
+static void print_apply(enum cp_op op, json_t *reply)
+{
+	long long n = num(reply, "total_changes");
+
+	print_changes(stdout, reply);
+	if (op == CP_OP_DIFF)
+		return;
+	if (!n)
+		printf("no change: the running state is %s\n", str(reply, "path"));
+	else if (json_is_true(json_object_get(reply, "applied")))
+		printf("%lld change(s) applied from %s\n", n, str(reply, "path"));
+	else
+		printf("dry run: %lld change(s) to apply from %s; nothing changed\n", n,
+		       str(reply, "path"));
+}
+
 static void print_reply(enum cp_op op, json_t *reply)
 {
 	switch (op) {
+	case CP_OP_APPLY:
+	case CP_OP_DIFF:
+	case CP_OP_RELOAD:
+		print_apply(op, reply);
+		break;
 	case CP_OP_VIP_LIST:
 		print_vips(reply);
 		break;
@@ -191,6 +249,36 @@ static void print_reply(enum cp_op op, json_t *reply)
 	}
 }
 
+/* sluiced reads the file named in apply and diff, maybe from another
+ * directory: give it the absolute path. Options of these commands take
+ * no value, so the file is the first word that is not one. */
+static int absolute_file(int argc, char **argv, char *buf)
+{
+	if (strcmp(argv[0], "apply") && strcmp(argv[0], "diff"))
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		if (!realpath(argv[i], buf)) {
+			fprintf(stderr, "sluicectl: %s: %s\n", argv[i], strerror(errno));
+			return -1;
+		}
+		argv[i] = buf;
+		return 0;
+	}
+	return 0;
+}
+
+/* The exit status of a reply. */
+static int exit_code(enum cp_op op, json_t *reply)
+{
+	int ok = json_is_true(json_object_get(reply, "ok"));
+
+	if (op == CP_OP_DIFF)
+		return !ok ? EXIT_TROUBLE : num(reply, "total_changes") ? EXIT_DIFFERENT : 0;
+	return ok ? 0 : EXIT_REFUSED;
+}
+
 /* "sluicectl vip --help", "sluicectl backend add --help" */
 static int wants_help(int argc, char **argv)
 {
@@ -213,7 +301,8 @@ int main(int argc, char **argv)
 	const char *socket_path = CP_API_DEFAULT_SOCKET;
 	struct cp_error e = { "", "" };
 	struct cp_request r;
-	int json_out = 0, timeout_ms = 10000, c, rc;
+	int json_out = 0, timeout_ms = 0, c, rc;
+	static char file[PATH_MAX];	/* argv may point here */
 	json_t *req, *reply;
 
 	/* Options before the command only; the command's own follow it. */
@@ -221,7 +310,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'S': socket_path = optarg; break;
 		case 'j': json_out = 1; break;
-		case 'T': timeout_ms = atoi(optarg); break;
+		case 'T': timeout_ms = atoi(optarg); timeout_ms = timeout_ms > 0 ? timeout_ms : -1; break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': printf("sluicectl %s\n", SLUICE_VERSION); return 0;
 		default: fputs("Try 'sluicectl --help'.\n", stderr); return EXIT_USAGE;
@@ -237,14 +326,20 @@ int main(int argc, char **argv)
 		cp_cmd_usage(stdout, argv[0]);
 		return 0;
 	}
-	if (timeout_ms <= 0) {
+	if (timeout_ms < 0) {
 		fputs("sluicectl: --timeout must be a positive number of milliseconds\n", stderr);
 		return EXIT_USAGE;
 	}
+	if (absolute_file(argc, argv, file))
+		return EXIT_USAGE;
 	if (cp_cmd_parse(argc, argv, &r, &e)) {
 		fprintf(stderr, "sluicectl: %s: %s\n", e.field, e.msg);
 		return EXIT_USAGE;
 	}
+	if (!timeout_ms)
+		timeout_ms = r.op == CP_OP_APPLY || r.op == CP_OP_DIFF || r.op == CP_OP_RELOAD
+				     ? APPLY_TIMEOUT_MS
+				     : 10000;
 
 	req = cp_request_to_json(&r);
 	reply = req ? cp_api_call(socket_path, req, timeout_ms) : NULL;
@@ -254,13 +349,15 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return EXIT_UNREACHABLE;
 	}
-	rc = json_is_true(json_object_get(reply, "ok")) ? 0 : EXIT_REFUSED;
+	rc = exit_code(r.op, reply);
 	if (json_out) {
 		json_dumpf(reply, stdout, JSON_INDENT(2));
 		putchar('\n');
-	} else if (rc) {
+	} else if (!json_is_true(json_object_get(reply, "ok"))) {
 		json_t *err = json_object_get(reply, "error");
 
+		/* A refused apply shows what it would have done. */
+		print_changes(stdout, reply);
 		fprintf(stderr, "sluicectl: %s: %s\n", str(err, "field"), str(err, "message"));
 	} else {
 		print_reply(r.op, reply);

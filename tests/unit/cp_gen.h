@@ -156,6 +156,10 @@ static void gen_text_field(struct cp_request *r, __u32 bit)
 	case CP_F_REASON:
 		gen_text(buf, gen_range(0, sizeof(r->reason) - 1), 0x20, 0x7e);
 		break;
+	case CP_F_PATH:
+		buf[0] = '/';
+		gen_text(buf + 1, gen_range(0, sizeof(buf) - 2), 0x20, 0x7e);
+		break;
 	}
 	gen_set_text(r, bit, buf);
 }
@@ -178,6 +182,9 @@ static void gen_field(struct cp_request *r, __u32 bit)
 	case CP_F_CHECK_FALL: gen_set_num(r, bit, gen_range(1, CP_CHECK_MAX_RISE_FALL)); return;
 	case CP_F_WEIGHT: gen_set_num(r, bit, gen_range(0, 3) ? gen_range(0, 300) : gen_range(0, CP_MAX_WEIGHT)); return;
 	case CP_F_DRAIN: gen_set_num(r, bit, gen_u32() & 1); return;
+	/* Flags without an off form: given means on. */
+	case CP_F_DRY_RUN:
+	case CP_F_FORCE: gen_set_num(r, bit, 1); return;
 	case CP_F_LATENCY: gen_set_num(r, bit, gen_u32() & 1 ? gen_u32() : 0); return;
 	case CP_F_FLOW_TTL_TCP:
 	case CP_F_FLOW_TTL_UDP: gen_set_num(r, bit, gen_range(0, LB_FLOW_TTL_MAX)); return;
