@@ -1,0 +1,169 @@
+#!/bin/bash
+# One source of truth (root): sluiced without a fast path, driven by
+# sluicectl. A reload or apply never silently undoes a runtime change or
+# empties the running state (refused with the list, exit 1, counted in
+# /metrics, logged with the full path); --force does it and says what it
+# undid; --dry-run and diff change nothing; sluiced --check-config
+# validates without touching anything; the base survives a restart.
+# Everything it starts is removed by pid on exit.
+set -euo pipefail
+
+BUILD=$(cd "${1:?usage: apply.sh BUILD_DIR}" && pwd)
+if [ "$(id -u)" != 0 ]; then
+    echo "apply.sh: skipped: needs root (the API socket serves root only)"
+    exit 77
+fi
+
+# A long directory name: errors must name it whole, not its last 31 bytes.
+TMP=$(mktemp -d /tmp/sluice-apply-a-directory-name-longer-than-thirty-one-bytes.XXXXXX)
+SOCK=$TMP/sluiced.sock
+CONF=$TMP/sluice.conf
+PID=
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../check.sh
+. "$HERE/../check.sh"
+
+cleanup() {
+    if [ "$failures" != 0 ] && [ -f "$TMP/sluiced.log" ]; then
+        echo "--- sluiced log"
+        cat "$TMP/sluiced.log"
+    fi
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ctl() { "$BUILD/controlplane/sluicectl" --socket "$SOCK" "$@"; }
+# run COMMAND...: its output (both streams) in $out, its status in $code.
+run() { set +e; out=$("$@" 2>&1); code=$?; set -e; }
+rc() { run "$@"; return $code; }
+
+METRICS_PORT=$((20000 + $$ % 20000))
+start_sluiced() {
+    "$BUILD/controlplane/sluiced" --foreground --no-fastpath --config "$CONF" \
+        --state "$TMP/state.conf" --socket "$SOCK" --metrics "127.0.0.1:$METRICS_PORT" \
+        2>>"$TMP/sluiced.log" &
+    PID=$!
+    for _ in $(seq 100); do
+        ctl status >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "sluiced did not come up:"; cat "$TMP/sluiced.log"
+    return 1
+}
+stop_sluiced() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
+metric() {
+    curl -s --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" | awk -v k="$1" '$1 == k {print $2}'
+}
+# /metrics is re-rendered every second: wait for the value.
+metric_is() { [ "$(metric "$1")" = "$2" ]; }
+vips() { ctl vip list | tail -n +2 | awk '{print $1}' | sort | tr '\n' ' '; }
+
+cat > "$CONF" <<'EOF'
+# the demo's file
+node set --encap-source 192.0.2.10
+vip add 10.100.0.1:80/tcp
+backend add 10.100.0.1:80/tcp 10.200.0.11
+backend add 10.100.0.1:80/tcp 10.200.0.12
+EOF
+
+# --- check-config -----------------------------------------------------------
+check "--check-config accepts a valid file" rc "$BUILD/controlplane/sluiced" --check-config "$CONF"
+check "--check-config says what it holds: $out" grep -q "ok: 1 VIPs, 2 backends" <<< "$out"
+printf 'vip add 10.100.0.9:80/tcp\nbackend add 10.100.0.9:80/tcp 10.200.0.1 --weight lots\n' > "$TMP/bad.conf"
+run "$BUILD/controlplane/sluiced" --check-config "$TMP/bad.conf"
+check "--check-config refuses a bad file (exit 1)" \
+    test "$code" = 1
+check "... naming the full path and the line: $out" grep -qF "$TMP/bad.conf:2" <<< "$out"
+run "$BUILD/controlplane/sluiced" --check-config "$TMP/none.conf"
+check "--check-config on a missing file (exit 1)" \
+    test "$code" = 1
+
+start_sluiced
+check "the first start loads the config" test "$(vips)" = "10.100.0.1:80/tcp "
+
+# --- a reload never undoes a runtime change silently (the demo's case) -------
+ctl vip add 10.100.0.2:80/tcp
+ctl backend add 10.100.0.2:80/tcp 10.200.0.21
+ctl backend set 10.100.0.1:80/tcp 10.200.0.12 --drain
+run ctl reload
+check "reload with runtime changes is refused (exit 1)" test "$code" = 1
+check "... saying why, with the full path: $(tail -1 <<< "$out")" \
+    grep -qF "$CONF would undo 3 change(s) made at runtime" <<< "$out"
+check "... listing what it would undo" \
+    grep -qF -- "- vip add 10.100.0.2:80/tcp    # changed at runtime" <<< "$out"
+check "... and nothing was lost" test "$(vips)" = "10.100.0.1:80/tcp 10.100.0.2:80/tcp "
+drained_12() { ctl backend list 10.100.0.1:80/tcp | grep 10.200.0.12 | grep -q draining; }
+check "... drain kept" drained_12
+check "rejected reloads are counted" eventually 3 metric_is 'sluice_config_applies_total{result="rejected"}' 1
+check "... in config_changes_total too" eventually 3 metric_is 'sluice_config_changes_total{result="rejected"}' 1
+check "... and the last one is flagged failed" eventually 3 metric_is sluice_config_last_apply_successful 0
+kill -HUP "$PID"
+check "SIGHUP is refused the same way, logged with the full path" \
+    eventually 5 grep -qF "SIGHUP reload of $CONF: refused" "$TMP/sluiced.log"
+check "SIGHUP lost nothing" test "$(vips)" = "10.100.0.1:80/tcp 10.100.0.2:80/tcp "
+last_refused() { ctl status | grep last_apply | grep -q refused; }
+check "status tells the last outcome" last_refused
+
+# --- diff and dry runs change nothing -----------------------------------------
+run ctl diff "$CONF"
+check "diff against the config shows differences (exit 1)" test "$code" = 1
+check "... as config lines" grep -qF -- "+ backend add 10.100.0.1:80/tcp 10.200.0.12" <<< "$out"
+ctl save > "$TMP/running.conf"
+run ctl diff "$TMP/running.conf"
+check "diff against the saved running state: none (exit 0)" \
+    test "$code" = 0
+run ctl diff "$TMP/bad.conf"
+check "diff of an invalid file is trouble (exit 2)" test "$code" = 2
+run ctl reload --dry-run
+check "reload --dry-run is refused too (it would need --force)" \
+    test "$code" = 1
+check "reload --dry-run --force lists without applying" rc ctl reload --dry-run --force
+check "... saying so" grep -q "nothing changed" <<< "$out"
+check "... and nothing changed" test "$(vips)" = "10.100.0.1:80/tcp 10.100.0.2:80/tcp "
+
+# --- an empty file ----------------------------------------------------------------
+ctl apply "$TMP/running.conf" >/dev/null
+check "applying the saved state: now the base" rc ctl diff "$TMP/running.conf"
+echo "# nothing here" > "$TMP/empty.conf"
+run ctl apply "$TMP/empty.conf"
+check "an empty file is refused (exit 1)" test "$code" = 1
+check "... saying it would remove every VIP: $out" grep -q "removes every VIP (2)" <<< "$out"
+check "... and nothing was removed" test "$(vips)" = "10.100.0.1:80/tcp 10.100.0.2:80/tcp "
+
+# --- a relative path, a file edited with a change nobody made at runtime ----------
+cp "$TMP/running.conf" "$TMP/next.conf"
+echo "backend add 10.100.0.2:80/tcp 10.200.0.22 --weight 5" >> "$TMP/next.conf"
+check "apply of a plain file change (relative path) succeeds" \
+    bash -c "cd '$TMP' && '$BUILD/controlplane/sluicectl' --socket '$SOCK' apply next.conf > apply.out"
+check "... printing what changed" grep -qF "+ backend add 10.100.0.2:80/tcp 10.200.0.22 --weight 5" "$TMP/apply.out"
+check "... and how many" grep -qF "1 change(s) applied from $TMP/next.conf" "$TMP/apply.out"
+check "applied ones are counted" eventually 3 metric_is 'sluice_config_applies_total{result="applied"}' 2
+check "... and the last one is flagged good" eventually 3 metric_is sluice_config_last_apply_successful 1
+
+# --- the base survives a restart ------------------------------------------------------
+ctl backend set 10.100.0.2:80/tcp 10.200.0.22 --weight 6
+stop_sluiced
+start_sluiced
+weight_6() { ctl backend list 10.100.0.2:80/tcp | grep 10.200.0.22 | grep -q ' 6 '; }
+check "a restart keeps the runtime change" weight_6
+check "... and tells that the running state differs from the config" \
+    grep -q "differs from $CONF" "$TMP/sluiced.log"
+run ctl apply "$TMP/next.conf"
+check "after a restart, applying next.conf again is refused (it undoes the weight)" \
+    test "$code" = 1
+check "... naming exactly that change" grep -qF -- "+ backend add 10.100.0.2:80/tcp 10.200.0.22 --weight 5    # changed at runtime" <<< "$out"
+
+# --- --force ------------------------------------------------------------------------
+check "reload --force applies the config" rc ctl reload --force
+check "... printing what it undid" grep -qF -- "- vip add 10.100.0.2:80/tcp" <<< "$out"
+check "... the running state is the config" test "$(vips)" = "10.100.0.1:80/tcp "
+check "... and a reload now has nothing to do" rc ctl reload
+check "... saying so: $out" grep -q "no change" <<< "$out"
+run ctl apply "$TMP/bad.conf"
+check "a bad config: reload exits 1 with file:line" test "$code" = 1
+check "... $out" grep -qF "$TMP/bad.conf:2" <<< "$out"
+
+stop_sluiced
+echo "apply.sh: $failures check(s) failed"
+[ "$failures" = 0 ]
