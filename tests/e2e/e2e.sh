@@ -421,6 +421,37 @@ else
     check "50 requests after the restart succeed ($n_ok)" test "$n_ok" = 50
 fi
 
+# --- reloads under traffic -------------------------------------------------------------
+# A reload must never take traffic away from a healthy backend: one that
+# would undo a runtime change or empty the configuration is refused, and
+# an accepted one changes only what differs.
+(
+    for _ in $(seq 150); do get "http://$VIP/" >> "$TMP/reload.txt"; sleep 0.02; done
+) &
+LOOP=$!
+BG_PIDS+=("$LOOP")
+ctl backend set "$V80" "${ADDR[be1]}" --weight 50
+set +e
+ctl reload >"$TMP/reload.out" 2>&1; rc_reload=$?
+set -e
+check "reload that would undo a runtime weight is refused (exit $rc_reload)" test "$rc_reload" = 1
+check "... naming it" grep -q "changed at runtime" "$TMP/reload.out"
+cp "$STATE/sluice.conf" "$TMP/sluice.conf.keep"
+echo "# emptied by mistake" > "$STATE/sluice.conf"
+kill -HUP "$SLUICED_PID"
+check "SIGHUP with an empty config is refused" \
+    eventually 5 grep -q "SIGHUP reload of $STATE/sluice.conf: refused" "$STATE/sluiced.log"
+cp "$TMP/sluice.conf.keep" "$STATE/sluice.conf"
+ctl save > "$TMP/running.conf"
+check "apply of the running state changes nothing" ctl apply "$TMP/running.conf"
+check "reload --force puts the config's weight back" ctl reload --force
+wait "$LOOP" || true
+BG_PIDS=()
+n=$(wc -l < "$TMP/reload.txt")
+n_ok=$(grep -c '^be[123]$' "$TMP/reload.txt" || true)
+check "150 requests across the reloads all succeed ($n_ok/$n)" test "$n" = 150 -a "$n_ok" = 150
+check "the VIPs are all there after the reloads" test "$(ctl vip list | tail -n +2 | wc -l)" = 3
+
 # --- UDP echo -------------------------------------------------------------------------
 udp_echo() {
     nx "$NS_CLIENT" "$PY" -c '
