@@ -135,6 +135,20 @@ DUR_RULE
 "changed at runtime since the last apply is marked. Changes nothing.\n"
 "Exit status, as diff(1): 0 no difference, 1 differences, 2 trouble\n"
 "(FILE invalid, bad command line), 3 sluiced not reachable.\n", NULL, NULL },
+	{ "batch",
+"Usage: sluicectl batch [FILE]\n"
+"\n"
+"Sends the vip and backend commands of FILE (or of standard input), one\n"
+"per line as in a config script, as one request: sluiced validates each\n"
+"against the state the ones before it leave, then applies all of them\n"
+"(each VIP's ring rebuilt and published once, the state saved once) or,\n"
+"if one is refused, none (the error names which). node set cannot be in\n"
+"a batch. A request is at most 1 MiB: for a whole configuration, use\n"
+"`sluicectl apply`.\n"
+"\n"
+"Example:\n"
+"  printf '%s\\n' 'backend set 10.100.0.1:80/tcp 10.0.0.11 --drain' \\\n"
+"      'backend add 10.100.0.1:80/tcp 10.0.0.14' | sluicectl batch\n", NULL, NULL },
 	{ "reload",
 "Usage: sluicectl reload [--dry-run] [--force]\n"
 "\n"

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "daemon_int.h"
+
+/* Changes one batch request may carry: it must fit the API's 1 MiB. */
+#define SLUICED_BATCH_MAX 20000
 #include "log.h"
 #include "maglev.h"
 #include "request_json.h"
@@ -415,16 +418,85 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 	}
 }
 
+/* e's message prefixed with which request of a batch it is about. */
+static void batch_error(struct cp_error *e, size_t i, size_t n)
+{
+	char msg[sizeof(e->msg) + 48];
+
+	if (i >= n)
+		return;
+	snprintf(msg, sizeof(msg), "request %zu of %zu: %s", i + 1, n, e->msg);
+	snprintf(e->msg, sizeof(e->msg), "%.*s", (int)sizeof(e->msg) - 1, msg);
+}
+
+/* batch: {"requests": [change, ...]}: VIP and backend changes validated
+ * whole and applied as one batch (cp_model_apply_many), persisted once. */
+static json_t *do_batch(struct sluiced *d, const json_t *items, struct cp_error *e)
+{
+	size_t n = json_array_size(items), i, bad = 0;
+	struct cp_request *rs;
+	json_t *reply = NULL;
+	int err = 0;
+
+	if (!json_is_array(items) || !n || n > SLUICED_BATCH_MAX) {
+		cp_error_set(e, -EINVAL, "requests", "a batch is an array of 1 to %d changes",
+			     SLUICED_BATCH_MAX);
+		return NULL;
+	}
+	rs = calloc(n, sizeof(*rs));
+	if (!rs) {
+		cp_error_set(e, -ENOMEM, "requests", "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < n && !err; i++) {
+		err = cp_request_from_json(json_array_get(items, i), &rs[i], e);
+		bad = i;
+	}
+	if (!err)
+		err = cp_model_apply_many(&d->model, rs, n, &bad, e);
+	if (err) {
+		batch_error(e, bad, n);
+	} else if (d->state_path[0] && cp_state_save(d->state_path, &d->model)) {
+		cp_error_set(e, -EIO, "state", "applied, but not persisted to %s (see the log)",
+			     d->state_path);
+	} else {
+		reply = cp_reply_ok();
+		json_object_set_new(reply, "changes", json_integer((json_int_t)n));
+	}
+	free(rs);
+	return reply;
+}
+
 json_t *sluiced_handle(void *arg, json_t *req, const struct ucred *peer)
 {
 	struct sluiced *d = arg;
 	struct cp_request r;
 	struct cp_error e = { "", "" };
-	json_t *reply;
+	json_t *reply, *items;
 
 	(void)peer;
-	if (cp_request_from_json(req, &r, &e))
+	/* A batch carries its requests in an array no field row describes:
+	 * the rest of it is decoded as any request. */
+	items = json_incref(json_object_get(req, "requests"));
+	json_object_del(req, "requests");
+	if (cp_request_from_json(req, &r, &e)) {
+		json_decref(items);
 		return cp_reply_error(&e);
+	}
+	if (r.op == CP_OP_BATCH) {
+		reply = do_batch(d, items, &e);
+		json_decref(items);
+		if (!reply) {
+			pr_info("batch rejected: %s: %s\n", e.field, e.msg);
+			return cp_reply_error(&e);
+		}
+		return reply;
+	}
+	if (items) {
+		json_decref(items);
+		cp_error_set(&e, -EINVAL, "requests", "only a batch carries requests");
+		return cp_reply_error(&e);
+	}
 	reply = dispatch(d, &r, &e);
 	if (!reply) {
 		pr_info("%s rejected: %s: %s\n", cp_op_name(r.op), e.field, e.msg);

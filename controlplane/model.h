@@ -101,6 +101,14 @@ int cp_model_check(const struct cp_model *m, const struct cp_request *r, struct 
  * only when the ring changed. */
 int cp_model_apply(struct cp_model *m, const struct cp_request *r, struct cp_error *e);
 
+/* Validates and applies n changes (VIP and backend add/set/del) as one
+ * batch: each is checked against the model as the ones before it left
+ * it, and either all are applied, with each touched ring built and
+ * pushed once, or none (the first refused is rs[*bad], e says why; *bad
+ * is n when the driver failed). */
+int cp_model_apply_many(struct cp_model *m, const struct cp_request *rs, size_t n, size_t *bad,
+			struct cp_error *e);
+
 /* Pushes the whole model to the driver: at start, and after adopting a
  * pinned program whose maps may hold anything. */
 int cp_model_sync(struct cp_model *m);

@@ -494,3 +494,41 @@ int cp_model_apply(struct cp_model *m, const struct cp_request *r, struct cp_err
 		m->stats.changes_applied++;
 	return err;
 }
+
+int cp_model_apply_many(struct cp_model *m, const struct cp_request *rs, size_t n, size_t *bad,
+			struct cp_error *e)
+{
+	struct model_batch b;
+	int err = model_batch_begin(m, &b, 1);
+	size_t i;
+
+	*bad = n;
+	if (err) {
+		model_batch_end(&b);
+		return cp_error_set(e, -ENOMEM, "model", "out of memory");
+	}
+	for (i = 0; i < n && !err; i++) {
+		const struct cp_op_def *d = cp_op_def(rs[i].op);
+
+		/* node set pushes at once, outside any batch (model_node_apply). */
+		if (!d || !d->change || rs[i].op == CP_OP_NODE_SET)
+			err = cp_error_set(e, -EINVAL, "op", "%s cannot be part of a batch",
+					   d ? d->name : "this op");
+		else
+			err = model_batch_change(m, &b, &rs[i], e);
+		if (err)
+			*bad = i;
+	}
+	if (err)
+		model_batch_rollback(m, &b, 0);
+	else
+		err = model_batch_flush(m, &b, e);
+	if (err) {
+		m->stats.changes_rejected++;
+	} else {
+		m->stats.changes_applied += b.changes;
+		*bad = 0;
+	}
+	model_batch_end(&b);
+	return err;
+}

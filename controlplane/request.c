@@ -45,6 +45,7 @@ static const struct cp_op_def ops[CP_OP_MAX] = {
 	[CP_OP_APPLY] = { "apply", "apply", NULL, { CP_F_PATH }, 1, 0, 0 },
 	[CP_OP_DIFF] = { "diff", "diff", NULL, { CP_F_PATH }, 1, 0, 0 },
 	[CP_OP_RELOAD] = { "reload", "reload", NULL, { 0 }, 0, 0, 0 },
+	[CP_OP_BATCH] = { "batch", "batch", NULL, { 0 }, 0, 0, 0 },
 };
 
 #undef V

@@ -41,6 +41,7 @@ enum cp_op {
 	CP_OP_APPLY,		/* apply FILE [--dry-run] [--force]: running state := FILE */
 	CP_OP_DIFF,		/* diff FILE: what apply FILE would change */
 	CP_OP_RELOAD,		/* reload [--dry-run] [--force]: apply sluiced's config file */
+	CP_OP_BATCH,		/* batch: "requests", VIP/backend changes applied as one */
 	CP_OP_MAX,
 };
 

@@ -47,6 +47,8 @@ static const char usage[] =
 "                               transaction; prints what changed\n"
 "  diff FILE                    the running state against FILE\n"
 "  reload [--dry-run] [--force] apply sluiced's config file (systemctl reload)\n"
+"  batch [FILE]                 VIP and backend commands of FILE (or stdin),\n"
+"                               all or none, as one transaction\n"
 "  status                       what sluiced is doing\n"
 "  detach [--interface IF]      remove the XDP program (stops forwarding)\n"
 "\n"
@@ -216,6 +218,9 @@ static void print_reply(enum cp_op op, json_t *reply)
 	case CP_OP_RELOAD:
 		print_apply(op, reply);
 		break;
+	case CP_OP_BATCH:
+		printf("%lld change(s) applied as one batch\n", num(reply, "changes"));
+		break;
 	case CP_OP_VIP_LIST:
 		print_vips(reply);
 		break;
@@ -267,6 +272,51 @@ static int absolute_file(int argc, char **argv, char *buf)
 		return 0;
 	}
 	return 0;
+}
+
+/* batch [FILE]: the change commands of FILE (or stdin), one per line as
+ * in a config script, as one request. A bad line is named, nothing sent. */
+static json_t *batch_request(json_t *req, int argc, char **argv)
+{
+	const char *name = argc > 1 && strcmp(argv[1], "-") ? argv[1] : NULL;
+	FILE *in = name ? fopen(name, "re") : stdin;
+	json_t *items = json_array();
+	char *line = NULL, *words[64];
+	unsigned long lineno = 0;
+	size_t cap = 0;
+	int bad = !in || !items;
+
+	if (!in)
+		fprintf(stderr, "sluicectl: %s: %s\n", name, strerror(errno));
+	while (!bad && getline(&line, &cap, in) >= 0) {
+		struct cp_error e = { "", "" };
+		struct cp_request r;
+		int n;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		n = cp_cmd_split(line, words, 64);
+		if (n == 0)
+			continue;
+		if (n < 0 || cp_cmd_parse(n, words, &r, &e) || !cp_op_def(r.op)->change) {
+			fprintf(stderr, "sluicectl: %s:%lu: %s: %s\n", name ? name : "stdin", lineno,
+				n < 0 ? "line" : e.field,
+				n < 0 ? "unterminated quote or too many words" :
+				e.msg[0] ? e.msg : "not a change command");
+			bad = 1;
+			break;
+		}
+		json_array_append_new(items, cp_request_to_json(&r));
+	}
+	free(line);
+	if (in && in != stdin)
+		fclose(in);
+	if (bad) {
+		json_decref(items);
+		return NULL;
+	}
+	json_object_set_new(req, "requests", items);
+	return req;
 }
 
 /* The exit status of a reply. */
@@ -332,7 +382,12 @@ int main(int argc, char **argv)
 	}
 	if (absolute_file(argc, argv, file))
 		return EXIT_USAGE;
-	if (cp_cmd_parse(argc, argv, &r, &e)) {
+	/* batch's FILE is read here, not by sluiced: not a field. */
+	if (!strcmp(argv[0], "batch") && argc > 2) {
+		fprintf(stderr, "sluicectl: batch takes one FILE (or none: stdin)\n");
+		return EXIT_USAGE;
+	}
+	if (cp_cmd_parse(strcmp(argv[0], "batch") ? argc : 1, argv, &r, &e)) {
 		fprintf(stderr, "sluicectl: %s: %s\n", e.field, e.msg);
 		return EXIT_USAGE;
 	}
@@ -342,6 +397,10 @@ int main(int argc, char **argv)
 				     : 10000;
 
 	req = cp_request_to_json(&r);
+	if (req && r.op == CP_OP_BATCH && !batch_request(req, argc, argv)) {
+		json_decref(req);
+		return EXIT_USAGE;
+	}
 	reply = req ? cp_api_call(socket_path, req, timeout_ms) : NULL;
 	json_decref(req);
 	if (!reply) {

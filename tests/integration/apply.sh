@@ -154,9 +154,27 @@ check "after a restart, applying next.conf again is refused (it undoes the weigh
     test "$code" = 1
 check "... naming exactly that change" grep -qF -- "+ backend add 10.100.0.2:80/tcp 10.200.0.22 --weight 5    # changed at runtime" <<< "$out"
 
+# --- a multi-command request: all or nothing ------------------------------------------
+printf '%s\n' 'vip add 10.100.0.3:80/tcp' 'backend add 10.100.0.3:80/tcp 10.200.0.31' \
+    'backend add 10.100.0.9:80/tcp 10.200.0.91' > "$TMP/batch-bad"
+run ctl batch "$TMP/batch-bad"
+check "a batch with a bad change is refused (exit 1)" test "$code" = 1
+check "... naming which: $out" grep -q "request 3 of 3" <<< "$out"
+check "... and none of it applied" test "$(vips)" = "10.100.0.1:80/tcp 10.100.0.2:80/tcp "
+printf '%s\n' 'vip add 10.100.0.3:80/tcp' 'backend add 10.100.0.3:80/tcp 10.200.0.31' \
+    '# a comment' 'backend add 10.100.0.3:80/tcp 10.200.0.32' > "$TMP/batch-good"
+run ctl batch < "$TMP/batch-good"
+check "a batch from stdin is applied whole: $out" grep -q "3 change(s) applied as one batch" <<< "$out"
+check "... all of it" test "$(ctl backend list 10.100.0.3:80/tcp | tail -n +2 | wc -l)" = 2
+printf 'vip add 10.100.0.4:80/tcp\nbackend frob x\n' > "$TMP/batch-typo"
+run ctl batch "$TMP/batch-typo"
+check "a batch with a bad line is refused before sending (exit 2)" test "$code" = 2
+check "... naming the line: $out" grep -qF "$TMP/batch-typo:2" <<< "$out"
+
 # --- --force ------------------------------------------------------------------------
 check "reload --force applies the config" rc ctl reload --force
 check "... printing what it undid" grep -qF -- "- vip add 10.100.0.2:80/tcp" <<< "$out"
+check "... the batch's VIP included" grep -qF -- "- vip add 10.100.0.3:80/tcp" <<< "$out"
 check "... the running state is the config" test "$(vips)" = "10.100.0.1:80/tcp "
 check "... and a reload now has nothing to do" rc ctl reload
 check "... saying so: $out" grep -q "no change" <<< "$out"

@@ -5,7 +5,8 @@
  * operator changed at runtime since the last apply (three-way: running,
  * base, target). Models are built from config scripts, as sluiced builds
  * them from files; the plan must also agree with what
- * cp_model_apply_diff then really does.
+ * cp_model_apply_diff then really does. And cp_model_apply_many: a batch
+ * of changes is applied whole or not at all.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,10 +14,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd.h"
 #include "log.h"
 #include "model.h"
 
@@ -236,6 +239,75 @@ static void test_plan_matches_apply(void **state)
 	three_free(&t);
 }
 
+/* ---- cp_model_apply_many: a multi-command request is one transaction ---- */
+
+static void parse_into(struct cp_request *r, const char *line)
+{
+	char buf[512], *w[32];
+	struct cp_error e = { "", "" };
+	int n;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	n = cp_cmd_split(buf, w, 32);
+	assert_true(n > 0);
+	if (cp_cmd_parse(n, w, r, &e))
+		fail_msg("%s: %s: %s", line, e.field, e.msg);
+}
+
+static char *saved(const struct cp_model *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	assert_int_equal(cp_model_save(m, f), 0);
+	fclose(f);
+	return text;
+}
+
+static void test_batch_all_or_nothing(void **state)
+{
+	static const char *const ok[] = {
+		"vip add " V2, "backend add " V2 " 10.200.0.21", "backend add " V2 " 10.200.0.22",
+		"backend set " V1 " 10.200.0.11 --drain", "backend del " V1 " 10.200.0.12",
+	};
+	static const char *const bad[] = {
+		"backend del " V1 " 10.200.0.11", "vip del " V1,
+		"backend add " V1 " 10.200.0.13",	/* its VIP is gone */
+	};
+	struct cp_request rs[5];
+	struct cp_error e = { "", "" };
+	struct cp_model m;
+	size_t at;
+	char *before, *after;
+
+	(void)state;
+	load(&m, BASE);
+	for (size_t i = 0; i < 3; i++)
+		parse_into(&rs[i], bad[i]);
+	before = saved(&m);
+	assert_int_equal(cp_model_apply_many(&m, rs, 3, &at, &e), -ENOENT);
+	assert_int_equal(at, 2);
+	after = saved(&m);
+	assert_string_equal(before, after);	/* the first two were rolled back */
+	free(after);
+
+	parse_into(&rs[0], "node set --interface eth1");
+	assert_int_equal(cp_model_apply_many(&m, rs, 1, &at, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "cannot be part of a batch"));
+
+	for (size_t i = 0; i < 5; i++)
+		parse_into(&rs[i], ok[i]);
+	assert_int_equal(cp_model_apply_many(&m, rs, 5, &at, &e), 0);
+	assert_int_equal(m.n_vips, 2);
+	assert_int_equal(cp_model_find_vip(&m, &rs[0].vip)->n_backends, 2);
+	assert_int_equal(m.vips[0].n_backends, 1);
+	assert_true(m.vips[0].backends[0].draining);
+	free(before);
+	cp_model_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_empty_target),
 		cmocka_unit_test(test_node_merge),
 		cmocka_unit_test(test_plan_matches_apply),
+		cmocka_unit_test(test_batch_all_or_nothing),
 	};
 
 	lb_log_set_level(LB_LOG_WARN);
