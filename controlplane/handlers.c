@@ -297,6 +297,7 @@ static json_t *do_status(struct sluiced *d)
 		cp_field_of(CP_F_INTERFACES)->api));
 	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
 					 (node.fields & CP_F_INTERFACES), reply);
+	sluiced_persist_status(d, reply);
 	return reply;
 }
 
@@ -323,13 +324,9 @@ static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct c
 {
 	if (cp_model_apply(&d->model, r, e))
 		return NULL;
-	if (r->op != CP_OP_HEALTH_REPORT && d->state_path[0] &&
-	    cp_state_save(d->state_path, &d->model)) {
-		cp_error_set(e, -EIO, "state", "applied, but not persisted to %s (see the log)",
-			     d->state_path);
-		return NULL;
-	}
-	return cp_reply_ok();
+	if (r->op == CP_OP_HEALTH_REPORT)
+		return cp_reply_ok();
+	return sluiced_reply_applied(d, sluiced_persist(d, e), e);
 }
 
 static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct cp_error *e)

@@ -6,7 +6,8 @@
  * JSON with --json. It never touches BPF maps itself.
  *
  * Exit codes: 0 done; 1 sluiced refused the request; 2 bad command line;
- * 3 sluiced could not be reached.
+ * 3 sluiced could not be reached; 4 applied but not persisted (live, not
+ * yet on disk: sluiced retries).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +22,7 @@
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+#define EXIT_NOT_PERSISTED 4
 
 static const char usage[] =
 "Usage: sluicectl [--socket PATH] [--json] [--timeout MS] COMMAND [ARGS]...\n"
@@ -52,7 +54,7 @@ static const char usage[] =
 "  sluicectl backend add [2001:db8::1]:443/tcp 2001:db8:1::11\n"
 "\n"
 "Exit status: 0 done, 1 refused by sluiced, 2 bad command line,\n"
-"3 sluiced not reachable.\n";
+"3 sluiced not reachable, 4 applied but not persisted (sluiced retries).\n";
 
 static const char *str(json_t *o, const char *key)
 {
@@ -255,9 +257,14 @@ int main(int argc, char **argv)
 		return EXIT_UNREACHABLE;
 	}
 	rc = json_is_true(json_object_get(reply, "ok")) ? 0 : EXIT_REFUSED;
+	if (!rc && json_is_false(json_object_get(reply, "persisted")))
+		rc = EXIT_NOT_PERSISTED;
 	if (json_out) {
 		json_dumpf(reply, stdout, JSON_INDENT(2));
 		putchar('\n');
+	} else if (rc == EXIT_NOT_PERSISTED) {
+		fprintf(stderr, "sluicectl: applied, not persisted: %s\n",
+			str(json_object_get(reply, "error"), "message"));
 	} else if (rc) {
 		json_t *err = json_object_get(reply, "error");
 
