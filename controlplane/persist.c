@@ -161,7 +161,7 @@ void sluiced_persist_status(const struct sluiced *d, json_t *reply)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_object_update_new(reply, json_pack("{s:b, s:I, s:I, s:s}",
 		"state_persisted", !p->unsaved, "state_generation", (json_int_t)p->gen,
-		"state_write_failures", (json_int_t)p->failures, "state_last_write", when));
+		"state_failures", (json_int_t)p->failures, "state_last_write", when));
 	if (p->unsaved)
 		json_object_set_new(reply, "state_error", json_string(p->error));
 }

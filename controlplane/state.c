@@ -256,20 +256,21 @@ static int frame_error(struct cp_error *e, const char *path, unsigned long line,
 	return cp_error_set(e, -EINVAL, field, "%s", why);
 }
 
-/* Checks the frame of a state file. A state file is never empty and a
- * header is never cut short: such a file is truncated, not legacy. */
-static int check_frame(const char *path, const char *text, size_t len,
-		       struct cp_state_info *info, struct cp_error *e)
+/* The header of a state file. A state file is never empty and a header
+ * is never cut short: such a file is truncated, not legacy. A last line
+ * without its newline was cut short too (checked first: its words would
+ * make a less helpful parse error). */
+static int check_header(const char *path, const char *text, size_t len,
+			struct cp_state_info *info, struct cp_error *e)
 {
-	unsigned long lines = count_lines(text, len), want;
-	const char *last, *unsaved;
+	size_t plen = strlen(HEADER_PREFIX);
+	const char *unsaved;
 	int format;
-	char tail[64];
 
 	memset(info, 0, sizeof(*info));
 	if (!len)
 		return frame_error(e, path, 1, "truncated: the file is empty");
-	if (strncmp(text, HEADER_PREFIX, len < strlen(HEADER_PREFIX) ? len : strlen(HEADER_PREFIX)))
+	if (strncmp(text, HEADER_PREFIX, len < plen ? len : plen))
 		return 0;	/* legacy, no frame */
 	if (sscanf(text, HEADER_PREFIX "%d generation %llu", &format, &info->gen) != 2 ||
 	    !memchr(text, '\n', len))
@@ -281,13 +282,24 @@ static int check_frame(const char *path, const char *text, size_t len,
 		info->unsaved = strtoull(unsaved + 1 + strlen(UNSAVED_TAG), NULL, 10);
 	info->framed = 1;
 	if (text[len - 1] != '\n')
-		return frame_error(e, path, lines, "truncated: the last line is cut short");
+		return frame_error(e, path, count_lines(text, len),
+				   "truncated: the last line is cut short");
+	return 0;
+}
+
+/* After the script parsed: the trailer must close it, with the count. */
+static int check_trailer(const char *path, const char *text, size_t len, struct cp_error *e)
+{
+	unsigned long lines = count_lines(text, len), want;
+	const char *last;
+	char tail[64];
+
 	for (last = text + len - 1; last > text && last[-1] != '\n'; last--)
 		;
 	snprintf(tail, sizeof(tail), "%.*s", (int)(text + len - last), last);
 	if (sscanf(tail, "# end: %lu lines", &want) != 1)
 		return frame_error(e, path, lines,
-				   "truncated: no '# end: N lines' trailer after the last line");
+				   "truncated: no '# end: N lines' trailer after this last line");
 	if (want != lines - 1)
 		return frame_error(e, path, lines,
 				   "truncated or edited: the trailer counts another number of lines");
@@ -309,7 +321,7 @@ int cp_state_load(const char *path, const struct lb_params *limits, struct cp_mo
 		return err;
 	}
 	if (info)
-		err = check_frame(path, text, len, info, e);
+		err = check_header(path, text, len, info, e);
 	f = err ? NULL : fmemopen(text, len ? len : 1, "r");
 	if (!err && !f)
 		err = cp_error_set(e, -ENOMEM, path, "out of memory");
@@ -318,6 +330,8 @@ int cp_state_load(const char *path, const struct lb_params *limits, struct cp_mo
 	if (!err) {
 		/* A zero-length config is a valid, empty one. */
 		err = len ? cp_model_load(out, f, path, e) : 0;
+		if (!err && info && info->framed)
+			err = check_trailer(path, text, len, e);
 		if (err)
 			cp_model_free(out);
 	}
