@@ -199,10 +199,11 @@ static int load_initial(struct sluiced *d, const struct options *o)
 	if (got < 0)
 		return got;
 	if (got > 0) {
-		err = apply_loaded(d, &loaded, o->start_from ? o->start_from : "the state");
-		/* Taken from elsewhere than the state file: make it the state file. */
-		if (!err && got == 2 && sluiced_persist(d, &e))
-			pr_warn("%s\n", e.msg);
+		err = apply_loaded(d, &loaded, d->persist.loaded_from);
+		/* Taken from elsewhere than the state file: make it the state
+		 * file (a failure is logged and retried there). */
+		if (!err && got == 2)
+			sluiced_persist(d, &e);
 		return err;
 	}
 	if (d->config_path[0]) {
@@ -237,8 +238,9 @@ static void reload(struct sluiced *d)
 		return;
 	}
 	pr_info("reload: %d change(s) from %s\n", n, d->config_path);
-	if (n > 0 && sluiced_persist(d, &e))
-		pr_warn("reload: applied, not persisted: %s\n", e.msg);
+	/* A failure is logged (once) and retried by persist.c. */
+	if (n > 0)
+		sluiced_persist(d, &e);
 }
 
 static int open_fastpath(struct sluiced *d, const struct options *o,

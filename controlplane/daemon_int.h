@@ -32,6 +32,7 @@ struct sluiced_persist {
 	int timer_fd;			/* retry timer, valid when have_timer */
 	int have_timer;
 	char error[3 * PATH_MAX + 512];	/* why the state file is behind, for status */
+	const char *loaded_from;	/* what sluiced_persist_load loaded */
 };
 
 /* The daemon's state: the desired state, the fast path it is pushed to,

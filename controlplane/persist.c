@@ -97,7 +97,8 @@ static void failed(struct sluiced *d, struct cp_error *e)
 	snprintf(p->error, sizeof(p->error), "%.*s; retrying; %.*s", PATH_MAX + 128, e->msg,
 		 PATH_MAX * 2 + 256, where);
 	cp_error_set(e, -EIO, "state", "%s", p->error);
-	if (!p->unsaved) {
+	/* Logged when retries start, not at each one. */
+	if (!p->backoff_s) {
 		pr_warn("%s\n", p->error);
 		p->backoff_s = 1;
 	} else {
@@ -216,8 +217,12 @@ static int start_from_file(struct sluiced *d, const char *from, struct cp_model 
 	    !cp_state_load(d->pending_path, &d->model.limits, &scratch, &pi, NULL))
 		cp_model_free(&scratch);
 	d->persist.gen = max3(max3(fi.gen, fi.unsaved, si.gen), max3(si.unsaved, pi.gen, 0), 0);
-	pr_warn("starting from %s (--start-from), not from %s: it replaces it now\n", from,
-		d->state_path);
+	if (strcmp(from, d->state_path))
+		pr_warn("starting from %s (--start-from), not from %s: it replaces it now\n", from,
+			d->state_path);
+	else
+		pr_warn("starting from %s (--start-from): accepted as it is\n", from);
+	d->persist.loaded_from = from;
 	d->persist.unsaved = 1;
 	snprintf(d->persist.error, sizeof(d->persist.error), "started from %s", from);
 	return 2;
@@ -242,6 +247,7 @@ static int choose(struct sluiced *d, struct cp_model *out, struct cp_model *pend
 		if (have_s)
 			cp_model_free(out);
 		*out = *pend;
+		d->persist.loaded_from = d->pending_path;
 		pr_warn("STARTING FROM THE FALLBACK %s (generation %llu): it is newer than %s "
 			"(generation %llu), which could not be written; writing it now\n",
 			d->pending_path, pi->gen, d->state_path, si->gen);
@@ -267,6 +273,7 @@ static int choose(struct sluiced *d, struct cp_model *out, struct cp_model *pend
 			"--start-from %s\n", d->state_path, si->gen, d->state_path);
 		return -ESTALE;
 	}
+	d->persist.loaded_from = d->state_path;
 	return have_s;
 }
 
