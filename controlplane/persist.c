@@ -169,9 +169,13 @@ void sluiced_persist_status(const struct sluiced *d, json_t *reply)
 
 /* --- At start ----------------------------------------------------------- */
 
-static unsigned long long max3(unsigned long long a, unsigned long long b, unsigned long long c)
+/* Later writes must outnumber every generation seen on disk. */
+static void outnumber(struct sluiced *d, const struct cp_state_info *i)
 {
-	return a > b ? (a > c ? a : c) : (b > c ? b : c);
+	if (i->gen > d->persist.gen)
+		d->persist.gen = i->gen;
+	if (i->unsaved > d->persist.gen)
+		d->persist.gen = i->unsaved;
 }
 
 /* The way out of a refusal: the previous good copy if there is one. */
@@ -210,13 +214,14 @@ static int start_from_file(struct sluiced *d, const char *from, struct cp_model 
 			pr_warn("--start-from %s: no such file\n", from);
 		return err;
 	}
-	/* Later writes must outnumber every generation on disk. */
 	if (!cp_state_load(d->state_path, &d->model.limits, &scratch, &si, NULL))
 		cp_model_free(&scratch);
 	if (d->pending_path[0] &&
 	    !cp_state_load(d->pending_path, &d->model.limits, &scratch, &pi, NULL))
 		cp_model_free(&scratch);
-	d->persist.gen = max3(max3(fi.gen, fi.unsaved, si.gen), max3(si.unsaved, pi.gen, 0), 0);
+	outnumber(d, &fi);
+	outnumber(d, &si);
+	outnumber(d, &pi);
 	if (strcmp(from, d->state_path))
 		pr_warn("starting from %s (--start-from), not from %s: it replaces it now\n", from,
 			d->state_path);
@@ -235,7 +240,8 @@ static int choose(struct sluiced *d, struct cp_model *out, struct cp_model *pend
 		  const struct cp_state_info *si, int have_s, const struct cp_state_info *pi,
 		  int have_p)
 {
-	d->persist.gen = max3(si->gen, si->unsaved, pi->gen);
+	outnumber(d, si);
+	outnumber(d, pi);
 	if (have_p && pi->gen > si->gen) {
 		if (si->unsaved > pi->gen) {
 			pr_warn("cannot start: %s is generation %llu and %s generation %llu, but "
