@@ -106,13 +106,18 @@ static int guard(const struct cp_plan *p, const char *path, struct cp_error *e)
 	return 0;
 }
 
-static void persist(struct sluiced *d)
+/* The running state as any change path persists it, then the base. A
+ * base that cannot be written is only logged: an older base makes more
+ * objects look changed at runtime, so the guard asks more, never less. */
+static json_t *persist(struct sluiced *d)
 {
-	if (!d->state_path[0])
-		return;
-	cp_state_save(d->state_path, &d->model);
-	if (d->applied_path[0])
-		cp_state_save(d->applied_path, &d->applied);
+	struct cp_error e = { "", "" }, be = { "", "" };
+	int err = sluiced_persist(d, &e);
+
+	if (d->applied_path[0] &&
+	    cp_state_write(d->applied_path, &d->applied, d->persist.gen, 0, &be))
+		pr_warn("%s: %s (the next apply may ask about more changes)\n", be.field, be.msg);
+	return sluiced_reply_applied(d, err, &e);
 }
 
 json_t *sluiced_apply(struct sluiced *d, const char *path, unsigned int flags, const char *why)
@@ -124,7 +129,7 @@ json_t *sluiced_apply(struct sluiced *d, const char *path, unsigned int flags, c
 	json_t *reply;
 	int n;
 
-	n = cp_state_load(path, &d->model.limits, &target, &e);
+	n = cp_state_load(path, &d->model.limits, &target, NULL, &e);
 	if (n == -ENOENT)
 		cp_error_set(&e, n, "path", "%s: no such file", path);
 	if (n)
@@ -152,12 +157,11 @@ json_t *sluiced_apply(struct sluiced *d, const char *path, unsigned int flags, c
 	cp_model_free(&d->applied);
 	d->applied = target;
 	memset(&target, 0, sizeof(target));
-	persist(d);
 	snprintf(what, sizeof(what), "%zu change(s) applied: %zu added, %zu removed, %zu changed%s",
 		 plan.n, count(&plan, 1, 0), count(&plan, 0, 1), count(&plan, 0, 0),
 		 plan.n_runtime ? " (runtime changes undone: forced)" : "");
 	note_outcome(d, path, why, 1, what);
-	reply = plan_reply(cp_reply_ok(), &plan, path, 1);
+	reply = plan_reply(persist(d), &plan, path, 1);
 out:
 	cp_plan_free(&plan);
 	cp_model_free(&target);
@@ -172,6 +176,7 @@ out:
 void sluiced_load_base(struct sluiced *d, int config_loaded)
 {
 	const char *paths[] = { d->applied_path, d->config_path };
+	struct cp_state_info info;
 	struct cp_error e = { "", "" };
 
 	for (size_t i = config_loaded ? 1 : 0; i < 2; i++) {
@@ -179,7 +184,8 @@ void sluiced_load_base(struct sluiced *d, int config_loaded)
 
 		if (!paths[i][0])
 			continue;
-		err = cp_state_load(paths[i], &d->model.limits, &d->applied, &e);
+		/* The base is framed as a state file; a config file is not. */
+		err = cp_state_load(paths[i], &d->model.limits, &d->applied, i ? NULL : &info, &e);
 		if (!err)
 			return;
 		if (err != -ENOENT)
@@ -196,7 +202,8 @@ void sluiced_tell_drift(struct sluiced *d)
 	struct cp_model target;
 	struct cp_plan plan;
 
-	if (!d->config_path[0] || cp_state_load(d->config_path, &d->model.limits, &target, &e))
+	if (!d->config_path[0] ||
+	    cp_state_load(d->config_path, &d->model.limits, &target, NULL, &e))
 		return;
 	if (!cp_model_plan(&d->model, &d->applied, &target, &plan)) {
 		if (plan.n)
@@ -213,7 +220,7 @@ int sluiced_check_config(const char *path, const struct lb_params *limits, FILE 
 	struct cp_error e = { "", "" };
 	struct cp_model m;
 	size_t backends = 0;
-	int err = cp_state_load(path, limits, &m, &e);
+	int err = cp_state_load(path, limits, &m, NULL, &e);
 
 	if (err == -ENOENT)
 		cp_error_set(&e, err, path, "no such file");

@@ -7,9 +7,13 @@
 #ifndef SLUICE_CP_ERROR_H
 #define SLUICE_CP_ERROR_H
 
+#include <limits.h>
+
+/* Room for a full path: a field may be "/any/path/sluice.conf:12" and a
+ * message may name files; neither is ever cut to fit. */
 struct cp_error {
-	char field[32];		/* "vip", "weight", "ring", "sluice.conf:12", ... */
-	char msg[256];
+	char field[PATH_MAX + 32];	/* "vip", "weight", "/etc/sluice/sluice.conf:12", ... */
+	char msg[2 * PATH_MAX + 256];
 };
 
 /* Sets e (if not NULL) and returns err, a -errno value, so that a refusal

@@ -43,8 +43,16 @@ static const char usage_common[] =
 "                         reload` and SIGHUP apply it as one transaction\n"
 "                         (default " CP_DEFAULT_CONFIG ")\n"
 "  -s, --state FILE       persisted state, written after every change and loaded\n"
-"                         at start when present (default " CP_DEFAULT_STATE ");\n"
-"                         FILE.applied beside it keeps the config last applied\n"
+"                         at start when present, the one it replaces kept as\n"
+"                         FILE.prev (default " CP_DEFAULT_STATE "); FILE.applied\n"
+"                         beside it keeps the config last applied\n"
+"      --state-fallback FILE\n"
+"                         where the running state goes while the state file\n"
+"                         cannot be written, on another file system; preferred\n"
+"                         at start when newer, loudly (default\n"
+"                         " CP_DEFAULT_PENDING "; \"none\": no fallback)\n"
+"      --start-from FILE  start from FILE (e.g. FILE.prev of a damaged state file)\n"
+"                         instead of the state file, which it then replaces\n"
 "      --check-config FILE  validate FILE as a config script and exit: 0 valid,\n"
 "                         1 not (FILE:LINE and why); touches nothing\n"
 "      --socket PATH      API socket (default " CP_API_DEFAULT_SOCKET ")\n"
@@ -84,6 +92,7 @@ struct options {
 	int verbose;
 	const char *metrics;	/* --metrics; NULL: config, then the default */
 	const char *check_config;	/* --check-config FILE: validate and exit */
+	const char *start_from;	/* --start-from; NULL: the state file */
 	struct lb_params params;
 };
 
@@ -104,6 +113,8 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 	static const struct option common[] = {
 		{ "config", required_argument, 0, 'c' },
 		{ "state", required_argument, 0, 's' },
+		{ "state-fallback", required_argument, 0, 'P' },
+		{ "start-from", required_argument, 0, 'A' },
 		{ "socket", required_argument, 0, 'S' },
 		{ "metrics", required_argument, 0, 'M' },
 		{ "no-fastpath", no_argument, 0, 'N' },
@@ -129,6 +140,8 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		switch (c) {
 		case 'c': err = set_path(d->config_path, optarg); break;
 		case 's': err = set_path(d->state_path, optarg); break;
+		case 'P': err = set_path(d->pending_path, strcmp(optarg, "none") ? optarg : ""); break;
+		case 'A': o->start_from = optarg; break;
 		case 'S': err = set_path(d->socket_path, optarg); break;
 		case 'M': o->metrics = optarg; break;
 		case 'N': o->no_fastpath = 1; break;
@@ -166,38 +179,60 @@ static void syslog_sink(int level, const char *fmt, va_list ap, void *arg)
 	vsyslog(prio[level < 0 ? 0 : level > 3 ? 3 : level], fmt, ap);
 }
 
-/* Loads the state file, else the config file, else nothing, and applies
- * it to the (empty) live model as a diff: that pushes it all. Then the
- * base of runtime changes (apply.c). */
-static int load_initial(struct sluiced *d)
+/* Applies a loaded model to the (empty) live model as a diff: that
+ * pushes it all. */
+static int apply_loaded(struct sluiced *d, struct cp_model *loaded, const char *what)
 {
-	const char *paths[] = { d->state_path, d->config_path };
+	struct cp_error e = { "", "" };
+	int err = cp_model_apply_diff(&d->model, loaded, &e);
+
+	cp_model_free(loaded);
+	if (err < 0) {
+		pr_warn("applying %s: %s: %s\n", what, e.field, e.msg);
+		return err;
+	}
+	pr_info("loaded %s (%zu VIPs)\n", what, d->model.n_vips);
+	return 0;
+}
+
+/* What persist.c picks (the state file, a newer fallback, --start-from),
+ * else the config file, else nothing. A state file that is damaged or
+ * behind refuses the start (persist.c says why and the way out): never
+ * an empty or old state over a live fast path. Then the base of runtime
+ * changes (apply.c). */
+static int load_initial(struct sluiced *d, const struct options *o)
+{
 	struct cp_error e = { "", "" };
 	struct cp_model loaded;
+	int got, err;
 
-	for (size_t i = 0; i < 2; i++) {
-		int err;
-
-		if (!paths[i][0])
-			continue;
-		err = cp_state_load(paths[i], &d->model.limits, &loaded, &e);
-		if (err == -ENOENT)
-			continue;
-		if (err) {
+	got = sluiced_persist_load(d, o->start_from, &loaded);
+	if (got < 0)
+		return got;
+	if (got > 0) {
+		err = apply_loaded(d, &loaded, d->persist.loaded_from);
+		/* Taken from elsewhere than the state file: make it the state
+		 * file (a failure is logged and retried there). */
+		if (!err && got == 2)
+			sluiced_persist(d, &e);
+		if (!err) {
+			sluiced_load_base(d, 0);
+			sluiced_tell_drift(d);
+		}
+		return err;
+	}
+	if (d->config_path[0]) {
+		err = cp_state_load(d->config_path, &d->model.limits, &loaded, NULL, &e);
+		if (err && err != -ENOENT) {
 			pr_warn("%s: %s (nothing of it applied)\n", e.field, e.msg);
 			return err;
 		}
-		err = cp_model_apply_diff(&d->model, &loaded, &e);
-		cp_model_free(&loaded);
-		if (err < 0) {
-			pr_warn("applying %s: %s: %s\n", paths[i], e.field, e.msg);
+		if (!err) {
+			err = apply_loaded(d, &loaded, d->config_path);
+			if (!err)
+				sluiced_load_base(d, 1);
 			return err;
 		}
-		pr_info("loaded %s (%zu VIPs)\n", paths[i], d->model.n_vips);
-		sluiced_load_base(d, i == 1);
-		if (i == 0)
-			sluiced_tell_drift(d);
-		return 0;
 	}
 	pr_info("no state or config file: starting empty\n");
 	sluiced_load_base(d, 0);
@@ -323,13 +358,20 @@ static void metrics_follow(const struct sluiced *d, struct loop *l, const struct
  * thread never sees the model or the driver. */
 static void metrics_publish(struct sluiced *d, struct loop *l)
 {
+	const struct sluiced_persist *p = &d->persist;
+	const struct cp_metrics_daemon dm = {
+		.state_write_failures = p->failures,
+		.state_unsaved = p->unsaved,
+		.state_last_write = (long long)p->last_ok,
+		.state_generation = p->gen,
+	};
 	char *text;
 	size_t len;
 
 	if (!l->metrics)
 		return;
-	if (cp_metrics_render(&d->model, d->driver.ops ? &d->driver : NULL, SLUICE_VERSION,
-			      &text, &len)) {
+	if (cp_metrics_render_daemon(&d->model, d->driver.ops ? &d->driver : NULL, SLUICE_VERSION,
+				     &dm, &text, &len)) {
 		/* Keep serving the last one; /healthz still sees us alive. */
 		cp_metrics_http_publish(l->metrics, NULL, 0);
 		return;
@@ -340,7 +382,7 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 static void run(struct sluiced *d, struct loop *l, const struct options *o,
 		const struct cp_fastpath *fp)
 {
-	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag;
+	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag, pfd_tag;
 	int running = 1;
 
 	add_fd(l->epfd, l->sfd, &sfd_tag);
@@ -351,6 +393,8 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 		add_fd(l->epfd, cp_nl_monitor_fd(l->nl), &nl_tag);
 	if (l->mfd >= 0)
 		add_fd(l->epfd, l->mfd, &mfd_tag);
+	if (sluiced_persist_fd(d) >= 0)
+		add_fd(l->epfd, sluiced_persist_fd(d), &pfd_tag);
 	metrics_publish(d, l);
 
 	/* Next hops are re-resolved in slices between events, so that the
@@ -378,6 +422,8 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 			} else if (tag == &nl_tag) {
 				cp_nl_monitor_read(l->nl, &changed);
 				want_refresh |= changed != 0;
+			} else if (tag == &pfd_tag) {
+				sluiced_persist_retry(d);
 			} else if (tag == &mfd_tag) {
 				if (read(l->mfd, &ticks, sizeof(ticks)) > 0) {
 					metrics_follow(d, l, o);
@@ -409,6 +455,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		return 1;
 	strcpy(d->config_path, CP_DEFAULT_CONFIG);
 	strcpy(d->state_path, CP_DEFAULT_STATE);
+	strcpy(d->pending_path, CP_DEFAULT_PENDING);
 	strcpy(d->socket_path, CP_API_DEFAULT_SOCKET);
 	err = parse_options(argc, argv, d, &o, fp);
 	if (!err && o.check_config)
@@ -447,7 +494,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	if (!err && d->adopted)
 		err = cp_model_adopt_begin(&d->model);
 	if (!err)
-		err = load_initial(d);
+		err = load_initial(d, &o);
 	cp_model_adopt_end(&d->model);
 	if (!err) {
 		l.api = cp_api_open(d->socket_path, sluiced_handle, d);
@@ -481,6 +528,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		d->driver.ops->close(d->driver.ctx);
 	cp_model_free(&d->model);
 	cp_model_free(&d->applied);
+	sluiced_persist_close(d);
 	if (l.sfd >= 0)
 		close(l.sfd);
 	if (l.tfd >= 0)

@@ -11,14 +11,30 @@
 #include <limits.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <jansson.h>
 
+#include "cp_error.h"
 #include "driver.h"
 #include "model.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
 #endif
+
+/* Where the running state stands against the disk (persist.c). */
+struct sluiced_persist {
+	unsigned long long gen;		/* generation of the running state */
+	unsigned long long failures;	/* failed writes of the state file */
+	int unsaved;			/* the running state is not in the state file */
+	int in_fallback;		/* ...but it is in the fallback file */
+	time_t last_ok;			/* wall clock of the last write, 0: none yet */
+	int backoff_s;			/* next retry after this many seconds */
+	int timer_fd;			/* retry timer, valid when have_timer */
+	int have_timer;
+	char error[3 * PATH_MAX + 512];	/* why the state file is behind, for status */
+	const char *loaded_from;	/* what sluiced_persist_load loaded */
+};
 
 /* The daemon's state: the desired state, the fast path it is pushed to,
  * and where it is kept and served. Owned by the control thread. */
@@ -27,6 +43,8 @@ struct sluiced {
 	struct cp_driver driver;	/* ops NULL: no fast path (--no-fastpath) */
 	int adopted;			/* the pinned program was adopted at start */
 	char state_path[PATH_MAX];	/* "" : not persisted */
+	char pending_path[PATH_MAX];	/* the fallback; "" : none */
+	struct sluiced_persist persist;
 	char config_path[PATH_MAX];
 	char socket_path[PATH_MAX];
 	/* The configuration last applied (apply.c): what differs from it
@@ -56,5 +74,38 @@ int sluiced_check_config(const char *path, const struct lb_params *limits, FILE 
 /* The API socket's handler (cp_api_handler, handlers.c): decodes a
  * request, dispatches it over d's model and fast path, answers. */
 json_t *sluiced_handle(void *arg, json_t *req, const struct ucred *peer);
+
+/* Persists the running state after a change (any change path calls it
+ * once per change or batch, after the model accepted it; health reports
+ * need not). 0: durable in the state file (or no state file configured).
+ * Else -errno with e set to "state file PATH: why (ENAME); retrying ...":
+ * the change is live but not durable; answer it with sluiced_reply_applied
+ * (persisted false). The running state then goes to the fallback file,
+ * the state file is marked behind, and the write is retried with backoff
+ * from the event loop until it succeeds (sluiced_persist_retry). Logged
+ * once when it starts failing and once when it recovers. */
+int sluiced_persist(struct sluiced *d, struct cp_error *e);
+
+/* The answer to a change the model applied, given sluiced_persist's
+ * outcome: {"ok": true, "persisted": true|false[, "error": {...}]}. */
+json_t *sluiced_reply_applied(const struct sluiced *d, int persist_err,
+			      const struct cp_error *e);
+
+/* The retry timer's fd (-1 when no retry is due) and what it runs. */
+int sluiced_persist_fd(struct sluiced *d);
+void sluiced_persist_retry(struct sluiced *d);
+
+/* The persistence fields of `status` added to reply. */
+void sluiced_persist_status(const struct sluiced *d, json_t *reply);
+
+/* At start, before anything is loaded: removes temporaries of killed
+ * writers, then picks what to start from (the state file, a newer
+ * fallback, or start_from when given) and loads it into *out. 1: loaded,
+ * 0: nothing to load (use the config file), -errno: refuse to start
+ * (logged, naming the files and the way out). */
+int sluiced_persist_load(struct sluiced *d, const char *start_from, struct cp_model *out);
+
+/* Frees the retry timer. */
+void sluiced_persist_close(struct sluiced *d);
 
 #endif /* SLUICE_CP_DAEMON_INT_H */

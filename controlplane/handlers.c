@@ -302,6 +302,7 @@ static json_t *do_status(struct sluiced *d)
 						"last_apply", d->last_apply[0] ? d->last_apply : "none"));
 	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
 					 (node.fields & CP_F_INTERFACES), reply);
+	sluiced_persist_status(d, reply);
 	return reply;
 }
 
@@ -328,13 +329,9 @@ static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct c
 {
 	if (cp_model_apply(&d->model, r, e))
 		return NULL;
-	if (r->op != CP_OP_HEALTH_REPORT && d->state_path[0] &&
-	    cp_state_save(d->state_path, &d->model)) {
-		cp_error_set(e, -EIO, "state", "applied, but not persisted to %s (see the log)",
-			     d->state_path);
-		return NULL;
-	}
-	return cp_reply_ok();
+	if (r->op == CP_OP_HEALTH_REPORT)
+		return cp_reply_ok();
+	return sluiced_reply_applied(d, sluiced_persist(d, e), e);
 }
 
 static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
@@ -456,11 +453,10 @@ static json_t *do_batch(struct sluiced *d, const json_t *items, struct cp_error 
 		err = cp_model_apply_many(&d->model, rs, n, &bad, e);
 	if (err) {
 		batch_error(e, bad, n);
-	} else if (d->state_path[0] && cp_state_save(d->state_path, &d->model)) {
-		cp_error_set(e, -EIO, "state", "applied, but not persisted to %s (see the log)",
-			     d->state_path);
 	} else {
-		reply = cp_reply_ok();
+		struct cp_error pe = { "", "" };
+
+		reply = sluiced_reply_applied(d, sluiced_persist(d, &pe), &pe);
 		json_object_set_new(reply, "changes", json_integer((json_int_t)n));
 	}
 	free(rs);

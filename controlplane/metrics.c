@@ -331,8 +331,29 @@ static void write_model(FILE *f, const struct cp_model_stats *s)
 	fprintf(f, "sluice_config_last_apply_successful %d\n", !s->last_apply_failed);
 }
 
+static void write_daemon(FILE *f, const struct cp_metrics_daemon *dm)
+{
+	family(f, "sluice_state_write_failures_total", "counter",
+	       "Failed writes of the state file (each retry counts).");
+	fprintf(f, "sluice_state_write_failures_total %llu\n", dm->state_write_failures);
+	family(f, "sluice_state_unsaved", "gauge",
+	       "1 while the running state is not in the state file (a restart may lose it).");
+	fprintf(f, "sluice_state_unsaved %d\n", dm->state_unsaved ? 1 : 0);
+	family(f, "sluice_state_last_write_timestamp_seconds", "gauge",
+	       "Unix time of the last successful write of the state file (0: none yet).");
+	fprintf(f, "sluice_state_last_write_timestamp_seconds %lld\n", dm->state_last_write);
+	family(f, "sluice_state_generation", "gauge", "Generation of the running state.");
+	fprintf(f, "sluice_state_generation %llu\n", dm->state_generation);
+}
+
 int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const char *version,
 		      char **out, size_t *len)
+{
+	return cp_metrics_render_daemon(m, drv, version, NULL, out, len);
+}
+
+int cp_metrics_render_daemon(const struct cp_model *m, struct cp_driver *drv, const char *version,
+			     const struct cp_metrics_daemon *dm, char **out, size_t *len)
 {
 	struct table t;
 	char *buf = NULL;
@@ -360,6 +381,8 @@ int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const cha
 	write_backends(f, &t);
 	write_reasons(f, &t);
 	write_model(f, &m->stats);
+	if (dm)
+		write_daemon(f, dm);
 	/* The fast path's own families (DPDK's ports); a failure there
 	 * loses them, not the rest. */
 	if (drv && drv->ops && drv->ops->write_metrics)

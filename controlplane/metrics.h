@@ -26,6 +26,12 @@
  *   sluice_ring_rebuilds_total                          counter
  *   sluice_ring_last_rebuild_seconds                    gauge, duration of the last build
  *   sluice_config_changes_total{result="applied|rejected"} counter
+ *   sluice_state_write_failures_total                   counter, failed writes of the state file
+ *   sluice_state_unsaved                                gauge 1 while the running state is
+ *                                                       not in the state file
+ *   sluice_state_last_write_timestamp_seconds           gauge, unix time of the last write (0: none)
+ *   sluice_state_generation                             gauge, generation of the running state
+ *   (the four sluice_state_* only from sluiced: cp_metrics_render_daemon)
  *   then the fast path's own families, if it has any (cp_driver_ops
  *   .write_metrics: DPDK's sluice_dpdk_*)
  *
@@ -53,6 +59,18 @@
  * NULL. */
 int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const char *version,
 		      char **out, size_t *len);
+
+/* The daemon's persistence, as sluiced knows it (persist.c). */
+struct cp_metrics_daemon {
+	unsigned long long state_write_failures;
+	int state_unsaved;
+	long long state_last_write;	/* unix seconds; 0: never */
+	unsigned long long state_generation;
+};
+
+/* cp_metrics_render plus the daemon's own families (dm NULL: none). */
+int cp_metrics_render_daemon(const struct cp_model *m, struct cp_driver *drv, const char *version,
+			     const struct cp_metrics_daemon *dm, char **out, size_t *len);
 
 /* Writes s as a label value (without the quotes) with \, " and newline
  * escaped as the exposition format wants. Returns 0 or -EIO. */

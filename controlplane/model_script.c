@@ -155,27 +155,18 @@ static int is_config_op(enum cp_op op)
 	       op == CP_OP_NODE_SET;
 }
 
-/* e->field = "NAME:LINE". The field is short: a long name keeps its tail
- * (the file name), never the line number. */
+/* e->field = "NAME:LINE", the name whole (the field has room for a path). */
 static int line_error(struct cp_error *e, const char *name, unsigned long line,
 		      const struct cp_error *why)
 {
-	char num[24];
-	size_t nl, room;
-
 	if (!e)
 		return -EINVAL;
-	name = name ? name : "config";
-	room = sizeof(e->field) - 1;
-	snprintf(num, sizeof(num), ":%lu", line);
-	nl = strlen(name);
-	if (nl + strlen(num) > room)
-		name += nl - (room - strlen(num));
+	snprintf(e->field, sizeof(e->field), "%s:%lu", name ? name : "config", line);
 	if (why->field[0])
-		snprintf(e->msg, sizeof(e->msg), "%.31s: %.200s", why->field, why->msg);
+		snprintf(e->msg, sizeof(e->msg), "%.64s: %.*s", why->field,
+			 (int)sizeof(e->msg) - 70, why->msg);
 	else
-		snprintf(e->msg, sizeof(e->msg), "%.250s", why->msg);
-	snprintf(e->field, sizeof(e->field), "%s%s", name, num);
+		snprintf(e->msg, sizeof(e->msg), "%s", why->msg);
 	return -EINVAL;
 }
 
@@ -224,7 +215,7 @@ int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp
 			line[--len] = '\0';
 		if (len && line[len - 1] == '\r')
 			line[--len] = '\0';
-		memset(&why, 0, sizeof(why));
+		why.field[0] = why.msg[0] = '\0';
 		err = load_line(target, line, (size_t)len, &why);
 		if (err < 0) {
 			target->stats.changes_rejected++;

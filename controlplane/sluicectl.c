@@ -6,7 +6,8 @@
  * JSON with --json. It never touches BPF maps itself.
  *
  * Exit codes: 0 done; 1 sluiced refused the request; 2 bad command line;
- * 3 sluiced could not be reached. diff, as diff(1): 0 the same, 1
+ * 3 sluiced could not be reached; 4 applied but not persisted (live, not
+ * yet on disk: sluiced retries). diff, as diff(1): 0 the same, 1
  * different, 2 trouble (a file sluiced refuses as well).
  */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+#define EXIT_NOT_PERSISTED 4
 #define EXIT_DIFFERENT 1	/* diff */
 #define EXIT_TROUBLE 2		/* diff */
 
@@ -67,7 +69,8 @@ static const char usage[] =
 "  sluicectl backend add [2001:db8::1]:443/tcp 2001:db8:1::11\n"
 "\n"
 "Exit status: 0 done, 1 refused by sluiced, 2 bad command line,\n"
-"3 sluiced not reachable. diff: 0 no difference, 1 differences, 2 trouble.\n"
+"3 sluiced not reachable, 4 applied but not persisted (sluiced retries).\n"
+"diff: 0 no difference, 1 differences, 2 trouble.\n"
 "\n"
 "apply and reload refuse a file that would undo a change made with\n"
 "sluicectl since the last apply or reload, or that removes every VIP or\n"
@@ -326,6 +329,8 @@ static int exit_code(enum cp_op op, json_t *reply)
 
 	if (op == CP_OP_DIFF)
 		return !ok ? EXIT_TROUBLE : num(reply, "total_changes") ? EXIT_DIFFERENT : 0;
+	if (ok && json_is_false(json_object_get(reply, "persisted")))
+		return EXIT_NOT_PERSISTED;
 	return ok ? 0 : EXIT_REFUSED;
 }
 
@@ -412,6 +417,10 @@ int main(int argc, char **argv)
 	if (json_out) {
 		json_dumpf(reply, stdout, JSON_INDENT(2));
 		putchar('\n');
+	} else if (rc == EXIT_NOT_PERSISTED) {
+		print_reply(r.op, reply);
+		fprintf(stderr, "sluicectl: applied, not persisted: %s\n",
+			str(json_object_get(reply, "error"), "message"));
 	} else if (!json_is_true(json_object_get(reply, "ok"))) {
 		json_t *err = json_object_get(reply, "error");
 

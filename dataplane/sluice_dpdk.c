@@ -442,7 +442,7 @@ static int pcap_load(struct cp_model *m, struct cp_driver *drv, const char *path
 	err = cp_model_init(m, drv->ops->params(drv->ctx), drv);
 	if (err)
 		return err;
-	err = cp_state_load(path, &m->limits, &loaded, &e);
+	err = cp_state_load(path, &m->limits, &loaded, NULL, &e);
 	if (err) {
 		pr_warn("%s: %s\n", e.field[0] ? e.field : path,
 			e.msg[0] ? e.msg : strerror(-err));

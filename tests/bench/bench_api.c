@@ -45,7 +45,7 @@
  *       backend.set --weight on that model (validate + ring rebuild; the
  *       model's own last_rebuild_ns), lb_maglev_build and lb_maglev_digest
  *       alone (100 backends, M = 65537),
- *       cp_model_save to memory (format), cp_state_save into DIR (format +
+ *       cp_model_save to memory (format), cp_state_write into DIR (format +
  *       write + fsync + rename + fsync of the directory), and the grace
  *       period the loader waits for (an ARRAY_OF_MAPS update).
  */
@@ -941,7 +941,7 @@ static int grace_fds(int *outer, int *inner)
 	return *outer < 0 ? -errno : 0;
 }
 
-/* What cp_state_save does after formatting: temp file, write, fsync,
+/* What cp_state_write does after formatting: temp file, write, fsync,
  * rename, fsync of the directory. */
 static int persist_io(const char *path, const char *text, size_t len)
 {
@@ -1034,7 +1034,7 @@ static int mode_parts(const char *conf, const char *dir, const char *vip, const 
 		FILE *f;
 
 		t0 = now_us();
-		if (cp_state_load(conf, lim, &loaded, &e)) {
+		if (cp_state_load(conf, lim, &loaded, NULL, &e)) {
 			fprintf(stderr, "bench_api parts: %s: %s: %s\n", conf, e.field, e.msg);
 			return 1;
 		}
@@ -1089,7 +1089,7 @@ static int mode_parts(const char *conf, const char *dir, const char *vip, const 
 		free(text);
 
 		t0 = now_us();
-		if (cp_state_save(state, &live)) {
+		if (cp_state_write(state, &live, (unsigned long long)i + 1, 0, &e)) {
 			fprintf(stderr, "bench_api parts: cannot write %s\n", state);
 			return 1;
 		}

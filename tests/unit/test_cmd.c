@@ -140,9 +140,19 @@ static void test_error_set(void **state)
 	assert_string_equal(e.field, "weight");
 	assert_string_equal(e.msg, "bad 7");
 	assert_int_equal(cp_error_set(NULL, -ENOENT, "x", "y"), -ENOENT);
-	/* A long field is cut to fit, still NUL-terminated. */
-	cp_error_set(&e, -EINVAL, "0123456789012345678901234567890123456789", "m");
-	assert_int_equal(strlen(e.field), sizeof(e.field) - 1);
+	/* A field longer than any path is cut to fit, still NUL-terminated;
+	 * a long path is not. */
+	{
+		char big[sizeof(e.field) + 16];
+
+		memset(big, 'p', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		cp_error_set(&e, -EINVAL, big, "m");
+		assert_int_equal(strlen(e.field), sizeof(e.field) - 1);
+		big[200] = '\0';
+		cp_error_set(&e, -EINVAL, big, "m");
+		assert_int_equal(strlen(e.field), 200);
+	}
 }
 
 static void test_parse_addr(void **state)
@@ -789,7 +799,7 @@ static void test_long_words_in_messages(void **state)
 	snprintf(line, sizeof(line), "backend add " BE " --%s", word);
 	assert_int_equal(parse_line(line, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "see 'sluicectl backend --help'"));
-	assert_int_equal(strlen(e.field), sizeof(e.field) - 1);
+	assert_true(strlen(e.field) < 64);
 	snprintf(line, sizeof(line), "vip add %s", word);
 	assert_int_equal(parse_line(line, &r, &e), -EINVAL);
 	assert_string_equal(e.field, "vip");

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon_int.h"
@@ -238,6 +240,57 @@ static void test_status(void **state)
 	json_decref(r);
 }
 
+/* A change the state file cannot take is live, answered "applied, not
+ * persisted" with the errno named and the full path, and counted; the
+ * retry timer writes it once the file can be written. */
+static void test_not_persisted(void **state)
+{
+	struct sluiced *d = *state;
+	char dir[] = "/tmp/sluice-test-handlers.XXXXXX", block[64];
+	struct pollfd pfd;
+	const char *msg;
+	json_t *r, *st;
+
+	assert_non_null(mkdtemp(dir));
+	/* A regular file where the state file's directory should be. */
+	snprintf(block, sizeof(block), "%s/d", dir);
+	fclose(fopen(block, "w"));
+	snprintf(d->state_path, sizeof(d->state_path), "%s/state.conf", block);
+	r = call(d, "{\"v\": 1, \"op\": \"vip.add\", \"vip\": \"10.100.0.1:80/tcp\"}");
+	assert_true(ok(r));
+	assert_true(json_is_false(json_object_get(r, "persisted")));
+	msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+	assert_non_null(msg);
+	assert_non_null(strstr(msg, d->state_path));
+	assert_non_null(strstr(msg, "(ENOTDIR)"));
+	assert_non_null(strstr(msg, "retrying"));
+	json_decref(r);
+	assert_int_equal(d->model.n_vips, 1);
+	st = call(d, "{\"v\": 1, \"op\": \"status\"}");
+	assert_true(json_is_false(json_object_get(st, "state_persisted")));
+	assert_int_equal(json_integer_value(json_object_get(st, "state_failures")), 1);
+	assert_non_null(json_object_get(st, "state_error"));
+	json_decref(st);
+
+	/* Room again: the retry (due within a second) writes it. */
+	unlink(block);
+	assert_int_equal(mkdir(block, 0700), 0);
+	pfd = (struct pollfd){ .fd = sluiced_persist_fd(d), .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 3000), 1);
+	sluiced_persist_retry(d);
+	assert_int_equal(access(d->state_path, R_OK), 0);
+	st = call(d, "{\"v\": 1, \"op\": \"status\"}");
+	assert_true(json_is_true(json_object_get(st, "state_persisted")));
+	assert_null(json_object_get(st, "state_error"));
+	json_decref(st);
+	r = call(d, "{\"v\": 1, \"op\": \"vip.add\", \"vip\": \"10.100.0.2:80/tcp\"}");
+	assert_true(json_is_true(json_object_get(r, "persisted")));
+	json_decref(r);
+	sluiced_persist_close(d);
+	snprintf(block, sizeof(block), "rm -rf %s", dir);
+	assert_int_equal(system(block), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +299,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain_and_save, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_persisted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -436,7 +436,10 @@ static void seen_free(struct seen *t)
 		free(t->s[i]);
 }
 
-static void check_structure(const char *text)
+/* The model's families; cp_metrics_render_daemon adds 4 (sluice_state_*). */
+#define T_FAMILIES 20
+
+static void check_structure_n(const char *text, size_t families)
 {
 	struct seen helps = { 0 }, types = { 0 }, series = { 0 };
 	char cur[128] = "";
@@ -494,10 +497,15 @@ static void check_structure(const char *text)
 		line = nl + 1;
 	}
 	assert_int_equal(helps.n, types.n);
-	assert_int_equal(helps.n, 20);
+	assert_int_equal(helps.n, families);
 	seen_free(&helps);
 	seen_free(&types);
 	seen_free(&series);
+}
+
+static void check_structure(const char *text)
+{
+	check_structure_n(text, T_FAMILIES);
 }
 
 static void test_structure(void **state)
@@ -726,6 +734,34 @@ static void test_http_render(void **state)
 	cp_model_free(&m);
 }
 
+/* The daemon's persistence families: after the model's, with the
+ * values given; absent from a plain render. */
+static void test_daemon_families(void **state)
+{
+	const struct cp_metrics_daemon dm = {
+		.state_write_failures = 3, .state_unsaved = 1,
+		.state_last_write = 1700000000, .state_generation = 42,
+	};
+	struct cp_model m;
+	char *text;
+	size_t len;
+
+	(void)state;
+	build(&m, 0);
+	assert_int_equal(cp_metrics_render_daemon(&m, NULL, "t", &dm, &text, &len), 0);
+	check_structure_n(text, T_FAMILIES + 4);
+	assert_non_null(strstr(text, "\nsluice_state_write_failures_total 3\n"));
+	assert_non_null(strstr(text, "\nsluice_state_unsaved 1\n"));
+	assert_non_null(strstr(text, "\nsluice_state_last_write_timestamp_seconds 1700000000\n"));
+	assert_non_null(strstr(text, "\nsluice_state_generation 42\n"));
+	assert_non_null(strstr(text, "# TYPE sluice_state_unsaved gauge\n"));
+	free(text);
+	assert_int_equal(cp_metrics_render(&m, NULL, "t", &text, &len), 0);
+	assert_null(strstr(text, "sluice_state_"));
+	free(text);
+	cp_model_free(&m);
+}
+
 /* Expected warnings stay out of the test's output. */
 static void quiet(int level, const char *fmt, va_list ap, void *arg)
 {
@@ -791,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_stable_order),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_http_render),
+		cmocka_unit_test(test_daemon_families),
 		cmocka_unit_test(test_http_listen),
 	};
 

@@ -1216,9 +1216,11 @@ static void test_load_errors(void **state)
 	expect_load_error("vip add " V1 " --ring 65536\n", "c", "c:1", "ring: 65536 is not prime");
 	expect_load_error("vip add \"" V1 "\n", "d", "d:1", "unterminated quote");
 	expect_load_error("node set --interface eth0\r\nvip add x\r\n", "e", "e:2", "vip");
-	/* A long name keeps its line number. */
-	expect_load_error("\n\n\nbogus\n", "/etc/sluice/a/very/long/path/sluiced.conf",
-			  "a/very/long/path/sluiced.conf:4", "bogus");
+	/* The whole path, however long: an operator must find the file. */
+	expect_load_error("\n\n\nbogus\n",
+			  "/etc/sluice/a/very/long/path/beyond/thirty-one/characters/sluiced.conf",
+			  "/etc/sluice/a/very/long/path/beyond/thirty-one/characters/sluiced.conf:4",
+			  "bogus");
 
 	/* Lines up to 4096 bytes are fine; a longer one is an error, not cut. */
 	longline = malloc(n + 64);
