@@ -300,22 +300,6 @@ static json_t *do_status(struct sluiced *d)
 	return reply;
 }
 
-static int is_change(enum cp_op op)
-{
-	switch (op) {
-	case CP_OP_VIP_ADD:
-	case CP_OP_VIP_SET:
-	case CP_OP_VIP_DEL:
-	case CP_OP_BACKEND_ADD:
-	case CP_OP_BACKEND_SET:
-	case CP_OP_BACKEND_DEL:
-	case CP_OP_NODE_SET:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* validate -> model -> rings -> fast path (cp_model_apply), then persist,
  * then answer. A change that is live but could not be persisted is
  * reported as such: the operator must know the file is behind. */
@@ -358,7 +342,7 @@ static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct c
 
 static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	if (is_change(r->op) || r->op == CP_OP_HEALTH_REPORT)
+	if (cp_op_def(r->op)->change || r->op == CP_OP_HEALTH_REPORT)
 		return do_change(d, r, e);
 	/* Naming a VIP that does not exist is an error, not an empty list:
 	 * scripts test for a VIP with `vip list VIP`. */
