@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cmd.h"
 #include "daemon.h"
 #include "daemon_int.h"
 #include "log.h"
@@ -43,6 +45,19 @@ static const char usage_common[] =
 "  -s, --state FILE       persisted state, written after every change and loaded\n"
 "                         at start when present (default " CP_DEFAULT_STATE ")\n"
 "      --socket PATH      API socket (default " CP_API_DEFAULT_SOCKET ")\n"
+"      --api-max-clients N\n"
+"                         API connections at once (default 256); at the cap\n"
+"                         the client idle longest is closed for a newcomer\n"
+"      --api-idle-timeout DUR\n"
+"                         close an API client that sends no request for DUR\n"
+"                         (90s, 10m; 0 never; default 60s)\n"
+"      --api-stall-timeout DUR\n"
+"                         close one that leaves a request line unfinished or\n"
+"                         its replies unread for DUR (0 never; default 10s)\n"
+"      --api-read-group GROUP\n"
+"                         members of GROUP may connect too (the socket is then\n"
+"                         root:GROUP 0660) and may only read: lists, status,\n"
+"                         stats, flows, ring digest, health targets, save\n"
 "      --metrics A:P      serve Prometheus /metrics and /healthz on A:P\n"
 "                         (\"[V6]:P\" for IPv6; \"none\" to disable; default:\n"
 "                         the config's `node set --metrics`, else " CP_METRICS_DEFAULT_LISTEN ")\n"
@@ -78,6 +93,7 @@ struct options {
 	int verbose;
 	const char *metrics;	/* --metrics; NULL: config, then the default */
 	struct lb_params params;
+	struct cp_api_limits api;
 };
 
 static int set_path(char *dst, const char *src)
@@ -85,6 +101,51 @@ static int set_path(char *dst, const char *src)
 	if (strlen(src) >= PATH_MAX)
 		return -ENAMETOOLONG;
 	strcpy(dst, src);
+	return 0;
+}
+
+/* --api-idle-timeout, --api-stall-timeout: a duration as sluicectl
+ * reads one, up to a day. */
+static int set_api_ms(unsigned int *dst, const char *val, const char *name, const char *prog)
+{
+	struct cp_error e;
+	long long ms;
+
+	if (cp_cmd_parse_duration(val, name, &ms, &e)) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return -EINVAL;
+	}
+	if (ms > 86400000LL)
+		return -EINVAL;
+	*dst = (unsigned int)ms;
+	return 0;
+}
+
+/* --api-read-group: a group name or number. */
+static int set_read_group(struct cp_api_limits *lim, const char *val)
+{
+	struct group *g = getgrnam(val);
+	__u32 gid;
+
+	if (g) {
+		lim->read_gid = g->gr_gid;
+	} else if (!lb_numparse_u32(val, &gid) && gid) {
+		lim->read_gid = (gid_t)gid;
+	} else {
+		return -EINVAL;
+	}
+	lim->read_group = 1;
+	snprintf(lim->read_group_name, sizeof(lim->read_group_name), "%s", val);
+	return 0;
+}
+
+static int set_max_clients(unsigned int *dst, const char *val)
+{
+	__u32 n;
+
+	if (lb_numparse_u32(val, &n) || !n || n > 65536)
+		return -EINVAL;
+	*dst = n;
 	return 0;
 }
 
@@ -98,6 +159,10 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		{ "config", required_argument, 0, 'c' },
 		{ "state", required_argument, 0, 's' },
 		{ "socket", required_argument, 0, 'S' },
+		{ "api-max-clients", required_argument, 0, 'A' },
+		{ "api-idle-timeout", required_argument, 0, 'I' },
+		{ "api-stall-timeout", required_argument, 0, 'T' },
+		{ "api-read-group", required_argument, 0, 'G' },
 		{ "metrics", required_argument, 0, 'M' },
 		{ "no-fastpath", no_argument, 0, 'N' },
 		{ "max-vips", required_argument, 0, 'V' },
@@ -122,6 +187,10 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'c': err = set_path(d->config_path, optarg); break;
 		case 's': err = set_path(d->state_path, optarg); break;
 		case 'S': err = set_path(d->socket_path, optarg); break;
+		case 'A': err = set_max_clients(&o->api.max_clients, optarg); break;
+		case 'I': err = set_api_ms(&o->api.idle_ms, optarg, "api-idle-timeout", fp->prog); break;
+		case 'T': err = set_api_ms(&o->api.stall_ms, optarg, "api-stall-timeout", fp->prog); break;
+		case 'G': err = set_read_group(&o->api, optarg); break;
 		case 'M': o->metrics = optarg; break;
 		case 'N': o->no_fastpath = 1; break;
 		case 'V': err = lb_numparse_u32(optarg, &o->params.max_vips); break;
@@ -325,13 +394,17 @@ static void metrics_follow(const struct sluiced *d, struct loop *l, const struct
  * thread never sees the model or the driver. */
 static void metrics_publish(struct sluiced *d, struct loop *l)
 {
-	char *text;
+	struct cp_api_stats api;
+	char *text = NULL;
 	size_t len;
 
 	if (!l->metrics)
 		return;
+	cp_api_stats(l->api, &api);
 	if (cp_metrics_render(&d->model, d->driver.ops ? &d->driver : NULL, SLUICE_VERSION,
-			      &text, &len)) {
+			      &text, &len) ||
+	    cp_metrics_append_api(&text, &len, &api)) {
+		free(text);
 		/* Keep serving the last one; /healthz still sees us alive. */
 		cp_metrics_http_publish(l->metrics, NULL, 0);
 		return;
@@ -402,7 +475,13 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 
 int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 {
-	struct options o = { 0 };
+	struct options o = {
+		.api = {
+			.max_clients = CP_API_DEFAULT_MAX_CLIENTS,
+			.idle_ms = CP_API_DEFAULT_IDLE_MS,
+			.stall_ms = CP_API_DEFAULT_STALL_MS,
+		},
+	};
 	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1, .mfd = -1 };
 	struct sluiced *d = calloc(1, sizeof(*d));
 	int err;
@@ -449,7 +528,8 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	cp_model_adopt_end(&d->model);
 	if (!err) {
 		l.api = cp_api_open(d->socket_path, sluiced_handle, d);
-		err = l.api ? 0 : -errno;
+		err = l.api ? cp_api_set_limits(l.api, &o.api) : -errno;
+		d->api = l.api;
 	}
 	if (!err) {
 		l.sfd = make_signalfd();

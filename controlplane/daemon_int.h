@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <jansson.h>
 
+#include "api.h"
 #include "driver.h"
 #include "model.h"
 
@@ -28,6 +29,7 @@ struct sluiced {
 	char state_path[PATH_MAX];	/* "" : not persisted */
 	char config_path[PATH_MAX];
 	char socket_path[PATH_MAX];
+	struct cp_api *api;		/* its server: limits and counters for status */
 };
 
 /* The API socket's handler (cp_api_handler, handlers.c): decodes a

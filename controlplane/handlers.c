@@ -275,6 +275,28 @@ static json_t *do_save(struct sluiced *d, struct cp_error *e)
 	return reply;
 }
 
+/* The API's clients now, its limits, and why it closed clients. */
+static json_t *api_json(const struct cp_api *api)
+{
+	struct cp_api_limits lim;
+	struct cp_api_stats st;
+	json_t *o;
+
+	cp_api_get_limits(api, &lim);
+	cp_api_stats(api, &st);
+	o = json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "clients", (json_int_t)st.clients, "max_clients", (json_int_t)st.max_clients,
+		      "idle_timeout_ms", (json_int_t)lim.idle_ms,
+		      "stall_timeout_ms", (json_int_t)lim.stall_ms,
+		      "accepted", (json_int_t)st.accepted, "closed_idle", (json_int_t)st.idle,
+		      "closed_stalled", (json_int_t)st.stalled, "evicted", (json_int_t)st.evicted,
+		      "refused", (json_int_t)st.refused, "denied", (json_int_t)st.denied,
+		      "read_only_refused", (json_int_t)st.read_only);
+	if (o && lim.read_group)
+		json_object_set_new(o, "read_group", json_string(lim.read_group_name));
+	return o;
+}
+
 /* The node's settings as `node set` spells them; interfaces always (an
  * empty list when there are none), TTLs always. */
 static json_t *do_status(struct sluiced *d)
@@ -297,6 +319,8 @@ static json_t *do_status(struct sluiced *d)
 		cp_field_of(CP_F_INTERFACES)->api));
 	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
 					 (node.fields & CP_F_INTERFACES), reply);
+	if (d->api)
+		json_object_set_new(reply, "api", api_json(d->api));
 	return reply;
 }
 
