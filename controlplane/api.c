@@ -549,6 +549,15 @@ static int client_idle(const struct cp_client *c)
 	return !c->closing && !c->serving && !c->in_len && c->out_off == c->out_len;
 }
 
+/* A request waiting in the socket, not read yet (the loop was busy, or
+ * its event comes later in this batch): the client is not idle. */
+static int has_input(const struct cp_client *c)
+{
+	char b;
+
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 /* The cap is logged at most every CP_API_WARN_EVERY_MS, with how many
  * times it was hit meanwhile: a flood of clients must not flood the log. */
 static void cap_warn(struct cp_api *api, const char *what, const struct cp_client *victim)
@@ -581,7 +590,7 @@ static int client_slot(struct cp_api *api)
 
 		if (!c)
 			return (int)i;
-		if (client_idle(c) && (!oldest || c->last_ms < oldest->last_ms))
+		if (client_idle(c) && (!oldest || c->last_ms < oldest->last_ms) && !has_input(c))
 			oldest = c;
 	}
 	if (!oldest) {
@@ -711,12 +720,18 @@ static void client_expire(struct cp_api *api, struct cp_client *c)
 
 	if (c->serving)
 		return;
-	if (l->stall_ms && (in_stuck || out_stuck)) {
+	if (c->closing && c->out_off == c->out_len) {
+		/* Refused, its answer sent: the peer had the stall timeout to
+		 * read it, and keeps the connection open. */
+		if (api->now_ms - c->out_ms >= l->stall_ms)
+			client_free(api, c);
+	} else if (l->stall_ms && (in_stuck || out_stuck)) {
 		api->st.stalled++;
 		pr_info("pid %d: %s for %u ms; closed\n", c->peer.pid,
 			in_stuck ? "request line unfinished" : "replies unread", l->stall_ms);
 		client_free(api, c);
-	} else if (l->idle_ms && client_idle(c) && api->now_ms - c->last_ms >= l->idle_ms) {
+	} else if (l->idle_ms && client_idle(c) && api->now_ms - c->last_ms >= l->idle_ms &&
+		   !has_input(c)) {
 		api->st.idle++;
 		pr_debug("pid %d: no request for %u ms; closed\n", c->peer.pid, l->idle_ms);
 		client_free(api, c);

@@ -51,6 +51,9 @@ static json_t *echo(void *arg, json_t *req, const struct ucred *peer)
 
 	(void)peer;
 	s->handled++;
+	/* {"sleep_ms": N}: a handler that takes long, as a big batch does. */
+	if (json_integer_value(json_object_get(req, "sleep_ms")))
+		usleep(json_integer_value(json_object_get(req, "sleep_ms")) * 1000);
 	json_object_set(reply, "echo", req);
 	return reply;
 }
@@ -438,6 +441,66 @@ static void test_idle_timeout(void **state)
 	close(busy);
 }
 
+/* A refused peer that keeps its end open does not keep a slot: it has
+ * the stall timeout to read why, then it is closed. */
+static void test_refused_peer_released(void **state)
+{
+	struct server *s = *state;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0) {
+		print_message("skipped: needs root to run a client as another uid\n");
+		skip();
+	}
+	assert_int_equal(chmod(s->path, 0666), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		strcpy(sun.sun_path, s->path);
+		if (setuid(65534) || connect(fd, (struct sockaddr *)&sun, sizeof(sun)))
+			_exit(10);
+		usleep(1500 * 1000);	/* holds it open, never reads */
+		_exit(0);
+	}
+	usleep(100 * 1000);
+	assert_int_equal(stats_of(s).denied, 1);
+	for (int i = 0; i < 100 && stats_of(s).clients; i++)
+		usleep(10 * 1000);
+	assert_int_equal(stats_of(s).clients, 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A client whose request arrived while the loop was busy past the idle
+ * timeout is served, not closed as idle when the loop comes back. */
+static void test_busy_loop_keeps_waiting_request(void **state)
+{
+	struct server *s = *state;
+
+	for (int round = 0; round < 3; round++) {
+		int waiting = raw_connect(s->path), slow = raw_connect(s->path);
+		json_t *r;
+
+		usleep(50 * 1000);	/* both accepted */
+		assert_int_equal(write(slow, "{\"sleep_ms\":700}\n", 17), 17);
+		usleep(100 * 1000);	/* the server is in the handler now */
+		assert_int_equal(write(waiting, "{\"n\":1}\n", 8), 8);
+		r = read_reply(waiting);
+		assert_non_null(r);
+		assert_true(json_is_true(json_object_get(r, "ok")));
+		json_decref(r);
+		r = read_reply(slow);
+		assert_non_null(r);
+		json_decref(r);
+		close(waiting);
+		close(slow);
+	}
+}
+
 /* A request line started and never finished is closed after the stall
  * timeout, well before the idle one; a quiet client is not. */
 static void test_stalled_line(void **state)
@@ -741,7 +804,11 @@ int main(void)
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test_setup_teardown(test_non_root_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup_short_idle, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_loop_keeps_waiting_request, setup_short_idle,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_line, setup_short_stall, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_peer_released, setup_short_stall,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_unread_replies, setup_short_stall, teardown),
 		cmocka_unit_test_setup_teardown(test_300_idle_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap_evicts_idle_longest, setup_cap4, teardown),
