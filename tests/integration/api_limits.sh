@@ -254,5 +254,8 @@ check "sluiced frob: exit 2, named" usage_error "unexpected argument 'frob'" \
 check "sluice-healthd frob: exit 2, named" usage_error "unexpected argument 'frob'" \
     "$BUILD/healthd/sluice-healthd" frob
 
+no_sanitizer_report() { ! grep -q "Sanitizer\|runtime error" "$TMP/sluiced.log"; }
+check "sluiced's log has no sanitizer report" no_sanitizer_report
+
 echo "# $failures failure(s)"
 [ "$failures" = 0 ]
