@@ -143,10 +143,10 @@ static int arm_tick(struct cp_api *api)
 	if (!shortest || (api->lim.stall_ms && api->lim.stall_ms < shortest))
 		shortest = api->lim.stall_ms;
 	if (shortest) {
-		unsigned int tick = shortest / 4 < 50 ? 50 : shortest / 4 > 1000 ? 1000 : shortest / 4;
+		unsigned int period = shortest / 4 < 50 ? 50 : shortest / 4 > 1000 ? 1000 : shortest / 4;
 
-		its.it_interval.tv_sec = tick / 1000;
-		its.it_interval.tv_nsec = (long)(tick % 1000) * 1000000;
+		its.it_interval.tv_sec = period / 1000;
+		its.it_interval.tv_nsec = (long)(period % 1000) * 1000000;
 		its.it_value = its.it_interval;
 	}
 	return timerfd_settime(api->tfd, 0, &its, NULL) ? -errno : 0;

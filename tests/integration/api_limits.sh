@@ -113,8 +113,9 @@ check "status: no more clients than the cap" test "$(status_value api.clients)" 
 check "/metrics counts them" eventually 5 metric_at_least \
     'sluice_api_clients_closed_total{reason="evicted"}' 44
 check "/metrics has the connected-clients gauge" eventually 5 metric_at_least sluice_api_clients 1
-check "sluiced logged the cap" grep -q "clients (--api-max-clients): closed the client idle longest" \
-    "$TMP/sluiced.log"
+cap_lines=$(grep -c "clients (--api-max-clients): closed the client idle longest" "$TMP/sluiced.log" || true)
+check "sluiced logged the cap, rate-limited ($cap_lines lines for $evicted)" \
+    test "$cap_lines" -ge 1 -a "$cap_lines" -le 2
 kill "$HOLD_PID"
 wait "$HOLD_PID" 2>/dev/null || true
 HOLD_PID=
