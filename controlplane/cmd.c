@@ -211,6 +211,20 @@ static enum cp_op find_cmd(int argc, char **argv, int *used, struct cp_error *e)
 	return CP_OP_NONE;
 }
 
+int cp_cmd_help_topic(int argc, char **argv, const char **group, struct cp_error *e)
+{
+	int words = 0, used;
+
+	while (words < argc && argv[words] && argv[words][0] != '-')
+		words++;
+	*group = words ? argv[0] : NULL;
+	if (words == 1 && group_exists(argv[0]))
+		return 0;
+	if (words == 0)
+		return 0;
+	return find_cmd(words, argv, &used, e) == CP_OP_NONE ? -EINVAL : 0;
+}
+
 /* --- Values ------------------------------------------------------------ */
 
 /* Whole number, optional '-' (so "-1" is reported as out of range, not
@@ -256,7 +270,7 @@ static long long ms_per(enum cp_unit u)
  * mean two different things. The integer part saturates at 10^12, far
  * past any range (the range check reports it) and small enough that
  * 10^12 h in ms still fits a long long. *ms: milliseconds. */
-static int parse_duration(const char *s, const char *name, long long *ms, struct cp_error *e)
+int cp_cmd_parse_duration(const char *s, const char *name, long long *ms, struct cp_error *e)
 {
 	long long ip = 0, fp = 0, scale = 1, mult;
 	const char *p = s;
@@ -307,7 +321,7 @@ static int set_duration(const struct cp_field *f, const char *val, const char *n
 			struct cp_request *r, struct cp_error *e)
 {
 	long long ms = 0, per = ms_per(f->unit);
-	int err = parse_duration(val, name, &ms, e);
+	int err = cp_cmd_parse_duration(val, name, &ms, e);
 
 	if (err)
 		return err;

@@ -24,6 +24,13 @@
  * the '=' form. "--help" is the caller's business. Never prints. */
 int cp_cmd_parse(int argc, char **argv, struct cp_request *r, struct cp_error *e);
 
+/* For "sluicectl WORDS... --help": the words before the first option
+ * must name a command ("vip add"), a group ("vip") or a command without
+ * a verb and its arguments ("flows VIP"). *group: the group whose usage
+ * to print (NULL: no word, all of them). 0, or -EINVAL with e as
+ * cp_cmd_parse sets it ("unknown command 'explain'; commands: ..."). */
+int cp_cmd_help_topic(int argc, char **argv, const char **group, struct cp_error *e);
+
 /* Splits one config line into words (whitespace separated, "double" and
  * 'single' quotes, backslash escapes, '#' comment to end of line) in
  * place. Returns the word count (0: blank or comment), or -EINVAL for an
@@ -52,6 +59,12 @@ int cp_cmd_format(const struct cp_request *r, char *buf, size_t len);
 /* The fields op takes as long options: those it accepts that have one
  * and are not its positionals. */
 __u32 cp_cmd_options(enum cp_op op);
+
+/* A duration as a command line writes it: "2s", "500ms", "1.5s", "15m",
+ * "1h", or a bare "0" (a number always carries its unit). *ms:
+ * milliseconds. 0, or -EINVAL with e naming name and why. Also for the
+ * daemons' own duration options, so that every program reads them alike. */
+int cp_cmd_parse_duration(const char *s, const char *name, long long *ms, struct cp_error *e);
 
 /* A duration of v in unit u as a command line writes it: in the largest
  * unit that states it exactly (2s, 1500ms, 15m, 1h); 0 as "0" plus u. */

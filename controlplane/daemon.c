@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cmd.h"
 #include "daemon.h"
 #include "daemon_int.h"
 #include "log.h"
@@ -56,6 +58,19 @@ static const char usage_common[] =
 "      --check-config FILE  validate FILE as a config script and exit: 0 valid,\n"
 "                         1 not (FILE:LINE and why); touches nothing\n"
 "      --socket PATH      API socket (default " CP_API_DEFAULT_SOCKET ")\n"
+"      --api-max-clients N\n"
+"                         API connections at once (default 256); at the cap\n"
+"                         the client idle longest is closed for a newcomer\n"
+"      --api-idle-timeout DUR\n"
+"                         close an API client that sends no request for DUR\n"
+"                         (90s, 10m; 0 never; default 60s)\n"
+"      --api-stall-timeout DUR\n"
+"                         close one that leaves a request line unfinished or\n"
+"                         its replies unread for DUR (0 never; default 10s)\n"
+"      --api-read-group GROUP\n"
+"                         members of GROUP may connect too (the socket is then\n"
+"                         root:GROUP 0660) and may only read: lists, status,\n"
+"                         stats, flows, ring digest, health targets, save\n"
 "      --metrics A:P      serve Prometheus /metrics and /healthz on A:P\n"
 "                         (\"[V6]:P\" for IPv6; \"none\" to disable; default:\n"
 "                         the config's `node set --metrics`, else " CP_METRICS_DEFAULT_LISTEN ")\n"
@@ -94,6 +109,7 @@ struct options {
 	const char *check_config;	/* --check-config FILE: validate and exit */
 	const char *start_from;	/* --start-from; NULL: the state file */
 	struct lb_params params;
+	struct cp_api_limits api;
 };
 
 static int set_path(char *dst, const char *src)
@@ -104,7 +120,52 @@ static int set_path(char *dst, const char *src)
 	return 0;
 }
 
-#define CP_DAEMON_MAX_OPTIONS 32
+/* --api-idle-timeout, --api-stall-timeout: a duration as sluicectl
+ * reads one, up to a day. */
+static int set_api_ms(unsigned int *dst, const char *val, const char *name, const char *prog)
+{
+	struct cp_error e;
+	long long ms;
+
+	if (cp_cmd_parse_duration(val, name, &ms, &e)) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return -EINVAL;
+	}
+	if (ms > 86400000LL)
+		return -EINVAL;
+	*dst = (unsigned int)ms;
+	return 0;
+}
+
+/* --api-read-group: a group name or number. */
+static int set_read_group(struct cp_api_limits *lim, const char *val)
+{
+	struct group *g = getgrnam(val);
+	__u32 gid;
+
+	if (g) {
+		lim->read_gid = g->gr_gid;
+	} else if (!lb_numparse_u32(val, &gid) && gid) {
+		lim->read_gid = (gid_t)gid;
+	} else {
+		return -EINVAL;
+	}
+	lim->read_group = 1;
+	snprintf(lim->read_group_name, sizeof(lim->read_group_name), "%s", val);
+	return 0;
+}
+
+static int set_max_clients(unsigned int *dst, const char *val)
+{
+	__u32 n;
+
+	if (lb_numparse_u32(val, &n) || !n || n > 65536)
+		return -EINVAL;
+	*dst = n;
+	return 0;
+}
+
+#define CP_DAEMON_MAX_OPTIONS 48
 
 /* 0: run; 1: done (--help, --version); -EINVAL: bad command line. */
 static int parse_options(int argc, char **argv, struct sluiced *d, struct options *o,
@@ -114,8 +175,12 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		{ "config", required_argument, 0, 'c' },
 		{ "state", required_argument, 0, 's' },
 		{ "state-fallback", required_argument, 0, 'P' },
-		{ "start-from", required_argument, 0, 'A' },
+		{ "start-from", required_argument, 0, 'W' },
 		{ "socket", required_argument, 0, 'S' },
+		{ "api-max-clients", required_argument, 0, 'A' },
+		{ "api-idle-timeout", required_argument, 0, 'I' },
+		{ "api-stall-timeout", required_argument, 0, 'T' },
+		{ "api-read-group", required_argument, 0, 'G' },
 		{ "metrics", required_argument, 0, 'M' },
 		{ "no-fastpath", no_argument, 0, 'N' },
 		{ "max-vips", required_argument, 0, 'V' },
@@ -141,8 +206,12 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'c': err = set_path(d->config_path, optarg); break;
 		case 's': err = set_path(d->state_path, optarg); break;
 		case 'P': err = set_path(d->pending_path, strcmp(optarg, "none") ? optarg : ""); break;
-		case 'A': o->start_from = optarg; break;
+		case 'W': o->start_from = optarg; break;
 		case 'S': err = set_path(d->socket_path, optarg); break;
+		case 'A': err = set_max_clients(&o->api.max_clients, optarg); break;
+		case 'I': err = set_api_ms(&o->api.idle_ms, optarg, "api-idle-timeout", fp->prog); break;
+		case 'T': err = set_api_ms(&o->api.stall_ms, optarg, "api-stall-timeout", fp->prog); break;
+		case 'G': err = set_read_group(&o->api, optarg); break;
 		case 'M': o->metrics = optarg; break;
 		case 'N': o->no_fastpath = 1; break;
 		case 'V': err = lb_numparse_u32(optarg, &o->params.max_vips); break;
@@ -365,13 +434,17 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 		.state_last_write = (long long)p->last_ok,
 		.state_generation = p->gen,
 	};
-	char *text;
+	struct cp_api_stats api;
+	char *text = NULL;
 	size_t len;
 
 	if (!l->metrics)
 		return;
+	cp_api_stats(l->api, &api);
 	if (cp_metrics_render_daemon(&d->model, d->driver.ops ? &d->driver : NULL, SLUICE_VERSION,
-				     &dm, &text, &len)) {
+				     &dm, &text, &len) ||
+	    cp_metrics_append_api(&text, &len, &api)) {
+		free(text);
 		/* Keep serving the last one; /healthz still sees us alive. */
 		cp_metrics_http_publish(l->metrics, NULL, 0);
 		return;
@@ -446,7 +519,13 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 
 int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 {
-	struct options o = { 0 };
+	struct options o = {
+		.api = {
+			.max_clients = CP_API_DEFAULT_MAX_CLIENTS,
+			.idle_ms = CP_API_DEFAULT_IDLE_MS,
+			.stall_ms = CP_API_DEFAULT_STALL_MS,
+		},
+	};
 	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1, .mfd = -1 };
 	struct sluiced *d = calloc(1, sizeof(*d));
 	int err;
@@ -498,7 +577,8 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	cp_model_adopt_end(&d->model);
 	if (!err) {
 		l.api = cp_api_open(d->socket_path, sluiced_handle, d);
-		err = l.api ? 0 : -errno;
+		err = l.api ? cp_api_set_limits(l.api, &o.api) : -errno;
+		d->api = l.api;
 	}
 	if (!err) {
 		l.sfd = make_signalfd();

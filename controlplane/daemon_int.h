@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cp_error.h"
+#include "api.h"
 #include "driver.h"
 #include "model.h"
 
@@ -53,6 +54,7 @@ struct sluiced {
 	struct cp_model applied;
 	char applied_path[PATH_MAX + 16];
 	char last_apply[512];		/* the last apply's outcome, for status */
+	struct cp_api *api;		/* its server: limits and counters for status */
 };
 
 /* Makes the running state equal to the configuration in path as one

@@ -278,6 +278,28 @@ static json_t *do_save(struct sluiced *d, struct cp_error *e)
 	return reply;
 }
 
+/* The API's clients now, its limits, and why it closed clients. */
+static json_t *api_json(const struct cp_api *api)
+{
+	struct cp_api_limits lim;
+	struct cp_api_stats st;
+	json_t *o;
+
+	cp_api_get_limits(api, &lim);
+	cp_api_stats(api, &st);
+	o = json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "clients", (json_int_t)st.clients, "max_clients", (json_int_t)st.max_clients,
+		      "idle_timeout_ms", (json_int_t)lim.idle_ms,
+		      "stall_timeout_ms", (json_int_t)lim.stall_ms,
+		      "accepted", (json_int_t)st.accepted, "closed_idle", (json_int_t)st.idle,
+		      "closed_stalled", (json_int_t)st.stalled, "evicted", (json_int_t)st.evicted,
+		      "refused", (json_int_t)st.refused, "denied", (json_int_t)st.denied,
+		      "read_only_refused", (json_int_t)st.read_only);
+	if (o && lim.read_group)
+		json_object_set_new(o, "read_group", json_string(lim.read_group_name));
+	return o;
+}
+
 /* The node's settings as `node set` spells them; interfaces always (an
  * empty list when there are none), TTLs always. */
 static json_t *do_status(struct sluiced *d)
@@ -303,23 +325,9 @@ static json_t *do_status(struct sluiced *d)
 	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
 					 (node.fields & CP_F_INTERFACES), reply);
 	sluiced_persist_status(d, reply);
+	if (d->api)
+		json_object_set_new(reply, "api", api_json(d->api));
 	return reply;
-}
-
-static int is_change(enum cp_op op)
-{
-	switch (op) {
-	case CP_OP_VIP_ADD:
-	case CP_OP_VIP_SET:
-	case CP_OP_VIP_DEL:
-	case CP_OP_BACKEND_ADD:
-	case CP_OP_BACKEND_SET:
-	case CP_OP_BACKEND_DEL:
-	case CP_OP_NODE_SET:
-		return 1;
-	default:
-		return 0;
-	}
 }
 
 /* validate -> model -> rings -> fast path (cp_model_apply), then persist,
@@ -379,7 +387,7 @@ static json_t *do_apply(struct sluiced *d, const struct cp_request *r, struct cp
 
 static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	if (is_change(r->op) || r->op == CP_OP_HEALTH_REPORT)
+	if (cp_op_def(r->op)->change || r->op == CP_OP_HEALTH_REPORT)
 		return do_change(d, r, e);
 	if (r->op == CP_OP_APPLY || r->op == CP_OP_DIFF || r->op == CP_OP_RELOAD)
 		return do_apply(d, r, e);

@@ -401,3 +401,51 @@ out:
 	table_free(&t);
 	return err;
 }
+
+/* The API socket's clients (api.h): how many, and why some were closed. */
+static void write_api(FILE *f, const struct cp_api_stats *st)
+{
+	const struct { const char *reason; __u64 n; } closed[] = {
+		{ "idle", st->idle }, { "stalled", st->stalled }, { "evicted", st->evicted },
+		{ "refused", st->refused }, { "denied", st->denied },
+	};
+
+	family(f, "sluice_api_clients", "gauge", "Clients connected to the API socket.");
+	fprintf(f, "sluice_api_clients %u\n", st->clients);
+	family(f, "sluice_api_max_clients", "gauge", "The API's client cap (--api-max-clients).");
+	fprintf(f, "sluice_api_max_clients %u\n", st->max_clients);
+	family(f, "sluice_api_clients_closed_total", "counter",
+	       "API clients closed by sluiced: idle (no request within --api-idle-timeout), "
+	       "stalled (a request or replies stuck past --api-stall-timeout), evicted (the "
+	       "idle longest, for a newcomer at the cap), refused (a newcomer at the cap, "
+	       "every client busy), denied (neither root nor in --api-read-group).");
+	for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++)
+		fprintf(f, "sluice_api_clients_closed_total{reason=\"%s\"} %llu\n",
+			closed[i].reason, (unsigned long long)closed[i].n);
+	family(f, "sluice_api_requests_denied_total", "counter",
+	       "Requests refused to --api-read-group members because they are not reads.");
+	fprintf(f, "sluice_api_requests_denied_total %llu\n", (unsigned long long)st->read_only);
+}
+
+int cp_metrics_append_api(char **text, size_t *len, const struct cp_api_stats *st)
+{
+	char *buf = NULL, *both;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	int err;
+
+	if (!f)
+		return -ENOMEM;
+	write_api(f, st);
+	err = ferror(f) ? -ENOMEM : 0;
+	if (fclose(f) && !err)
+		err = -ENOMEM;
+	both = err ? NULL : realloc(*text, *len + n + 1);
+	if (both) {
+		memcpy(both + *len, buf, n + 1);
+		*text = both;
+		*len += n;
+	}
+	free(buf);
+	return both ? 0 : -ENOMEM;
+}

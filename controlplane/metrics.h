@@ -34,6 +34,11 @@
  *   (the four sluice_state_* only from sluiced: cp_metrics_render_daemon)
  *   then the fast path's own families, if it has any (cp_driver_ops
  *   .write_metrics: DPDK's sluice_dpdk_*)
+ *   then the API socket's (cp_metrics_append_api):
+ *   sluice_api_clients                                  gauge
+ *   sluice_api_max_clients                              gauge (--api-max-clients)
+ *   sluice_api_clients_closed_total{reason="idle|stalled|evicted|refused|denied"} counter
+ *   sluice_api_requests_denied_total                    counter (non-reads of the read group)
  *
  * vip is "address:port/proto" as sluicectl writes it, backend the address.
  * A backend's state follows `sluicectl backend list`: down if healthd says
@@ -43,6 +48,7 @@
 #define SLUICE_CP_METRICS_H
 
 #include <stddef.h>
+#include "api.h"
 #include "driver.h"
 #include "model.h"
 
@@ -71,6 +77,10 @@ struct cp_metrics_daemon {
 /* cp_metrics_render plus the daemon's own families (dm NULL: none). */
 int cp_metrics_render_daemon(const struct cp_model *m, struct cp_driver *drv, const char *version,
 			     const struct cp_metrics_daemon *dm, char **out, size_t *len);
+/* Appends the API socket's families to what cp_metrics_render wrote
+ * (*text and *len as it left them; *text is reallocated). 0, or -ENOMEM
+ * with *text and *len unchanged. */
+int cp_metrics_append_api(char **text, size_t *len, const struct cp_api_stats *st);
 
 /* Writes s as a label value (without the quotes) with \, " and newline
  * escaped as the exposition format wants. Returns 0 or -EIO. */

@@ -273,6 +273,9 @@ struct cp_op_def {
 	int n_required;
 	int set;		/* changes only what it carries: needs one of its options */
 	int change;		/* changes the desired state: may be in a config script */
+	/* Only reads: a monitoring client (sluiced --api-read-group) may
+	 * send it. 0 (the default of a new row): root only. */
+	int read;
 };
 
 /* The definition of op; NULL for CP_OP_NONE or out of range. */

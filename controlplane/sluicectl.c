@@ -161,19 +161,35 @@ static void print_flows(json_t *reply)
 		printf("(truncated)\n");
 }
 
+/* "key value", an object's members as "key.member value". */
+static void print_status_value(const char *key, const char *member, json_t *v)
+{
+	char name[64];
+	char *text;
+
+	snprintf(name, sizeof(name), "%s%s%s", key, member ? "." : "", member ? member : "");
+	if (!member && json_is_object(v)) {
+		const char *m;
+		json_t *mv;
+
+		json_object_foreach(v, m, mv)
+			print_status_value(key, m, mv);
+		return;
+	}
+	text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	printf("%-22s %s\n", name, json_is_string(v) ? json_string_value(v) : text);
+	free(text);
+}
+
 static void print_status(json_t *reply)
 {
 	const char *key;
 	json_t *v;
 
 	json_object_foreach(reply, key, v) {
-		char *text;
-
 		if (!strcmp(key, "v") || !strcmp(key, "ok"))
 			continue;
-		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-		printf("%-18s %s\n", key, json_is_string(v) ? json_string_value(v) : text);
-		free(text);
+		print_status_value(key, NULL, v);
 	}
 }
 
@@ -334,6 +350,33 @@ static int exit_code(enum cp_op op, json_t *reply)
 	return ok ? 0 : EXIT_REFUSED;
 }
 
+/* Why cp_api_call got no answer, in the operator's words. */
+static const char *unreachable(int err, int timeout_ms)
+{
+	static char buf[128];
+
+	switch (err) {
+	case ENOENT:
+		return "no such socket: is sluiced running? (--socket PATH)";
+	case ECONNREFUSED:
+		return "connection refused: nothing listens there";
+	case EACCES:
+	case EPERM:
+		return "permission denied: the socket is root's (and sluiced --api-read-group's)";
+	case ETIMEDOUT:
+		snprintf(buf, sizeof(buf), "no answer within %d ms (--timeout)", timeout_ms);
+		return buf;
+	case ECONNRESET:
+	case EPIPE:
+		return "connection closed by sluiced before it answered (at its client cap, "
+		       "or stopping: see its log)";
+	case EPROTO:
+		return "the answer is not JSON";
+	default:
+		return strerror(err);
+	}
+}
+
 /* "sluicectl vip --help", "sluicectl backend add --help" */
 static int wants_help(int argc, char **argv)
 {
@@ -378,7 +421,13 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (wants_help(argc, argv)) {
-		cp_cmd_usage(stdout, argv[0]);
+		const char *group;
+
+		if (cp_cmd_help_topic(argc, argv, &group, &e)) {
+			fprintf(stderr, "sluicectl: %s: %s\n", e.field, e.msg);
+			return EXIT_USAGE;
+		}
+		cp_cmd_usage(stdout, group);
 		return 0;
 	}
 	if (timeout_ms < 0) {
@@ -409,8 +458,8 @@ int main(int argc, char **argv)
 	reply = req ? cp_api_call(socket_path, req, timeout_ms) : NULL;
 	json_decref(req);
 	if (!reply) {
-		fprintf(stderr, "sluicectl: cannot reach sluiced at %s: %s\n", socket_path,
-			strerror(errno));
+		fprintf(stderr, "sluicectl: sluiced at %s: %s\n", socket_path,
+			unreachable(errno, timeout_ms));
 		return EXIT_UNREACHABLE;
 	}
 	rc = exit_code(r.op, reply);

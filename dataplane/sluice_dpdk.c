@@ -650,8 +650,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	/* --help needs no EAL. */
-	if (has_arg(sep, argv, "--help") || has_arg(sep, argv, "-h"))
+	/* --help and --version need no EAL. */
+	if (has_arg(sep, argv, "--help") || has_arg(sep, argv, "-h") ||
+	    has_arg(sep, argv, "--version"))
 		return cp_daemon_main(sep, argv, &fp);
 	prescan_pcap(sep, argv);
 	pcap = g_opts.pcap_in != NULL;

@@ -21,6 +21,8 @@
  * (docs/architecture.md, "The lab"). It is attached through netlink (no
  * pin needed) and goes away with the interface or pass-detach.
  *
+ *   sluice-decap --help | --version
+ *
  * Exit status: 0 done, 1 failed, 2 bad command line.
  */
 #include <arpa/inet.h>
@@ -52,6 +54,7 @@ static void usage(FILE *f)
 		"       sluice-decap detach IF [--pin-dir DIR]\n"
 		"       sluice-decap stats IF [--pin-dir DIR]\n"
 		"       sluice-decap pass-attach IF | pass-detach IF\n"
+		"       sluice-decap --help | --version\n"
 		"\n"
 		"attach       load decap.bpf.c, decapsulate IP-in-IP sent to the addresses A\n"
 		"             (IPv4 or IPv6; --addr may repeat), attach it to IF in native\n"
@@ -61,7 +64,9 @@ static void usage(FILE *f)
 		"stats        print the program's counters by reason and its addresses.\n"
 		"pass-attach  attach a trivial XDP_PASS program to IF (the peer of a veth\n"
 		"             that sends with XDP_TX or redirect needs one).\n"
-		"pass-detach  remove the XDP program attached through netlink from IF.\n");
+		"pass-detach  remove the XDP program attached through netlink from IF.\n"
+		"\n"
+		"Exit status: 0 done, 1 failed, 2 bad command line.\n");
 }
 
 static int parse_addr(const char *s, __u8 *family, struct lb_addr *a)
@@ -294,6 +299,27 @@ static int cmd_pass(const char *ifname, int attach)
 	return 0;
 }
 
+#define COMMANDS "attach, detach, stats, pass-attach, pass-detach"
+
+static int known_command(const char *w)
+{
+	static const char *const names[] = { "attach", "detach", "stats", "pass-attach",
+					     "pass-detach" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(w, names[i]))
+			return 1;
+	return 0;
+}
+
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd, *ifname, *dir_opt = NULL;
@@ -302,12 +328,29 @@ int main(int argc, char **argv)
 	char dir[PATH_MAX];
 	int naddrs = 0, generic = 0, i;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("sluice-decap %s\n", SLUICE_VERSION);
+		return 0;
+	}
+	if (argc >= 2 && argv[1][0] != '-' && !known_command(argv[1])) {
+		fprintf(stderr, "sluice-decap: unknown command '%s'; commands: %s\n", argv[1],
+			COMMANDS);
+		return 2;
+	}
+	if (wants_help(argc, argv)) {
 		usage(stdout);
 		return 0;
 	}
+	if (argc >= 2 && argv[1][0] == '-') {
+		fprintf(stderr, "sluice-decap: unknown option '%s'; a command comes first: %s\n",
+			argv[1], COMMANDS);
+		return 2;
+	}
 	if (argc < 3) {
-		usage(stderr);
+		if (argc == 2)
+			fprintf(stderr, "sluice-decap: %s needs an interface\n", argv[1]);
+		else
+			usage(stderr);
 		return 2;
 	}
 	cmd = argv[1];
@@ -362,7 +405,5 @@ int main(int argc, char **argv)
 		return cmd_pass(ifname, 1);
 	if (!strcmp(cmd, "pass-detach"))
 		return cmd_pass(ifname, 0);
-	fprintf(stderr, "sluice-decap: unknown command %s\n", cmd);
-	usage(stderr);
-	return 2;
+	return 2;	/* known_command() knows every command above */
 }

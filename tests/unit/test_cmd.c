@@ -1074,6 +1074,70 @@ static char *usage_of(const char *group)
 	return text;
 }
 
+/* "sluicectl WORDS --help": the words must name a command or a group;
+ * "explain --help" printed every command's help and exited 0. */
+static void test_help_topic(void **state)
+{
+	static const struct {
+		const char *argv[4];
+		const char *group;	/* NULL: refused */
+		const char *says;	/* in the refusal */
+	} cases[] = {
+		{ { "vip", "--help" }, "vip", NULL },
+		{ { "vip", "add", "--help" }, "vip", NULL },
+		{ { "vip", "add", "10.0.0.1:80/tcp", "--help" }, "vip", NULL },
+		{ { "flows", "10.0.0.1:80/tcp", "--help" }, "flows", NULL },
+		{ { "status", "--help" }, "status", NULL },
+		{ { "--help" }, "", NULL },
+		{ { "explain", "--help" }, NULL, "unknown command 'explain'; commands: vip," },
+		{ { "vip", "frob", "--help" }, NULL, "unknown command 'vip frob'; 'vip' takes add" },
+		{ { "ring", "frob", "-h" }, NULL, "unknown command 'ring frob'" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cp_error e = { "", "" };
+		const char *group = "unset";
+		int argc = 0, err;
+
+		while (argc < 4 && cases[i].argv[argc])
+			argc++;
+		err = cp_cmd_help_topic(argc, (char **)cases[i].argv, &group, &e);
+		if (!cases[i].group) {
+			assert_int_equal(err, -EINVAL);
+			assert_non_null(strstr(e.msg, cases[i].says));
+			continue;
+		}
+		assert_int_equal(err, 0);
+		if (cases[i].group[0])
+			assert_string_equal(group, cases[i].group);
+		else
+			assert_null(group);
+	}
+}
+
+/* Which ops a read-only client may send is one column of the op table:
+ * every listing and status, no change, no report, no detach. */
+static void test_read_ops(void **state)
+{
+	static const enum cp_op reads[] = {
+		CP_OP_VIP_LIST, CP_OP_BACKEND_LIST, CP_OP_HEALTH_TARGETS, CP_OP_STATS,
+		CP_OP_FLOWS, CP_OP_RING_DIGEST, CP_OP_SAVE, CP_OP_STATUS,
+	};
+
+	(void)state;
+	for (int op = CP_OP_NONE + 1; op < CP_OP_MAX; op++) {
+		int is_read = 0;
+
+		for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+			is_read |= reads[i] == (enum cp_op)op;
+		assert_int_equal(!!cp_op_def(op)->read, is_read);
+		assert_false(cp_op_def(op)->read && cp_op_def(op)->change);
+	}
+	assert_false(cp_op_def(CP_OP_HEALTH_REPORT)->read);
+	assert_false(cp_op_def(CP_OP_DETACH)->read);
+}
+
 static void test_usage(void **state)
 {
 	static const char *const groups[] = {
@@ -1150,6 +1214,8 @@ int main(void)
 		cmocka_unit_test(test_format_add_without_bits),
 		cmocka_unit_test(test_round_trip_random),
 		cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_help_topic),
+		cmocka_unit_test(test_read_ops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

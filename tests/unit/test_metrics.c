@@ -527,6 +527,40 @@ static void test_structure(void **state)
 	cp_model_free(&m);
 }
 
+/* The API socket's families follow the rest, well formed, with every
+ * reason a client is closed for. */
+static void test_api_families(void **state)
+{
+	const struct cp_api_stats st = { .clients = 7, .max_clients = 256, .idle = 3,
+					 .stalled = 2, .evicted = 44, .refused = 1, .denied = 5,
+					 .read_only = 9 };
+	static const char *const want[] = {
+		"sluice_api_clients 7\n", "sluice_api_max_clients 256\n",
+		"sluice_api_clients_closed_total{reason=\"idle\"} 3\n",
+		"sluice_api_clients_closed_total{reason=\"stalled\"} 2\n",
+		"sluice_api_clients_closed_total{reason=\"evicted\"} 44\n",
+		"sluice_api_clients_closed_total{reason=\"refused\"} 1\n",
+		"sluice_api_clients_closed_total{reason=\"denied\"} 5\n",
+		"sluice_api_requests_denied_total 9\n",
+	};
+	struct cp_model m;
+	size_t len, before;
+	char *text;
+
+	(void)state;
+	build(&m, 0);
+	assert_int_equal(cp_metrics_render(&m, NULL, "1", &text, &len), 0);
+	before = len;
+	assert_int_equal(cp_metrics_append_api(&text, &len, &st), 0);
+	assert_true(len > before);
+	assert_int_equal(strlen(text), len);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_non_null(strstr(text + before, want[i]));
+	check_structure_n(text, T_FAMILIES + 4);
+	free(text);
+	cp_model_free(&m);
+}
+
 /* Same state reached in another order: the same text, up to the model's
  * own build counters (ring builds and their duration differ). */
 static void test_stable_order(void **state)
@@ -824,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_render_no_driver),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_structure),
+		cmocka_unit_test(test_api_families),
 		cmocka_unit_test(test_stable_order),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_http_render),
