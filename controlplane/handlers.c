@@ -216,13 +216,11 @@ static int flow_cb(const struct lb_flow_key *k, __u32 backend_id, __u32 idle_ms,
 
 static json_t *do_flows(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	struct flows_walk w = { .vip = cp_model_find_vip(&d->model, &r->vip) };
+	struct flows_walk w = { .vip = cp_model_vip_named(&d->model, &r->vip, -ENOENT, e) };
 	json_t *reply;
 
-	if (!w.vip) {
-		cp_error_set(e, -ENOENT, "vip", "no such VIP");
+	if (!w.vip)
 		return NULL;
-	}
 	w.arr = json_array();
 	if (d->driver.ops)
 		d->driver.ops->flow_foreach(d->driver.ctx, flow_cb, &w);
@@ -234,15 +232,13 @@ static json_t *do_flows(struct sluiced *d, const struct cp_request *r, struct cp
 
 static json_t *do_ring_digest(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	const struct cp_vip *v = cp_model_find_vip(&d->model, &r->vip);
+	const struct cp_vip *v = cp_model_vip_named(&d->model, &r->vip, -ENOENT, e);
 	json_t *reply;
 	char digest[24], buf[96];
 	size_t usable = 0;
 
-	if (!v) {
-		cp_error_set(e, -ENOENT, "vip", "no such VIP");
+	if (!v)
 		return NULL;
-	}
 	for (size_t j = 0; j < v->n_backends; j++)
 		usable += !strcmp(backend_state_name(&v->backends[j]), "up");
 	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)v->digest);
@@ -363,10 +359,8 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 	/* Naming a VIP that does not exist is an error, not an empty list:
 	 * scripts test for a VIP with `vip list VIP`. */
 	if ((r->op == CP_OP_VIP_LIST || r->op == CP_OP_BACKEND_LIST || r->op == CP_OP_STATS) &&
-	    (r->fields & CP_F_VIP) && !cp_model_find_vip(&d->model, &r->vip)) {
-		cp_error_set(e, -ENOENT, "vip", "no such VIP");
+	    (r->fields & CP_F_VIP) && !cp_model_vip_named(&d->model, &r->vip, -ENOENT, e))
 		return NULL;
-	}
 	switch (r->op) {
 	case CP_OP_VIP_LIST:
 		return do_vip_list(d, r);
