@@ -138,6 +138,19 @@ static json_t *stats_pair(__u64 packets, __u64 bytes)
 	return json_pack("{s:I, s:I}", "packets", (json_int_t)packets, "bytes", (json_int_t)bytes);
 }
 
+/* {"drop_fib": n, ...}: the drops after this backend was picked, by
+ * reason (fwd.h LB_BACKEND_DROP_FIRST). */
+static json_t *backend_drops_json(const struct lb_backend_stats *bs)
+{
+	static const char *const names[LB_R_MAX] = LB_REASON_NAMES;
+	json_t *o = json_object();
+
+	for (int i = 0; i < LB_BACKEND_DROPS; i++)
+		json_object_set_new(o, names[LB_BACKEND_DROP_FIRST + i],
+				    json_integer((json_int_t)bs->dropped[i]));
+	return o;
+}
+
 static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 {
 	const struct cp_driver_ops *ops = d->driver.ops;
@@ -171,6 +184,7 @@ static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 			json_object_update_new(b, json_pack("{s:I, s:I}", "packets",
 							(json_int_t)bs.packets, "bytes",
 							(json_int_t)bs.bytes));
+			json_object_set_new(b, "dropped", backend_drops_json(&bs));
 			json_array_append_new(bes, b);
 		}
 		json_object_set_new(o, "backends", bes);
