@@ -3,7 +3,8 @@
  * model_check.c - what the model accepts: cp_model_check() validates a
  * change completely against the model before anything moves, and names
  * the field and the reason when it refuses. Pure: reads the model,
- * changes nothing.
+ * changes nothing; the one question it asks outside is the is_local
+ * hook's (model.h), whether a backend is this host.
  */
 #define LB_LOG_PREFIX "model: "
 
@@ -116,27 +117,28 @@ static const struct cp_vip *backend_at(const struct cp_model *m, const struct lb
 static int addr_roles_check(const struct cp_model *m, const struct lb_addr *a, __u8 fam,
 			    __u32 field, int skip, struct cp_error *e)
 {
+	const char *other = field == CP_F_BACKEND ? "a backend" : "the encap source";
 	char buf[64], vbuf[96];
-	const struct cp_vip *v;
+	const struct cp_vip *v = NULL;
 	struct lb_addr tmp;
 	const struct lb_addr *src = encap_source(&m->node, fam, &tmp);
 
-	model_fmt_addr(a, fam, buf, sizeof(buf));
 	if (!(skip & ROLE_VIP) && (v = vip_at(m, a, fam)))
 		return cp_error_set(e, -EINVAL, model_field_name(field),
-				    "%s is the address of VIP %s: a VIP cannot also be %s", buf,
-				    model_fmt_vip(&v->key, vbuf, sizeof(vbuf)),
-				    field == CP_F_BACKEND ? "a backend" : "the encap source");
+				    "%s is the address of VIP %s: a VIP cannot also be %s",
+				    model_fmt_addr(a, fam, buf, sizeof(buf)),
+				    model_fmt_vip(&v->key, vbuf, sizeof(vbuf)), other);
+	other = field == CP_F_VIP ? "a VIP" : "the encap source";
 	if (!(skip & ROLE_BACKEND) && (v = backend_at(m, a, fam)))
 		return cp_error_set(e, -EINVAL, model_field_name(field),
-				    "%s is a backend of VIP %s: a backend cannot also be %s", buf,
-				    model_fmt_vip(&v->key, vbuf, sizeof(vbuf)),
-				    field == CP_F_VIP ? "a VIP" : "the encap source");
+				    "%s is a backend of VIP %s: a backend cannot also be %s",
+				    model_fmt_addr(a, fam, buf, sizeof(buf)),
+				    model_fmt_vip(&v->key, vbuf, sizeof(vbuf)), other);
 	if (!(skip & ROLE_ENCAP) && src && addr_eq(a, fam, src, fam))
 		return cp_error_set(e, -EINVAL, model_field_name(field),
 				    "%s is the node's encap source (%s): the balancer's own address",
-				    buf, model_field_name(fam == LB_FAMILY_V6 ? CP_F_ENCAP6
-										: CP_F_ENCAP4));
+				    model_fmt_addr(a, fam, buf, sizeof(buf)),
+				    model_field_name(fam == LB_FAMILY_V6 ? CP_F_ENCAP6 : CP_F_ENCAP4));
 	return 0;
 }
 
