@@ -31,6 +31,59 @@ int cp_parse_addr(const char *s, struct lb_addr *a, __u8 *family)
 	return 0;
 }
 
+int cp_addr_unmap4(const struct lb_addr *a, __u8 family, struct lb_addr *v4)
+{
+	if (family != LB_FAMILY_V6 || a->w[0] || a->w[1] || a->w[2] != htonl(0xffff))
+		return 0;
+	memset(v4, 0, sizeof(*v4));
+	v4->w[0] = a->w[3];
+	return 1;
+}
+
+/* The classes RFC 1122 3.2.1.3 and RFC 4291 2.5 say a unicast peer
+ * cannot have, plus link-local: a VIP or a backend reached through a
+ * router cannot be link-local, and the fast path never forwards within
+ * one link's scope. */
+static const char *unusable4(__u32 h)
+{
+	if (h == 0)
+		return "unspecified";
+	if (h == 0xffffffffu)
+		return "the limited broadcast address";
+	if ((h >> 24) == 127)
+		return "loopback";
+	if ((h >> 16) == 0xa9fe)	/* 169.254/16 */
+		return "link-local";
+	if ((h >> 28) == 0xe)		/* 224/4 */
+		return "multicast";
+	return NULL;
+}
+
+static const char *unusable6(const struct lb_addr *a)
+{
+	__u32 h = ntohl(a->w[0]);
+	struct lb_addr v4;
+
+	if (!(a->w[0] | a->w[1] | a->w[2]) && ntohl(a->w[3]) <= 1)
+		return a->w[3] ? "loopback" : "unspecified";
+	if (cp_addr_unmap4(a, LB_FAMILY_V6, &v4))
+		return "IPv4-mapped IPv6";
+	if ((h >> 22) == (0xfe80u >> 6))	/* fe80::/10 */
+		return "link-local";
+	if ((h >> 24) == 0xff)			/* ff00::/8 */
+		return "multicast";
+	return NULL;
+}
+
+const char *cp_addr_unusable(const struct lb_addr *a, __u8 family)
+{
+	if (family == LB_FAMILY_V4)
+		return a->w[1] | a->w[2] | a->w[3] ? "malformed" : unusable4(ntohl(a->w[0]));
+	if (family == LB_FAMILY_V6)
+		return unusable6(a);
+	return "malformed";
+}
+
 socklen_t cp_sockaddr(const struct lb_addr *a, __u8 family, __u16 port,
 		      struct sockaddr_storage *ss)
 {

@@ -38,6 +38,18 @@ int cp_parse_endpoint(const char *s, int port0_ok, struct lb_addr *a, __u8 *fami
 socklen_t cp_sockaddr(const struct lb_addr *a, __u8 family, __u16 port,
 		      struct sockaddr_storage *ss);
 
+/* Why a (of family) cannot be a VIP, a backend or an encap source, as
+ * words that follow "ADDR is ": "unspecified", "loopback",
+ * "link-local", "multicast", "the limited broadcast address" or
+ * "IPv4-mapped IPv6". NULL when it is none of these. An address that
+ * is not IPv4 or IPv6, or an IPv4 one with junk in words 1..3, is
+ * "malformed". Pure; any thread. */
+const char *cp_addr_unusable(const struct lb_addr *a, __u8 family);
+
+/* For an IPv4-mapped IPv6 address (::ffff:A.B.C.D), the IPv4 address it
+ * maps in *v4 and 1; else 0. */
+int cp_addr_unmap4(const struct lb_addr *a, __u8 family, struct lb_addr *v4);
+
 /* Text forms the parsers above read back. Each returns buf, or NULL
  * (errno ENOSPC: buf too small; EAFNOSUPPORT: family not
  * LB_FAMILY_V4/V6) -- never with a 64-byte buffer and a valid input. */

@@ -22,6 +22,7 @@
 
 #include "daemon_int.h"
 #include "log.h"
+#include "nl.h"
 #include "request_json.h"
 #include "state.h"
 
@@ -129,7 +130,8 @@ json_t *sluiced_apply(struct sluiced *d, const char *path, unsigned int flags, c
 	json_t *reply;
 	int n;
 
-	n = cp_state_load(path, &d->model.limits, &target, NULL, &e);
+	n = cp_state_load_checked(path, &d->model.limits, d->model.is_local,
+				  d->model.is_local_arg, &target, NULL, &e);
 	if (n == -ENOENT)
 		cp_error_set(&e, n, "path", "%s: no such file", path);
 	if (n)
@@ -220,7 +222,8 @@ int sluiced_check_config(const char *path, const struct lb_params *limits, FILE 
 	struct cp_error e = { "", "" };
 	struct cp_model m;
 	size_t backends = 0;
-	int err = cp_state_load(path, limits, &m, NULL, &e);
+	/* nl.c answers without a netlink handle of its own. */
+	int err = cp_state_load_checked(path, limits, cp_nl_is_local, NULL, &m, NULL, &e);
 
 	if (err == -ENOENT)
 		cp_error_set(&e, err, path, "no such file");

@@ -568,6 +568,11 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 			d->model.nexthop_arg = l.nl;
 		}
 	}
+	/* A backend at one of this host's addresses is refused, with or
+	 * without a fast path; without one (l.nl NULL) each query opens
+	 * a socket of its own. */
+	d->model.is_local = cp_nl_is_local;
+	d->model.is_local_arg = l.nl;
 	/* After a restart the model takes the ids and gens the pinned
 	 * program already uses: flows pinned to them keep their backend. */
 	if (!err && d->adopted)

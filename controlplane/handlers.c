@@ -141,6 +141,19 @@ static json_t *stats_pair(__u64 packets, __u64 bytes)
 	return json_pack("{s:I, s:I}", "packets", (json_int_t)packets, "bytes", (json_int_t)bytes);
 }
 
+/* {"drop_fib": n, ...}: the drops after this backend was picked, by
+ * reason (fwd.h LB_BACKEND_DROP_FIRST). */
+static json_t *backend_drops_json(const struct lb_backend_stats *bs)
+{
+	static const char *const names[LB_R_MAX] = LB_REASON_NAMES;
+	json_t *o = json_object();
+
+	for (int i = 0; i < LB_BACKEND_DROPS; i++)
+		json_object_set_new(o, names[LB_BACKEND_DROP_FIRST + i],
+				    json_integer((json_int_t)bs->dropped[i]));
+	return o;
+}
+
 static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 {
 	const struct cp_driver_ops *ops = d->driver.ops;
@@ -174,6 +187,7 @@ static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 			json_object_update_new(b, json_pack("{s:I, s:I}", "packets",
 							(json_int_t)bs.packets, "bytes",
 							(json_int_t)bs.bytes));
+			json_object_set_new(b, "dropped", backend_drops_json(&bs));
 			json_array_append_new(bes, b);
 		}
 		json_object_set_new(o, "backends", bes);
@@ -219,13 +233,11 @@ static int flow_cb(const struct lb_flow_key *k, __u32 backend_id, __u32 idle_ms,
 
 static json_t *do_flows(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	struct flows_walk w = { .vip = cp_model_find_vip(&d->model, &r->vip) };
+	struct flows_walk w = { .vip = cp_model_vip_named(&d->model, &r->vip, -ENOENT, e) };
 	json_t *reply;
 
-	if (!w.vip) {
-		cp_error_set(e, -ENOENT, "vip", "no such VIP");
+	if (!w.vip)
 		return NULL;
-	}
 	w.arr = json_array();
 	if (d->driver.ops)
 		d->driver.ops->flow_foreach(d->driver.ctx, flow_cb, &w);
@@ -237,15 +249,13 @@ static json_t *do_flows(struct sluiced *d, const struct cp_request *r, struct cp
 
 static json_t *do_ring_digest(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	const struct cp_vip *v = cp_model_find_vip(&d->model, &r->vip);
+	const struct cp_vip *v = cp_model_vip_named(&d->model, &r->vip, -ENOENT, e);
 	json_t *reply;
 	char digest[24], buf[96];
 	size_t usable = 0;
 
-	if (!v) {
-		cp_error_set(e, -ENOENT, "vip", "no such VIP");
+	if (!v)
 		return NULL;
-	}
 	for (size_t j = 0; j < v->n_backends; j++)
 		usable += !strcmp(backend_state_name(&v->backends[j]), "up");
 	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)v->digest);
@@ -394,10 +404,8 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 	/* Naming a VIP that does not exist is an error, not an empty list:
 	 * scripts test for a VIP with `vip list VIP`. */
 	if ((r->op == CP_OP_VIP_LIST || r->op == CP_OP_BACKEND_LIST || r->op == CP_OP_STATS) &&
-	    (r->fields & CP_F_VIP) && !cp_model_find_vip(&d->model, &r->vip)) {
-		cp_error_set(e, -ENOENT, "vip", "no such VIP");
+	    (r->fields & CP_F_VIP) && !cp_model_vip_named(&d->model, &r->vip, -ENOENT, e))
 		return NULL;
-	}
 	switch (r->op) {
 	case CP_OP_VIP_LIST:
 		return do_vip_list(d, r);

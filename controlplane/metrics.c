@@ -40,6 +40,8 @@ struct table {
 	struct lb_reason_stats reasons[LB_R_MAX];
 };
 
+static const char *const reason_names[LB_R_MAX] = LB_REASON_NAMES;
+
 enum { ST_UP, ST_DOWN, ST_DRAINING };
 static const char *const state_names[] = { "up", "down", "draining" };
 
@@ -244,6 +246,21 @@ static void write_backends(FILE *f, const struct table *t)
 	backend_counter(f, t, "sluice_backend_bytes_total", BACKEND_FIELD(bytes),
 			"Bytes forwarded to the backend (frames as received, before encapsulation).");
 
+	family(f, "sluice_backend_dropped_packets_total", "counter",
+	       "Packets dropped after the backend was picked (no route, neighbour, room or "
+	       "encap source; too big), by reason as in sluice_packets_total.");
+	for (size_t i = 0; i < t->n_vips; i++) {
+		const struct vip_row *v = &t->vips[i];
+
+		for (size_t j = v->first; j < v->first + v->n; j++)
+			for (int r = 0; r < LB_BACKEND_DROPS; r++) {
+				series_open(f, "sluice_backend_dropped_packets_total", v,
+					    &t->backends[j]);
+				fprintf(f, ",reason=\"%s\"} %llu\n", reason_names[LB_BACKEND_DROP_FIRST + r],
+					(unsigned long long)t->backends[j].st.dropped[r]);
+			}
+	}
+
 	family(f, "sluice_backend_up", "gauge",
 	       "1 if the backend takes new flows (not down, not draining), else 0.");
 	for (size_t i = 0; i < t->n_vips; i++) {
@@ -290,17 +307,15 @@ static void write_backends(FILE *f, const struct table *t)
 
 static void write_reasons(FILE *f, const struct table *t)
 {
-	static const char *const names[LB_R_MAX] = LB_REASON_NAMES;
-
 	family(f, "sluice_packets_total", "counter",
 	       "Packets seen by the fast path, by verdict reason (each packet counted once).");
 	for (int i = 0; i < LB_R_MAX; i++)
-		fprintf(f, "sluice_packets_total{reason=\"%s\"} %llu\n", names[i],
+		fprintf(f, "sluice_packets_total{reason=\"%s\"} %llu\n", reason_names[i],
 			(unsigned long long)t->reasons[i].packets);
 	family(f, "sluice_bytes_total", "counter",
 	       "Bytes seen by the fast path, by verdict reason.");
 	for (int i = 0; i < LB_R_MAX; i++)
-		fprintf(f, "sluice_bytes_total{reason=\"%s\"} %llu\n", names[i],
+		fprintf(f, "sluice_bytes_total{reason=\"%s\"} %llu\n", reason_names[i],
 			(unsigned long long)t->reasons[i].bytes);
 }
 

@@ -17,6 +17,8 @@
  *   sluice_vip_backends{vip,state="up|down|draining"}   gauge
  *   sluice_backend_packets_total{vip,backend}           counter
  *   sluice_backend_bytes_total{vip,backend}             counter
+ *   sluice_backend_dropped_packets_total{vip,backend,reason}  counter, every reason
+ *                                         after the pick (fwd.h LB_BACKEND_DROP_FIRST)
  *   sluice_backend_up{vip,backend}                      gauge 1/0 (state "up")
  *   sluice_backend_health{vip,backend,health}           gauge, state set: one of
  *                                                       unknown/up/down is 1, the others 0

@@ -67,6 +67,20 @@ struct cp_model_stats {
  * LB_BACKEND_F_NH_VALID) before it is pushed; optional. */
 typedef int (*cp_nexthop_fn)(void *arg, struct lb_backend *b);
 
+/* What a route lookup says of an address on this host: the balancer's
+ * own address (RTN_LOCAL) or the broadcast address of a connected
+ * subnet (RTN_BROADCAST). */
+enum cp_local {
+	CP_LOCAL_NO = 0,
+	CP_LOCAL_ADDR,
+	CP_LOCAL_BROADCAST,
+};
+
+/* An enum cp_local for address a of family on this host (cp_nl_is_local
+ * is one); optional. Anything else, a failed lookup included, is
+ * CP_LOCAL_NO: the next hop says why later. */
+typedef int (*cp_is_local_fn)(void *arg, __u8 family, const struct lb_addr *a);
+
 struct cp_model {
 	struct cp_vip *vips;
 	size_t n_vips;
@@ -79,6 +93,8 @@ struct cp_model {
 	struct cp_driver *driver;	/* NULL: validate and keep state only */
 	cp_nexthop_fn nexthop;
 	void *nexthop_arg;
+	cp_is_local_fn is_local;	/* backends must not be this host's: checked when set */
+	void *is_local_arg;
 	struct cp_model_stats stats;
 	/* While adopting a pinned fast path: its backend entries, so that
 	 * the model takes the same ids and gens (cp_model_adopt_begin). */
@@ -134,6 +150,11 @@ int cp_model_refresh_nexthops(struct cp_model *m);
 int cp_model_refresh_nexthops_step(struct cp_model *m, size_t *cursor, size_t budget);
 
 struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_key *k);
+/* The VIP k names, or NULL with e set to err on field "vip": "A:P/tcp:
+ * no such VIP", with the IPv4 VIP meant when k's address is
+ * IPv4-mapped. For every request that names a VIP. */
+const struct cp_vip *cp_model_vip_named(const struct cp_model *m, const struct lb_vip_key *k,
+				       int err, struct cp_error *e);
 struct cp_backend *cp_vip_find_backend(const struct cp_vip *v, const struct lb_addr *a,
 				       __u8 family);
 

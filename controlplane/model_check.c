@@ -3,7 +3,8 @@
  * model_check.c - what the model accepts: cp_model_check() validates a
  * change completely against the model before anything moves, and names
  * the field and the reason when it refuses. Pure: reads the model,
- * changes nothing.
+ * changes nothing; the one question it asks outside is the is_local
+ * hook's (model.h), whether a backend is this host.
  */
 #define LB_LOG_PREFIX "model: "
 
@@ -33,19 +34,6 @@ static int addr_well_formed(const struct lb_addr *a, __u8 family)
 	return family == LB_FAMILY_V6;
 }
 
-/* A unicast address a packet can come from or go to: not unspecified,
- * loopback, multicast or the IPv4 limited broadcast. */
-static int addr_unicast(const struct lb_addr *a, __u8 family)
-{
-	__u32 h = ntohl(a->w[0]);
-
-	if (family == LB_FAMILY_V4)
-		return h && h != 0xffffffffu && (h >> 28) != 0xe && (h >> 24) != 127;
-	if (!(a->w[0] | a->w[1] | a->w[2]) && (ntohl(a->w[3]) <= 1))
-		return 0;	/* :: and ::1 */
-	return (h >> 24) != 0xff;
-}
-
 const char *model_fmt_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len)
 {
 	const char *s = cp_format_addr(a, family, buf, len);
@@ -58,6 +46,119 @@ const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len)
 	const char *s = cp_format_vip(k, buf, len);
 
 	return s ? s : "(bad VIP)";
+}
+
+/* --- What an address may be ------------------------------------------- */
+
+/* An address of a class no packet can be forwarded to or from (address.h)
+ * names its class; a mapped IPv4 says which address was meant. role
+ * ends the reason: "not usable as a VIP". */
+static int addr_class_check(const struct lb_addr *a, __u8 family, __u32 field,
+			    const char *role, struct cp_error *e)
+{
+	const char *cls = cp_addr_unusable(a, family);
+	char buf[64], v4buf[64];
+	struct lb_addr v4;
+
+	if (!cls)
+		return 0;
+	model_fmt_addr(a, family, buf, sizeof(buf));
+	if (cp_addr_unmap4(a, family, &v4))
+		return cp_error_set(e, -EINVAL, model_field_name(field), "%s is %s: use %s", buf,
+				    cls, model_fmt_addr(&v4, LB_FAMILY_V4, v4buf, sizeof(v4buf)));
+	return cp_error_set(e, -EINVAL, model_field_name(field), "%s is %s: %s", buf, cls, role);
+}
+
+static int addr_eq(const struct lb_addr *a, __u8 fa, const struct lb_addr *b, __u8 fb)
+{
+	return fa == fb && !memcmp(a, b, sizeof(*a));
+}
+
+/* The node's encap source of family, or NULL if it has none. */
+static const struct lb_addr *encap_source(const struct cp_node *n, __u8 family,
+					  struct lb_addr *tmp)
+{
+	static const struct lb_addr none;
+
+	if (family == LB_FAMILY_V6)
+		return memcmp(&n->encap_src6, &none, sizeof(none)) ? &n->encap_src6 : NULL;
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->w[0] = n->encap_src4;
+	return n->encap_src4 ? tmp : NULL;
+}
+
+/* The first VIP at address a, or NULL. */
+static const struct cp_vip *vip_at(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
+{
+	for (size_t i = 0; i < m->n_vips; i++)
+		if (addr_eq(&m->vips[i].key.addr, m->vips[i].key.family, a, fam))
+			return &m->vips[i];
+	return NULL;
+}
+
+/* The first VIP with a backend at address a, or NULL. */
+static const struct cp_vip *backend_at(const struct cp_model *m, const struct lb_addr *a,
+				       __u8 fam)
+{
+	for (size_t i = 0; i < m->n_vips; i++)
+		if (cp_vip_find_backend(&m->vips[i], a, fam))
+			return &m->vips[i];
+	return NULL;
+}
+
+/* a (a VIP's, a backend's or an encap source's address: field) must not
+ * be another role's: a VIP as a backend loops packets through the
+ * balancer, and a VIP or a backend at the encap source takes the
+ * balancer's own traffic. skip: the roles a is allowed to share
+ * (its own). */
+#define ROLE_VIP 1
+#define ROLE_BACKEND 2
+#define ROLE_ENCAP 4
+static int addr_roles_check(const struct cp_model *m, const struct lb_addr *a, __u8 fam,
+			    __u32 field, int skip, struct cp_error *e)
+{
+	const char *other = field == CP_F_BACKEND ? "a backend" : "the encap source";
+	char buf[64], vbuf[96];
+	const struct cp_vip *v = NULL;
+	struct lb_addr tmp;
+	const struct lb_addr *src = encap_source(&m->node, fam, &tmp);
+
+	if (!(skip & ROLE_VIP) && (v = vip_at(m, a, fam)))
+		return cp_error_set(e, -EINVAL, model_field_name(field),
+				    "%s is the address of VIP %s: a VIP cannot also be %s",
+				    model_fmt_addr(a, fam, buf, sizeof(buf)),
+				    model_fmt_vip(&v->key, vbuf, sizeof(vbuf)), other);
+	other = field == CP_F_VIP ? "a VIP" : "the encap source";
+	if (!(skip & ROLE_BACKEND) && (v = backend_at(m, a, fam)))
+		return cp_error_set(e, -EINVAL, model_field_name(field),
+				    "%s is a backend of VIP %s: a backend cannot also be %s",
+				    model_fmt_addr(a, fam, buf, sizeof(buf)),
+				    model_fmt_vip(&v->key, vbuf, sizeof(vbuf)), other);
+	if (!(skip & ROLE_ENCAP) && src && addr_eq(a, fam, src, fam))
+		return cp_error_set(e, -EINVAL, model_field_name(field),
+				    "%s is the node's encap source (%s): the balancer's own address",
+				    model_fmt_addr(a, fam, buf, sizeof(buf)),
+				    model_field_name(fam == LB_FAMILY_V6 ? CP_F_ENCAP6 : CP_F_ENCAP4));
+	return 0;
+}
+
+/* A backend on this host would be the balancer sending to itself: the
+ * route to it is local (or broadcast), never out of an interface. */
+static int backend_local_check(const struct cp_model *m, const struct lb_addr *a, __u8 fam,
+			       struct cp_error *e)
+{
+	char buf[64];
+	int local = m->is_local ? m->is_local(m->is_local_arg, fam, a) : CP_LOCAL_NO;
+
+	if (local == CP_LOCAL_ADDR)
+		return cp_error_set(e, -EINVAL, model_field_name(CP_F_BACKEND),
+				    "%s is this host's own address (route is local): the balancer cannot be its own backend",
+				    model_fmt_addr(a, fam, buf, sizeof(buf)));
+	if (local == CP_LOCAL_BROADCAST)
+		return cp_error_set(e, -EINVAL, model_field_name(CP_F_BACKEND),
+				    "%s is the broadcast address of a connected subnet (route is broadcast): not a backend",
+				    model_fmt_addr(a, fam, buf, sizeof(buf)));
+	return 0;
 }
 
 /* The settings fields a request supplies. An ADD supplies them all: its
@@ -120,8 +221,6 @@ static int values_check(const struct cp_request *r, struct cp_error *e)
 
 static int vip_key_check(const struct lb_vip_key *k, struct cp_error *e)
 {
-	char buf[64];
-
 	if (k->family != LB_FAMILY_V4 && k->family != LB_FAMILY_V6)
 		return cp_error_set(e, -EINVAL, model_field_name(CP_F_VIP),
 				    "missing, or not IPv4/IPv6");
@@ -131,27 +230,43 @@ static int vip_key_check(const struct lb_vip_key *k, struct cp_error *e)
 	if (!addr_well_formed(&k->addr, k->family))
 		return cp_error_set(e, -EINVAL, model_field_name(CP_F_VIP),
 				    "IPv4 address with junk in words 1..3");
-	if (!addr_unicast(&k->addr, k->family))
-		return cp_error_set(e, -EINVAL, model_field_name(CP_F_VIP),
-				    "%s is not a unicast address",
-				    model_fmt_addr(&k->addr, k->family, buf, sizeof(buf)));
-	return 0;
+	return addr_class_check(&k->addr, k->family, CP_F_VIP, "not usable as a VIP", e);
+}
+
+const struct cp_vip *cp_model_vip_named(const struct cp_model *m, const struct lb_vip_key *k,
+				       int err, struct cp_error *e)
+{
+	const struct cp_vip *v = cp_model_find_vip(m, k);
+	char buf[96], hint[80] = "";
+	struct lb_vip_key k4;
+
+	if (v)
+		return v;
+	/* The one VIP a mistyped family can hide: [::ffff:A]:P for A:P. */
+	k4 = *k;
+	if (cp_addr_unmap4(&k->addr, k->family, &k4.addr)) {
+		k4.family = LB_FAMILY_V4;
+		snprintf(hint, sizeof(hint), " (IPv4-mapped: use %s)",
+			 model_fmt_vip(&k4, buf, sizeof(buf)));
+	}
+	cp_error_set(e, err, model_field_name(CP_F_VIP), "%s: no such VIP%s",
+		     model_fmt_vip(k, buf, sizeof(buf)), hint);
+	return NULL;
 }
 
 /* The VIP the request names: must exist unless adding. */
 static int vip_lookup(const struct cp_model *m, const struct cp_request *r, int err,
 		      struct cp_vip **out, struct cp_error *e)
 {
-	char buf[96];
-
-	*out = cp_model_find_vip(m, &r->vip);
-	if (!*out)
-		return cp_error_set(e, err, model_field_name(CP_F_VIP), "%s: no such VIP",
-				    model_fmt_vip(&r->vip, buf, sizeof(buf)));
-	return 0;
+	*out = (struct cp_vip *)cp_model_vip_named(m, &r->vip, err, e);
+	return *out ? 0 : err;
 }
 
-static int ring_check(const struct cp_model *m, __u32 size, struct cp_error *e)
+/* n_backends: the VIP's backends, every one of them (drained and down
+ * ones come back without a ring change). Maglev gives each backend at
+ * least one slot only when the ring has as many slots as backends. */
+static int ring_check(const struct cp_model *m, __u32 size, size_t n_backends,
+		      struct cp_error *e)
 {
 	__u32 max = m->limits.max_ring < LB_MAGLEV_MAX_RING ? m->limits.max_ring
 							     : LB_MAGLEV_MAX_RING;
@@ -164,6 +279,10 @@ static int ring_check(const struct cp_model *m, __u32 size, struct cp_error *e)
 	if (!lb_maglev_is_prime(size))
 		return cp_error_set(e, -EINVAL, model_field_name(CP_F_RING),
 				    "%u is not prime", size);
+	if (size < n_backends)
+		return cp_error_set(e, -EINVAL, model_field_name(CP_F_RING),
+				    "%u slots for %zu backends: every backend needs a slot, so the ring needs at least %zu",
+				    size, n_backends, n_backends);
 	return 0;
 }
 
@@ -207,9 +326,9 @@ static int check_relations(const struct lb_vip_key *k, const struct cp_check *c,
 }
 
 static int spec_check(const struct cp_model *m, const struct cp_request *r,
-		      const struct cp_vip_spec *s, struct cp_error *e)
+		      const struct cp_vip_spec *s, size_t n_backends, struct cp_error *e)
 {
-	int err = ring_check(m, s->ring_size, e);
+	int err = ring_check(m, s->ring_size, n_backends, e);
 
 	if (!err)
 		err = check_params_used(r, &s->check, e);
@@ -278,11 +397,13 @@ static int vip_add_check(const struct cp_model *m, const struct cp_request *r,
 	if (cp_model_find_vip(m, &r->vip))
 		return cp_error_set(e, -EEXIST, model_field_name(CP_F_VIP), "%s exists",
 				    model_fmt_vip(&r->vip, buf, sizeof(buf)));
-	err = room_for_vip(m, &r->vip, e);
+	err = addr_roles_check(m, &r->vip.addr, r->vip.family, CP_F_VIP, ROLE_VIP, e);
+	if (!err)
+		err = room_for_vip(m, &r->vip, e);
 	if (err)
 		return err;
 	model_spec_build(NULL, r, &s);
-	return spec_check(m, r, &s, e);
+	return spec_check(m, r, &s, 0, e);
 }
 
 static int vip_set_check(const struct cp_model *m, const struct cp_request *r,
@@ -295,7 +416,7 @@ static int vip_set_check(const struct cp_model *m, const struct cp_request *r,
 	if (err)
 		return err;
 	model_spec_build(v, r, &s);
-	return spec_check(m, r, &s, e);
+	return spec_check(m, r, &s, v->n_backends, e);
 }
 
 /* The VIP and the backend a backend request names; the backend must
@@ -326,21 +447,41 @@ static int backend_lookup(const struct cp_model *m, const struct cp_request *r, 
 			    "%s is not a backend of %s", abuf, vbuf);
 }
 
+/* The 1 + n-th backend of v: a ring of M slots holds M backends. */
+static int ring_room_check(const struct cp_vip *v, struct cp_error *e)
+{
+	char buf[96];
+
+	if (v->n_backends < v->spec.ring_size)
+		return 0;
+	return cp_error_set(e, -EINVAL, model_field_name(CP_F_BACKEND),
+			    "VIP %s has a ring of %u slots and %zu backends: a backend more needs a ring of at least %zu (vip set --ring)",
+			    model_fmt_vip(&v->key, buf, sizeof(buf)), v->spec.ring_size,
+			    v->n_backends, v->n_backends + 1);
+}
+
 static int backend_add_check(const struct cp_model *m, const struct cp_request *r,
 			     struct cp_error *e)
 {
-	char buf[64];
+	const struct lb_addr *a = &r->backend;
+	__u8 fam = r->backend_family;
 	int err = backend_lookup(m, r, 0, -ENOENT, e);
 
-	if (err)
-		return err;
 	/* Backend family vs the node's encap sources is not checked: the
 	 * source may be configured later, and meanwhile the fast path
 	 * counts the packets as drop_no_source. */
-	if (!addr_unicast(&r->backend, r->backend_family))
-		return cp_error_set(e, -EINVAL, model_field_name(CP_F_BACKEND),
-				    "%s is not a unicast address",
-				    model_fmt_addr(&r->backend, r->backend_family, buf, sizeof(buf)));
+	if (!err)
+		err = addr_class_check(a, fam, CP_F_BACKEND, "not routable to a backend", e);
+	/* Another VIP's backend at the same address is fine: one server
+	 * behind several services. */
+	if (!err)
+		err = addr_roles_check(m, a, fam, CP_F_BACKEND, ROLE_BACKEND, e);
+	if (!err)
+		err = ring_room_check(cp_model_find_vip(m, &r->vip), e);
+	if (!err)
+		err = backend_local_check(m, a, fam, e);
+	if (err)
+		return err;
 	if (model_count_backends(m) >= m->limits.max_backends)
 		return cp_error_set(e, -ENOSPC, model_field_name(CP_F_BACKEND),
 				    "too many backends: the fast path holds %u VIP-backend pairs",
@@ -356,20 +497,26 @@ static int health_check(const struct cp_model *m, const struct cp_request *r,
 	return backend_lookup(m, r, 1, -ENOENT, e);
 }
 
-static int node_check(const struct cp_request *r, struct cp_error *e)
+/* An encap source is the outer source address backends answer ICMP to:
+ * a unicast address of this host that is no VIP and no backend. */
+static int encap_check(const struct cp_model *m, const struct lb_addr *a, __u8 fam, __u32 field,
+		       struct cp_error *e)
 {
-	char buf[64];
-	struct lb_addr a4 = { { r->encap_src4, 0, 0, 0 } };
+	int err = addr_class_check(a, fam, field, "not usable as an encap source", e);
 
-	if ((r->fields & CP_F_ENCAP4) && !addr_unicast(&a4, LB_FAMILY_V4))
-		return cp_error_set(e, -EINVAL, model_field_name(CP_F_ENCAP4),
-				    "%s is not a unicast address",
-				    model_fmt_addr(&a4, LB_FAMILY_V4, buf, sizeof(buf)));
-	if ((r->fields & CP_F_ENCAP6) && !addr_unicast(&r->encap_src6, LB_FAMILY_V6))
-		return cp_error_set(e, -EINVAL, model_field_name(CP_F_ENCAP6),
-				    "%s is not a unicast address",
-				    model_fmt_addr(&r->encap_src6, LB_FAMILY_V6, buf, sizeof(buf)));
-	return 0;
+	return err ? err : addr_roles_check(m, a, fam, field, ROLE_ENCAP, e);
+}
+
+static int node_check(const struct cp_model *m, const struct cp_request *r, struct cp_error *e)
+{
+	struct lb_addr a4 = { { r->encap_src4, 0, 0, 0 } };
+	int err = 0;
+
+	if (r->fields & CP_F_ENCAP4)
+		err = encap_check(m, &a4, LB_FAMILY_V4, CP_F_ENCAP4, e);
+	if (!err && (r->fields & CP_F_ENCAP6))
+		err = encap_check(m, &r->encap_src6, LB_FAMILY_V6, CP_F_ENCAP6, e);
+	return err;
 }
 
 static int op_check(const struct cp_model *m, const struct cp_request *r, struct cp_error *e)
@@ -389,7 +536,7 @@ static int op_check(const struct cp_model *m, const struct cp_request *r, struct
 	case CP_OP_BACKEND_DEL:
 		return backend_lookup(m, r, 1, -ENOENT, e);
 	case CP_OP_NODE_SET:
-		return node_check(r, e);
+		return node_check(m, r, e);
 	case CP_OP_HEALTH_REPORT:
 		return health_check(m, r, e);
 	default:

@@ -335,18 +335,20 @@ static int diff_removals(struct cp_model *m, const struct cp_model *t, struct mo
 	for (size_t i = m->n_vips; i-- > 0;) {
 		const struct cp_vip *tv = cp_model_find_vip(t, &m->vips[i].key);
 		struct cp_request r;
-		int err;
+		int err = 0;
 
 		if (!tv) {
 			cp_model_vip_request(&m->vips[i], &r);
 			r.op = CP_OP_VIP_DEL;
 			r.fields = CP_F_VIP;
 			err = model_batch_change(m, b, &r, e);
-		} else {
-			err = diff_vip_set(m, b, &m->vips[i], tv, e);
 		}
+		/* Backends go before the settings: a smaller ring must
+		 * still hold every backend left (model_check.c). */
 		for (size_t j = m->vips[i].n_backends; tv && !err && j-- > 0;)
 			err = diff_backend(m, b, &m->vips[i], &m->vips[i].backends[j], tv, e);
+		if (tv && !err)
+			err = diff_vip_set(m, b, &m->vips[i], tv, e);
 		if (err)
 			return err;
 	}
@@ -413,16 +415,18 @@ int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struc
 	int n, total;
 
 	/* Removals first and flushed on their own: the ids and the room
-	 * they free are then truly free for the additions. */
-	total = diff_node(m, target, e);
-	if (total < 0) {
-		m->stats.changes_rejected++;
+	 * they free are then truly free for the additions. The node's
+	 * settings between the two: an encap source may take the address
+	 * of a VIP removed, and a VIP added the old source's. */
+	total = diff_batch(m, target, diff_removals, e);
+	if (total < 0)
 		return total;
-	}
-	m->stats.changes_applied += (__u64)total;
-	n = diff_batch(m, target, diff_removals, e);
-	if (n < 0)
+	n = diff_node(m, target, e);
+	if (n < 0) {
+		m->stats.changes_rejected++;
 		return n;
+	}
+	m->stats.changes_applied += (__u64)n;
 	total += n;
 	n = diff_batch(m, target, diff_additions, e);
 	return n < 0 ? n : total + n;

@@ -45,6 +45,7 @@
 #include <libmnl/libmnl.h>
 
 #include "log.h"
+#include "model.h"
 #include "nl.h"
 
 /* The kernel's NUD_VALID (include/net/neighbour.h; not in the UAPI): the
@@ -69,6 +70,18 @@
  * effort: an overflow is reported as CP_NL_CHANGED_LOST anyway. */
 #define NL_MONITOR_RCVBUF (1 << 20)
 
+/* cp_nl_is_local's answers, direct-mapped: a reload adds the same few
+ * hundred backends to every VIP, and each lookup is a netlink round trip
+ * (tens of microseconds on a busy host). Emptied by the monitor when a
+ * route or link changes. */
+#define NL_LOCAL_BITS 12
+
+struct nl_local {
+	struct lb_addr addr;
+	__u8 family;		/* 0: empty slot */
+	__u8 answer;		/* enum cp_local */
+};
+
 struct cp_nl {
 	struct mnl_socket *req;	/* requests and their replies */
 	struct mnl_socket *mon;	/* notifications, non-blocking */
@@ -77,6 +90,7 @@ struct cp_nl {
 	char *buf;		/* NL_RX_SIZE bytes, shared: one thread owns nl */
 	char extack[128];	/* kernel's message about the last refused request */
 	void *said;		/* tsearch tree of struct nh_said: see say_once */
+	struct nl_local *local;	/* 1 << NL_LOCAL_BITS, or NULL: no cache */
 };
 
 union nl_req {
@@ -263,32 +277,22 @@ static struct nlmsghdr *req_start(union nl_req *req, __u16 type, __u16 flags)
 
 /* --- Open / close ------------------------------------------------------ */
 
-struct cp_nl *cp_nl_open(void)
+/* The request socket and the receive buffer: all a one-shot query needs. */
+static int req_open(struct cp_nl *nl)
 {
-	unsigned int groups = RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
-	int rcvbuf = NL_MONITOR_RCVBUF;
-	struct cp_nl *nl;
 	int one = 1;
 	int err;
 
-	nl = calloc(1, sizeof(*nl));
-	if (!nl) {
-		pr_warn("out of memory\n");
-		errno = ENOMEM;
-		return NULL;
-	}
 	nl->buf = malloc(NL_RX_SIZE);
 	if (!nl->buf) {
-		err = -ENOMEM;
 		pr_warn("out of memory\n");
-		goto fail;
+		return -ENOMEM;
 	}
-
 	nl->req = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	if (!nl->req) {
 		err = -errno;
 		pr_warn("netlink socket: %s\n", strerror(-err));
-		goto fail;
+		return err;
 	}
 	/* Best effort, only for better log lines: the kernel's reason for a
 	 * refusal, and errors that do not echo the whole request back. */
@@ -297,9 +301,28 @@ struct cp_nl *cp_nl_open(void)
 	if (mnl_socket_bind(nl->req, 0, MNL_SOCKET_AUTOPID) < 0) {
 		err = -errno;
 		pr_warn("bind netlink socket: %s\n", strerror(-err));
-		goto fail;
+		return err;
 	}
 	nl->portid = mnl_socket_get_portid(nl->req);
+	return 0;
+}
+
+struct cp_nl *cp_nl_open(void)
+{
+	unsigned int groups = RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+	int rcvbuf = NL_MONITOR_RCVBUF;
+	struct cp_nl *nl;
+	int err;
+
+	nl = calloc(1, sizeof(*nl));
+	if (!nl) {
+		pr_warn("out of memory\n");
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = req_open(nl);
+	if (err)
+		goto fail;
 
 	nl->mon = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (!nl->mon) {
@@ -338,6 +361,7 @@ void cp_nl_close(struct cp_nl *nl)
 	if (nl->req)
 		mnl_socket_close(nl->req);
 	tdestroy(nl->said, free);
+	free(nl->local);
 	free(nl->buf);
 	free(nl);
 }
@@ -492,6 +516,54 @@ static int route_get(struct cp_nl *nl, int af, const void *dst, struct nl_route 
 	mnl_attr_put(nlh, RTA_DST, af_len(af), dst);
 	memset(out, 0, sizeof(*out));
 	return talk(nl, nlh, route_reply, out);
+}
+
+static struct nl_local *local_slot(struct cp_nl *nl, const struct lb_addr *a)
+{
+	__u32 h = (a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3]) * 0x9e3779b1u;
+
+	return nl->local ? &nl->local[h >> (32 - NL_LOCAL_BITS)] : NULL;
+}
+
+static int route_local(struct cp_nl *nl, int af, const struct lb_addr *a)
+{
+	struct nl_route rt;
+
+	if (route_get(nl, af, a, &rt))
+		return CP_LOCAL_NO;
+	return rt.type == RTN_LOCAL ? CP_LOCAL_ADDR
+	       : rt.type == RTN_BROADCAST ? CP_LOCAL_BROADCAST : CP_LOCAL_NO;
+}
+
+/* A socket of its own when the caller has none (sluiced --check-config,
+ * a daemon without a fast path): a few more microseconds per query, and
+ * no cache, since no monitor would empty it. */
+int cp_nl_is_local(void *arg, __u8 family, const struct lb_addr *a)
+{
+	struct cp_nl *nl = arg, *own;
+	struct nl_local *slot;
+	int af = family_af(family), ans;
+
+	if (!af || !a)
+		return CP_LOCAL_NO;
+	if (!nl) {
+		own = calloc(1, sizeof(*own));
+		ans = own && !req_open(own) ? route_local(own, af, a) : CP_LOCAL_NO;
+		cp_nl_close(own);
+		return ans;
+	}
+	if (!nl->local)
+		nl->local = calloc(1u << NL_LOCAL_BITS, sizeof(*nl->local));
+	slot = local_slot(nl, a);
+	if (slot && slot->family == family && !memcmp(&slot->addr, a, sizeof(*a)))
+		return slot->answer;
+	ans = route_local(nl, af, a);
+	if (slot) {
+		slot->addr = *a;
+		slot->family = family;
+		slot->answer = (__u8)ans;
+	}
+	return ans;
 }
 
 static const char *rtn_name(__u8 type)
@@ -812,17 +884,19 @@ static int monitor_msg(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int cp_nl_monitor_read(struct cp_nl *nl, int *changed)
+/* An address may have become local, or stopped being so. */
+static void local_forget(struct cp_nl *nl, int changed)
+{
+	if (nl->local && (changed & ~CP_NL_CHANGED_NEIGH))
+		memset(nl->local, 0, sizeof(*nl->local) << NL_LOCAL_BITS);
+}
+
+static int monitor_drain(struct cp_nl *nl, int *changed)
 {
 	ssize_t n;
 	int err;
 	int i;
 
-	if (!nl || !changed) {
-		pr_warn("NULL argument\n");
-		return -EINVAL;
-	}
-	*changed = 0;
 	for (i = 0; i < NL_MONITOR_BATCH; i++) {
 		n = mnl_socket_recvfrom(nl->mon, nl->buf, NL_RX_SIZE);
 		if (n < 0) {
@@ -846,4 +920,18 @@ int cp_nl_monitor_read(struct cp_nl *nl, int *changed)
 			*changed |= CP_NL_CHANGED_LOST;
 	}
 	return 0;
+}
+
+int cp_nl_monitor_read(struct cp_nl *nl, int *changed)
+{
+	int err;
+
+	if (!nl || !changed) {
+		pr_warn("NULL argument\n");
+		return -EINVAL;
+	}
+	*changed = 0;
+	err = monitor_drain(nl, changed);
+	local_forget(nl, *changed);
+	return err;
 }

@@ -92,6 +92,13 @@ int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
  * logged by cp_nl_nexthop); -EINVAL only for NULL arguments. */
 int cp_nl_fill_backend(void *nl, struct lb_backend *b);
 
+/* cp_is_local_fn (model.h): an enum cp_local for a on this host, from
+ * the kernel's route to it (RTN_LOCAL: one of its addresses, also an
+ * AnyIP `local` route; RTN_BROADCAST: a connected subnet's broadcast).
+ * nl may be NULL: a socket is opened for the one query. A failed lookup
+ * is CP_LOCAL_NO (not logged: the next hop is, later). */
+int cp_nl_is_local(void *nl, __u8 family, const struct lb_addr *a);
+
 /* What cp_nl_monitor_read() saw. */
 #define CP_NL_CHANGED_LINK (1 << 0)	/* RTM_NEWLINK / RTM_DELLINK */
 #define CP_NL_CHANGED_NEIGH (1 << 1)	/* IPv4/IPv6 RTM_NEWNEIGH / RTM_DELNEIGH */

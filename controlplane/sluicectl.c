@@ -127,6 +127,28 @@ static void print_backends(json_t *reply, const char *key)
 		       latency_text(b), str(b, "last_check"));
 }
 
+/* "  dropped 5 (drop_fib 3, drop_no_source 2)"; nothing when none. */
+static void print_backend_drops(json_t *dropped)
+{
+	const char *name;
+	long long total = 0;
+	const char *sep = "";
+	json_t *n;
+
+	json_object_foreach(dropped, name, n)
+		total += json_integer_value(n);
+	if (!total)
+		return;
+	printf("  dropped %lld (", total);
+	json_object_foreach(dropped, name, n) {
+		if (!json_integer_value(n))
+			continue;
+		printf("%s%s %lld", sep, name, (long long)json_integer_value(n));
+		sep = ", ";
+	}
+	putchar(')');
+}
+
 static void print_stats(json_t *reply)
 {
 	const char *name;
@@ -138,9 +160,12 @@ static void print_stats(json_t *reply)
 		       "  evictions %lld\n",
 		       str(v, "vip"), num(v, "packets"), num(v, "bytes"), num(v, "new_flows"),
 		       num(v, "ring_picks"), num(v, "flow_misses"), num(v, "flow_evictions"));
-		json_array_foreach(json_object_get(v, "backends"), j, b)
-			printf("  -> %-24s %-8s packets %lld  bytes %lld\n", str(b, "backend"),
+		json_array_foreach(json_object_get(v, "backends"), j, b) {
+			printf("  -> %-24s %-8s packets %lld  bytes %lld", str(b, "backend"),
 			       str(b, "state"), num(b, "packets"), num(b, "bytes"));
+			print_backend_drops(json_object_get(b, "dropped"));
+			putchar('\n');
+		}
 	}
 	printf("reasons (packets):\n");
 	json_object_foreach(json_object_get(reply, "reasons"), name, r)

@@ -309,6 +309,13 @@ static int check_trailer(const char *path, const char *text, size_t len, struct 
 int cp_state_load(const char *path, const struct lb_params *limits, struct cp_model *out,
 		  struct cp_state_info *info, struct cp_error *e)
 {
+	return cp_state_load_checked(path, limits, NULL, NULL, out, info, e);
+}
+
+int cp_state_load_checked(const char *path, const struct lb_params *limits,
+			  cp_is_local_fn is_local, void *is_local_arg, struct cp_model *out,
+			  struct cp_state_info *info, struct cp_error *e)
+{
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -328,6 +335,8 @@ int cp_state_load(const char *path, const struct lb_params *limits, struct cp_mo
 	if (!err)
 		err = cp_model_init(out, limits, NULL);
 	if (!err) {
+		out->is_local = is_local;
+		out->is_local_arg = is_local_arg;
 		/* A zero-length config is a valid, empty one. */
 		err = len ? cp_model_load(out, f, path, e) : 0;
 		if (!err && info && info->framed)

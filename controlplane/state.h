@@ -58,6 +58,13 @@ int cp_state_mark_unsaved(const char *path, unsigned long long gen);
 int cp_state_load(const char *path, const struct lb_params *limits, struct cp_model *out,
 		  struct cp_state_info *info, struct cp_error *e);
 
+/* The same, checking backends against this host's addresses as a live
+ * model does (model.h is_local): for a file about to be applied, so that
+ * a dry run, a diff and --check-config refuse what the apply would. */
+int cp_state_load_checked(const char *path, const struct lb_params *limits,
+			  cp_is_local_fn is_local, void *is_local_arg, struct cp_model *out,
+			  struct cp_state_info *info, struct cp_error *e);
+
 /* Removes the temporaries ("NAME.tmp.*") that writers of path killed
  * mid-write left in its directory, logging each. Returns how many. */
 int cp_state_clean_tmp(const char *path);

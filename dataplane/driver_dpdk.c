@@ -347,6 +347,8 @@ static int dpdk_backend_stats(void *ctx, __u32 id, struct lb_backend_stats *out)
 
 		out->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
 		out->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+		for (int r = 0; r < LB_BACKEND_DROPS; r++)
+			out->dropped[r] += __atomic_load_n(&s->dropped[r], __ATOMIC_RELAXED);
 	}
 	return 0;
 }

@@ -26,7 +26,7 @@
 /* The layout of the pinned maps: raised whenever a map key, value or
  * fixed size (LB_R_MAX) changes, so hitless restart refuses old pins by
  * their stamp (docs/architecture.md "Hitless restart"). */
-#define LB_ABI_VERSION 5
+#define LB_ABI_VERSION 6
 
 /* Address families as stored in keys; 0 marks an empty slot. */
 #define LB_FAMILY_NONE 0
@@ -227,10 +227,19 @@ struct lb_vip_stats {
 	__u64 flow_evictions;
 };
 
-/* backend_stats, indexed by backend id */
+/* Drops after the backend was picked, counted against it too: the
+ * reasons lb_forward() alone returns, LB_R_DROP_FIB to
+ * LB_R_DROP_NO_SOURCE, dropped[reason - LB_BACKEND_DROP_FIRST]. */
+#define LB_BACKEND_DROP_FIRST LB_R_DROP_FIB
+#define LB_BACKEND_DROPS 5
+
+/* backend_stats, indexed by backend id. packets and bytes: forwarded.
+ * One cache line, so the forwarding counters never straddle two. */
 struct lb_backend_stats {
 	__u64 packets;
 	__u64 bytes;
+	__u64 dropped[LB_BACKEND_DROPS];	/* packets, by reason */
+	__u64 pad;
 };
 
 /* reason_stats, indexed by LB_R_*: every packet the program sees is
@@ -333,6 +342,12 @@ _Static_assert(sizeof(struct lb_flow_key) == 40, "lb_flow_key");
 _Static_assert(sizeof(struct lb_flow_bucket) == 64 + 4 * 40, "lb_flow_bucket");
 _Static_assert(sizeof(struct lb_config) == 56, "lb_config");
 _Static_assert(sizeof(struct lb_vip_stats) == 48, "lb_vip_stats");
+_Static_assert(sizeof(struct lb_backend_stats) == 64, "lb_backend_stats");
+_Static_assert(LB_R_DROP_NO_NEIGH == LB_BACKEND_DROP_FIRST + 1 &&
+	       LB_R_DROP_TOO_BIG == LB_BACKEND_DROP_FIRST + 2 &&
+	       LB_R_DROP_NO_ROOM == LB_BACKEND_DROP_FIRST + 3 &&
+	       LB_R_DROP_NO_SOURCE == LB_BACKEND_DROP_FIRST + LB_BACKEND_DROPS - 1,
+	       "the per-backend drop reasons are contiguous");
 _Static_assert(sizeof(struct lb_ring_pair) == 8, "lb_ring_pair");
 _Static_assert(sizeof(struct lb_params) == 24, "lb_params");
 _Static_assert(sizeof(struct lb_decap_key) == 20, "lb_decap_key");

@@ -587,6 +587,14 @@ static __always_inline void lb_count(const struct lb_verdict *v, int reason, __u
 			bs->packets++;
 			bs->bytes += bytes;
 		}
+	} else if ((__u32)(reason - LB_BACKEND_DROP_FIRST) < LB_BACKEND_DROPS) {
+		/* Only lb_forward() returns these, so v->backend_id is the
+		 * backend picked; the forwarding path never gets here. */
+		struct lb_backend_stats *bs = lb_env_backend_stats(&v->backend_id);
+		__u32 i = (__u32)(reason - LB_BACKEND_DROP_FIRST);
+
+		if (bs && i < LB_BACKEND_DROPS)
+			bs->dropped[i]++;
 	}
 }
 

@@ -156,7 +156,8 @@ static struct lb_xdp *handle_alloc(const struct lb_params *p)
 	x->abi_fd = -1;
 	for (i = 0; i < LB_XDP_MAX_IFACES; i++)
 		x->ifaces[i].link_fd = -1;
-	x->pcpu = calloc(p->nr_cpus, sizeof(struct lb_vip_stats));
+	/* pcpu_sum's buffer: one value per CPU of the largest counter struct. */
+	x->pcpu = calloc(p->nr_cpus, LB_PCPU_MAX_VALUE);
 	if (!x->pcpu) {
 		free(x);
 		return NULL;

@@ -58,6 +58,12 @@ struct loader_mmap {
 	size_t len;
 };
 
+/* The largest per-CPU counter value (fwd.h): the size of x->pcpu's slots. */
+#define LB_PCPU_MAX_VALUE						\
+	(sizeof(struct lb_backend_stats) > sizeof(struct lb_vip_stats)	\
+		 ? sizeof(struct lb_backend_stats) : sizeof(struct lb_vip_stats))
+_Static_assert(sizeof(struct lb_reason_stats) <= LB_PCPU_MAX_VALUE, "pcpu slot");
+
 struct lb_xdp {
 	struct sluice *skel;
 	struct bpf_program *prog;
@@ -73,7 +79,7 @@ struct lb_xdp {
 	int sync_fd;
 	int sync_inner_fd;
 
-	void *pcpu;			/* nr_cpus values of the largest counter struct */
+	void *pcpu;			/* nr_cpus values of LB_PCPU_MAX_VALUE bytes */
 
 	char *pin_dir;			/* set by lb_xdp_pin: later links pin there too */
 	struct loader_iface ifaces[LB_XDP_MAX_IFACES];

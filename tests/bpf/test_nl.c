@@ -700,6 +700,41 @@ static void test_monitor(void **state)
 	assert_int_equal(cp_nl_monitor_read(nl, NULL), -EINVAL);
 }
 
+/* --- Is it ours? --------------------------------------------------------- */
+
+/* The hook that refuses backends on the balancer: local and broadcast
+ * routes are this host's, a neighbour or a route via lo is not; the
+ * cached answer follows an address added and removed. */
+static int is_local(struct cp_nl *h, __u8 family, const char *addr)
+{
+	struct lb_addr a = family == LB_FAMILY_V4 ? v4(addr) : v6(addr);
+
+	return cp_nl_is_local(h, family, &a);
+}
+
+static void test_is_local(void **state)
+{
+	(void)state;
+	assert_int_equal(is_local(nl, LB_FAMILY_V4, "10.0.0.1"), CP_LOCAL_ADDR);
+	assert_int_equal(is_local(nl, LB_FAMILY_V4, "10.0.0.255"), CP_LOCAL_BROADCAST);
+	assert_int_equal(is_local(nl, LB_FAMILY_V4, "10.0.0.4"), CP_LOCAL_NO);
+	assert_int_equal(is_local(nl, LB_FAMILY_V4, "10.6.0.5"), CP_LOCAL_NO);
+	assert_int_equal(is_local(NULL, LB_FAMILY_V6, "fd00::1"), CP_LOCAL_ADDR);
+	assert_int_equal(is_local(nl, LB_FAMILY_V6, "fd00::1"), CP_LOCAL_ADDR);
+	assert_int_equal(is_local(nl, LB_FAMILY_V6, "fd00::4"), CP_LOCAL_NO);
+
+	/* Cached, and forgotten when the monitor sees a route change. */
+	assert_int_equal(is_local(nl, LB_FAMILY_V4, "10.0.0.77"), CP_LOCAL_NO);
+	monitor_drain();
+	assert_int_equal(sh("ip addr add 10.0.0.77/32 dev sl0"), 0);
+	assert_true(monitor_wait(CP_NL_CHANGED_ROUTE, 2) & CP_NL_CHANGED_ROUTE);
+	assert_int_equal(is_local(nl, LB_FAMILY_V4, "10.0.0.77"), CP_LOCAL_ADDR);
+	monitor_drain();
+	assert_int_equal(sh("ip addr del 10.0.0.77/32 dev sl0"), 0);
+	assert_true(monitor_wait(CP_NL_CHANGED_ROUTE, 2) & CP_NL_CHANGED_ROUTE);
+	assert_int_equal(is_local(nl, LB_FAMILY_V4, "10.0.0.77"), CP_LOCAL_NO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -723,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_nh_bad_args),
 		cmocka_unit_test(test_fill_backend),
 		cmocka_unit_test(test_monitor),
+		cmocka_unit_test(test_is_local),
 	};
 
 	if (geteuid() != 0) {

@@ -229,6 +229,15 @@ static __u64 reason(struct world *w, int r)
 	return rs[r].packets;
 }
 
+/* Backend 1's drops of reason r (fwd.h LB_BACKEND_DROP_FIRST..). */
+static __u64 backend_dropped(struct world *w, int r)
+{
+	struct lb_backend_stats bs;
+
+	assert_int_equal(lb_xdp_backend_stats(w->x, 1, &bs), 0);
+	return bs.dropped[r - LB_BACKEND_DROP_FIRST];
+}
+
 /* The outer header names the backend, the MACs are the FIB's. */
 static void assert_forwarded(const struct run *r, const uint8_t *in, size_t len,
 			     const uint8_t dmac[6], const uint8_t smac[6], const char *backend)
@@ -295,6 +304,9 @@ static void test_fib_no_neighbour(void **state)
 	r = run_on(w, in, len, w->ifa);
 	assert_int_equal(r.action, XDP_DROP);
 	assert_int_equal(reason(w, LB_R_DROP_NO_NEIGH), 1);
+	/* ... and against the backend it was for. */
+	assert_int_equal(backend_dropped(w, LB_R_DROP_NO_NEIGH), 1);
+	assert_int_equal(backend_dropped(w, LB_R_DROP_FIB), 0);
 }
 
 static void test_fib_no_route(void **state)
@@ -308,6 +320,8 @@ static void test_fib_no_route(void **state)
 	r = run_on(w, in, len, w->ifa);
 	assert_int_equal(r.action, XDP_DROP);
 	assert_int_equal(reason(w, LB_R_DROP_FIB), 1);
+	assert_int_equal(backend_dropped(w, LB_R_DROP_FIB), 1);
+	assert_int_equal(backend_dropped(w, LB_R_DROP_NO_NEIGH), 0);
 }
 
 /* Route MTU 1400: a 1400-byte DF packet does not fit with 20 bytes of

@@ -408,6 +408,34 @@ static int prog_run(struct world *w, const uint8_t *in, size_t len, uint8_t *out
 		bad++;					\
 	} while (0)
 
+/* A drop after the pick (LB_BACKEND_DROP_FIRST..) moves exactly one
+ * backend's counter of that reason (the expected backend's, when known);
+ * any other packet moves none. */
+static int check_backend_drops(const char *name, const struct counters *a,
+			       const struct counters *b, const struct expect *e)
+{
+	int bad = 0;
+
+	for (int r = 0; r < LB_BACKEND_DROPS; r++) {
+		__u64 want = e->reason == (__u32)(LB_BACKEND_DROP_FIRST + r), sum = 0;
+
+		for (int i = 0; i < N_BACKENDS; i++) {
+			__u64 d = b->b[i].dropped[r] - a->b[i].dropped[r];
+
+			sum += d;
+			if (d && e->backend >= 0 && i != e->backend)
+				MISMATCH("backend %d dropped %s +%llu, expected backend %d's", i,
+					 reason_names[LB_BACKEND_DROP_FIRST + r],
+					 (unsigned long long)d, e->backend);
+		}
+		if (sum != want)
+			MISMATCH("backends dropped %s +%llu in all, expected +%llu",
+				 reason_names[LB_BACKEND_DROP_FIRST + r], (unsigned long long)sum,
+				 (unsigned long long)want);
+	}
+	return bad;
+}
+
 /* Asserts the counter deltas of one packet of len bytes. Returns the
  * number of mismatches (printed). */
 static int check_counters(const char *name, const struct counters *a, const struct counters *b,
@@ -450,7 +478,7 @@ static int check_counters(const char *name, const struct counters *a, const stru
 			MISMATCH("backend %d stats: +%llu packets +%llu bytes, expected +%d +%zu", i,
 				 (unsigned long long)dp, (unsigned long long)db, me, me ? len : 0);
 	}
-	return bad;
+	return bad + check_backend_drops(name, a, b, e);
 }
 
 /* After an eviction: the model forgets the flow of that set the program
@@ -792,6 +820,28 @@ static void test_established_uses_flow_table(void **state)
 	e = ack_flow(w, 40000, "ACK after the ring lost its backend (still up)");
 	assert_int_equal(e.backend, b);
 	assert_int_equal(e.ring_pick, 0);
+}
+
+/* A drop after the pick is the backend's too: with the IPv4 encap
+ * source gone, an established flow's packet is drop_no_source, counted
+ * against the flow's backend (and check_counters asserts no other moved). */
+static void test_drop_counted_on_backend(void **state)
+{
+	struct world *w = *state;
+	__u32 b = open_flow(w, 40000);
+	struct counters c0, c1;
+	struct fixture f = { "ACK with no IPv4 encap source", pkt_ack4_port, XDP_DROP,
+			     FX_VIP_UNSPECIFIED, LB_R_DROP_NO_SOURCE };
+
+	w->fw.cfg.encap_src4 = 0;
+	assert_int_equal(lb_xdp_set_config(w->x, &w->fw.cfg), 0);
+	snapshot(w, &c0);
+	cur_sport = 40000;
+	run_fixture(w, &f, NULL);
+	snapshot(w, &c1);
+	assert_int_equal(c1.b[b].dropped[LB_R_DROP_NO_SOURCE - LB_BACKEND_DROP_FIRST] -
+			 c0.b[b].dropped[LB_R_DROP_NO_SOURCE - LB_BACKEND_DROP_FIRST], 1);
+	assert_int_equal(c1.b[b].packets, c0.b[b].packets);
 }
 
 static void test_draining_keeps_flow(void **state)
@@ -1279,6 +1329,7 @@ int main(void)
 {
 	static const struct CMUnitTest scenarios[] = {
 		cmocka_unit_test_setup_teardown(test_established_uses_flow_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_counted_on_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_draining_keeps_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_down_repicks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gen_change_repicks, setup, teardown),

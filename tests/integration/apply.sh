@@ -75,6 +75,20 @@ run "$BUILD/controlplane/sluiced" --check-config "$TMP/bad.conf"
 check "--check-config refuses a bad file (exit 1)" \
     test "$code" = 1
 check "... naming the full path and the line: $out" grep -qF "$TMP/bad.conf:2" <<< "$out"
+# The balancer's own address as a backend: refused by --check-config as
+# by the apply itself (in a namespace of our own that has the address).
+NS=sluice-apply-$$
+ip netns add "$NS"
+trap 'ip netns del "$NS" 2>/dev/null || true; cleanup' EXIT
+ip -n "$NS" link add dummy0 type veth peer name dummy1
+ip -n "$NS" link set dummy0 up
+ip -n "$NS" addr add 10.77.0.1/24 dev dummy0
+printf 'vip add 10.100.0.9:80/tcp\nbackend add 10.100.0.9:80/tcp 10.77.0.1\n' > "$TMP/local.conf"
+run nsenter --net="/run/netns/$NS" "$BUILD/controlplane/sluiced" --check-config "$TMP/local.conf"
+check "--check-config refuses this host's own address as a backend (exit 1)" test "$code" = 1
+check "... saying so: $out" grep -q "local" <<< "$out"
+run "$BUILD/controlplane/sluiced" --check-config "$TMP/local.conf"
+check "... which elsewhere is a fine backend" test "$code" = 0
 run "$BUILD/controlplane/sluiced" --check-config "$TMP/none.conf"
 check "--check-config on a missing file (exit 1)" \
     test "$code" = 1

@@ -109,7 +109,9 @@ while read -r line; do
     check "/metrics: $line" grep -qxF "$line" "$TMP/metrics.txt"
 done < "$TMP/expected.txt"
 forwarded=$(awk '/^sluice_backend_packets_total/ {n += $2} END {print n}' "$TMP/expected.txt")
-check "37 frames were forwarded to backends ($forwarded)" test "$forwarded" = 37
+check "38 frames were forwarded to backends ($forwarded)" test "$forwarded" = 38
+stats_drop() { ctl stats | grep -q -- "-> .*dropped 1 (drop_too_big 1)"; }
+check "sluicectl stats names the backend's drop and its reason" stats_drop
 check "the drained VIP shows no backend up" \
     grep -qxF 'sluice_vip_backends{vip="10.100.0.3:80/tcp",state="up"} 0' "$TMP/metrics.txt"
 check "the drained VIP shows one backend draining" \

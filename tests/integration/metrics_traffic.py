@@ -13,6 +13,7 @@ import collections
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 
@@ -58,6 +59,16 @@ def to_vip(name, frame, new_flow=0, ring_pick=0, miss=0, dropped=None):
     reason['fwd_tx' if action == XDP_TX else 'fwd_redirect'] += 1
     backend[(name, dst)] += 1
     backend_bytes[(name, dst)] += len(frame)
+    return dst
+
+
+def no_df(frame):
+    """The frame with DF cleared (and the IPv4 checksum redone)."""
+    ip = bytearray(frame[14:34])
+    ip[6] &= 0xbf
+    ip[10:12] = b'\0\0'
+    ip[10:12] = struct.pack('!H', frames.csum(bytes(ip)))
+    return frame[:14] + bytes(ip) + frame[34:]
 
 
 def other(frame, why):
@@ -84,6 +95,12 @@ to_vip(DRAINED_VIP, frames.tcp('192.0.2.60', 40000, '10.100.0.3', 80, frames.SYN
        ring_pick=1, dropped='drop_no_backend')
 to_vip(DRAINED_VIP, frames.tcp('192.0.2.60', 40000, '10.100.0.3', 80, frames.ACK),
        ring_pick=1, miss=1, dropped='drop_no_backend')
+# Too big for the 1500-byte link once encapsulated, and DF clear: dropped
+# after its flow's backend was picked, and counted against that backend.
+big_dst = to_vip(TCP_VIP, frames.tcp('192.0.2.80', 40000, '10.100.0.1', 80, frames.SYN),
+                 new_flow=1, ring_pick=1)
+to_vip(TCP_VIP, no_df(frames.tcp('192.0.2.80', 40000, '10.100.0.1', 80, frames.ACK,
+                                 bytes(1470))), dropped='drop_too_big')
 for _ in range(2):
     other(frames.tcp('192.0.2.70', 40000, '10.200.0.1', 80, frames.SYN), 'pass_not_vip')
 bad = bytearray(frames.tcp('192.0.2.71', 40000, '10.100.0.1', 80, frames.SYN))
@@ -98,5 +115,9 @@ for (name, dst), n in sorted(backend.items()):
     print('sluice_backend_packets_total{vip="%s",backend="%s"} %d' % (name, dst, n))
     print('sluice_backend_bytes_total{vip="%s",backend="%s"} %d'
           % (name, dst, backend_bytes[(name, dst)]))
+print('sluice_backend_dropped_packets_total{vip="%s",backend="%s",reason="drop_too_big"} 1'
+      % (TCP_VIP, big_dst))
+print('sluice_backend_dropped_packets_total{vip="%s",backend="%s",reason="drop_fib"} 0'
+      % (TCP_VIP, big_dst))
 for why, n in sorted(reason.items()):
     print('sluice_packets_total{reason="%s"} %d' % (why, n))

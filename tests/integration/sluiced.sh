@@ -76,6 +76,7 @@ nsx ip link add veth0 type veth peer name veth1
 nsx ip link set veth0 up
 nsx ip link set veth1 up
 nsx ip addr add 10.0.0.1/24 dev veth0
+nsx ip addr add 10.1.1.1/32 dev lo  # the balancer's own address, not the encap source
 for i in 11 12 13; do
     nsx ip neigh replace 10.0.0.$i lladdr 02:00:00:00:00:$i nud permanent dev veth0
 done
@@ -128,7 +129,16 @@ set +e
 ctl backend add 10.100.0.1:80/tcp 10.0.0.11 >/dev/null 2>&1; rc_dup=$?
 ctl vip add 10.100.0.3:80/tcp --ring 1000 >/dev/null 2>&1; rc_ring=$?
 ctl backend add 10.100.0.1:80/tcp nonsense >/dev/null 2>&1; rc_addr=$?
+ctl backend add 10.100.0.1:80/tcp 10.1.1.1 >"$TMP/local.out" 2>&1; rc_local=$?
+ctl backend add 10.100.0.1:80/tcp 10.0.0.255 >"$TMP/bcast.out" 2>&1; rc_bcast=$?
+ctl vip add '[::ffff:10.100.0.9]:80/tcp' >"$TMP/mapped.out" 2>&1; rc_mapped=$?
 set -e
+check "the balancer's own address refused as a backend (exit 1)" test "$rc_local" = 1
+check "... saying its route is local" grep -q "10.1.1.1 is this host's own address (route is local)" "$TMP/local.out"
+check "a connected subnet's broadcast refused as a backend" grep -q "route is broadcast" "$TMP/bcast.out"
+check "... with exit 1" test "$rc_bcast" = 1
+check "an IPv4-mapped VIP refused, naming the IPv4 address" grep -q "use 10.100.0.9" "$TMP/mapped.out"
+check "... with exit 1" test "$rc_mapped" = 1
 check "duplicate backend refused (exit 1)" test "$rc_dup" = 1
 check "non-prime ring refused (exit 1)" test "$rc_ring" = 1
 check "bad address refused (exit 2)" test "$rc_addr" = 2

@@ -153,6 +153,7 @@ struct tally {
 	unsigned long random;		/* (c) */
 	unsigned long flows;		/* (c) */
 	unsigned long diffs;
+	__u64 backend_drops[LB_BACKEND_DROPS];	/* XDP's, as compared */
 };
 
 static struct tally tally;
@@ -431,6 +432,29 @@ static int diff_vip(__u32 i, const struct lb_vip_stats *x0, const struct lb_vip_
 	return 1;
 }
 
+/* A backend's drops after it was picked, by reason; XDP's are tallied
+ * so the run can show the comparison was not of zeros only. */
+static int diff_drops(__u32 i, const struct lb_backend_stats *x0,
+		      const struct lb_backend_stats *x1, const struct lb_backend_stats *w0,
+		      const struct lb_backend_stats *w1, int print)
+{
+	int bad = 0;
+
+	for (int r = 0; r < LB_BACKEND_DROPS; r++) {
+		__u64 x = x1->dropped[r] - x0->dropped[r], w = w1->dropped[r] - w0->dropped[r];
+
+		if (!print)
+			tally.backend_drops[r] += x;
+		if (x == w)
+			continue;
+		bad = 1;
+		if (print)
+			printf("      backend %u dropped %s: XDP +%llu, worker +%llu\n", i,
+			       reason_names[LB_BACKEND_DROP_FIRST + r], U64(x), U64(w));
+	}
+	return bad;
+}
+
 /* Counter deltas of the last packet: XDP's against the worker's, per
  * reason, VIP and backend. Returns how many differ; prints them if print. */
 static int compare_counters(struct pair *p, int print)
@@ -445,10 +469,12 @@ static int compare_counters(struct pair *p, int print)
 			       wa->r[i].bytes, wb->r[i].bytes, print);
 	for (i = 0; i < p->params.max_vips; i++)
 		bad += diff_vip(i, &xa->v[i], &xb->v[i], &wa->v[i], &wb->v[i], print);
-	for (i = 0; i < p->params.max_backends; i++)
+	for (i = 0; i < p->params.max_backends; i++) {
 		bad += diff_pb(NULL, i, xa->b[i].packets, xb->b[i].packets, xa->b[i].bytes,
 			       xb->b[i].bytes, wa->b[i].packets, wb->b[i].packets, wa->b[i].bytes,
 			       wb->b[i].bytes, print);
+		bad += diff_drops(i, &xa->b[i], &xb->b[i], &wa->b[i], &wb->b[i], print);
+	}
 	return bad;
 }
 
@@ -1416,6 +1442,10 @@ static void run_random(int bursts)
 	free(bt->frames);
 	free(bt);
 	assert_true(tally.flows - flows0 >= 10000);
+	/* The corpus drops after the pick (no IPv6 source, too big without
+	 * DF): the per-backend drop counters were compared on real drops. */
+	assert_true(tally.backend_drops[LB_R_DROP_NO_SOURCE - LB_BACKEND_DROP_FIRST] > 0);
+	assert_true(tally.backend_drops[LB_R_DROP_TOO_BIG - LB_BACKEND_DROP_FIRST] > 0);
 	assert_no_diffs();
 }
 
@@ -1441,6 +1471,9 @@ static void print_summary(void)
 	       tally.fixture + tally.truncated + tally.random + tally.short_frames,
 	       tally.fixture, tally.truncated, tally.random, tally.short_frames, ETH_MIN,
 	       tally.flows, tally.diffs);
+	printf("parity: per-backend drops compared: %llu drop_fib, %llu drop_no_neigh, %llu drop_too_big, %llu drop_no_room, %llu drop_no_source\n",
+	       U64(tally.backend_drops[0]), U64(tally.backend_drops[1]), U64(tally.backend_drops[2]),
+	       U64(tally.backend_drops[3]), U64(tally.backend_drops[4]));
 }
 
 /* 77 (skip) with the reason when BPF cannot be loaded here. */

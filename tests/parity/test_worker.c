@@ -360,6 +360,36 @@ static void test_syn_inserts(void **state)
 	assert_int_equal(e->w.c.backend[0].bytes, len);
 }
 
+/* A drop after the pick counts against the backend picked, by reason,
+ * and not as its forwarded traffic: no next hop (the worker has no FIB)
+ * for a new flow, no encap source for an established one. */
+static void test_drops_count_on_backend(void **state)
+{
+	struct env *e = *state;
+	struct lb_config cfg;
+	const int nn = LB_R_DROP_NO_NEIGH - LB_BACKEND_DROP_FIRST;
+	const int ns = LB_R_DROP_NO_SOURCE - LB_BACKEND_DROP_FIRST;
+
+	FORWARDED_TO(e, syn(e, 40000), 0);
+	e->be[1].flags = 0;
+	set_backend(e, 1);
+	set_ring_to(e, 1);
+	assert_int_equal(syn(e, 40001), LB_R_DROP_NO_NEIGH);
+	assert_int_equal(e->w.c.backend[1].dropped[nn], 1);
+	assert_int_equal(e->w.c.backend[1].packets, 0);
+
+	cfg = *e->t.cfg;
+	cfg.encap_src4 = 0;
+	assert_int_equal(lb_tables_set_config(&e->t, &cfg), 0);
+	assert_int_equal(ack(e, 40000), LB_R_DROP_NO_SOURCE);
+	assert_int_equal(e->w.c.backend[0].dropped[ns], 1);
+	assert_int_equal(e->w.c.backend[0].packets, 1);
+	for (int i = 0; i < N_BACKENDS; i++)
+		for (int r = 0; r < LB_BACKEND_DROPS; r++)
+			if (!(i == 1 && r == nn) && !(i == 0 && r == ns))
+				assert_int_equal(e->w.c.backend[i].dropped[r], 0);
+}
+
 /* The next packet uses the entry, not the ring (which now says 1). */
 static void test_ack_hits(void **state)
 {
@@ -689,6 +719,7 @@ int main(void)
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_syn_inserts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_hits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drops_count_on_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_down_repicks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gen_repicks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_draining_keeps_flow, setup, teardown),

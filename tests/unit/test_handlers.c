@@ -291,6 +291,38 @@ static void test_not_persisted(void **state)
 	assert_int_equal(system(block), 0);
 }
 
+/* stats names each backend's drops by reason; a request naming a VIP
+ * that does not exist says which, with the IPv4 VIP a mapped one meant. */
+static void test_stats_drops_and_missing_vip(void **state)
+{
+	struct sluiced *d = *state;
+	json_t *r, *b, *msg;
+
+	populate(d);
+	r = call(d, "{\"v\":1,\"op\":\"stats\",\"vip\":\"10.100.0.1:80/tcp\"}");
+	assert_true(ok(r));
+	b = json_array_get(json_object_get(json_array_get(json_object_get(r, "vips"), 0),
+					   "backends"), 0);
+	assert_int_equal(json_object_size(json_object_get(b, "dropped")), LB_BACKEND_DROPS);
+	assert_true(json_is_integer(json_object_get(json_object_get(b, "dropped"), "drop_fib")));
+	assert_true(json_is_integer(json_object_get(json_object_get(b, "dropped"),
+						    "drop_no_source")));
+	json_decref(r);
+
+	r = call(d, "{\"v\":1,\"op\":\"stats\",\"vip\":\"[::ffff:10.100.0.1]:80/tcp\"}");
+	assert_false(ok(r));
+	assert_string_equal(field(r), "vip");
+	msg = json_object_get(json_object_get(r, "error"), "message");
+	assert_string_equal(json_string_value(msg),
+			    "[::ffff:10.100.0.1]:80/tcp: no such VIP (IPv4-mapped: use 10.100.0.1:80/tcp)");
+	json_decref(r);
+	r = call(d, "{\"v\":1,\"op\":\"flows\",\"vip\":\"10.100.0.9:80/tcp\"}");
+	assert_false(ok(r));
+	msg = json_object_get(json_object_get(r, "error"), "message");
+	assert_string_equal(json_string_value(msg), "10.100.0.9:80/tcp: no such VIP");
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +332,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_health_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_persisted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats_drops_and_missing_vip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,6 +225,8 @@ static void test_render_families(void **state)
 	f.vip[vip_id(&m, V2)] = (struct lb_vip_stats){ 1, 60, 1, 1 };
 	f.backend[backend_id(&m, V1, "10.0.0.2")] = (struct lb_backend_stats){ 60, 9000 };
 	f.backend[backend_id(&m, V1, "10.0.0.3")] = (struct lb_backend_stats){ 40, 6000 };
+	f.backend[backend_id(&m, V1, "10.0.0.3")].dropped[LB_R_DROP_FIB - LB_BACKEND_DROP_FIRST] = 4;
+	f.backend[backend_id(&m, V1, "10.0.0.3")].dropped[LB_R_DROP_NO_SOURCE - LB_BACKEND_DROP_FIRST] = 1;
 	f.reason[LB_R_FWD_TX] = (struct lb_reason_stats){ 101, 15060 };
 	f.reason[LB_R_DROP_NO_BACKEND] = (struct lb_reason_stats){ 2, 120 };
 	text = render(&m, &f.drv, "0.4.0");
@@ -280,6 +282,19 @@ static void test_render_families(void **state)
 		"sluice_backend_bytes_total{vip=\"10.100.0.1:80/tcp\",backend=\"10.0.0.10\"} 0\n"
 		"sluice_backend_bytes_total{vip=\"10.100.0.2:443/tcp\",backend=\"10.0.0.2\"} 0\n"
 		"sluice_backend_bytes_total{vip=\"[2001:db8::1]:53/udp\",backend=\"2001:db8::10\"} 0\n");
+	/* Every reason after the pick, per backend; the drops where they were. */
+	assert_non_null(strstr(text,
+		"# HELP sluice_backend_dropped_packets_total Packets dropped after the backend was picked (no route, neighbour, room or encap source; too big), by reason as in sluice_packets_total.\n"
+		"# TYPE sluice_backend_dropped_packets_total counter\n"
+		"sluice_backend_dropped_packets_total{vip=\"10.100.0.1:80/tcp\",backend=\"10.0.0.2\",reason=\"drop_fib\"} 0\n"));
+	assert_non_null(strstr(text,
+		"sluice_backend_dropped_packets_total{vip=\"10.100.0.1:80/tcp\",backend=\"10.0.0.3\",reason=\"drop_fib\"} 4\n"
+		"sluice_backend_dropped_packets_total{vip=\"10.100.0.1:80/tcp\",backend=\"10.0.0.3\",reason=\"drop_no_neigh\"} 0\n"
+		"sluice_backend_dropped_packets_total{vip=\"10.100.0.1:80/tcp\",backend=\"10.0.0.3\",reason=\"drop_too_big\"} 0\n"
+		"sluice_backend_dropped_packets_total{vip=\"10.100.0.1:80/tcp\",backend=\"10.0.0.3\",reason=\"drop_no_room\"} 0\n"
+		"sluice_backend_dropped_packets_total{vip=\"10.100.0.1:80/tcp\",backend=\"10.0.0.3\",reason=\"drop_no_source\"} 1\n"));
+	assert_non_null(strstr(text,
+		"sluice_backend_dropped_packets_total{vip=\"[2001:db8::1]:53/udp\",backend=\"2001:db8::10\",reason=\"drop_no_source\"} 0\n"));
 	expect_family(text, "sluice_backend_up",
 		"# HELP sluice_backend_up 1 if the backend takes new flows (not down, not draining), else 0.\n"
 		"# TYPE sluice_backend_up gauge\n"
@@ -437,7 +452,7 @@ static void seen_free(struct seen *t)
 }
 
 /* The model's families; cp_metrics_render_daemon adds 4 (sluice_state_*). */
-#define T_FAMILIES 20
+#define T_FAMILIES 21
 
 static void check_structure_n(const char *text, size_t families)
 {

@@ -329,9 +329,9 @@ static void test_refuse_backend_duplicate_unknown(void **state)
 	expect_refused_line(f, "backend set " V1 " 10.0.0.99 --drain", ENOENT, "backend",
 			    "10.0.0.99 is not a backend of 10.100.0.1:80/tcp");
 	expect_refused_line(f, "backend del " V1 " 10.0.0.99", ENOENT, "backend", "not a backend");
-	expect_refused_line(f, "backend add " V1 " 0.0.0.0", EINVAL, "backend", "not a unicast");
-	expect_refused_line(f, "backend add " V1 " 224.0.0.5", EINVAL, "backend", "not a unicast");
-	expect_refused_line(f, "backend add " V1 " ::1", EINVAL, "backend", "not a unicast");
+	expect_refused_line(f, "backend add " V1 " 0.0.0.0", EINVAL, "backend", "is unspecified");
+	expect_refused_line(f, "backend add " V1 " 224.0.0.5", EINVAL, "backend", "is multicast");
+	expect_refused_line(f, "backend add " V1 " ::1", EINVAL, "backend", "is loopback");
 }
 
 static void test_refuse_weight(void **state)
@@ -466,15 +466,15 @@ static void test_refuse_node(void **state)
 
 	ok(f, "node set --interface eth0 --encap-source 192.0.2.1");
 	expect_refused_line(f, "node set --encap-source 0.0.0.0", EINVAL, "encap_source",
-			    "0.0.0.0 is not a unicast address");
+			    "0.0.0.0 is unspecified");
 	expect_refused_line(f, "node set --encap-source 239.1.1.1", EINVAL, "encap_source",
-			    "not a unicast");
+			    "is multicast");
 	expect_refused_line(f, "node set --encap-source 255.255.255.255", EINVAL, "encap_source",
-			    "not a unicast");
+			    "is the limited broadcast address");
 	expect_refused_line(f, "node set --encap-source6 ::", EINVAL, "encap_source6",
-			    ":: is not a unicast address");
+			    ":: is unspecified");
 	expect_refused_line(f, "node set --encap-source6 ff02::1", EINVAL, "encap_source6",
-			    "not a unicast");
+			    "is multicast");
 
 	/* Interface names the parser refuses itself, built by hand. */
 	parse("node set --interface eth1", &r);
@@ -536,7 +536,7 @@ static void test_refuse_other_requests(void **state)
 	r.vip.proto = IPPROTO_SCTP;
 	expect_refused(f, &r, EINVAL, "vip", "only tcp and udp");
 	parse("vip add 127.0.0.1:80/tcp", &r);
-	expect_refused(f, &r, EINVAL, "vip", "not a unicast");
+	expect_refused(f, &r, EINVAL, "vip", "is loopback");
 }
 
 /* ---- what reaches the fast path, in which order ------------------------ */
