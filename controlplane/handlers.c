@@ -38,7 +38,7 @@ static json_t *vip_json(const struct cp_vip *v)
 
 static const char *backend_state_name(const struct cp_backend *b)
 {
-	if (b->health == CP_HEALTH_DOWN)
+	if (cp_backend_health(b) == CP_HEALTH_DOWN)
 		return "down";
 	if (b->draining || b->weight == 0)
 		return "draining";

@@ -46,7 +46,7 @@ static const char *const state_names[] = { "up", "down", "draining" };
 /* As `sluicectl backend list` says it (handlers.c). */
 static int backend_state(const struct cp_backend *b)
 {
-	if (b->health == CP_HEALTH_DOWN)
+	if (cp_backend_health(b) == CP_HEALTH_DOWN)
 		return ST_DOWN;
 	if (b->draining || b->weight == 0)
 		return ST_DRAINING;

@@ -32,6 +32,9 @@ enum cp_op {
 			   [--flow-ttl-tcp S] [--flow-ttl-udp S] */
 	CP_OP_HEALTH_REPORT,	/* health report VIP ADDR up|down [--latency-us N] [--reason TEXT] */
 	CP_OP_HEALTH_TARGETS,	/* health targets: every (VIP, backend, check) to probe */
+	CP_OP_HEALTH_SET,	/* health set VIP ADDR up|down [--for DUR] [--reason TEXT]: override */
+	CP_OP_HEALTH_CLEAR,	/* health clear VIP ADDR: end the override */
+	CP_OP_HEALTH_HEARTBEAT,	/* health heartbeat: healthd is alive; answers the targets */
 	CP_OP_STATS,		/* stats [--vip VIP] */
 	CP_OP_FLOWS,		/* flows VIP */
 	CP_OP_RING_DIGEST,	/* ring digest VIP */
@@ -119,13 +122,21 @@ struct cp_check {
 #define CP_F_REASON (1u << 22)		/* health report: reason given */
 #define CP_F_FLOW_TTL_TCP (1u << 23)
 #define CP_F_FLOW_TTL_UDP (1u << 24)
+/* Bits 25..29 are free. */
+#define CP_F_INITIAL_HEALTH (1u << 30)	/* vip add/set: a new backend's health */
+#define CP_F_FOR (1u << 31)		/* health set: how long the override holds */
 
-/* Backend health as reported by sluice-healthd. */
+/* Backend health as reported by sluice-healthd or set by an operator. */
 enum cp_health {
-	CP_HEALTH_UNKNOWN = 0,	/* no report yet: treated as up */
+	CP_HEALTH_UNKNOWN = 0,	/* no report yet (the backend's initial state holds);
+				 * as an override: none; as a VIP's initial health:
+				 * auto (down with a check, up without) */
 	CP_HEALTH_UP,
 	CP_HEALTH_DOWN,
 };
+
+/* The longest override `health set --for` takes: 30 days. */
+#define CP_HEALTH_MAX_FOR_S (30u * 24 * 3600)
 
 enum cp_affinity {
 	CP_AFFINITY_NONE = 0,	/* the flow key is the 5-tuple */
@@ -138,6 +149,7 @@ struct cp_vip_spec {
 	enum cp_affinity affinity;
 	__u32 ring_size;		/* prime; default LB_DEFAULT_RING_SIZE */
 	struct cp_check check;
+	enum cp_health initial_health;	/* of backends added later; UNKNOWN: auto */
 };
 
 struct cp_request {
@@ -154,10 +166,11 @@ struct cp_request {
 	__u8 drain;			/* with CP_F_DRAIN: 1 drain, 0 undrain */
 	__u32 weight;			/* 0..CP_MAX_WEIGHT */
 
-	/* Health report */
+	/* Health report, health set (override) */
 	enum cp_health health;
 	__u32 latency_us;
 	char reason[128];
+	__u32 for_s;			/* health set: 0 until cleared */
 
 	/* Node settings */
 	char interfaces[CP_MAX_INTERFACES][IF_NAMESIZE];

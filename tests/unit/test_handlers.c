@@ -109,7 +109,7 @@ static void expect_refused(struct sluiced *d, const char *text, const char *want
 static void populate(struct sluiced *d)
 {
 	expect_ok(d, "{\"v\":1,\"op\":\"vip.add\",\"vip\":\"10.100.0.1:80/tcp\","
-		     "\"check\":\"http\",\"check_path\":\"/health\"}");
+		     "\"check\":\"http\",\"check_path\":\"/health\",\"initial_health\":\"up\"}");
 	expect_ok(d, "{\"v\":1,\"op\":\"backend.add\",\"vip\":\"10.100.0.1:80/tcp\","
 		     "\"backend\":\"10.0.0.11\"}");
 	expect_ok(d, "{\"v\":1,\"op\":\"backend.add\",\"vip\":\"10.100.0.1:80/tcp\","
