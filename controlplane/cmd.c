@@ -302,6 +302,11 @@ frac:
 			    name, s);
 }
 
+int cp_cmd_duration_ms(const char *s, const char *name, long long *ms, struct cp_error *e)
+{
+	return parse_duration(s, name, ms, e);
+}
+
 static int set_duration(const struct cp_field *f, const char *val, const char *name,
 			struct cp_request *r, struct cp_error *e)
 {

@@ -57,6 +57,10 @@ __u32 cp_cmd_options(enum cp_op op);
  * unit that states it exactly (2s, 1500ms, 15m, 1h); 0 as "0" plus u. */
 void cp_cmd_format_duration(__u64 v, enum cp_unit u, char *buf, size_t len);
 
+/* A duration as the command line writes it ("10s", "1500ms", "0") in
+ * milliseconds, for programs' own options; -EINVAL with e naming name. */
+int cp_cmd_duration_ms(const char *s, const char *name, long long *ms, struct cp_error *e);
+
 /* Writes the usage text of a command group ("vip", "backend", ...; NULL
  * or an unknown group: all of them) to out, for --help and error
  * messages. Option lines come from the field table (request.h). 0 or

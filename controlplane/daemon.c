@@ -24,8 +24,10 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cmd.h"
 #include "daemon.h"
 #include "daemon_int.h"
+#include "health_file.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -36,6 +38,7 @@
 #define SLUICED_NH_REFRESH_S 5
 #define SLUICED_NH_SLICE 32	/* backends re-resolved between two looks at the API */
 #define SLUICED_METRICS_PERIOD_S 1	/* a fresh /metrics snapshot this often */
+#define SLUICED_HEALTH_PERIOD_S 1	/* overrides expire, the health file is written */
 
 static const char usage_common[] =
 "  -c, --config FILE      config script loaded at the first start and re-applied\n"
@@ -46,6 +49,12 @@ static const char usage_common[] =
 "      --metrics A:P      serve Prometheus /metrics and /healthz on A:P\n"
 "                         (\"[V6]:P\" for IPv6; \"none\" to disable; default:\n"
 "                         the config's `node set --metrics`, else " CP_METRICS_DEFAULT_LISTEN ")\n"
+"      --health-file FILE the last known health of every backend, kept across\n"
+"                         restarts (default: health beside the API socket,\n"
+"                         " CP_DEFAULT_HEALTH_FILE "; \"none\": not kept)\n"
+"      --healthd-timeout DUR  sluice-healthd silent longer than this is reported\n"
+"                         (status, metrics, log); health stays as last known\n"
+"                         (default 10s)\n"
 "      --no-fastpath      keep state and serve the API without a fast path\n"
 "                         (for trying configurations)\n"
 "      --max-vips N       VIPs the fast path can hold (default 256)\n"
@@ -77,6 +86,7 @@ struct options {
 	int no_fastpath;
 	int verbose;
 	const char *metrics;	/* --metrics; NULL: config, then the default */
+	long long healthd_timeout_ms;	/* 0: the default */
 	struct lb_params params;
 };
 
@@ -86,6 +96,18 @@ static int set_path(char *dst, const char *src)
 		return -ENAMETOOLONG;
 	strcpy(dst, src);
 	return 0;
+}
+
+/* At least a second: healthd heartbeats every --refresh (2 s). */
+static int healthd_timeout(const char *s, struct options *o)
+{
+	struct cp_error e = { "", "" };
+
+	if (cp_cmd_duration_ms(s, "healthd-timeout", &o->healthd_timeout_ms, &e)) {
+		fprintf(stderr, "%s\n", e.msg);
+		return -EINVAL;
+	}
+	return o->healthd_timeout_ms >= 1000 && o->healthd_timeout_ms <= 86400000 ? 0 : -EINVAL;
 }
 
 #define CP_DAEMON_MAX_OPTIONS 32
@@ -100,6 +122,8 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		{ "socket", required_argument, 0, 'S' },
 		{ "metrics", required_argument, 0, 'M' },
 		{ "no-fastpath", no_argument, 0, 'N' },
+		{ "health-file", required_argument, 0, 'H' },
+		{ "healthd-timeout", required_argument, 0, 'T' },
 		{ "max-vips", required_argument, 0, 'V' },
 		{ "max-backends", required_argument, 0, 'B' },
 		{ "max-ring", required_argument, 0, 'R' },
@@ -124,6 +148,11 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'S': err = set_path(d->socket_path, optarg); break;
 		case 'M': o->metrics = optarg; break;
 		case 'N': o->no_fastpath = 1; break;
+		case 'H':
+			d->health_none = !strcmp(optarg, "none");
+			err = set_path(d->health_path, d->health_none ? "" : optarg);
+			break;
+		case 'T': err = healthd_timeout(optarg, o); break;
 		case 'V': err = lb_numparse_u32(optarg, &o->params.max_vips); break;
 		case 'B': err = lb_numparse_u32(optarg, &o->params.max_backends); break;
 		case 'R': err = lb_numparse_u32(optarg, &o->params.max_ring); break;
@@ -158,8 +187,28 @@ static void syslog_sink(int level, const char *fmt, va_list ap, void *arg)
 }
 
 /* Loads the state file, else the config file, else nothing, and applies
- * it to the (empty) live model as a diff: that pushes it all. */
+ * it to the (empty) live model as a diff: that pushes it all. Every
+ * backend gets its last known health as it is added (the health file
+ * here, the adopted fast path's entries in the model). */
+static int load_files(struct sluiced *d);
+
 static int load_initial(struct sluiced *d)
+{
+	int err;
+
+	/* An unreadable file is logged and costs only what it knew. */
+	if (d->health_path[0] &&
+	    !cp_health_load(d->health_path, &d->model, &d->model.saved, &d->model.n_saved))
+		pr_info("%s: last known health of %zu backends\n", d->health_path,
+			d->model.n_saved);
+	err = load_files(d);
+	free(d->model.saved);
+	d->model.saved = NULL;
+	d->model.n_saved = 0;
+	return err;
+}
+
+static int load_files(struct sluiced *d)
 {
 	const char *paths[] = { d->state_path, d->config_path };
 	struct cp_error e = { "", "" };
@@ -211,6 +260,55 @@ static void reload(struct sluiced *d)
 	pr_info("reload: %d change(s) from %s\n", n, d->config_path);
 	if (n > 0 && d->state_path[0])
 		cp_state_save(d->state_path, &d->model);
+}
+
+/* --health-file, else "health" in the API socket's directory: runtime
+ * state beside runtime state (/run/sluice), and a test's own. */
+static int health_path_default(struct sluiced *d)
+{
+	const char *slash = strrchr(d->socket_path, '/');
+	int n;
+
+	if (d->health_path[0] || d->health_none)
+		return 0;
+	n = slash ? snprintf(d->health_path, sizeof(d->health_path), "%.*s/health",
+			     (int)(slash - d->socket_path), d->socket_path)
+		  : snprintf(d->health_path, sizeof(d->health_path), "health");
+	return n < (int)sizeof(d->health_path) ? 0 : -ENAMETOOLONG;
+}
+
+/* Written when some backend's health changed since the last write, at
+ * most once a tick: healthd's flaps cost one write a second at most. */
+static void health_flush(struct sluiced *d)
+{
+	if (!d->health_path[0] || d->model.health_changes == d->health_saved)
+		return;
+	cp_health_save(d->health_path, &d->model);
+	d->health_saved = d->model.health_changes;	/* a failure is logged; next change retries */
+}
+
+/* Said once when healthd falls silent (fail static: health stays as it
+ * was last known), and once when it is back (do_heartbeat). Only when
+ * some VIP has a check: without one nobody needs healthd. */
+static void healthd_watch(struct sluiced *d)
+{
+	const struct cp_model *m = &d->model;
+
+	if (d->healthd_silent || cp_model_healthd_up(m) || !cp_model_has_checks(m) ||
+	    cp_model_healthd_age_ms(m) <= m->healthd.timeout_ms)
+		return;
+	d->healthd_silent = 1;
+	pr_warn("no heartbeat from sluice-healthd for %llu s%s: backends keep their last known "
+		"health until it is back\n",
+		(unsigned long long)(cp_model_healthd_age_ms(m) / 1000),
+		m->healthd.heartbeats ? "" : " since start");
+}
+
+static void health_tick(struct sluiced *d)
+{
+	cp_model_health_expire(&d->model);
+	healthd_watch(d);
+	health_flush(d);
 }
 
 static int open_fastpath(struct sluiced *d, const struct options *o,
@@ -281,6 +379,7 @@ struct loop {
 	struct cp_api *api;
 	struct cp_nl *nl;
 	int mfd;			/* metrics timer, or -1 */
+	int hfd;			/* health timer */
 	struct cp_metrics_http *metrics;	/* or NULL */
 	char metrics_addr[64];		/* where l->metrics listens */
 	char metrics_failed[64];	/* last address that would not listen */
@@ -342,7 +441,7 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 static void run(struct sluiced *d, struct loop *l, const struct options *o,
 		const struct cp_fastpath *fp)
 {
-	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag;
+	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag, hfd_tag;
 	int running = 1;
 
 	add_fd(l->epfd, l->sfd, &sfd_tag);
@@ -353,6 +452,8 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 		add_fd(l->epfd, cp_nl_monitor_fd(l->nl), &nl_tag);
 	if (l->mfd >= 0)
 		add_fd(l->epfd, l->mfd, &mfd_tag);
+	if (l->hfd >= 0)
+		add_fd(l->epfd, l->hfd, &hfd_tag);
 	metrics_publish(d, l);
 
 	/* Next hops are re-resolved in slices between events, so that the
@@ -380,6 +481,9 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 			} else if (tag == &nl_tag) {
 				cp_nl_monitor_read(l->nl, &changed);
 				want_refresh |= changed != 0;
+			} else if (tag == &hfd_tag) {
+				if (read(l->hfd, &ticks, sizeof(ticks)) > 0)
+					health_tick(d);
 			} else if (tag == &mfd_tag) {
 				if (read(l->mfd, &ticks, sizeof(ticks)) > 0) {
 					metrics_follow(d, l, o);
@@ -403,7 +507,7 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 {
 	struct options o = { 0 };
-	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1, .mfd = -1 };
+	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1, .mfd = -1, .hfd = -1 };
 	struct sluiced *d = calloc(1, sizeof(*d));
 	int err;
 
@@ -413,6 +517,8 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	strcpy(d->state_path, CP_DEFAULT_STATE);
 	strcpy(d->socket_path, CP_API_DEFAULT_SOCKET);
 	err = parse_options(argc, argv, d, &o, fp);
+	if (!err)
+		err = health_path_default(d);
 	if (err) {
 		free(d);
 		return err > 0 ? 0 : 2;
@@ -442,6 +548,8 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	}
 	/* After a restart the model takes the ids and gens the pinned
 	 * program already uses: flows pinned to them keep their backend. */
+	if (!err && o.healthd_timeout_ms)
+		d->model.healthd.timeout_ms = (__u64)o.healthd_timeout_ms;
 	if (!err && d->adopted)
 		err = cp_model_adopt_begin(&d->model);
 	if (!err)
@@ -455,6 +563,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		l.sfd = make_signalfd();
 		l.epfd = epoll_create1(EPOLL_CLOEXEC);
 		l.tfd = make_timerfd(SLUICED_NH_REFRESH_S);
+		l.hfd = make_timerfd(SLUICED_HEALTH_PERIOD_S);
 		err = l.sfd < 0 || l.epfd < 0 ? -errno : 0;
 	}
 	/* After load_initial: the config may name the address. A metrics
@@ -470,8 +579,12 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	}
 
 	cp_metrics_http_stop(l.metrics);
+	if (!err)
+		health_flush(d);
 	if (l.mfd >= 0)
 		close(l.mfd);
+	if (l.hfd >= 0)
+		close(l.hfd);
 	cp_api_close(l.api);
 	if (l.nl)
 		cp_nl_close(l.nl);

@@ -28,6 +28,10 @@ struct sluiced {
 	char state_path[PATH_MAX];	/* "" : not persisted */
 	char config_path[PATH_MAX];
 	char socket_path[PATH_MAX];
+	char health_path[PATH_MAX];	/* the health file; "" : not kept */
+	int health_none;		/* --health-file none */
+	__u64 health_saved;		/* model.health_changes last written */
+	int healthd_silent;		/* said so in the log */
 };
 
 /* The API socket's handler (cp_api_handler, handlers.c): decodes a

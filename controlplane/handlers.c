@@ -29,6 +29,7 @@ static json_t *vip_json(const struct cp_vip *v)
 	o = json_pack("{s:i, s:i}", "id", (json_int_t)v->id, "backends",
 		      (json_int_t)v->n_backends);
 	if (o && cp_request_fields_to_json(&r, CP_F_VIP | CP_F_AFFINITY | CP_F_RING |
+						   CP_F_INITIAL_HEALTH |
 						   cp_check_fields(v->spec.check.type), o)) {
 		json_decref(o);
 		return NULL;
@@ -45,16 +46,56 @@ static const char *backend_state_name(const struct cp_backend *b)
 	return "up";
 }
 
-static json_t *backend_json(const struct cp_vip *v, const struct cp_backend *b)
+/* Seconds, rounded up, from now until the model-clock time t. */
+static json_int_t secs_until(const struct cp_model *m, __u64 t)
+{
+	__u64 now = cp_model_now_ms(m);
+
+	return t > now ? (json_int_t)((t - now + 999) / 1000) : 0;
+}
+
+/* What decides the state: the operator's override, healthd's check, or
+ * the initial (or restored) state while healthd has said nothing. */
+static const char *health_source(const struct cp_backend *b)
+{
+	if (b->override != CP_HEALTH_UNKNOWN)
+		return "override";
+	return b->health != CP_HEALTH_UNKNOWN ? "check" : "initial";
+}
+
+/* healthd's view (health, check_age_ms since it last confirmed it) and
+ * the operator's override (override, override_expires_s: 0 never,
+ * override_reason) side by side; state is what they make of it. */
+static void health_json(const struct cp_model *m, const struct cp_backend *b, json_t *o)
 {
 	const char *health = cp_health_name(b->health);
+
+	json_object_set_new(o, "health", json_string(health ? health : "unknown"));
+	json_object_set_new(o, "health_source", json_string(health_source(b)));
+	if (b->check_ms)
+		json_object_set_new(o, "check_age_ms",
+				    json_integer((json_int_t)(cp_model_now_ms(m) - b->check_ms)));
+	if (b->override == CP_HEALTH_UNKNOWN)
+		return;
+	json_object_set_new(o, "override", json_string(cp_health_name(b->override)));
+	json_object_set_new(o, "override_expires_s",
+			    json_integer(b->override_until_ms ? secs_until(m, b->override_until_ms) :
+								0));
+	json_object_set_new(o, "override_reason", json_string(b->override_reason));
+}
+
+static json_t *backend_json(const struct cp_model *m, const struct cp_vip *v,
+			    const struct cp_backend *b)
+{
 	struct cp_request r;
 	json_t *o;
 
 	cp_model_backend_request(v, b, &r);
-	o = json_pack("{s:i, s:s, s:s, s:i, s:s}", "id", (json_int_t)b->id,
-		      "state", backend_state_name(b), "health", health ? health : "unknown",
+	o = json_pack("{s:i, s:s, s:i, s:s}", "id", (json_int_t)b->id,
+		      "state", backend_state_name(b),
 		      "latency_us", (json_int_t)b->latency_us, "last_check", b->last_check);
+	if (o)
+		health_json(m, b, o);
 	if (o && cp_request_fields_to_json(&r, CP_F_VIP | CP_F_BACKEND | CP_F_WEIGHT |
 						   CP_F_DRAIN, o)) {
 		json_decref(o);
@@ -99,7 +140,7 @@ static json_t *do_backend_list(struct sluiced *d, const struct cp_request *r)
 		if (!vip_selected(r, v))
 			continue;
 		for (size_t j = 0; j < v->n_backends; j++)
-			json_array_append_new(arr, backend_json(v, &v->backends[j]));
+			json_array_append_new(arr, backend_json(&d->model, v, &v->backends[j]));
 	}
 	json_object_set_new(reply, "backends", arr);
 	return reply;
@@ -120,7 +161,7 @@ static json_t *do_health_targets(struct sluiced *d)
 		if (!c.port)
 			c.port = ntohs(v->key.port);
 		for (size_t j = 0; j < v->n_backends; j++) {
-			json_t *t = backend_json(v, &v->backends[j]);
+			json_t *t = backend_json(&d->model, v, &v->backends[j]);
 
 			if (!t || cp_check_to_json(&c, t)) {
 				json_decref(t);
@@ -131,6 +172,19 @@ static json_t *do_health_targets(struct sluiced *d)
 	}
 	json_object_set_new(reply, "targets", arr);
 	return reply;
+}
+
+/* healthd's heartbeat: it is alive, its view stands confirmed, and the
+ * answer is the targets with sluiced's view of each, so that healthd
+ * corrects at once whatever differs from its own (a report by hand). */
+static json_t *do_heartbeat(struct sluiced *d)
+{
+	if (!cp_model_healthd_up(&d->model) && d->model.healthd.heartbeats)
+		pr_info("sluice-healthd is back (heartbeat after %llu ms)\n",
+			(unsigned long long)cp_model_healthd_age_ms(&d->model));
+	cp_model_healthd_heartbeat(&d->model);
+	d->healthd_silent = 0;
+	return do_health_targets(d);
 }
 
 static json_t *stats_pair(__u64 packets, __u64 bytes)
@@ -164,7 +218,7 @@ static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 			      "flow_evictions", (json_int_t)vs.flow_evictions);
 		for (size_t j = 0; j < v->n_backends; j++) {
 			struct lb_backend_stats bs = { 0 };
-			json_t *b = backend_json(v, &v->backends[j]);
+			json_t *b = backend_json(&d->model, v, &v->backends[j]);
 
 			if (ops)
 				ops->backend_stats(d->driver.ctx, v->backends[j].id, &bs);
@@ -275,6 +329,19 @@ static json_t *do_save(struct sluiced *d, struct cp_error *e)
 	return reply;
 }
 
+/* healthd as status shows it: "up", "silent" (no heartbeat within the
+ * bound: health stays as last known) or "none" (never heard, and no VIP
+ * has a check that would need it). */
+static json_t *healthd_json(const struct cp_model *m)
+{
+	const char *st = cp_model_healthd_up(m) ? "up" :
+			 !m->healthd.heartbeats && !cp_model_has_checks(m) ? "none" : "silent";
+
+	return json_pack("{s:s, s:I, s:I}", "healthd", st, "healthd_heartbeat_age_ms",
+			 (json_int_t)cp_model_healthd_age_ms(m), "healthd_timeout_ms",
+			 (json_int_t)m->healthd.timeout_ms);
+}
+
 /* The node's settings as `node set` spells them; interfaces always (an
  * empty list when there are none), TTLs always. */
 static json_t *do_status(struct sluiced *d)
@@ -284,6 +351,7 @@ static json_t *do_status(struct sluiced *d)
 	struct cp_request node;
 
 	cp_model_node_request(&d->model.node, &node);
+	json_object_update_new(reply, healthd_json(&d->model));
 	json_object_update_new(reply, json_pack(
 		"{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:s, s:s, s:[]}",
 		"version", SLUICE_VERSION,
@@ -323,7 +391,7 @@ static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct c
 {
 	if (cp_model_apply(&d->model, r, e))
 		return NULL;
-	if (r->op != CP_OP_HEALTH_REPORT && d->state_path[0] &&
+	if (is_change(r->op) && d->state_path[0] &&
 	    cp_state_save(d->state_path, &d->model)) {
 		cp_error_set(e, -EIO, "state", "applied, but not persisted to %s (see the log)",
 			     d->state_path);
@@ -358,7 +426,8 @@ static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct c
 
 static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	if (is_change(r->op) || r->op == CP_OP_HEALTH_REPORT)
+	if (is_change(r->op) || r->op == CP_OP_HEALTH_REPORT || r->op == CP_OP_HEALTH_SET ||
+	    r->op == CP_OP_HEALTH_CLEAR)
 		return do_change(d, r, e);
 	/* Naming a VIP that does not exist is an error, not an empty list:
 	 * scripts test for a VIP with `vip list VIP`. */
@@ -374,6 +443,8 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 		return do_backend_list(d, r);
 	case CP_OP_HEALTH_TARGETS:
 		return do_health_targets(d);
+	case CP_OP_HEALTH_HEARTBEAT:
+		return do_heartbeat(d);
 	case CP_OP_STATS:
 		return do_stats(d, r);
 	case CP_OP_FLOWS:

@@ -26,12 +26,17 @@
  *   sluice_ring_rebuilds_total                          counter
  *   sluice_ring_last_rebuild_seconds                    gauge, duration of the last build
  *   sluice_config_changes_total{result="applied|rejected"} counter
+ *   sluice_healthd_up                                   gauge 1/0 (heartbeat within the bound;
+ *                                                       no sample while no VIP has a check)
+ *   sluice_healthd_heartbeat_age_seconds                gauge
+ *   sluice_backend_check_age_seconds{vip,backend}       gauge, only backends healthd reported on
  *   then the fast path's own families, if it has any (cp_driver_ops
  *   .write_metrics: DPDK's sluice_dpdk_*)
  *
  * vip is "address:port/proto" as sluicectl writes it, backend the address.
- * A backend's state follows `sluicectl backend list`: down if healthd says
- * down, else draining if drained or weight 0, else up.
+ * A backend's state follows `sluicectl backend list`: down if its health
+ * is (override, else healthd's view, else its initial state), else
+ * draining if drained or weight 0, else up.
  */
 #ifndef SLUICE_CP_METRICS_H
 #define SLUICE_CP_METRICS_H

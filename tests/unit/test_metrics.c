@@ -494,7 +494,7 @@ static void check_structure(const char *text)
 		line = nl + 1;
 	}
 	assert_int_equal(helps.n, types.n);
-	assert_int_equal(helps.n, 18);
+	assert_int_equal(helps.n, 21);
 	seen_free(&helps);
 	seen_free(&types);
 	seen_free(&series);
