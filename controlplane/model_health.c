@@ -93,6 +93,18 @@ static void restore_saved(struct cp_model *m, struct cp_backend *be,
 	be->override_reason[sizeof(be->override_reason) - 1] = '\0';
 }
 
+/* Whether the file had the backend down when it was written. */
+static int saved_down(const struct cp_health_saved *s)
+{
+	if (!s)
+		return 0;
+	if (s->override != CP_HEALTH_UNKNOWN)
+		return s->override == CP_HEALTH_DOWN;
+	if (s->health != CP_HEALTH_UNKNOWN)
+		return s->health == CP_HEALTH_DOWN;
+	return s->init == CP_HEALTH_DOWN;
+}
+
 void model_health_added(struct cp_model *m, const struct cp_vip *v, struct cp_backend *be)
 {
 	const struct cp_health_saved *s = saved_find(m, v, be);
@@ -105,8 +117,9 @@ void model_health_added(struct cp_model *m, const struct cp_vip *v, struct cp_ba
 	else if (fp == LB_BACKEND_UP || fp == LB_BACKEND_DRAINING)
 		be->init = CP_HEALTH_UP;	/* it was serving: keep it so */
 	/* The fast path may know better than a file written a moment
-	 * before a crash; down wins, so nothing down goes back in. */
-	if (fp == LB_BACKEND_DOWN && cp_backend_health(be) != CP_HEALTH_DOWN &&
+	 * before a crash: a down entry the file does not explain (by an
+	 * override since expired) wins, so nothing down goes back in. */
+	if (fp == LB_BACKEND_DOWN && !saved_down(s) && cp_backend_health(be) != CP_HEALTH_DOWN &&
 	    be->override == CP_HEALTH_UNKNOWN) {
 		be->health = CP_HEALTH_UNKNOWN;
 		be->init = CP_HEALTH_DOWN;
