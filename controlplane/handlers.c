@@ -329,13 +329,24 @@ static json_t *do_save(struct sluiced *d, struct cp_error *e)
 	return reply;
 }
 
-/* healthd as status shows it: "up", "silent" (no heartbeat within the
- * bound: health stays as last known) or "none" (never heard, and no VIP
- * has a check that would need it). */
+/* healthd as status shows it: "up"; "silent" (no heartbeat within the
+ * bound: health stays as last known); "waiting" (none yet, and sluiced
+ * started within the bound); "none" (never heard, and no VIP has a
+ * check that would need it). */
+static const char *healthd_state(const struct cp_model *m)
+{
+	if (cp_model_healthd_up(m))
+		return "up";
+	if (m->healthd.heartbeats)
+		return "silent";
+	if (!cp_model_has_checks(m))
+		return "none";
+	return cp_model_healthd_age_ms(m) <= m->healthd.timeout_ms ? "waiting" : "silent";
+}
+
 static json_t *healthd_json(const struct cp_model *m)
 {
-	const char *st = cp_model_healthd_up(m) ? "up" :
-			 !m->healthd.heartbeats && !cp_model_has_checks(m) ? "none" : "silent";
+	const char *st = healthd_state(m);
 
 	return json_pack("{s:s, s:I, s:I}", "healthd", st, "healthd_heartbeat_age_ms",
 			 (json_int_t)cp_model_healthd_age_ms(m), "healthd_timeout_ms",

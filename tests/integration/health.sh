@@ -152,7 +152,7 @@ check "before any check, $B1 is down (initial health of a checked VIP)" is_state
 check "  ... its health unknown, from its initial state" \
     test "$(bfield $B1 health)/$(bfield $B1 health_source)" = "unknown/initial"
 check "  ... and no backend is in the ring" test "$(usable)" = 0
-check "status: healthd silent before it starts" test "$(status_field healthd)" = silent
+check "status: waiting for healthd's first heartbeat" test "$(status_field healthd)" = waiting
 
 start_healthd
 check "healthd checks $B1 up" eventually 10 is_state $B1 up
