@@ -398,10 +398,31 @@ static int is_change(enum cp_op op)
 /* validate -> model -> rings -> fast path (cp_model_apply), then persist,
  * then answer. A change that is live but could not be persisted is
  * reported as such: the operator must know the file is behind. */
+/* An operator's override is logged: it outweighs healthd, and the log
+ * is where one looks for why a healthy backend takes no traffic. */
+static void log_override(const struct cp_request *r)
+{
+	char k[96], a[64], dur[32] = "until cleared";
+
+	if (r->op != CP_OP_HEALTH_SET && r->op != CP_OP_HEALTH_CLEAR)
+		return;
+	cp_format_vip(&r->vip, k, sizeof(k));
+	cp_format_addr(&r->backend, r->backend_family, a, sizeof(a));
+	if (r->op == CP_OP_HEALTH_CLEAR) {
+		pr_info("%s %s: override cleared\n", k, a);
+		return;
+	}
+	if (r->for_s)
+		snprintf(dur, sizeof(dur), "for %u s", r->for_s);
+	pr_info("%s %s: override %s %s%s%s\n", k, a, cp_health_name(r->health), dur,
+		r->reason[0] ? ": " : "", r->reason);
+}
+
 static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
 	if (cp_model_apply(&d->model, r, e))
 		return NULL;
+	log_override(r);
 	if (is_change(r->op) && d->state_path[0] &&
 	    cp_state_save(d->state_path, &d->model)) {
 		cp_error_set(e, -EIO, "state", "applied, but not persisted to %s (see the log)",
