@@ -186,28 +186,8 @@ static void syslog_sink(int level, const char *fmt, va_list ap, void *arg)
 	vsyslog(prio[level < 0 ? 0 : level > 3 ? 3 : level], fmt, ap);
 }
 
-/* Loads the state file, else the config file, else nothing, and applies
- * it to the (empty) live model as a diff: that pushes it all. Every
- * backend gets its last known health as it is added (the health file
- * here, the adopted fast path's entries in the model). */
-static int load_files(struct sluiced *d);
-
-static int load_initial(struct sluiced *d)
-{
-	int err;
-
-	/* An unreadable file is logged and costs only what it knew. */
-	if (d->health_path[0] &&
-	    !cp_health_load(d->health_path, &d->model, &d->model.saved, &d->model.n_saved))
-		pr_info("%s: last known health of %zu backends\n", d->health_path,
-			d->model.n_saved);
-	err = load_files(d);
-	free(d->model.saved);
-	d->model.saved = NULL;
-	d->model.n_saved = 0;
-	return err;
-}
-
+/* The state file, else the config file, else nothing, applied to the
+ * (empty) live model as a diff: that pushes it all. */
 static int load_files(struct sluiced *d)
 {
 	const char *paths[] = { d->state_path, d->config_path };
@@ -237,6 +217,26 @@ static int load_files(struct sluiced *d)
 	}
 	pr_info("no state or config file: starting empty\n");
 	return 0;
+}
+
+/* Loads the state file, else the config file, else nothing, and applies
+ * it to the (empty) live model as a diff: that pushes it all. Every
+ * backend gets its last known health as it is added (the health file
+ * here, the adopted fast path's entries in the model). */
+static int load_initial(struct sluiced *d)
+{
+	int err;
+
+	/* An unreadable file is logged and costs only what it knew. */
+	if (d->health_path[0] &&
+	    !cp_health_load(d->health_path, &d->model, &d->model.saved, &d->model.n_saved))
+		pr_info("%s: last known health of %zu backends\n", d->health_path,
+			d->model.n_saved);
+	err = load_files(d);
+	free(d->model.saved);
+	d->model.saved = NULL;
+	d->model.n_saved = 0;
+	return err;
 }
 
 /* SIGHUP: the config file as a diff; a bad file changes nothing. */

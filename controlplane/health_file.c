@@ -265,6 +265,8 @@ int cp_health_load(const char *path, const struct cp_model *m, struct cp_health_
 		free(*out);
 		*out = NULL;
 		*n = 0;
+	} else if (*n > 1) {
+		qsort(*out, *n, sizeof(**out), cp_health_saved_cmp);
 	}
 	return err;
 }

@@ -26,7 +26,8 @@
  * logged. */
 int cp_health_save(const char *path, const struct cp_model *m);
 
-/* Reads path into a new array (*out, *n; free() it). Times are turned
+/* Reads path into a new array (*out, *n; free() it), sorted by
+ * cp_health_saved_cmp as cp_model.saved wants it. Times are turned
  * into m's clock. A bad line is logged with its number and skipped: the
  * file only makes a restart better informed. -ENOENT (not logged) when
  * there is no file, other -errno when it cannot be read. */

@@ -99,6 +99,9 @@ struct cp_health_saved {
 /* healthd heartbeats every 2 s (its --refresh); five missed: silent. */
 #define CP_HEALTHD_DEFAULT_TIMEOUT_MS 10000
 
+/* The order of cp_model.saved (qsort/bsearch): VIP, then backend. */
+int cp_health_saved_cmp(const void *a, const void *b);
+
 /* sluice-healthd as sluiced sees it: heartbeats (health.heartbeat). */
 struct cp_healthd {
 	__u64 heartbeat_ms;		/* model clock of the last one; 0: none yet */
@@ -133,7 +136,8 @@ struct cp_model {
 	struct lb_backend *adopt;
 	__u32 n_adopt;
 	/* While loading at start: the health each backend last had
-	 * (cp_model_adopt_begin's caller fills them; model_health.c). */
+	 * (cp_model_adopt_begin's caller fills them, sorted by
+	 * cp_health_saved_cmp; model_health.c). */
 	struct cp_health_saved *saved;
 	size_t n_saved;
 	cp_clock_fn clock;		/* NULL: CLOCK_MONOTONIC */

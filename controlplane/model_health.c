@@ -21,6 +21,7 @@
 #define LB_LOG_PREFIX "model: "
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -45,17 +46,32 @@ enum cp_health cp_vip_initial_health(const struct cp_vip *v)
 	return v->spec.check.type == CP_CHECK_NONE ? CP_HEALTH_UP : CP_HEALTH_DOWN;
 }
 
+int cp_health_saved_cmp(const void *a, const void *b)
+{
+	const struct cp_health_saved *x = a, *y = b;
+	int c = memcmp(&x->vip, &y->vip, sizeof(x->vip));
+
+	if (c)
+		return c;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+/* A binary search: a restart adds every backend once, 100,000 of them
+ * at most, each looked up here. */
 static const struct cp_health_saved *saved_find(const struct cp_model *m, const struct cp_vip *v,
 						const struct cp_backend *be)
 {
-	for (size_t i = 0; i < m->n_saved; i++) {
-		const struct cp_health_saved *s = &m->saved[i];
+	struct cp_health_saved key;
 
-		if (s->family == be->family && !memcmp(&s->vip, &v->key, sizeof(s->vip)) &&
-		    !memcmp(&s->addr, &be->addr, sizeof(s->addr)))
-			return s;
-	}
-	return NULL;
+	if (!m->n_saved)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.vip = v->key;
+	key.addr = be->addr;
+	key.family = be->family;
+	return bsearch(&key, m->saved, m->n_saved, sizeof(key), cp_health_saved_cmp);
 }
 
 /* The state the pinned fast path had for be (its adopted id and gen), or
