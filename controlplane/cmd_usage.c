@@ -70,14 +70,34 @@ DUR_RULE
 "Example:\n"
 "  sluicectl node set --interface eth0 --encap-source 192.0.2.10 --flow-ttl-tcp 15m\n" },
 	{ "health",
-"Usage: sluicectl health report VIP ADDR up|down [--latency-us N] [--reason TEXT]\n"
+"Usage: sluicectl health set VIP ADDR up|down [--for DUR] [--reason TEXT]\n"
+"       sluicectl health clear VIP ADDR\n"
+"       sluicectl health report VIP ADDR up|down [--latency-us N] [--reason TEXT]\n"
 "       sluicectl health targets\n"
+"       sluicectl health heartbeat\n"
 "\n"
-"Used by sluice-healthd. 'report' tells sluiced a backend of a VIP\n"
-"passed (up) or failed (down) its check; a down backend leaves the ring,\n"
-"and its flows move. 'targets' lists every VIP, backend and check spec\n"
-"to probe.\n",
-	  "Options (report):", NULL },
+"A backend's health comes from three places, the first that has one wins:\n"
+"the operator's override, sluice-healthd's check, and the initial state\n"
+"its VIP gave it (vip --initial-health). A down backend leaves the ring\n"
+"and its flows move.\n"
+"\n"
+"'set' is the operator's override, as HAProxy's `set server ... state\n"
+"maint` (down) or `set server ... health up` that no check undoes: it\n"
+"holds until 'clear', or for --for DUR and then ends by itself; healthd\n"
+"keeps checking meanwhile and `backend list` shows both. It lasts\n"
+"across restarts of sluiced, not across a reboot.\n"
+"\n"
+"'report', 'targets' and 'heartbeat' are sluice-healthd's: 'report' is\n"
+"its view of one backend (a report sent by hand is undone at healthd's\n"
+"next heartbeat if healthd sees otherwise), 'targets' lists every VIP,\n"
+"backend and check spec to probe, 'heartbeat' says healthd is alive and\n"
+"answers the targets with sluiced's view of each.\n",
+	  "Options:",
+DUR_RULE
+"\n"
+"Examples:\n"
+"  sluicectl health set 10.100.0.1:80/tcp 10.0.0.11 down --for 30m --reason 'kernel upgrade'\n"
+"  sluicectl health clear 10.100.0.1:80/tcp 10.0.0.11\n" },
 	{ "stats",
 "Usage: sluicectl stats [--vip VIP]\n"
 "\n"

@@ -29,6 +29,7 @@
 #include "cmd.h"
 #include "daemon.h"
 #include "daemon_int.h"
+#include "health_file.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -39,6 +40,7 @@
 #define SLUICED_NH_REFRESH_S 5
 #define SLUICED_NH_SLICE 32	/* backends re-resolved between two looks at the API */
 #define SLUICED_METRICS_PERIOD_S 1	/* a fresh /metrics snapshot this often */
+#define SLUICED_HEALTH_PERIOD_S 1	/* overrides expire, the health file is written */
 
 static const char usage_common[] =
 "  -c, --config FILE      config script loaded at the first start; `sluicectl\n"
@@ -74,6 +76,12 @@ static const char usage_common[] =
 "      --metrics A:P      serve Prometheus /metrics and /healthz on A:P\n"
 "                         (\"[V6]:P\" for IPv6; \"none\" to disable; default:\n"
 "                         the config's `node set --metrics`, else " CP_METRICS_DEFAULT_LISTEN ")\n"
+"      --health-file FILE the last known health of every backend, kept across\n"
+"                         restarts (default: health beside the API socket,\n"
+"                         " CP_DEFAULT_HEALTH_FILE "; \"none\": not kept)\n"
+"      --healthd-timeout DUR  sluice-healthd silent longer than this is reported\n"
+"                         (status, metrics, log); health stays as last known\n"
+"                         (default 10s)\n"
 "      --no-fastpath      keep state and serve the API without a fast path\n"
 "                         (for trying configurations)\n"
 "      --max-vips N       VIPs the fast path can hold (default 256)\n"
@@ -108,6 +116,7 @@ struct options {
 	const char *metrics;	/* --metrics; NULL: config, then the default */
 	const char *check_config;	/* --check-config FILE: validate and exit */
 	const char *start_from;	/* --start-from; NULL: the state file */
+	long long healthd_timeout_ms;	/* 0: the default */
 	struct lb_params params;
 	struct cp_api_limits api;
 };
@@ -165,7 +174,33 @@ static int set_max_clients(unsigned int *dst, const char *val)
 	return 0;
 }
 
+/* At least a second: healthd heartbeats every --refresh (2 s). */
+static int healthd_timeout(const char *s, struct options *o)
+{
+	struct cp_error e = { "", "" };
+
+	if (cp_cmd_parse_duration(s, "healthd-timeout", &o->healthd_timeout_ms, &e)) {
+		fprintf(stderr, "%s\n", e.msg);
+		return -EINVAL;
+	}
+	return o->healthd_timeout_ms >= 1000 && o->healthd_timeout_ms <= 86400000 ? 0 : -EINVAL;
+}
+
 #define CP_DAEMON_MAX_OPTIONS 48
+
+/* Two long options with one code would silently share a case: every
+ * start checks, so any test that runs the daemon catches it. */
+static int options_clash(const struct option *o, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (o[i].val == o[j].val) {
+				fprintf(stderr, "internal error: --%s and --%s share option code %d\n",
+					o[i].name, o[j].name, o[i].val);
+				return 1;
+			}
+	return 0;
+}
 
 /* 0: run; 1: done (--help, --version); -EINVAL: bad command line. */
 static int parse_options(int argc, char **argv, struct sluiced *d, struct options *o,
@@ -183,6 +218,8 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		{ "api-read-group", required_argument, 0, 'G' },
 		{ "metrics", required_argument, 0, 'M' },
 		{ "no-fastpath", no_argument, 0, 'N' },
+		{ "health-file", required_argument, 0, 'H' },
+		{ "healthd-timeout", required_argument, 0, 'D' },
 		{ "max-vips", required_argument, 0, 'V' },
 		{ "max-backends", required_argument, 0, 'B' },
 		{ "max-ring", required_argument, 0, 'R' },
@@ -200,6 +237,8 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 	memcpy(longopts, common, sizeof(common));
 	for (size_t i = 0; fp->options && fp->options[i].name && n < CP_DAEMON_MAX_OPTIONS - 1; i++)
 		longopts[n++] = fp->options[i];
+	if (options_clash(longopts, n))
+		return -EINVAL;
 
 	while (!err && (idx = -1, c = getopt_long(argc, argv, "c:s:fvh", longopts, &idx)) != -1) {
 		switch (c) {
@@ -214,6 +253,11 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 		case 'G': err = set_read_group(&o->api, optarg); break;
 		case 'M': o->metrics = optarg; break;
 		case 'N': o->no_fastpath = 1; break;
+		case 'H':
+			d->health_none = !strcmp(optarg, "none");
+			err = set_path(d->health_path, d->health_none ? "" : optarg);
+			break;
+		case 'D': err = healthd_timeout(optarg, o); break;
 		case 'V': err = lb_numparse_u32(optarg, &o->params.max_vips); break;
 		case 'B': err = lb_numparse_u32(optarg, &o->params.max_backends); break;
 		case 'R': err = lb_numparse_u32(optarg, &o->params.max_ring); break;
@@ -265,11 +309,12 @@ static int apply_loaded(struct sluiced *d, struct cp_model *loaded, const char *
 }
 
 /* What persist.c picks (the state file, a newer fallback, --start-from),
- * else the config file, else nothing. A state file that is damaged or
- * behind refuses the start (persist.c says why and the way out): never
- * an empty or old state over a live fast path. Then the base of runtime
- * changes (apply.c). */
-static int load_initial(struct sluiced *d, const struct options *o)
+ * else the config file, else nothing, applied to the (empty) live model
+ * as a diff: that pushes it all. A state file that is damaged or behind
+ * refuses the start (persist.c says why and the way out): never an empty
+ * or old state over a live fast path. Then the base of runtime changes
+ * (apply.c). */
+static int load_files(struct sluiced *d, const struct options *o)
 {
 	struct cp_error e = { "", "" };
 	struct cp_model loaded;
@@ -308,11 +353,79 @@ static int load_initial(struct sluiced *d, const struct options *o)
 	return 0;
 }
 
+/* The files, with every backend getting its last known health as it is
+ * added (the health file here, the adopted fast path's entries in the
+ * model). */
+static int load_initial(struct sluiced *d, const struct options *o)
+{
+	int err;
+
+	/* An unreadable file is logged and costs only what it knew. */
+	if (d->health_path[0] &&
+	    !cp_health_load(d->health_path, &d->model, &d->model.saved, &d->model.n_saved))
+		pr_info("%s: last known health of %zu backends\n", d->health_path,
+			d->model.n_saved);
+	err = load_files(d, o);
+	free(d->model.saved);
+	d->model.saved = NULL;
+	d->model.n_saved = 0;
+	return err;
+}
+
 /* SIGHUP: `sluicectl reload` without its answer; the log and the
  * metrics tell the outcome. */
 static void reload(struct sluiced *d)
 {
 	json_decref(sluiced_apply(d, d->config_path, 0, "SIGHUP reload"));
+}
+
+/* --health-file, else "health" in the API socket's directory: runtime
+ * state beside runtime state (/run/sluice), and a test's own. */
+static int health_path_default(struct sluiced *d)
+{
+	const char *slash = strrchr(d->socket_path, '/');
+	int n;
+
+	if (d->health_path[0] || d->health_none)
+		return 0;
+	n = slash ? snprintf(d->health_path, sizeof(d->health_path), "%.*s/health",
+			     (int)(slash - d->socket_path), d->socket_path)
+		  : snprintf(d->health_path, sizeof(d->health_path), "health");
+	return n < (int)sizeof(d->health_path) ? 0 : -ENAMETOOLONG;
+}
+
+/* Written when some backend's health changed since the last write, at
+ * most once a tick: healthd's flaps cost one write a second at most. */
+static void health_flush(struct sluiced *d)
+{
+	if (!d->health_path[0] || d->model.health_changes == d->health_saved)
+		return;
+	cp_health_save(d->health_path, &d->model);
+	d->health_saved = d->model.health_changes;	/* a failure is logged; next change retries */
+}
+
+/* Said once when healthd falls silent (fail static: health stays as it
+ * was last known), and once when it is back (do_heartbeat). Only when
+ * some VIP has a check: without one nobody needs healthd. */
+static void healthd_watch(struct sluiced *d)
+{
+	const struct cp_model *m = &d->model;
+
+	if (d->healthd_silent || cp_model_healthd_up(m) || !cp_model_has_checks(m) ||
+	    cp_model_healthd_age_ms(m) <= m->healthd.timeout_ms)
+		return;
+	d->healthd_silent = 1;
+	pr_warn("no heartbeat from sluice-healthd for %llu s%s: backends keep their last known "
+		"health until it is back\n",
+		(unsigned long long)(cp_model_healthd_age_ms(m) / 1000),
+		m->healthd.heartbeats ? "" : " since start");
+}
+
+static void health_tick(struct sluiced *d)
+{
+	cp_model_health_expire(&d->model);
+	healthd_watch(d);
+	health_flush(d);
 }
 
 static int open_fastpath(struct sluiced *d, const struct options *o,
@@ -383,6 +496,7 @@ struct loop {
 	struct cp_api *api;
 	struct cp_nl *nl;
 	int mfd;			/* metrics timer, or -1 */
+	int hfd;			/* health timer */
 	struct cp_metrics_http *metrics;	/* or NULL */
 	char metrics_addr[64];		/* where l->metrics listens */
 	char metrics_failed[64];	/* last address that would not listen */
@@ -455,7 +569,7 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 static void run(struct sluiced *d, struct loop *l, const struct options *o,
 		const struct cp_fastpath *fp)
 {
-	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag, pfd_tag;
+	char sfd_tag, tfd_tag, api_tag, nl_tag, mfd_tag, pfd_tag, hfd_tag;
 	int running = 1;
 
 	add_fd(l->epfd, l->sfd, &sfd_tag);
@@ -468,6 +582,8 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 		add_fd(l->epfd, l->mfd, &mfd_tag);
 	if (sluiced_persist_fd(d) >= 0)
 		add_fd(l->epfd, sluiced_persist_fd(d), &pfd_tag);
+	if (l->hfd >= 0)
+		add_fd(l->epfd, l->hfd, &hfd_tag);
 	metrics_publish(d, l);
 
 	/* Next hops are re-resolved in slices between events, so that the
@@ -497,6 +613,9 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 				want_refresh |= changed != 0;
 			} else if (tag == &pfd_tag) {
 				sluiced_persist_retry(d);
+			} else if (tag == &hfd_tag) {
+				if (read(l->hfd, &ticks, sizeof(ticks)) > 0)
+					health_tick(d);
 			} else if (tag == &mfd_tag) {
 				if (read(l->mfd, &ticks, sizeof(ticks)) > 0) {
 					metrics_follow(d, l, o);
@@ -526,7 +645,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 			.stall_ms = CP_API_DEFAULT_STALL_MS,
 		},
 	};
-	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1, .mfd = -1 };
+	struct loop l = { .epfd = -1, .sfd = -1, .tfd = -1, .mfd = -1, .hfd = -1 };
 	struct sluiced *d = calloc(1, sizeof(*d));
 	int err;
 
@@ -539,6 +658,8 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	err = parse_options(argc, argv, d, &o, fp);
 	if (!err && o.check_config)
 		err = sluiced_check_config(o.check_config, &o.params, stdout) ? -EINVAL : 1;
+	if (!err)
+		err = health_path_default(d);
 	if (err) {
 		free(d);
 		return err > 0 ? 0 : o.check_config ? 1 : 2;
@@ -575,6 +696,8 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	d->model.is_local_arg = l.nl;
 	/* After a restart the model takes the ids and gens the pinned
 	 * program already uses: flows pinned to them keep their backend. */
+	if (!err && o.healthd_timeout_ms)
+		d->model.healthd.timeout_ms = (__u64)o.healthd_timeout_ms;
 	if (!err && d->adopted)
 		err = cp_model_adopt_begin(&d->model);
 	if (!err)
@@ -589,6 +712,7 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		l.sfd = make_signalfd();
 		l.epfd = epoll_create1(EPOLL_CLOEXEC);
 		l.tfd = make_timerfd(SLUICED_NH_REFRESH_S);
+		l.hfd = make_timerfd(SLUICED_HEALTH_PERIOD_S);
 		err = l.sfd < 0 || l.epfd < 0 ? -errno : 0;
 	}
 	/* After load_initial: the config may name the address. A metrics
@@ -604,8 +728,12 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	}
 
 	cp_metrics_http_stop(l.metrics);
+	if (!err)
+		health_flush(d);
 	if (l.mfd >= 0)
 		close(l.mfd);
+	if (l.hfd >= 0)
+		close(l.hfd);
 	cp_api_close(l.api);
 	if (l.nl)
 		cp_nl_close(l.nl);

@@ -55,6 +55,10 @@ struct sluiced {
 	char applied_path[PATH_MAX + 16];
 	char last_apply[512];		/* the last apply's outcome, for status */
 	struct cp_api *api;		/* its server: limits and counters for status */
+	char health_path[PATH_MAX];	/* the health file; "" : not kept */
+	int health_none;		/* --health-file none */
+	__u64 health_saved;		/* model.health_changes last written */
+	int healthd_silent;		/* said so in the log */
 };
 
 /* Makes the running state equal to the configuration in path as one

@@ -32,6 +32,7 @@ static json_t *vip_json(const struct cp_vip *v)
 	o = json_pack("{s:i, s:i}", "id", (json_int_t)v->id, "backends",
 		      (json_int_t)v->n_backends);
 	if (o && cp_request_fields_to_json(&r, CP_F_VIP | CP_F_AFFINITY | CP_F_RING |
+						   CP_F_INITIAL_HEALTH |
 						   cp_check_fields(v->spec.check.type), o)) {
 		json_decref(o);
 		return NULL;
@@ -41,23 +42,63 @@ static json_t *vip_json(const struct cp_vip *v)
 
 static const char *backend_state_name(const struct cp_backend *b)
 {
-	if (b->health == CP_HEALTH_DOWN)
+	if (cp_backend_health(b) == CP_HEALTH_DOWN)
 		return "down";
 	if (b->draining || b->weight == 0)
 		return "draining";
 	return "up";
 }
 
-static json_t *backend_json(const struct cp_vip *v, const struct cp_backend *b)
+/* Seconds, rounded up, from now until the model-clock time t. */
+static json_int_t secs_until(const struct cp_model *m, __u64 t)
+{
+	__u64 now = cp_model_now_ms(m);
+
+	return t > now ? (json_int_t)((t - now + 999) / 1000) : 0;
+}
+
+/* What decides the state: the operator's override, healthd's check, or
+ * the initial (or restored) state while healthd has said nothing. */
+static const char *health_source(const struct cp_backend *b)
+{
+	if (b->override != CP_HEALTH_UNKNOWN)
+		return "override";
+	return b->health != CP_HEALTH_UNKNOWN ? "check" : "initial";
+}
+
+/* healthd's view (health, check_age_ms since it last confirmed it) and
+ * the operator's override (override, override_expires_s: 0 never,
+ * override_reason) side by side; state is what they make of it. */
+static void health_json(const struct cp_model *m, const struct cp_backend *b, json_t *o)
 {
 	const char *health = cp_health_name(b->health);
+
+	json_object_set_new(o, "health", json_string(health ? health : "unknown"));
+	json_object_set_new(o, "health_source", json_string(health_source(b)));
+	if (b->check_ms)
+		json_object_set_new(o, "check_age_ms",
+				    json_integer((json_int_t)(cp_model_now_ms(m) - b->check_ms)));
+	if (b->override == CP_HEALTH_UNKNOWN)
+		return;
+	json_object_set_new(o, "override", json_string(cp_health_name(b->override)));
+	json_object_set_new(o, "override_expires_s",
+			    json_integer(b->override_until_ms ? secs_until(m, b->override_until_ms) :
+								0));
+	json_object_set_new(o, "override_reason", json_string(b->override_reason));
+}
+
+static json_t *backend_json(const struct cp_model *m, const struct cp_vip *v,
+			    const struct cp_backend *b)
+{
 	struct cp_request r;
 	json_t *o;
 
 	cp_model_backend_request(v, b, &r);
-	o = json_pack("{s:i, s:s, s:s, s:i, s:s}", "id", (json_int_t)b->id,
-		      "state", backend_state_name(b), "health", health ? health : "unknown",
+	o = json_pack("{s:i, s:s, s:i, s:s}", "id", (json_int_t)b->id,
+		      "state", backend_state_name(b),
 		      "latency_us", (json_int_t)b->latency_us, "last_check", b->last_check);
+	if (o)
+		health_json(m, b, o);
 	if (o && cp_request_fields_to_json(&r, CP_F_VIP | CP_F_BACKEND | CP_F_WEIGHT |
 						   CP_F_DRAIN, o)) {
 		json_decref(o);
@@ -102,7 +143,7 @@ static json_t *do_backend_list(struct sluiced *d, const struct cp_request *r)
 		if (!vip_selected(r, v))
 			continue;
 		for (size_t j = 0; j < v->n_backends; j++)
-			json_array_append_new(arr, backend_json(v, &v->backends[j]));
+			json_array_append_new(arr, backend_json(&d->model, v, &v->backends[j]));
 	}
 	json_object_set_new(reply, "backends", arr);
 	return reply;
@@ -123,7 +164,7 @@ static json_t *do_health_targets(struct sluiced *d)
 		if (!c.port)
 			c.port = ntohs(v->key.port);
 		for (size_t j = 0; j < v->n_backends; j++) {
-			json_t *t = backend_json(v, &v->backends[j]);
+			json_t *t = backend_json(&d->model, v, &v->backends[j]);
 
 			if (!t || cp_check_to_json(&c, t)) {
 				json_decref(t);
@@ -134,6 +175,19 @@ static json_t *do_health_targets(struct sluiced *d)
 	}
 	json_object_set_new(reply, "targets", arr);
 	return reply;
+}
+
+/* healthd's heartbeat: it is alive, its view stands confirmed, and the
+ * answer is the targets with sluiced's view of each, so that healthd
+ * corrects at once whatever differs from its own (a report by hand). */
+static json_t *do_heartbeat(struct sluiced *d)
+{
+	if (!cp_model_healthd_up(&d->model) && d->model.healthd.heartbeats)
+		pr_info("sluice-healthd is back (heartbeat after %llu ms)\n",
+			(unsigned long long)cp_model_healthd_age_ms(&d->model));
+	cp_model_healthd_heartbeat(&d->model);
+	d->healthd_silent = 0;
+	return do_health_targets(d);
 }
 
 static json_t *stats_pair(__u64 packets, __u64 bytes)
@@ -180,7 +234,7 @@ static json_t *do_stats(struct sluiced *d, const struct cp_request *r)
 			      "flow_evictions", (json_int_t)vs.flow_evictions);
 		for (size_t j = 0; j < v->n_backends; j++) {
 			struct lb_backend_stats bs = { 0 };
-			json_t *b = backend_json(v, &v->backends[j]);
+			json_t *b = backend_json(&d->model, v, &v->backends[j]);
 
 			if (ops)
 				ops->backend_stats(d->driver.ctx, v->backends[j].id, &bs);
@@ -310,6 +364,30 @@ static json_t *api_json(const struct cp_api *api)
 	return o;
 }
 
+/* healthd as status shows it: "up"; "silent" (no heartbeat within the
+ * bound: health stays as last known); "waiting" (none yet, and sluiced
+ * started within the bound); "none" (never heard, and no VIP has a
+ * check that would need it). */
+static const char *healthd_state(const struct cp_model *m)
+{
+	if (cp_model_healthd_up(m))
+		return "up";
+	if (m->healthd.heartbeats)
+		return "silent";
+	if (!cp_model_has_checks(m))
+		return "none";
+	return cp_model_healthd_age_ms(m) <= m->healthd.timeout_ms ? "waiting" : "silent";
+}
+
+static json_t *healthd_json(const struct cp_model *m)
+{
+	const char *st = healthd_state(m);
+
+	return json_pack("{s:s, s:I, s:I}", "healthd", st, "healthd_heartbeat_age_ms",
+			 (json_int_t)cp_model_healthd_age_ms(m), "healthd_timeout_ms",
+			 (json_int_t)m->healthd.timeout_ms);
+}
+
 /* The node's settings as `node set` spells them; interfaces always (an
  * empty list when there are none), TTLs always. */
 static json_t *do_status(struct sluiced *d)
@@ -319,6 +397,7 @@ static json_t *do_status(struct sluiced *d)
 	struct cp_request node;
 
 	cp_model_node_request(&d->model.node, &node);
+	json_object_update_new(reply, healthd_json(&d->model));
 	json_object_update_new(reply, json_pack(
 		"{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:s, s:s, s:[]}",
 		"version", SLUICE_VERSION,
@@ -340,6 +419,26 @@ static json_t *do_status(struct sluiced *d)
 	return reply;
 }
 
+/* An operator's override is logged: it outweighs healthd, and the log
+ * is where one looks for why a healthy backend takes no traffic. */
+static void log_override(const struct cp_request *r)
+{
+	char k[96], a[64], dur[32] = "until cleared";
+
+	if (r->op != CP_OP_HEALTH_SET && r->op != CP_OP_HEALTH_CLEAR)
+		return;
+	cp_format_vip(&r->vip, k, sizeof(k));
+	cp_format_addr(&r->backend, r->backend_family, a, sizeof(a));
+	if (r->op == CP_OP_HEALTH_CLEAR) {
+		pr_info("%s %s: override cleared\n", k, a);
+		return;
+	}
+	if (r->for_s)
+		snprintf(dur, sizeof(dur), "for %u s", r->for_s);
+	pr_info("%s %s: override %s %s%s%s\n", k, a, cp_health_name(r->health), dur,
+		r->reason[0] ? ": " : "", r->reason);
+}
+
 /* validate -> model -> rings -> fast path (cp_model_apply), then persist,
  * then answer. A change that is live but could not be persisted is
  * reported as such: the operator must know the file is behind. */
@@ -347,7 +446,9 @@ static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct c
 {
 	if (cp_model_apply(&d->model, r, e))
 		return NULL;
-	if (r->op == CP_OP_HEALTH_REPORT)
+	log_override(r);
+	/* Health is not desired state: the health file keeps it. */
+	if (!cp_op_def(r->op)->change)
 		return cp_reply_ok();
 	return sluiced_reply_applied(d, sluiced_persist(d, e), e);
 }
@@ -397,7 +498,8 @@ static json_t *do_apply(struct sluiced *d, const struct cp_request *r, struct cp
 
 static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
-	if (cp_op_def(r->op)->change || r->op == CP_OP_HEALTH_REPORT)
+	if (cp_op_def(r->op)->change || r->op == CP_OP_HEALTH_REPORT || r->op == CP_OP_HEALTH_SET ||
+	    r->op == CP_OP_HEALTH_CLEAR)
 		return do_change(d, r, e);
 	if (r->op == CP_OP_APPLY || r->op == CP_OP_DIFF || r->op == CP_OP_RELOAD)
 		return do_apply(d, r, e);
@@ -413,6 +515,8 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 		return do_backend_list(d, r);
 	case CP_OP_HEALTH_TARGETS:
 		return do_health_targets(d);
+	case CP_OP_HEALTH_HEARTBEAT:
+		return do_heartbeat(d);
 	case CP_OP_STATS:
 		return do_stats(d, r);
 	case CP_OP_FLOWS:

@@ -48,7 +48,7 @@ static const char *const state_names[] = { "up", "down", "draining" };
 /* As `sluicectl backend list` says it (handlers.c). */
 static int backend_state(const struct cp_backend *b)
 {
-	if (b->health == CP_HEALTH_DOWN)
+	if (cp_backend_health(b) == CP_HEALTH_DOWN)
 		return ST_DOWN;
 	if (b->draining || b->weight == 0)
 		return ST_DRAINING;
@@ -273,7 +273,8 @@ static void write_backends(FILE *f, const struct table *t)
 	}
 
 	family(f, "sluice_backend_health", "gauge",
-	       "Health reported by sluice-healthd: 1 for the current state, 0 for the others.");
+	       "Health reported by sluice-healthd (an operator's override aside): 1 for the "
+	       "current state, 0 for the others.");
 	for (size_t i = 0; i < t->n_vips; i++) {
 		const struct vip_row *v = &t->vips[i];
 
@@ -361,6 +362,44 @@ static void write_daemon(FILE *f, const struct cp_metrics_daemon *dm)
 	fprintf(f, "sluice_state_generation %llu\n", dm->state_generation);
 }
 
+static void seconds(FILE *f, __u64 ms)
+{
+	fprintf(f, "%llu.%03llu\n", (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
+}
+
+/* After the model's counters: ages move with the clock, and everything
+ * before stays byte-identical for one state (the tests compare it). */
+static void write_health(FILE *f, const struct table *t, const struct cp_model *m)
+{
+	__u64 now = cp_model_now_ms(m);
+
+	family(f, "sluice_healthd_up", "gauge",
+	       "1 if sluice-healthd sent a heartbeat within sluiced's --healthd-timeout, else 0 "
+	       "(health then stays as last known); no sample while no VIP has a check.");
+	if (cp_model_has_checks(m))
+		fprintf(f, "sluice_healthd_up %d\n", cp_model_healthd_up(m));
+	family(f, "sluice_healthd_heartbeat_age_seconds", "gauge",
+	       "Time since sluice-healthd's last heartbeat (since sluiced started if none came).");
+	fputs("sluice_healthd_heartbeat_age_seconds ", f);
+	seconds(f, cp_model_healthd_age_ms(m));
+	family(f, "sluice_backend_check_age_seconds", "gauge",
+	       "Time since sluice-healthd last reported on the backend or confirmed it with a "
+	       "heartbeat; only backends it has reported on.");
+	for (size_t i = 0; i < t->n_vips; i++) {
+		const struct vip_row *v = &t->vips[i];
+
+		for (size_t j = v->first; j < v->first + v->n; j++) {
+			const struct cp_backend *b = t->backends[j].b;
+
+			if (!b->check_ms)
+				continue;
+			series_open(f, "sluice_backend_check_age_seconds", v, &t->backends[j]);
+			fputs("} ", f);
+			seconds(f, now > b->check_ms ? now - b->check_ms : 0);
+		}
+	}
+}
+
 int cp_metrics_render(const struct cp_model *m, struct cp_driver *drv, const char *version,
 		      char **out, size_t *len)
 {
@@ -398,6 +437,7 @@ int cp_metrics_render_daemon(const struct cp_model *m, struct cp_driver *drv, co
 	write_model(f, &m->stats);
 	if (dm)
 		write_daemon(f, dm);
+	write_health(f, &t, m);
 	/* The fast path's own families (DPDK's ports); a failure there
 	 * loses them, not the rest. */
 	if (drv && drv->ops && drv->ops->write_metrics)

@@ -34,6 +34,10 @@
  *   sluice_state_last_write_timestamp_seconds           gauge, unix time of the last write (0: none)
  *   sluice_state_generation                             gauge, generation of the running state
  *   (the four sluice_state_* only from sluiced: cp_metrics_render_daemon)
+ *   sluice_healthd_up                                   gauge 1/0 (heartbeat within the bound;
+ *                                                       no sample while no VIP has a check)
+ *   sluice_healthd_heartbeat_age_seconds                gauge
+ *   sluice_backend_check_age_seconds{vip,backend}       gauge, only backends healthd reported on
  *   then the fast path's own families, if it has any (cp_driver_ops
  *   .write_metrics: DPDK's sluice_dpdk_*)
  *   then the API socket's (cp_metrics_append_api):
@@ -43,8 +47,9 @@
  *   sluice_api_requests_denied_total                    counter (non-reads of the read group)
  *
  * vip is "address:port/proto" as sluicectl writes it, backend the address.
- * A backend's state follows `sluicectl backend list`: down if healthd says
- * down, else draining if drained or weight 0, else up.
+ * A backend's state follows `sluicectl backend list`: down if its health
+ * is (override, else healthd's view, else its initial state), else
+ * draining if drained or weight 0, else up.
  */
 #ifndef SLUICE_CP_METRICS_H
 #define SLUICE_CP_METRICS_H

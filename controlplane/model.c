@@ -169,6 +169,8 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	m->driver = driver;
 	m->node.flow_ttl_tcp = CP_DEFAULT_FLOW_TTL_TCP;
 	m->node.flow_ttl_udp = CP_DEFAULT_FLOW_TTL_UDP;
+	m->healthd.timeout_ms = CP_HEALTHD_DEFAULT_TIMEOUT_MS;
+	m->healthd.since_ms = cp_model_now_ms(m);
 	return 0;
 }
 

@@ -19,17 +19,37 @@
 #include "request.h"
 #include "driver.h"
 
+/* A backend's health has three sources, strongest first (model_health.c,
+ * cp_backend_health): an operator's override until it expires or is
+ * cleared; else sluice-healthd's view; else, before healthd's first word,
+ * the initial state the VIP gave it (or the last known one, restored at a
+ * restart). */
 struct cp_backend {
 	struct lb_addr addr;
 	__u8 family;
 	__u8 draining;		/* operator's drain (weight 0 drains as well) */
+	__u8 init;		/* CP_HEALTH_UP/DOWN: health until healthd's first report */
 	__u32 weight;
-	enum cp_health health;	/* from sluice-healthd; kept if healthd goes away */
+	enum cp_health health;	/* sluice-healthd's view; kept if healthd goes away */
+	enum cp_health override;	/* the operator's (health set); UNKNOWN: none */
+	__u64 override_until_ms;	/* model clock; 0: until cleared */
+	__u64 check_ms;		/* model clock of healthd's last word on it; 0: none */
 	__u32 latency_us;	/* last check's latency */
 	char last_check[128];	/* healthd's words for the last transition: "HTTP 503" */
+	char override_reason[128];	/* the operator's words (health set --reason) */
 	__u32 id;		/* fast-path backend id (per VIP and backend) */
 	__u32 gen;		/* incarnation written with the id */
 };
+
+/* What decides a backend's health now (see struct cp_backend). */
+static inline enum cp_health cp_backend_health(const struct cp_backend *b)
+{
+	if (b->override != CP_HEALTH_UNKNOWN)
+		return b->override;
+	if (b->health != CP_HEALTH_UNKNOWN)
+		return b->health;
+	return b->init == CP_HEALTH_DOWN ? CP_HEALTH_DOWN : CP_HEALTH_UP;
+}
 
 struct cp_vip {
 	struct lb_vip_key key;
@@ -62,6 +82,40 @@ struct cp_model_stats {
 	__u64 applies_rejected;
 	int last_apply_failed;
 };
+
+/* The last known health of one backend, kept across a restart of the
+ * daemon (health_file.c) and given back to it when the backend is added
+ * again (cp_model_adopt_begin .. end). */
+struct cp_health_saved {
+	struct lb_vip_key vip;
+	struct lb_addr addr;
+	__u8 family;
+	__u8 init;
+	enum cp_health health;
+	enum cp_health override;
+	__u64 override_until_ms;	/* model clock; 0: until cleared */
+	__u32 latency_us;
+	char last_check[128];
+	char override_reason[128];
+};
+
+/* healthd heartbeats every 2 s (its --refresh); five missed: silent. */
+#define CP_HEALTHD_DEFAULT_TIMEOUT_MS 10000
+
+/* The order of cp_model.saved (qsort/bsearch): VIP, then backend. */
+int cp_health_saved_cmp(const void *a, const void *b);
+
+/* sluice-healthd as sluiced sees it: heartbeats (health.heartbeat). */
+struct cp_healthd {
+	__u64 heartbeat_ms;		/* model clock of the last one; 0: none yet */
+	__u64 since_ms;			/* model clock when the model was made */
+	__u64 timeout_ms;		/* silent longer than this: not up */
+	__u64 heartbeats;
+};
+
+/* Milliseconds of a monotonic clock (CLOCK_MONOTONIC unless a test
+ * gives another). */
+typedef __u64 (*cp_clock_fn)(void *arg);
 
 /* Fills the next hop of a backend entry (nh_* fields and
  * LB_BACKEND_F_NH_VALID) before it is pushed; optional. */
@@ -100,6 +154,15 @@ struct cp_model {
 	 * the model takes the same ids and gens (cp_model_adopt_begin). */
 	struct lb_backend *adopt;
 	__u32 n_adopt;
+	/* While loading at start: the health each backend last had
+	 * (cp_model_adopt_begin's caller fills them, sorted by
+	 * cp_health_saved_cmp; model_health.c). */
+	struct cp_health_saved *saved;
+	size_t n_saved;
+	cp_clock_fn clock;		/* NULL: CLOCK_MONOTONIC */
+	void *clock_arg;
+	struct cp_healthd healthd;
+	__u64 health_changes;		/* bumped by every change of a backend's health */
 };
 
 /* limits: the fast path's sizes (driver->ops->params()), or NULL for the
@@ -136,6 +199,33 @@ int cp_model_sync(struct cp_model *m);
  * begin a no-op. begin returns 0 or -ENOMEM. */
 int cp_model_adopt_begin(struct cp_model *m);
 void cp_model_adopt_end(struct cp_model *m);
+
+/* --- Health (model_health.c) -------------------------------------------- */
+
+/* The model's clock, in ms. */
+__u64 cp_model_now_ms(const struct cp_model *m);
+
+/* Ends every override whose time is up (each as a health.clear, logged);
+ * returns how many, or -errno from the first that failed. */
+int cp_model_health_expire(struct cp_model *m);
+
+/* health.heartbeat: healthd is alive, and its view of every backend it
+ * has one of stands confirmed (the heartbeat's reply lets it correct
+ * any that differs, e.g. a `health report` sent by hand). */
+void cp_model_healthd_heartbeat(struct cp_model *m);
+
+/* Milliseconds since the last heartbeat (since the model was made when
+ * none came yet), and whether healthd counts as up: heard within
+ * healthd.timeout_ms. */
+__u64 cp_model_healthd_age_ms(const struct cp_model *m);
+int cp_model_healthd_up(const struct cp_model *m);
+
+/* Whether some VIP has a check (healthd is needed). */
+int cp_model_has_checks(const struct cp_model *m);
+
+/* The health a VIP gives a backend added now: its initial_health, or
+ * auto's (down with a check, up without). CP_HEALTH_UP or _DOWN. */
+enum cp_health cp_vip_initial_health(const struct cp_vip *v);
 
 /* Re-resolves every backend's next hop (model->nexthop) and re-sends the
  * backend entries; rings and tables are not touched. For the netlink

@@ -196,15 +196,17 @@ static int mut_vip_add(struct cp_model *m, struct model_batch *b, const struct c
 	return 0;
 }
 
-static int mut_vip_set(struct cp_vip *v, struct model_batch *b, const struct cp_request *r)
+static int mut_vip_set(struct cp_model *m, struct cp_vip *v, struct model_batch *b,
+		       const struct cp_request *r)
 {
-	struct cp_vip_spec s;
+	struct cp_vip_spec s, old = v->spec;
 	int err = batch_touch(b, v);
 
 	if (err)
 		return err;
 	model_spec_build(v, r, &s);
 	v->spec = s;
+	model_health_vip_set(m, v, &old);
 	return 0;
 }
 
@@ -243,10 +245,12 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct model_ba
 	be->health = CP_HEALTH_UNKNOWN;
 	be->id = id;
 	be->gen = gen ? gen : model_gen_next(m);
+	model_health_added(m, v, be);
 	return 0;
 }
 
-static int mut_backend(struct cp_vip *v, struct model_batch *b, const struct cp_request *r)
+static int mut_backend(struct cp_model *m, struct cp_vip *v, struct model_batch *b,
+		       const struct cp_request *r)
 {
 	struct cp_backend *be;
 	int err = batch_touch(b, v);
@@ -261,12 +265,9 @@ static int mut_backend(struct cp_vip *v, struct model_batch *b, const struct cp_
 		v->n_backends--;
 		return 0;
 	}
-	if (r->op == CP_OP_HEALTH_REPORT) {
-		be->health = r->health;
-		if (r->fields & CP_F_LATENCY)
-			be->latency_us = r->latency_us;
-		if (r->fields & CP_F_REASON)
-			snprintf(be->last_check, sizeof(be->last_check), "%s", r->reason);
+	if (r->op == CP_OP_HEALTH_REPORT || r->op == CP_OP_HEALTH_SET ||
+	    r->op == CP_OP_HEALTH_CLEAR) {
+		model_health_change(m, be, r);
 		return 0;
 	}
 	if (r->fields & CP_F_WEIGHT)
@@ -284,7 +285,7 @@ static int mutate(struct cp_model *m, struct model_batch *b, const struct cp_req
 	case CP_OP_VIP_ADD:
 		return mut_vip_add(m, b, r);
 	case CP_OP_VIP_SET:
-		return mut_vip_set(v, b, r);
+		return mut_vip_set(m, v, b, r);
 	case CP_OP_VIP_DEL:
 		return mut_vip_del(m, v, b);
 	case CP_OP_BACKEND_ADD:
@@ -292,7 +293,9 @@ static int mutate(struct cp_model *m, struct model_batch *b, const struct cp_req
 	case CP_OP_BACKEND_SET:
 	case CP_OP_BACKEND_DEL:
 	case CP_OP_HEALTH_REPORT:
-		return mut_backend(v, b, r);
+	case CP_OP_HEALTH_SET:
+	case CP_OP_HEALTH_CLEAR:
+		return mut_backend(m, v, b, r);
 	default:
 		return -EINVAL;
 	}

@@ -538,6 +538,8 @@ static int op_check(const struct cp_model *m, const struct cp_request *r, struct
 	case CP_OP_NODE_SET:
 		return node_check(m, r, e);
 	case CP_OP_HEALTH_REPORT:
+	case CP_OP_HEALTH_SET:
+	case CP_OP_HEALTH_CLEAR:
 		return health_check(m, r, e);
 	default:
 		return cp_error_set(e, -EINVAL, "op", "%s does not change the state",

@@ -11,6 +11,8 @@
  *   model_push.c    every driver call, in the order the fast path needs,
  *                   the resync after a failure, attach/detach, next hops
  *   model_script.c  config scripts: save, load, and the reload diff
+ *   model_health.c  a backend's health: initial, healthd's, the
+ *                   operator's override, restored at a restart
  *
  * Not thread-safe, like the model: sluiced's control thread owns it.
  */
@@ -41,12 +43,12 @@ static inline __u32 lowest_bit(__u32 mask)
 
 static inline int backend_usable(const struct cp_backend *b)
 {
-	return b->weight > 0 && !b->draining && b->health != CP_HEALTH_DOWN;
+	return b->weight > 0 && !b->draining && cp_backend_health(b) != CP_HEALTH_DOWN;
 }
 
 static inline __u8 backend_fp_state(const struct cp_backend *b)
 {
-	if (b->health == CP_HEALTH_DOWN)
+	if (cp_backend_health(b) == CP_HEALTH_DOWN)
 		return LB_BACKEND_DOWN;
 	return backend_usable(b) ? LB_BACKEND_UP : LB_BACKEND_DRAINING;
 }
@@ -121,6 +123,17 @@ const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len);
 void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
 		      struct cp_vip_spec *s);
 
+
+/* --- model_health.c: health ------------------------------------------ */
+
+/* A backend just added to v: the VIP's initial health, or the last
+ * known one while loading after a restart (saved, adopted entries). */
+void model_health_added(struct cp_model *m, const struct cp_vip *v, struct cp_backend *be);
+/* health.report, health.set, health.clear on be (checked). */
+void model_health_change(struct cp_model *m, struct cp_backend *be, const struct cp_request *r);
+/* After vip set changed v's settings from old: a VIP left without a
+ * check has nobody to report on its backends. */
+void model_health_vip_set(struct cp_model *m, struct cp_vip *v, const struct cp_vip_spec *old);
 
 /* --- model_push.c: the fast path ---------------------------------------- */
 

@@ -36,6 +36,9 @@ static const struct cp_op_def ops[CP_OP_MAX] = {
 	[CP_OP_HEALTH_REPORT] = { "health.report", "health", "report", { V, B, CP_F_HEALTH }, 3,
 				  0, 0 },
 	[CP_OP_HEALTH_TARGETS] = { "health.targets", "health", "targets", { 0 }, 0, 0, 0, 1 },
+	[CP_OP_HEALTH_SET] = { "health.set", "health", "set", { V, B, CP_F_HEALTH }, 3, 0, 0 },
+	[CP_OP_HEALTH_CLEAR] = { "health.clear", "health", "clear", { V, B }, 2, 0, 0 },
+	[CP_OP_HEALTH_HEARTBEAT] = { "health.heartbeat", "health", "heartbeat", { 0 }, 0, 0, 0 },
 	[CP_OP_STATS] = { "stats", "stats", NULL, { 0 }, 0, 0, 0, 1 },
 	[CP_OP_FLOWS] = { "flows", "flows", NULL, { V }, 1, 0, 0, 1 },
 	[CP_OP_RING_DIGEST] = { "ring.digest", "ring", "digest", { V }, 1, 0, 0, 1 },
@@ -79,18 +82,21 @@ enum cp_op cp_op_from_name(const char *name)
 
 /* --- Fields -------------------------------------------------------------- */
 
+#define OPS_HEALTH_NAMED (CP_OPM(CP_OP_HEALTH_REPORT) | CP_OPM(CP_OP_HEALTH_SET) | \
+			  CP_OPM(CP_OP_HEALTH_CLEAR))
 #define OPS_VIP_NAMED (CP_OPM(CP_OP_VIP_ADD) | CP_OPM(CP_OP_VIP_SET) | CP_OPM(CP_OP_VIP_DEL) | \
 		       CP_OPM(CP_OP_VIP_LIST) | CP_OPM(CP_OP_BACKEND_ADD) |		\
 		       CP_OPM(CP_OP_BACKEND_SET) | CP_OPM(CP_OP_BACKEND_DEL) |		\
-		       CP_OPM(CP_OP_BACKEND_LIST) | CP_OPM(CP_OP_HEALTH_REPORT) |	\
+		       CP_OPM(CP_OP_BACKEND_LIST) | OPS_HEALTH_NAMED |			\
 		       CP_OPM(CP_OP_STATS) | CP_OPM(CP_OP_FLOWS) | CP_OPM(CP_OP_RING_DIGEST))
 #define OPS_BACKEND_NAMED (CP_OPM(CP_OP_BACKEND_ADD) | CP_OPM(CP_OP_BACKEND_SET) |	\
-			   CP_OPM(CP_OP_BACKEND_DEL) | CP_OPM(CP_OP_HEALTH_REPORT))
+			   CP_OPM(CP_OP_BACKEND_DEL) | OPS_HEALTH_NAMED)
 #define OPS_VIP (CP_OPM(CP_OP_VIP_ADD) | CP_OPM(CP_OP_VIP_SET))
 #define OPS_BACKEND (CP_OPM(CP_OP_BACKEND_ADD) | CP_OPM(CP_OP_BACKEND_SET))
 #define OPS_NODE CP_OPM(CP_OP_NODE_SET)
 #define OPS_REPORT CP_OPM(CP_OP_HEALTH_REPORT)
 #define OPS_APPLY (CP_OPM(CP_OP_APPLY) | CP_OPM(CP_OP_RELOAD))
+#define OPS_OVERRIDE CP_OPM(CP_OP_HEALTH_SET)
 
 #define CK(t) (1u << (t))
 #define CK_ANY (CK(CP_CHECK_TCP) | CK(CP_CHECK_HTTP) | CK(CP_CHECK_UDP))
@@ -101,6 +107,7 @@ enum cp_op cp_op_from_name(const char *name)
 static const char *const check_words[] = { "none", "tcp", "http", "udp" };
 static const char *const health_words[] = { NULL, "up", "down" };	/* unknown: no report */
 static const char *const affinity_words[] = { "none", "source" };
+static const char *const initial_words[] = { "auto", "up", "down" };	/* enum cp_health */
 
 #define WORDS(w) .words = (w), .n_words = (int)(sizeof(w) / sizeof((w)[0]))
 
@@ -110,7 +117,7 @@ const struct cp_field cp_fields[] = {
 	{ CP_F_BACKEND, "backend", NULL, .kind = CP_KIND_ADDR, .ops = OPS_BACKEND_NAMED,
 	  AT(backend), .family_off = offsetof(struct cp_request, backend_family) },
 	{ CP_F_HEALTH, "health", NULL, .kind = CP_KIND_WORD, WORDS(health_words),
-	  .def = CP_HEALTH_UNKNOWN, .ops = OPS_REPORT, AT(health) },
+	  .def = CP_HEALTH_UNKNOWN, .ops = OPS_REPORT | OPS_OVERRIDE, AT(health) },
 	{ CP_F_AFFINITY, "affinity", "affinity", .kind = CP_KIND_WORD, WORDS(affinity_words),
 	  .def = CP_AFFINITY_NONE, .ops = OPS_VIP, AT(spec.affinity), .metavar = "none|source",
 	  .help = "source: all connections of a client go to one backend (the flow key has "
@@ -159,6 +166,11 @@ const struct cp_field cp_fields[] = {
 	{ CP_F_CHECK_PAYLOAD, "check_payload", "check-payload", .kind = CP_KIND_TEXT,
 	  .flags = CP_FF_SPACES, .ops = OPS_VIP, .checks = CK(CP_CHECK_UDP), AT(spec.check.payload),
 	  .metavar = "TEXT", .help = "udp (required): the datagram sent" },
+	{ CP_F_INITIAL_HEALTH, "initial_health", "initial-health", .kind = CP_KIND_WORD,
+	  WORDS(initial_words), .def = CP_HEALTH_UNKNOWN, .ops = OPS_VIP,
+	  AT(spec.initial_health), .metavar = "auto|up|down",
+	  .help = "the health of a backend added later until its first check; auto: down "
+		  "when the VIP has a check, up when it has none (HAProxy's init-state)" },
 	{ CP_F_WEIGHT, "weight", "weight", .kind = CP_KIND_NUM, .min = 0, .max = CP_MAX_WEIGHT,
 	  .def = CP_DEFAULT_WEIGHT, .ops = OPS_BACKEND, AT(weight), .metavar = "N",
 	  .help = "its share of new connections, relative to the other backends of the VIP; "
@@ -196,8 +208,12 @@ const struct cp_field cp_fields[] = {
 	  .min = 0, .max = UINT32_MAX, .def = 0, .ops = OPS_REPORT, AT(latency_us),
 	  .metavar = "N", .help = "duration of the last check in microseconds" },
 	{ CP_F_REASON, "reason", "reason", .kind = CP_KIND_TEXT, .flags = CP_FF_SPACES,
-	  .ops = OPS_REPORT, AT(reason), .metavar = "TEXT",
-	  .help = "why, for logs (printable ASCII)" },
+	  .ops = OPS_REPORT | OPS_OVERRIDE, AT(reason), .metavar = "TEXT",
+	  .help = "why, for logs and backend list (printable ASCII)" },
+	{ CP_F_FOR, "for_s", "for", .kind = CP_KIND_DURATION, .unit = CP_UNIT_S, .min = 0,
+	  .max = CP_HEALTH_MAX_FOR_S, .def = 0, .ops = OPS_OVERRIDE, AT(for_s), .metavar = "DUR",
+	  .help = "the override ends by itself after DUR and healthd's view holds again; "
+		  "0: until `health clear`" },
 	{ CP_F_PATH, "path", NULL, .kind = CP_KIND_TEXT, .flags = CP_FF_SPACES | CP_FF_SLASH,
 	  .ops = CP_OPM(CP_OP_APPLY) | CP_OPM(CP_OP_DIFF), AT(path), .metavar = "FILE" },
 	{ CP_F_DRY_RUN, "dry_run", "dry-run", .kind = CP_KIND_BOOL, .min = 0, .max = 1, .def = 0,

@@ -32,6 +32,9 @@ enum cp_op {
 			   [--flow-ttl-tcp S] [--flow-ttl-udp S] */
 	CP_OP_HEALTH_REPORT,	/* health report VIP ADDR up|down [--latency-us N] [--reason TEXT] */
 	CP_OP_HEALTH_TARGETS,	/* health targets: every (VIP, backend, check) to probe */
+	CP_OP_HEALTH_SET,	/* health set VIP ADDR up|down [--for DUR] [--reason TEXT]: override */
+	CP_OP_HEALTH_CLEAR,	/* health clear VIP ADDR: end the override */
+	CP_OP_HEALTH_HEARTBEAT,	/* health heartbeat: healthd is alive; answers the targets */
 	CP_OP_STATS,		/* stats [--vip VIP] */
 	CP_OP_FLOWS,		/* flows VIP */
 	CP_OP_RING_DIGEST,	/* ring digest VIP */
@@ -127,13 +130,21 @@ struct cp_check {
 #define CP_F_PATH (1u << 25)		/* apply, diff: the config file */
 #define CP_F_DRY_RUN (1u << 26)		/* apply, reload: validate and show, change nothing */
 #define CP_F_FORCE (1u << 27)		/* apply, reload: even if it undoes runtime changes */
+/* Bits 28 and 29 are free. */
+#define CP_F_INITIAL_HEALTH (1u << 30)	/* vip add/set: a new backend's health */
+#define CP_F_FOR (1u << 31)		/* health set: how long the override holds */
 
-/* Backend health as reported by sluice-healthd. */
+/* Backend health as reported by sluice-healthd or set by an operator. */
 enum cp_health {
-	CP_HEALTH_UNKNOWN = 0,	/* no report yet: treated as up */
+	CP_HEALTH_UNKNOWN = 0,	/* no report yet (the backend's initial state holds);
+				 * as an override: none; as a VIP's initial health:
+				 * auto (down with a check, up without) */
 	CP_HEALTH_UP,
 	CP_HEALTH_DOWN,
 };
+
+/* The longest override `health set --for` takes: 30 days. */
+#define CP_HEALTH_MAX_FOR_S (30u * 24 * 3600)
 
 enum cp_affinity {
 	CP_AFFINITY_NONE = 0,	/* the flow key is the 5-tuple */
@@ -146,6 +157,7 @@ struct cp_vip_spec {
 	enum cp_affinity affinity;
 	__u32 ring_size;		/* prime; default LB_DEFAULT_RING_SIZE */
 	struct cp_check check;
+	enum cp_health initial_health;	/* of backends added later; UNKNOWN: auto */
 };
 
 struct cp_request {
@@ -162,10 +174,11 @@ struct cp_request {
 	__u8 drain;			/* with CP_F_DRAIN: 1 drain, 0 undrain */
 	__u32 weight;			/* 0..CP_MAX_WEIGHT */
 
-	/* Health report */
+	/* Health report, health set (override) */
 	enum cp_health health;
 	__u32 latency_us;
 	char reason[128];
+	__u32 for_s;			/* health set: 0 until cleared */
 
 	/* Node settings */
 	char interfaces[CP_MAX_INTERFACES][IF_NAMESIZE];

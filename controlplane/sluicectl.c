@@ -39,7 +39,8 @@ static const char usage[] =
 "  vip add|set|del|list         virtual services (VIP:PORT/PROTO)\n"
 "  backend add|set|del|list     real servers behind a VIP\n"
 "  node set                     interfaces, encapsulation sources, metrics\n"
-"  health report|targets        used by sluice-healthd\n"
+"  health set|clear             override a backend's health (maintenance)\n"
+"  health report|targets|heartbeat  used by sluice-healthd\n"
 "  stats [--vip VIP]            packet and byte counters\n"
 "  flows VIP                    live connections of a VIP\n"
 "  ring digest VIP              hash of a VIP's ring, to compare nodes\n"
@@ -114,17 +115,54 @@ static const char *latency_text(json_t *b)
 	return buf;
 }
 
+/* The operator's override beside healthd's view: "down 9m59s",
+ * "up (until cleared)", or "-". */
+static const char *override_text(json_t *b)
+{
+	static char buf[48];
+	long long s = num(b, "override_expires_s");
+
+	if (!json_is_string(json_object_get(b, "override")))
+		return "-";
+	if (!s)
+		snprintf(buf, sizeof(buf), "%s,forever", str(b, "override"));
+	else if (s >= 3600)
+		snprintf(buf, sizeof(buf), "%s,%lldh%02lldm", str(b, "override"), s / 3600,
+			 s % 3600 / 60);
+	else
+		snprintf(buf, sizeof(buf), "%s,%lldm%02llds", str(b, "override"), s / 60, s % 60);
+	return buf;
+}
+
+/* healthd's check: its view, when it last confirmed it, its words. */
+static const char *check_text(json_t *b, char *buf, size_t len)
+{
+	json_t *age = json_object_get(b, "check_age_ms");
+
+	if (json_is_integer(age))
+		snprintf(buf, len, "%s %.0fs", str(b, "health"), json_integer_value(age) / 1000.0);
+	else
+		snprintf(buf, len, "%s", str(b, "health"));
+	return buf;
+}
+
 static void print_backends(json_t *reply, const char *key)
 {
+	char chk[48];
 	json_t *b;
 	size_t i;
 
-	printf("%-28s %-24s %-6s %-8s %-7s %-9s %s\n", "VIP", "BACKEND", "WEIGHT", "STATE",
-	       "HEALTH", "LATENCY", "LAST CHECK");
-	json_array_foreach(json_object_get(reply, key), i, b)
-		printf("%-28s %-24s %-6lld %-8s %-7s %-9s %s\n", str(b, "vip"), str(b, "backend"),
-		       num(b, "weight"), str(b, "state"), str(b, "health"),
-		       latency_text(b), str(b, "last_check"));
+	printf("%-28s %-24s %-6s %-8s %-12s %-13s %-9s %s\n", "VIP", "BACKEND", "WEIGHT",
+	       "STATE", "CHECK", "OVERRIDE", "LATENCY", "LAST CHECK");
+	json_array_foreach(json_object_get(reply, key), i, b) {
+		printf("%-28s %-24s %-6lld %-8s %-12s %-13s %-9s %s", str(b, "vip"),
+		       str(b, "backend"), num(b, "weight"), str(b, "state"),
+		       check_text(b, chk, sizeof(chk)), override_text(b), latency_text(b),
+		       str(b, "last_check"));
+		if (json_is_string(json_object_get(b, "override")) && *str(b, "override_reason"))
+			printf(" (override: %s)", str(b, "override_reason"));
+		putchar('\n');
+	}
 }
 
 /* "  dropped 5 (drop_fib 3, drop_no_source 2)"; nothing when none. */
@@ -272,6 +310,7 @@ static void print_reply(enum cp_op op, json_t *reply)
 		print_backends(reply, "backends");
 		break;
 	case CP_OP_HEALTH_TARGETS:
+	case CP_OP_HEALTH_HEARTBEAT:
 		print_backends(reply, "targets");
 		break;
 	case CP_OP_STATS:

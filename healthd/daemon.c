@@ -11,7 +11,14 @@
  * Reports: a transition marks its target dirty; dirty targets are sent
  * after the loop's events. When a call fails, sluiced is considered away:
  * dirty marks are dropped (the full view sent on reconnect carries them)
- * and health.targets is retried after 100 ms, 200 ms, ... up to 5 s.
+ * and the next call is retried after 100 ms, 200 ms, ... up to 5 s.
+ *
+ * Heartbeat: the periodic call is health.heartbeat, which tells sluiced
+ * healthd is alive and answers the targets with sluiced's view of each.
+ * A target whose known state differs from that view (a report sent by
+ * hand, one lost in a restart) is marked dirty and re-reported at once,
+ * so each heartbeat re-confirms healthd's full view. A sluiced without
+ * the op gets health.targets, as before.
  */
 #define LB_LOG_PREFIX "healthd: "
 
@@ -45,6 +52,7 @@ struct healthd {
 	size_t n;
 	size_t n_dirty;
 	int connected;			/* last call succeeded */
+	int no_heartbeat;		/* sluiced refused health.heartbeat */
 	int ever_connected;
 	int backoff_ms;			/* 0 while connected */
 	uint64_t next_api_us;		/* next health.targets */
@@ -62,6 +70,14 @@ static int key_qsort(const void *a, const void *b)
 	return key_cmp(*(struct hd_target *const *)a, *(struct hd_target *const *)b);
 }
 
+static void mark_dirty(struct healthd *d, struct hd_target *ht)
+{
+	if (!ht->dirty) {
+		ht->dirty = 1;
+		d->n_dirty++;
+	}
+}
+
 static void on_transition(void *arg, struct hc_target *t, enum hc_state state,
 			  uint32_t latency_us, const char *reason)
 {
@@ -70,10 +86,7 @@ static void on_transition(void *arg, struct hc_target *t, enum hc_state state,
 
 	pr_info("%s %s is %s (%s, %u us)\n", ht->vip, ht->backend,
 		hc_state_name(state), reason, latency_us);
-	if (!ht->dirty) {
-		ht->dirty = 1;
-		d->n_dirty++;
-	}
+	mark_dirty(d, ht);
 }
 
 static void on_result(void *arg, struct hc_target *t, int ok, uint32_t latency_us,
@@ -177,6 +190,7 @@ static void went_away(struct healthd *d, const char *what, int err)
 		pr_warn("%s on %s: %s; checking on, retrying\n", what, d->socket,
 			strerror(err));
 	d->connected = 0;
+	d->no_heartbeat = 0;	/* the sluiced that comes back may take it */
 	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : d->cfg.backoff_min_ms;
 	if (d->backoff_ms > d->cfg.backoff_max_ms)
 		d->backoff_ms = d->cfg.backoff_max_ms;
@@ -405,16 +419,61 @@ static int sync_targets(struct healthd *d, json_t *arr)
 	return 0;
 }
 
+/* Every target whose known state sluiced sees otherwise is reported
+ * again: sluiced's view is healthd's, whoever else reported. */
+static void reconcile(struct healthd *d, json_t *arr)
+{
+	size_t i, n = 0;
+	json_t *o;
+
+	json_array_foreach(arr, i, o) {
+		const char *vip = json_string_value(json_object_get(o, "vip"));
+		const char *be = json_string_value(json_object_get(o, "backend"));
+		const char *seen = json_string_value(json_object_get(o, "health"));
+		struct hd_target *ht;
+		enum hc_state st;
+
+		if (!vip || !be || !seen || !(ht = find(d, vip, be)) || !ht->t)
+			continue;
+		st = hc_target_state(ht->t);
+		if (st == HC_UNKNOWN || !strcmp(seen, st == HC_UP ? "up" : "down"))
+			continue;
+		if (!ht->dirty)
+			n++;
+		mark_dirty(d, ht);
+	}
+	if (n)
+		pr_info("sluiced's view differs from ours for %zu targets: reporting them again\n", n);
+}
+
+/* health.heartbeat, or health.targets from a sluiced without it. */
+static json_t *heartbeat_call(struct healthd *d)
+{
+	const char *op = d->no_heartbeat ? "health.targets" : "health.heartbeat";
+	json_t *req = json_pack("{s:i, s:s}", "v", CP_API_VERSION, "op", op);
+	json_t *rep = req ? cp_api_call(d->socket, req, d->cfg.api_timeout_ms) : NULL;
+	const char *field;
+
+	json_decref(req);
+	field = json_string_value(json_object_get(json_object_get(rep, "error"), "field"));
+	if (!d->no_heartbeat && rep && !json_is_true(json_object_get(rep, "ok")) && field &&
+	    !strcmp(field, "op")) {
+		pr_warn("sluiced does not take health.heartbeat: reading health.targets instead\n");
+		d->no_heartbeat = 1;
+		json_decref(rep);
+		return heartbeat_call(d);
+	}
+	return rep;
+}
+
 static void refresh(struct healthd *d)
 {
-	json_t *req = json_pack("{s:i, s:s}", "v", CP_API_VERSION, "op", "health.targets");
 	json_t *rep, *arr;
 	int was = d->connected;
 
-	rep = req ? cp_api_call(d->socket, req, d->cfg.api_timeout_ms) : NULL;
-	json_decref(req);
+	rep = heartbeat_call(d);
 	if (!rep) {
-		went_away(d, "health.targets", errno);
+		went_away(d, "health.heartbeat", errno);
 		return;
 	}
 	arr = json_object_get(rep, "targets");
@@ -425,6 +484,8 @@ static void refresh(struct healthd *d)
 		return;
 	}
 	sync_targets(d, arr);
+	if (was)
+		reconcile(d, arr);	/* after a reconnect the full view goes anyway */
 	json_decref(rep);
 	if (!was)
 		pr_info("%s sluiced on %s\n", d->ever_connected ? "reconnected to" :

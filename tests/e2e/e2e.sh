@@ -391,6 +391,15 @@ fi
 
 # --- restart ------------------------------------------------------------------------
 if [ "$FASTPATH" = xdp ]; then
+    # be2 down across the restart: it must not come back as "unknown" and
+    # take traffic until healthd reconnects (issue 13: 5 of 20 failed).
+    NGX2=$(cat "$STATE/pids/nginx-be2")
+    t0=$(now_ms)
+    kill -TERM "$NGX2"
+    if wait_field "$V80" "$B2" state down $((DOWN_MAX + 2000)) "$t0" >/dev/null; then :; fi
+    stop_pid "$NGX2"
+    rm -f "$STATE/pids/nginx-be2"
+    check "be2 down before the restart" test "$(bfield "$V80" "$B2" state)" = down
     (
         for _ in $(seq 200); do get "http://$VIP/" >> "$TMP/restart.txt"; sleep 0.02; done
     ) &
@@ -409,6 +418,9 @@ if [ "$FASTPATH" = xdp ]; then
     check "200 requests across the sluiced restart all succeed ($n_ok/$n)" test "$n" = 200 -a "$n_ok" = 200
     adopted() { ctl --json status | grep '"adopted": true' >/dev/null; }
     check "the restarted sluiced adopted the pinned program" adopted
+    check "be2 is still down after the restart" test "$(bfield "$V80" "$B2" state)" = down
+    start_nginx be2 || die "nginx on be2 restarts"
+    check "be2 back once checked up" wait_healthy "$V80"
 else
     stop_pid "$SLUICED_PID"
     wait "$SLUICED_PID" 2>/dev/null || true

@@ -139,6 +139,9 @@ static void gen_text_field(struct cp_request *r, __u32 bit)
 	case CP_F_AFFINITY:
 		snprintf(buf, sizeof(buf), gen_u32() & 1 ? "source" : "none");
 		break;
+	case CP_F_INITIAL_HEALTH:
+		snprintf(buf, sizeof(buf), "%s", gen_range(0, 2) == 0 ? "auto" : gen_u32() & 1 ? "up" : "down");
+		break;
 	case CP_F_CHECK_TYPE:
 		snprintf(buf, sizeof(buf), "%s", cp_check_type_name(gen_range(0, 3)));
 		break;
@@ -188,6 +191,7 @@ static void gen_field(struct cp_request *r, __u32 bit)
 	case CP_F_LATENCY: gen_set_num(r, bit, gen_u32() & 1 ? gen_u32() : 0); return;
 	case CP_F_FLOW_TTL_TCP:
 	case CP_F_FLOW_TTL_UDP: gen_set_num(r, bit, gen_range(0, LB_FLOW_TTL_MAX)); return;
+	case CP_F_FOR: gen_set_num(r, bit, gen_range(0, 3) ? gen_range(0, 3600) : gen_range(0, CP_HEALTH_MAX_FOR_S)); return;
 	}
 	gen_text_field(r, bit);
 }

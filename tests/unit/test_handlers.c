@@ -111,7 +111,7 @@ static void expect_refused(struct sluiced *d, const char *text, const char *want
 static void populate(struct sluiced *d)
 {
 	expect_ok(d, "{\"v\":1,\"op\":\"vip.add\",\"vip\":\"10.100.0.1:80/tcp\","
-		     "\"check\":\"http\",\"check_path\":\"/health\"}");
+		     "\"check\":\"http\",\"check_path\":\"/health\",\"initial_health\":\"up\"}");
 	expect_ok(d, "{\"v\":1,\"op\":\"backend.add\",\"vip\":\"10.100.0.1:80/tcp\","
 		     "\"backend\":\"10.0.0.11\"}");
 	expect_ok(d, "{\"v\":1,\"op\":\"backend.add\",\"vip\":\"10.100.0.1:80/tcp\","
@@ -320,6 +320,51 @@ static void test_stats_drops_and_missing_vip(void **state)
 	assert_false(ok(r));
 	msg = json_object_get(json_object_get(r, "error"), "message");
 	assert_string_equal(json_string_value(msg), "10.100.0.9:80/tcp: no such VIP");
+}
+
+/* The override beside healthd's view in backend list; the heartbeat
+ * answers the targets with sluiced's view; status follows healthd. */
+static void test_health_views(void **state)
+{
+	struct sluiced *d = *state;
+	json_t *r, *b;
+	char *text;
+
+	populate(d);
+	r = call(d, "{\"v\":1,\"op\":\"status\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "healthd")), "waiting");
+	json_decref(r);
+	expect_ok(d, "{\"v\":1,\"op\":\"health.report\",\"vip\":\"10.100.0.1:80/tcp\","
+		     "\"backend\":\"10.0.0.12\",\"health\":\"up\"}");
+	expect_ok(d, "{\"v\":1,\"op\":\"health.set\",\"vip\":\"10.100.0.1:80/tcp\","
+		     "\"backend\":\"10.0.0.12\",\"health\":\"down\",\"for_s\":600,"
+		     "\"reason\":\"maintenance\"}");
+	r = call(d, "{\"v\":1,\"op\":\"health.heartbeat\"}");
+	assert_true(ok(r));
+	b = json_array_get(json_object_get(r, "targets"), 1);
+	assert_string_equal(json_string_value(json_object_get(b, "backend")), "10.0.0.12");
+	assert_string_equal(json_string_value(json_object_get(b, "state")), "down");
+	assert_string_equal(json_string_value(json_object_get(b, "health")), "up");
+	assert_string_equal(json_string_value(json_object_get(b, "health_source")), "override");
+	assert_string_equal(json_string_value(json_object_get(b, "override")), "down");
+	assert_int_equal(json_integer_value(json_object_get(b, "override_expires_s")), 600);
+	assert_string_equal(json_string_value(json_object_get(b, "override_reason")), "maintenance");
+	assert_true(json_is_integer(json_object_get(b, "check_age_ms")));
+	json_decref(r);
+	r = call(d, "{\"v\":1,\"op\":\"status\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "healthd")), "up");
+	json_decref(r);
+	/* An override is runtime state: not in the saved configuration. */
+	text = saved(d);
+	assert_null(strstr(text, "health set"));
+	assert_null(strstr(text, "maintenance"));
+	free(text);
+	expect_ok(d, "{\"v\":1,\"op\":\"health.clear\",\"vip\":\"10.100.0.1:80/tcp\","
+		     "\"backend\":\"10.0.0.12\"}");
+	r = call(d, "{\"v\":1,\"op\":\"backend.list\"}");
+	b = json_array_get(json_object_get(r, "backends"), 1);
+	assert_string_equal(json_string_value(json_object_get(b, "state")), "up");
+	assert_null(json_object_get(b, "override"));
 	json_decref(r);
 }
 
@@ -333,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_persisted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_drops_and_missing_vip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_views, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

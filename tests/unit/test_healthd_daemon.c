@@ -2,9 +2,11 @@
 /*
  * test_healthd_daemon.c - sluice-healthd's logic (healthd/daemon.c)
  * against a fake sluiced: a thread serving the API socket that answers
- * health.targets with a list the test controls and records every
- * health.report (each one also decoded by the real request decoder, so
- * the daemon speaks exactly what sluiced accepts).
+ * health.targets (and, once the test says so, health.heartbeat) with a
+ * list the test controls and records every health.report (each one also
+ * decoded by the real request decoder, so the daemon speaks exactly what
+ * sluiced accepts), keeping the reported health in the list as sluiced
+ * keeps its view.
  *
  * As root the fake serves with cp_api_open() (controlplane/api.h), like
  * sluiced. cp_api_open() answers only root peers, so unprivileged the
@@ -55,7 +57,22 @@ struct fake {
 	int n_reps;
 	int n_bad;		/* reports the real decoder refused */
 	int n_target_calls;
+	int heartbeat_ok;	/* serve health.heartbeat, else refuse the op */
+	int n_heartbeats;
 };
+
+/* sluiced's view: the list's "health" follows the reports. */
+static void view_set(struct fake *f, const char *vip, const char *backend, const char *health)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(f->targets, i, t)
+		if (!strcmp(json_string_value(json_object_get(t, "vip")), vip) &&
+		    json_is_string(json_object_get(t, "backend")) &&
+		    !strcmp(json_string_value(json_object_get(t, "backend")), backend))
+			json_object_set_new(t, "health", json_string(health));
+}
 
 static json_t *handle(void *arg, json_t *req, const struct ucred *peer)
 {
@@ -65,10 +82,12 @@ static json_t *handle(void *arg, json_t *req, const struct ucred *peer)
 
 	(void)peer;
 	pthread_mutex_lock(&f->lock);
-	if (op && !strcmp(op, "health.targets")) {
+	if (op && (!strcmp(op, "health.targets") ||
+		   (f->heartbeat_ok && !strcmp(op, "health.heartbeat")))) {
 		reply = cp_reply_ok();
 		json_object_set_new(reply, "targets", json_deep_copy(f->targets));
 		f->n_target_calls++;
+		f->n_heartbeats += !strcmp(op, "health.heartbeat");
 	} else if (op && !strcmp(op, "health.report")) {
 		struct cp_request r;
 		struct cp_error e;
@@ -88,6 +107,7 @@ static json_t *handle(void *arg, json_t *req, const struct ucred *peer)
 					 json_string_value(json_object_get(req, "health")));
 				snprintf(p->reason, sizeof(p->reason), "%s", r.reason);
 				p->latency_us = r.latency_us;
+				view_set(f, p->vip, p->backend, p->health);
 			}
 			reply = cp_reply_ok();
 		}
@@ -283,9 +303,19 @@ static void clear_reports(struct fake *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* A new target list; backends in the old one keep the health sluiced
+ * had for them, as sluiced does when its targets change. */
 static void set_targets(struct fake *f, json_t *arr)
 {
+	json_t *old, *n;
+	size_t i, j;
+
 	pthread_mutex_lock(&f->lock);
+	json_array_foreach(f->targets, i, old)
+		json_array_foreach(arr, j, n)
+			if (json_equal(json_object_get(old, "vip"), json_object_get(n, "vip")) &&
+			    json_equal(json_object_get(old, "backend"), json_object_get(n, "backend")))
+				json_object_set(n, "health", json_object_get(old, "health"));
 	json_decref(f->targets);
 	f->targets = arr;
 	pthread_mutex_unlock(&f->lock);
@@ -385,8 +415,13 @@ static void test_daemon(void **state)
 	assert_int_equal(hd_target_count(d), (size_t)known);
 	assert_int_equal(hd_target_state(d, VA, "127.0.0.1"), HC_UP);
 
-	/* It comes back: the full view is re-sent, each known target once. */
+	/* It comes back, with health.heartbeat this time (the first one had
+	 * only health.targets): the full view is re-sent, each known target
+	 * once. */
 	clear_reports(&f);
+	pthread_mutex_lock(&f.lock);
+	f.heartbeat_ok = 1;
+	pthread_mutex_unlock(&f.lock);
 	fake_start(&f);
 	RUN_UNTIL(d, n_reports(&f) >= known, 3000);
 	assert_true(hd_connected(d));
@@ -424,6 +459,22 @@ static void test_daemon(void **state)
 		assert_string_equal(f.reps[0].reason, "UDP recv: Connection refused");
 		pthread_mutex_unlock(&f.lock);
 	}
+
+	/* A report by hand says VA is down: the next heartbeat's answer shows
+	 * it, and healthd says up again, once. */
+	clear_reports(&f);
+	pthread_mutex_lock(&f.lock);
+	view_set(&f, VA, "127.0.0.1", "down");
+	f.n_heartbeats = 0;
+	pthread_mutex_unlock(&f.lock);
+	RUN_UNTIL(d, count_reports(&f, VA, "127.0.0.1", "up"), 3000);
+	assert_int_equal(count_reports(&f, VA, "127.0.0.1", "up"), 1);
+	assert_int_equal(n_reports(&f), 1);
+	pthread_mutex_lock(&f.lock);
+	assert_true(f.n_heartbeats > 0);
+	pthread_mutex_unlock(&f.lock);
+	RUN_UNTIL(d, 0, 300);
+	assert_int_equal(n_reports(&f), 1);	/* in step again: nothing more */
 
 	/* A backend fails while connected: reported down, in order after up. */
 	clear_reports(&f);

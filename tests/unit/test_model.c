@@ -287,7 +287,8 @@ static void expect_refused_line(struct fx *f, const char *line, int err, const c
 }
 
 static const char *const populated[] = {
-	"vip add " V1 " --ring 1009 --check tcp",
+	/* Up from the start: these tests are about rings, not checks. */
+	"vip add " V1 " --ring 1009 --check tcp --initial-health up",
 	"backend add " V1 " 10.0.0.11",
 	"backend add " V1 " 10.0.0.12",
 	NULL,
@@ -804,7 +805,7 @@ static void test_adopt_keeps_ids_and_gens(void **state)
 	assert_int_equal(cp_model_init(&g->m, &g->md.params, &g->md.drv), 0);
 	assert_int_equal(cp_model_adopt_begin(&g->m), 0);
 	ok_model(&g->m, "vip add " V2);
-	ok_model(&g->m, "vip add " V1 " --ring 1009 --check tcp");
+	ok_model(&g->m, "vip add " V1 " --ring 1009 --check tcp --initial-health up");
 	ok_model(&g->m, "backend add " V1 " 10.0.0.12");
 	ok_model(&g->m, "backend add " V1 " 10.0.0.11");
 	cp_model_adopt_end(&g->m);
