@@ -188,9 +188,9 @@ rules_loaded() {
     nsx curl -sf --max-time 5 http://127.0.0.1:9090/api/v1/rules | python3 -c '
 import json, sys
 rules = [r for g in json.load(sys.stdin)["data"]["groups"] for r in g["rules"]]
-sys.exit(not (len(rules) == 7 and all(r["health"] == "ok" for r in rules)))'
+sys.exit(not (len(rules) == 9 and all(r["health"] == "ok" for r in rules)))'
 }
-check "the 7 alert rules are loaded and evaluate" rules_loaded
+check "the 9 alert rules are loaded and evaluate" rules_loaded
 # Rules run every 5 s: the alert for the VIP without a backend is pending
 # (it fires after 30 s) within a few evaluations of the first scrape.
 alert_for_drained_vip() {
