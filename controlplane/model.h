@@ -64,6 +64,16 @@ struct cp_model_stats {
  * LB_BACKEND_F_NH_VALID) before it is pushed; optional. */
 typedef int (*cp_nexthop_fn)(void *arg, struct lb_backend *b);
 
+/* Lets the owner of the model serve others during a long batch (the
+ * daemon answers read-only requests from it): called at most every
+ * CP_MODEL_YIELD_NS between VIPs while a batch builds and pushes (fd -1:
+ * serve what is ready, do not block), and while its grace period runs on
+ * a helper thread (fd: readable when it is over; wait on it and on your
+ * own fds). The model may then be read, never changed: it holds the new
+ * state, and a VIP being rebuilt has no ring yet (ring NULL, digest 0). */
+typedef void (*cp_yield_fn)(void *arg, int fd);
+#define CP_MODEL_YIELD_NS 1000000ull
+
 struct cp_model {
 	struct cp_vip *vips;
 	size_t n_vips;
@@ -81,6 +91,9 @@ struct cp_model {
 	 * the model takes the same ids and gens (cp_model_adopt_begin). */
 	struct lb_backend *adopt;
 	__u32 n_adopt;
+	cp_yield_fn yield;		/* optional */
+	void *yield_arg;
+	__u64 yield_last_ns;
 };
 
 /* limits: the fast path's sizes (driver->ops->params()), or NULL for the

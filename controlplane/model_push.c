@@ -197,6 +197,7 @@ static int push_promotions(struct cp_model *m, struct model_batch *b, struct cp_
 			err = push_flags(m, v, e);
 		if (err)
 			return err;
+		model_yield(m);
 	}
 	return 0;
 }
@@ -213,6 +214,7 @@ static int push_rings(struct cp_model *m, struct model_batch *b, struct cp_error
 		err = push_ring(m, v->id, t->ring, v->spec.ring_size, e);
 		if (err)
 			return err;
+		model_yield(m);
 	}
 	return 0;
 }
@@ -255,6 +257,7 @@ static int push_demotions(struct cp_model *m, struct model_batch *b, struct cp_e
 		}
 		if (err)
 			return err;
+		model_yield(m);
 	}
 	return 0;
 }
