@@ -30,6 +30,7 @@ struct cp_client {
 	size_t out_off;		/* of which written */
 	size_t out_cap;
 	int closing;		/* close once out is flushed */
+	int held;		/* its next request waits for a batch to end */
 };
 
 struct cp_api {
@@ -39,6 +40,10 @@ struct cp_api {
 	cp_api_handler handler;
 	void *arg;
 	struct cp_client *clients[CP_API_MAX_CLIENTS];
+	/* While a long change runs (cp_api_dispatch_readonly): the client
+	 * whose request started it, and which requests must wait. */
+	struct cp_client *busy;
+	cp_api_defer_fn defer;
 };
 
 static int sun_fill(struct sockaddr_un *sun, const char *path)
@@ -189,7 +194,7 @@ int cp_api_fd(const struct cp_api *api)
 static int client_want(struct cp_api *api, struct cp_client *c)
 {
 	struct epoll_event ev = {
-		.events = (c->closing ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0),
+		.events = (c->closing || c->held ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0),
 		.data.ptr = c,
 	};
 
@@ -279,8 +284,16 @@ static int client_lines(struct cp_api *api, struct cp_client *c)
 	while (start < c->in_len && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = nl - (c->in + start);
 
+		if (len > 0 && api->defer && api->defer(api->arg, c->in + start, len)) {
+			c->held = 1;
+			break;
+		}
 		if (len > 0) {
+			struct cp_client *outer = api->busy;
+
+			api->busy = c;
 			err = client_queue(c, handle_line(api, c, c->in + start, len));
+			api->busy = outer;
 			if (err)
 				return err;
 		}
@@ -323,7 +336,7 @@ static int client_read(struct cp_api *api, struct cp_client *c)
 		}
 		c->in_len += n;
 		err = client_lines(api, c);
-		if (err || c->closing)
+		if (err || c->closing || c->held)
 			return err;
 	}
 }
@@ -385,31 +398,89 @@ static void client_event(struct cp_api *api, struct cp_client *c, __u32 events)
 		err = -EPIPE;
 	if (err == -ENOBUFS)
 		pr_warn("pid %d does not read its replies; dropped\n", c->peer.pid);
-	if (err || (c->closing && c->out_off == c->out_len)) {
+	if (err || (c->closing && !c->held && c->out_off == c->out_len)) {
 		client_free(api, c);
 		return;
 	}
 	client_want(api, c);
 }
 
+/* Clients held during a batch: their waiting requests now, in turn. */
+static void resume_held(struct cp_api *api)
+{
+	int err;
+
+	for (int i = 0; i < CP_API_MAX_CLIENTS; i++) {
+		struct cp_client *c = api->clients[i];
+
+		if (!c || !c->held)
+			continue;
+		c->held = 0;
+		err = client_lines(api, c);
+		if (!err)
+			err = client_write(c);
+		if (err || (c->closing && !c->held && c->out_off == c->out_len))
+			client_free(api, c);
+		else
+			client_want(api, c);
+	}
+}
+
+/* One event at a time: a request may start a batch that serves other
+ * clients (cp_api_dispatch_readonly) and frees some, so events fetched
+ * before it could name a freed client. */
+static int dispatch_one(struct cp_api *api)
+{
+	struct epoll_event ev;
+	int n = epoll_wait(api->epfd, &ev, 1, 0);
+
+	if (n <= 0)
+		return n < 0 && errno != EINTR ? -errno : 0;
+	if (!ev.data.ptr) {
+		int fd;
+
+		while ((fd = accept4(api->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+			client_accept(api, fd);
+		return 1;
+	}
+	if (api->defer) {
+		struct cp_client *c = ev.data.ptr;
+
+		/* The client whose request runs, and those already waiting,
+		 * are not read until the batch ends. */
+		if (c == api->busy || c->held) {
+			c->held = 1;
+			client_write(c);
+			client_want(api, c);
+			return 1;
+		}
+	}
+	client_event(api, ev.data.ptr, ev.events);
+	return 1;
+}
+
 int cp_api_dispatch(struct cp_api *api)
 {
-	struct epoll_event evs[32];
-	int n = epoll_wait(api->epfd, evs, 32, 0);
+	int err = 0;
 
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
-	for (int i = 0; i < n; i++) {
-		if (!evs[i].data.ptr) {
-			int fd;
+	resume_held(api);
+	for (int i = 0; i < 32 && (err = dispatch_one(api)) > 0; i++)
+		;
+	/* A request above may have run a batch that held others. */
+	resume_held(api);
+	return err < 0 ? err : 0;
+}
 
-			while ((fd = accept4(api->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-				client_accept(api, fd);
-			continue;
-		}
-		client_event(api, evs[i].data.ptr, evs[i].events);
-	}
-	return 0;
+int cp_api_dispatch_readonly(struct cp_api *api, cp_api_defer_fn defer)
+{
+	cp_api_defer_fn outer = api->defer;
+	int err = 0;
+
+	api->defer = defer;
+	for (int i = 0; i < 32 && (err = dispatch_one(api)) > 0; i++)
+		;
+	api->defer = outer;
+	return err < 0 ? err : 0;
 }
 
 static long ms_left(const struct timespec *deadline)

@@ -74,6 +74,11 @@ typedef int (*cp_nexthop_fn)(void *arg, struct lb_backend *b);
 typedef void (*cp_yield_fn)(void *arg, int fd);
 #define CP_MODEL_YIELD_NS 1000000ull
 
+/* The hook every model made from now on (cp_model_init) starts with: the
+ * daemon's, so that parsing a big config file into a model of its own
+ * serves readers too. NULL: none. */
+void cp_model_yield_default(cp_yield_fn fn, void *arg);
+
 struct cp_model {
 	struct cp_vip *vips;
 	size_t n_vips;
@@ -91,6 +96,8 @@ struct cp_model {
 	 * the model takes the same ids and gens (cp_model_adopt_begin). */
 	struct lb_backend *adopt;
 	__u32 n_adopt;
+	__u32 *adopt_head;		/* [max_vips]: first adopt id of a VIP */
+	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
 	cp_yield_fn yield;		/* optional */
 	void *yield_arg;
 	__u64 yield_last_ns;

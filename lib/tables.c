@@ -23,10 +23,11 @@ int lb_tables_params(struct lb_params *p)
 {
 	__u64 ring_ids;
 
-	if (!p->vip_slots)
-		p->vip_slots = LB_DEFAULT_VIP_SLOTS;
 	if (!p->max_vips)
 		p->max_vips = LB_DEFAULT_MAX_VIPS;
+	/* From max_vips, so that it is the real limit (viptable.h). */
+	if (!p->vip_slots)
+		p->vip_slots = lb_viptable_slots(p->max_vips);
 	if (!p->max_ring)
 		p->max_ring = LB_DEFAULT_RING_SIZE;
 	if (!p->max_backends)
@@ -35,6 +36,11 @@ int lb_tables_params(struct lb_params *p)
 		p->flow_buckets = LB_DEFAULT_FLOW_BUCKETS;
 
 	/* vip_table has 2 * vip_slots entries. */
+	if (!p->vip_slots) {
+		pr_warn("params: max_vips %u: the VIP table would need more than 2^30 slots\n",
+			p->max_vips);
+		return -EINVAL;
+	}
 	if (!is_pow2(p->vip_slots) || p->vip_slots > (1u << 30)) {
 		pr_warn("params: vip_slots %u: must be a power of two <= 2^30\n", p->vip_slots);
 		return -EINVAL;
