@@ -507,8 +507,9 @@ static int push_end(struct cp_model *m)
 			close(j.efd);
 		return drv(m)->batch_end(m->driver->ctx);
 	}
-	while (eventfd_read(j.efd, &v))
+	do
 		m->yield(m->yield_arg, j.efd);
+	while (eventfd_read(j.efd, &v));
 	pthread_join(th, NULL);
 	close(j.efd);
 	m->yield_last_ns = now_ns();
