@@ -128,8 +128,8 @@ for _ in $(seq 600); do
 done
 
 # VIP x: address a = x/PORTS, 10.100.(a/250).(a%250+1), port 80+x%PORTS;
-# backend b of VIP x: 10.(x/250+1).(x%250).(b+1) (up to 1,000 VIPs x 250
-# backends, all distinct).
+# backend b of VIP x: 10.(x/250+10).(x%250).(b+1) (up to 1,000 VIPs x 250
+# backends, all distinct, none on veth0's subnet).
 python3 - "$NV" "$NB" "$RING" "$NODE" "$PORTS" > "$CONF.new" <<'EOF'
 import sys
 nv, nb, ring, node, ports = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
@@ -139,7 +139,7 @@ for x in range(nv):
     a = x // ports
     vip = f"10.100.{a // 250}.{a % 250 + 1}:{80 + x % ports}/tcp"
     out.append(f"vip add {vip} --ring {ring}")
-    out += [f"backend add {vip} 10.{x // 250 + 1}.{x % 250}.{b + 1}" for b in range(nb)]
+    out += [f"backend add {vip} 10.{x // 250 + 10}.{x % 250}.{b + 1}" for b in range(nb)]
 print("\n".join(out))
 EOF
 mv "$CONF.new" "$CONF"
