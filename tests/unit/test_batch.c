@@ -389,6 +389,7 @@ static void expect_load_refused(const struct lb_params *limits, const char *text
 	struct cp_error e = { "", "" };
 
 	assert_int_equal(load(&t, limits, text, &e), -EINVAL);
+	cp_model_free(&t);
 	if (strcmp(e.field, field) || !strstr(e.msg, msg))
 		fail_msg("refused as %s: %s; expected %s: ...%s...", e.field, e.msg, field, msg);
 }
@@ -427,6 +428,7 @@ static void test_limits_vip_table_holds_max_vips(void **state)
 	assert_int_equal(f->m.n_vips, 600);
 	assert_int_equal(f->md.n_vips, 1200);
 	assert_int_equal(load(&t, &f->m.limits, more, &e), -EINVAL);
+	cp_model_free(&t);
 	assert_non_null(strstr(e.msg, "601 VIPs requested, 600 fit (--max-vips 600)"));
 	free(text);
 	free(more);
