@@ -35,9 +35,9 @@
 /* Takes the lowest id below n that is free in map; -ENOSPC if none.
  * Full words are skipped: loading 100k backends would otherwise scan
  * 5G bits, and full bytes 600M. */
-int model_id_alloc(__u8 *map, __u32 n, __u32 *id)
+int model_id_alloc(__u8 *map, __u32 n, __u32 *hint, __u32 *id)
 {
-	for (__u32 i = 0; i < n; i++) {
+	for (__u32 i = *hint; i < n; i++) {
 		__u64 w;
 
 		if (i % 64 == 0 && i + 64 <= n) {
@@ -50,6 +50,7 @@ int model_id_alloc(__u8 *map, __u32 n, __u32 *id)
 		if (!bit_get(map, i)) {
 			bit_set(map, i);
 			*id = i;
+			*hint = i + 1;
 			return 0;
 		}
 	}
@@ -64,6 +65,8 @@ void model_ids_rebuild(struct cp_model *m)
 {
 	memset(m->vip_ids_used, 0, (m->limits.max_vips + 7) / 8);
 	memset(m->backend_ids_used, 0, (m->limits.max_backends + 7) / 8);
+	m->vip_id_hint = 0;
+	m->backend_id_hint = 0;
 	for (size_t i = 0; i < m->n_vips; i++) {
 		const struct cp_vip *v = &m->vips[i];
 
@@ -230,9 +233,18 @@ void cp_model_free(struct cp_model *m)
 
 struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_key *k)
 {
-	for (size_t i = 0; i < m->n_vips; i++)
-		if (!memcmp(&m->vips[i].key, k, sizeof(*k)))
+	/* A batch asks for one VIP per backend it adds, and a diff walks
+	 * them in order: the last answer, checked, saves the scan. */
+	static __thread size_t last;
+
+	if (last < m->n_vips && !memcmp(&m->vips[last].key, k, sizeof(*k)))
+		return &m->vips[last];
+	for (size_t i = 0; i < m->n_vips; i++) {
+		if (!memcmp(&m->vips[i].key, k, sizeof(*k))) {
+			last = i;
 			return &m->vips[i];
+		}
+	}
 	return NULL;
 }
 

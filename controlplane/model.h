@@ -87,6 +87,8 @@ struct cp_model {
 	struct lb_params limits;	/* max_vips, max_backends, max_ring */
 	__u8 *vip_ids_used;		/* limits.max_vips flags */
 	__u8 *backend_ids_used;		/* limits.max_backends flags */
+	__u32 vip_id_hint;		/* no id below it is free */
+	__u32 backend_id_hint;
 	__u32 next_gen;
 	struct cp_driver *driver;	/* NULL: validate and keep state only */
 	cp_nexthop_fn nexthop;

@@ -212,7 +212,8 @@ static int mut_vip_add(struct cp_model *m, struct model_batch *b, const struct c
 		return err;
 	/* Can fail only when ids freed earlier in this batch are still
 	 * reserved; cp_model_apply_diff removes in one batch, adds in another. */
-	err = model_adopted_vip_id(m, &r->vip, &id) ? model_id_alloc(m->vip_ids_used, m->limits.max_vips, &id)
+	err = model_adopted_vip_id(m, &r->vip, &id) ? model_id_alloc(m->vip_ids_used, m->limits.max_vips,
+								      &m->vip_id_hint, &id)
 					       : 0;
 	if (err)
 		return err;
@@ -261,7 +262,8 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct model_ba
 	if (!err)
 		err = backends_reserve(v);
 	if (!err && model_adopted_backend_id(m, v->id, r, &id, &gen))
-		err = model_id_alloc(m->backend_ids_used, m->limits.max_backends, &id);
+		err = model_id_alloc(m->backend_ids_used, m->limits.max_backends,
+				     &m->backend_id_hint, &id);
 	if (err)
 		return err;
 	be = &v->backends[v->n_backends++];
@@ -376,14 +378,20 @@ static int build_rings(struct cp_model *m, struct model_batch *b, struct cp_erro
 static void ids_update(struct cp_model *m, const struct cp_vip *o, const struct cp_vip *v,
 		       __u32 vip_id)
 {
-	for (size_t j = 0; o && j < o->n_backends; j++)
+	for (size_t j = 0; o && j < o->n_backends; j++) {
 		bit_clear(m->backend_ids_used, o->backends[j].id);
+		if (o->backends[j].id < m->backend_id_hint)
+			m->backend_id_hint = o->backends[j].id;
+	}
 	for (size_t j = 0; v && j < v->n_backends; j++)
 		bit_set(m->backend_ids_used, v->backends[j].id);
-	if (v)
+	if (v) {
 		bit_set(m->vip_ids_used, vip_id);
-	else
+	} else {
 		bit_clear(m->vip_ids_used, vip_id);
+		if (vip_id < m->vip_id_hint)
+			m->vip_id_hint = vip_id;
+	}
 }
 
 static void batch_commit(struct cp_model *m, struct model_batch *b)

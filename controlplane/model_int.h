@@ -77,8 +77,9 @@ struct model_batch {
 
 /* --- model.c: the state ------------------------------------------------- */
 
-/* The lowest id below n free in map, marked used; -ENOSPC if none. */
-int model_id_alloc(__u8 *map, __u32 n, __u32 *id);
+/* The lowest id below n free in map, marked used; -ENOSPC if none.
+ * *hint: no id below it is free (lowered by whoever frees one). */
+int model_id_alloc(__u8 *map, __u32 n, __u32 *hint, __u32 *id);
 /* Marks exactly the ids the model uses (after a rollback). */
 void model_ids_rebuild(struct cp_model *m);
 __u32 model_gen_next(struct cp_model *m);
