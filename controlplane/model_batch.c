@@ -524,8 +524,8 @@ static int push_end(struct cp_model *m)
 	return j.err;
 }
 
-/* Pushes b as one driver batch. A failed push is resynced inside the
- * same batch. The grace period only completes a push that is already
+/* Pushes b as one driver batch; on failure b is rolled back (a failed
+ * push resynced inside the same batch). The grace period only completes a push that is already
  * live; if it fails, the tables wait for one before their next write
  * (lib/tables.h), so the batch still commits. */
 static int push_batch(struct cp_model *m, struct model_batch *b, struct cp_error *e)
@@ -534,9 +534,11 @@ static int push_batch(struct cp_model *m, struct model_batch *b, struct cp_error
 
 	if (batched) {
 		err = drv(m)->batch_begin(m->driver->ctx);
-		if (err)
+		if (err) {
+			model_batch_rollback(m, b, 0);
 			return cp_error_set(e, err, "fastpath", "cannot begin a batch: %s",
 					    strerror(-err));
+		}
 	}
 	err = model_push_changes(m, b, e);
 	if (err)

@@ -185,7 +185,7 @@ echo
 echo "== (a) reload by $how: $NV VIPs x $NB backends"
 grep "reload: " "$LOG" | tail -1 | sed 's/^/log: /'
 echo "reload live_ms=$((T1 - T0)) vips=$VIPS"
-echo "api during reload: $(head -1 "$TMP/stall")"
+sed 's/^/api during reload: /' "$TMP/stall"
 
 # --- (b) restart with that state -------------------------------------------------
 stop_sluiced
