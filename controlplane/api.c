@@ -29,6 +29,7 @@ struct cp_client {
 	struct ucred peer;
 	int read_only;		/* a read-group member: reads only */
 	int serving;		/* its request is being handled: never closed meanwhile */
+	int held;		/* its next request waits for a batch to end */
 	char *in;
 	size_t in_len;
 	char *out;
@@ -55,6 +56,10 @@ struct cp_api {
 	unsigned int unwarned;	/* cap events since, not logged */
 	struct cp_client **clients;	/* lim.max_clients slots */
 	struct batch *batch;	/* the events being dispatched */
+	/* While a long change runs (cp_api_dispatch_readonly): the client
+	 * whose request started it, and which requests must wait. */
+	struct cp_client *busy;
+	cp_api_defer_fn defer;
 };
 
 /* The events of one epoll_wait. A client closed while they are handled
@@ -344,7 +349,8 @@ int cp_api_fd(const struct cp_api *api)
 static int client_want(struct cp_api *api, struct cp_client *c)
 {
 	struct epoll_event ev = {
-		.events = (c->closing ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0),
+		.events = (c->closing || c->held ? 0 : EPOLLIN) |
+			  (c->out_len > c->out_off ? EPOLLOUT : 0),
 		.data.ptr = c,
 	};
 
@@ -472,8 +478,16 @@ static int client_lines(struct cp_api *api, struct cp_client *c)
 	while (start < c->in_len && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = nl - (c->in + start);
 
+		if (len > 0 && api->defer && api->defer(api->arg, c->in + start, len)) {
+			c->held = 1;
+			break;
+		}
 		if (len > 0) {
+			struct cp_client *outer = api->busy;
+
+			api->busy = c;
 			err = client_queue(api, c, handle_line(api, c, c->in + start, len));
+			api->busy = outer;
 			if (err)
 				return err;
 			c->last_ms = api->now_ms;
@@ -522,7 +536,7 @@ static int client_read(struct cp_api *api, struct cp_client *c)
 			c->in_ms = api->now_ms;
 		c->in_len += n;
 		err = client_lines(api, c);
-		if (err || c->closing)
+		if (err || c->closing || c->held)
 			return err;
 	}
 }
@@ -546,7 +560,7 @@ static int client_write(struct cp_api *api, struct cp_client *c)
 /* Nothing in progress: no unfinished line, no unread reply. */
 static int client_idle(const struct cp_client *c)
 {
-	return !c->closing && !c->serving && !c->in_len && c->out_off == c->out_len;
+	return !c->closing && !c->serving && !c->held && !c->in_len && c->out_off == c->out_len;
 }
 
 /* A request waiting in the socket, not read yet (the loop was busy, or
@@ -703,7 +717,7 @@ static void client_event(struct cp_api *api, struct cp_client *c, __u32 events)
 		api->st.stalled++;
 		pr_warn("pid %d does not read its replies; dropped\n", c->peer.pid);
 	}
-	if (err || (c->closing && c->out_off == c->out_len)) {
+	if (err || (c->closing && !c->held && c->out_off == c->out_len)) {
 		client_free(api, c);
 		return;
 	}
@@ -718,7 +732,7 @@ static void client_expire(struct cp_api *api, struct cp_client *c)
 	int in_stuck = c->in_len && api->now_ms - c->in_ms >= l->stall_ms;
 	int out_stuck = c->out_off < c->out_len && api->now_ms - c->out_ms >= l->stall_ms;
 
-	if (c->serving)
+	if (c->serving || c->held)
 		return;
 	if (c->closing && c->out_off == c->out_len) {
 		/* Refused, its answer sent: the peer had the stall timeout to
@@ -749,7 +763,40 @@ static void tick(struct cp_api *api)
 			client_expire(api, api->clients[i]);
 }
 
-int cp_api_dispatch(struct cp_api *api)
+/* Clients held during a batch: their waiting requests now, in turn. */
+static void resume_held(struct cp_api *api)
+{
+	for (unsigned int i = 0; i < api->lim.max_clients; i++) {
+		struct cp_client *c = api->clients[i];
+		int err;
+
+		if (!c || !c->held)
+			continue;
+		c->held = 0;
+		err = client_lines(api, c);
+		if (!err)
+			err = client_write(api, c);
+		if (err || (c->closing && !c->held && c->out_off == c->out_len))
+			client_free(api, c);
+		else
+			client_want(api, c);
+	}
+}
+
+/* While a batch runs (api->defer set), the client whose request runs and
+ * those already waiting are not read until it ends: only their replies
+ * are written. */
+static int held_back(struct cp_api *api, struct cp_client *c)
+{
+	if (!api->defer || (c != api->busy && !c->held))
+		return 0;
+	c->held = 1;
+	client_write(api, c);
+	client_want(api, c);
+	return 1;
+}
+
+static int dispatch_events(struct cp_api *api)
 {
 	struct batch b = { .outer = api->batch };
 
@@ -768,12 +815,34 @@ int cp_api_dispatch(struct cp_api *api)
 				client_accept(api, fd);
 		} else if (tag == &api->tfd) {
 			tick(api);
-		} else if (tag) {
+		} else if (tag && !held_back(api, tag)) {
 			client_event(api, tag, b.evs[i].events);
 		}
 	}
 	api->batch = b.outer;
 	return 0;
+}
+
+int cp_api_dispatch(struct cp_api *api)
+{
+	int err;
+
+	resume_held(api);
+	err = dispatch_events(api);
+	/* A request above may have run a batch that held others. */
+	resume_held(api);
+	return err;
+}
+
+int cp_api_dispatch_readonly(struct cp_api *api, cp_api_defer_fn defer)
+{
+	cp_api_defer_fn outer = api->defer;
+	int err;
+
+	api->defer = defer;
+	err = dispatch_events(api);
+	api->defer = outer;
+	return err;
 }
 
 static long ms_left(const struct timespec *deadline)

@@ -82,8 +82,18 @@ void cp_api_stats(const struct cp_api *api, struct cp_api_stats *st);
 int cp_api_fd(const struct cp_api *api);
 
 /* Accepts, reads, answers and writes whatever is ready; never blocks.
+ * Requests held back by cp_api_dispatch_readonly are answered first.
  * Returns 0, or -errno for a failure of the server itself. */
 int cp_api_dispatch(struct cp_api *api);
+
+/* 1 if the request on this line must wait until the batch ends. */
+typedef int (*cp_api_defer_fn)(void *arg, const char *line, size_t len);
+
+/* The same from inside a long change (a batch), re-entrantly: requests
+ * defer() refuses are answered now, the first one it holds back and
+ * everything after it on that connection wait, as does the connection
+ * whose request started the batch, until the next cp_api_dispatch. */
+int cp_api_dispatch_readonly(struct cp_api *api, cp_api_defer_fn defer);
 
 /* Client side, for sluicectl, sluice-healthd and tests: connects, sends
  * req (one line), reads one reply line, returns it (new reference) or

@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -566,6 +567,36 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 	cp_metrics_http_publish(l->metrics, text, len);
 }
 
+/* What may be answered in the middle of a batch: the requests the op
+ * table marks as reads (what the read group may send), which never
+ * change the model. Unknown or malformed ones are answered (with their
+ * error) too. */
+static int defer_change(void *arg, const char *line, size_t len)
+{
+	json_t *req = json_loadb(line, len, 0, NULL);
+	enum cp_op op = cp_op_from_name(json_string_value(json_object_get(req, "op")));
+
+	(void)arg;
+	json_decref(req);
+	return op != CP_OP_NONE && !cp_op_def(op)->read;
+}
+
+/* The model's yield hook (model.h): during a long batch the API keeps
+ * answering reads; changes wait for the batch and are answered by the
+ * next cp_api_dispatch. fd >= 0: the batch's grace period, on a helper
+ * thread, ends when fd is readable. */
+static void serve_during_batch(void *arg, int fd)
+{
+	struct loop *l = arg;
+	struct pollfd p[2] = {
+		{ .fd = cp_api_fd(l->api), .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+
+	if (fd < 0 || (poll(p, 2, 1000) > 0 && (p[0].revents & POLLIN)))
+		cp_api_dispatch_readonly(l->api, defer_change);
+}
+
 static void run(struct sluiced *d, struct loop *l, const struct options *o,
 		const struct cp_fastpath *fp)
 {
@@ -604,6 +635,8 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 
 			if (tag == &sfd_tag) {
 				running = on_signal(d, l->sfd, fp);
+				/* Answers what a reload's batch held back. */
+				cp_api_dispatch(l->api);
 			} else if (tag == &api_tag) {
 				cp_api_dispatch(l->api);
 			} else if (tag == &tfd_tag) {
@@ -724,7 +757,12 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	}
 	if (!err) {
 		pr_info("serving %s\n", d->socket_path);
+		d->model.yield = serve_during_batch;
+		d->model.yield_arg = &l;
+		cp_model_yield_default(serve_during_batch, &l);
 		run(d, &l, &o, fp);
+		cp_model_yield_default(NULL, NULL);
+		d->model.yield = NULL;
 	}
 
 	cp_metrics_http_stop(l.metrics);

@@ -26,6 +26,12 @@ struct cp_driver_ops {
 	int (*set_ring)(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m);
 	int (*set_backend)(void *ctx, __u32 id, const struct lb_backend *b);
 	int (*set_backend_state)(void *ctx, __u32 id, __u8 state);
+	/* Optional (NULL: every write waits its own grace period): the
+	 * writes between begin and end are published under one grace
+	 * period, which end waits (lib/tables.h). end may run on another
+	 * thread than the writes while the control thread only reads. */
+	int (*batch_begin)(void *ctx);
+	int (*batch_end)(void *ctx);
 	int (*vip_stats)(void *ctx, __u32 vip_id, struct lb_vip_stats *out);
 	int (*backend_stats)(void *ctx, __u32 id, struct lb_backend_stats *out);
 	int (*reason_stats)(void *ctx, struct lb_reason_stats out[LB_R_MAX]);

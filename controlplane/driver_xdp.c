@@ -220,6 +220,16 @@ static int xdp_set_vip_flags(void *ctx, __u32 vip_id, __u32 flags)
 	return lb_xdp_set_vip_flags(((struct cp_xdp *)ctx)->x, vip_id, flags);
 }
 
+static int xdp_batch_begin(void *ctx)
+{
+	return lb_xdp_batch_begin(((struct cp_xdp *)ctx)->x);
+}
+
+static int xdp_batch_end(void *ctx)
+{
+	return lb_xdp_batch_end(((struct cp_xdp *)ctx)->x);
+}
+
 static int xdp_set_ring(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m)
 {
 	return lb_xdp_set_ring(((struct cp_xdp *)ctx)->x, vip_id, ring, m);
@@ -289,6 +299,8 @@ static const struct cp_driver_ops xdp_ops = {
 	.set_vips = xdp_set_vips,
 	.set_vip_flags = xdp_set_vip_flags,
 	.set_ring = xdp_set_ring,
+	.batch_begin = xdp_batch_begin,
+	.batch_end = xdp_batch_end,
 	.set_backend = xdp_set_backend,
 	.set_backend_state = xdp_set_backend_state,
 	.vip_stats = xdp_vip_stats,

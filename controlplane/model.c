@@ -33,18 +33,24 @@
 #include "model_int.h"
 
 /* Takes the lowest id below n that is free in map; -ENOSPC if none.
- * Full bytes are skipped: loading 10k backends would otherwise scan
- * 50M bits. */
-int model_id_alloc(__u8 *map, __u32 n, __u32 *id)
+ * Full words are skipped: loading 100k backends would otherwise scan
+ * 5G bits, and full bytes 600M. */
+int model_id_alloc(__u8 *map, __u32 n, __u32 *hint, __u32 *id)
 {
-	for (__u32 i = 0; i < n; i++) {
-		if (i % 8 == 0 && map[i / 8] == 0xff && i + 8 <= n) {
-			i += 7;
-			continue;
+	for (__u32 i = *hint; i < n; i++) {
+		__u64 w;
+
+		if (i % 64 == 0 && i + 64 <= n) {
+			memcpy(&w, map + i / 8, sizeof(w));
+			if (w == ~0ull) {
+				i += 63;
+				continue;
+			}
 		}
 		if (!bit_get(map, i)) {
 			bit_set(map, i);
 			*id = i;
+			*hint = i + 1;
 			return 0;
 		}
 	}
@@ -59,6 +65,8 @@ void model_ids_rebuild(struct cp_model *m)
 {
 	memset(m->vip_ids_used, 0, (m->limits.max_vips + 7) / 8);
 	memset(m->backend_ids_used, 0, (m->limits.max_backends + 7) / 8);
+	m->vip_id_hint = 0;
+	m->backend_id_hint = 0;
 	for (size_t i = 0; i < m->n_vips; i++) {
 		const struct cp_vip *v = &m->vips[i];
 
@@ -86,8 +94,13 @@ int cp_model_adopt_begin(struct cp_model *m)
 	if (!ops || !ops->backend_get || !ops->vip_find)
 		return 0;
 	m->adopt = calloc(n, sizeof(*m->adopt));
-	if (!m->adopt)
+	m->adopt_head = malloc(m->limits.max_vips * sizeof(*m->adopt_head));
+	m->adopt_next = malloc(n * sizeof(*m->adopt_next));
+	if (!m->adopt || !m->adopt_head || !m->adopt_next) {
+		cp_model_adopt_end(m);
 		return -ENOMEM;
+	}
+	memset(m->adopt_head, 0xff, m->limits.max_vips * sizeof(*m->adopt_head));
 	m->n_adopt = n;
 	for (__u32 id = 0; id < n; id++) {
 		if (ops->backend_get(m->driver->ctx, id, &m->adopt[id]))
@@ -95,6 +108,16 @@ int cp_model_adopt_begin(struct cp_model *m)
 		/* New gens must never repeat one a pinned flow may hold. */
 		if (m->adopt[id].gen >= m->next_gen)
 			m->next_gen = m->adopt[id].gen + 1;
+	}
+	/* Chained by VIP, lowest id first: a lookup walks one VIP's. */
+	for (__u32 id = n; id-- > 0;) {
+		__u32 v = m->adopt[id].vip_id;
+
+		m->adopt_next[id] = LB_BACKEND_NONE;
+		if (m->adopt[id].state == LB_BACKEND_UNUSED || v >= m->limits.max_vips)
+			continue;
+		m->adopt_next[id] = m->adopt_head[v];
+		m->adopt_head[v] = id;
 	}
 	if (!m->next_gen)
 		m->next_gen = 1;
@@ -104,7 +127,11 @@ int cp_model_adopt_begin(struct cp_model *m)
 void cp_model_adopt_end(struct cp_model *m)
 {
 	free(m->adopt);
+	free(m->adopt_head);
+	free(m->adopt_next);
 	m->adopt = NULL;
+	m->adopt_head = NULL;
+	m->adopt_next = NULL;
 	m->n_adopt = 0;
 }
 
@@ -126,7 +153,9 @@ int model_adopted_vip_id(struct cp_model *m, const struct lb_vip_key *k, __u32 *
 int model_adopted_backend_id(struct cp_model *m, __u32 vip_id, const struct cp_request *r,
 			      __u32 *id, __u32 *gen)
 {
-	for (__u32 i = 0; m->adopt && i < m->n_adopt; i++) {
+	if (!m->adopt || vip_id >= m->limits.max_vips)
+		return -ENOENT;
+	for (__u32 i = m->adopt_head[vip_id]; i < m->n_adopt; i = m->adopt_next[i]) {
 		const struct lb_backend *b = &m->adopt[i];
 
 		if (b->state == LB_BACKEND_UNUSED || b->vip_id != vip_id ||
@@ -142,14 +171,23 @@ int model_adopted_backend_id(struct cp_model *m, __u32 vip_id, const struct cp_r
 	return -ENOENT;
 }
 
+static cp_yield_fn yield_default;
+static void *yield_default_arg;
+
+void cp_model_yield_default(cp_yield_fn fn, void *arg)
+{
+	yield_default = fn;
+	yield_default_arg = arg;
+}
+
 static void limits_init(struct lb_params *l, const struct lb_params *in)
 {
 	if (in)
 		*l = *in;
 	else
 		memset(l, 0, sizeof(*l));
-	l->vip_slots = l->vip_slots ? l->vip_slots : LB_DEFAULT_VIP_SLOTS;
 	l->max_vips = l->max_vips ? l->max_vips : LB_DEFAULT_MAX_VIPS;
+	l->vip_slots = l->vip_slots ? l->vip_slots : lb_viptable_slots(l->max_vips);
 	l->max_ring = l->max_ring ? l->max_ring : LB_DEFAULT_RING_SIZE;
 	l->max_backends = l->max_backends ? l->max_backends : LB_DEFAULT_MAX_BACKENDS;
 	l->flow_buckets = l->flow_buckets ? l->flow_buckets : LB_DEFAULT_FLOW_BUCKETS;
@@ -167,6 +205,8 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	}
 	m->next_gen = 1;
 	m->driver = driver;
+	m->yield = yield_default;
+	m->yield_arg = yield_default_arg;
 	m->node.flow_ttl_tcp = CP_DEFAULT_FLOW_TTL_TCP;
 	m->node.flow_ttl_udp = CP_DEFAULT_FLOW_TTL_UDP;
 	m->healthd.timeout_ms = CP_HEALTHD_DEFAULT_TIMEOUT_MS;
@@ -195,9 +235,18 @@ void cp_model_free(struct cp_model *m)
 
 struct cp_vip *cp_model_find_vip(const struct cp_model *m, const struct lb_vip_key *k)
 {
-	for (size_t i = 0; i < m->n_vips; i++)
-		if (!memcmp(&m->vips[i].key, k, sizeof(*k)))
+	/* A batch asks for one VIP per backend it adds, and a diff walks
+	 * them in order: the last answer, checked, saves the scan. */
+	static __thread size_t last;
+
+	if (last < m->n_vips && !memcmp(&m->vips[last].key, k, sizeof(*k)))
+		return &m->vips[last];
+	for (size_t i = 0; i < m->n_vips; i++) {
+		if (!memcmp(&m->vips[i].key, k, sizeof(*k))) {
+			last = i;
 			return &m->vips[i];
+		}
+	}
 	return NULL;
 }
 

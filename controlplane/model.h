@@ -134,6 +134,20 @@ enum cp_local {
  * is one); optional. Anything else, a failed lookup included, is
  * CP_LOCAL_NO: the next hop says why later. */
 typedef int (*cp_is_local_fn)(void *arg, __u8 family, const struct lb_addr *a);
+/* Lets the owner of the model serve others during a long batch (the
+ * daemon answers read-only requests from it): called at most every
+ * CP_MODEL_YIELD_NS between VIPs while a batch builds and pushes (fd -1:
+ * serve what is ready, do not block), and while its grace period runs on
+ * a helper thread (fd: readable when it is over; wait on it and on your
+ * own fds). The model may then be read, never changed: it holds the new
+ * state, and a VIP being rebuilt has no ring yet (ring NULL, digest 0). */
+typedef void (*cp_yield_fn)(void *arg, int fd);
+#define CP_MODEL_YIELD_NS 1000000ull
+
+/* The hook every model made from now on (cp_model_init) starts with: the
+ * daemon's, so that parsing a big config file into a model of its own
+ * serves readers too. NULL: none. */
+void cp_model_yield_default(cp_yield_fn fn, void *arg);
 
 struct cp_model {
 	struct cp_vip *vips;
@@ -143,6 +157,8 @@ struct cp_model {
 	struct lb_params limits;	/* max_vips, max_backends, max_ring */
 	__u8 *vip_ids_used;		/* limits.max_vips flags */
 	__u8 *backend_ids_used;		/* limits.max_backends flags */
+	__u32 vip_id_hint;		/* no id below it is free */
+	__u32 backend_id_hint;
 	__u32 next_gen;
 	struct cp_driver *driver;	/* NULL: validate and keep state only */
 	cp_nexthop_fn nexthop;
@@ -163,6 +179,11 @@ struct cp_model {
 	void *clock_arg;
 	struct cp_healthd healthd;
 	__u64 health_changes;		/* bumped by every change of a backend's health */
+	__u32 *adopt_head;		/* [max_vips]: first adopt id of a VIP */
+	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
+	cp_yield_fn yield;		/* optional */
+	void *yield_arg;
+	__u64 yield_last_ns;
 };
 
 /* limits: the fast path's sizes (driver->ops->params()), or NULL for the

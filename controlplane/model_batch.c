@@ -18,14 +18,23 @@
  * many requests in one batch so that a SIGHUP rebuilds and flips each
  * VIP's ring once, not once per backend: fewer intermediate rings that
  * move flows around, and 100 VIPs x 100 backends cost 100 ring builds.
+ * The push is one driver batch (driver.h batch_begin/end): every ring
+ * and the VIP table flip without waiting, and one grace period at the
+ * end covers them all, before the batch frees any id. A long batch lets
+ * the model's owner serve read-only requests between VIPs and during
+ * that grace period, which runs on a helper thread (m->yield).
  *
  * Not thread-safe: sluiced's control thread owns the model.
  */
 #define LB_LOG_PREFIX "model: "
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -53,6 +62,27 @@ static int same_ring_inputs(const struct cp_vip *a, const struct cp_vip *b)
 		i++;
 		j++;
 	}
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+void model_yield(struct cp_model *m)
+{
+	__u64 now;
+
+	if (!m->yield)
+		return;
+	now = now_ns();
+	if (now - m->yield_last_ns < CP_MODEL_YIELD_NS)
+		return;
+	m->yield(m->yield_arg, -1);
+	m->yield_last_ns = now_ns();
 }
 
 int model_batch_begin(const struct cp_model *m, struct model_batch *b, int rings)
@@ -182,7 +212,8 @@ static int mut_vip_add(struct cp_model *m, struct model_batch *b, const struct c
 		return err;
 	/* Can fail only when ids freed earlier in this batch are still
 	 * reserved; cp_model_apply_diff removes in one batch, adds in another. */
-	err = model_adopted_vip_id(m, &r->vip, &id) ? model_id_alloc(m->vip_ids_used, m->limits.max_vips, &id)
+	err = model_adopted_vip_id(m, &r->vip, &id) ? model_id_alloc(m->vip_ids_used, m->limits.max_vips,
+								      &m->vip_id_hint, &id)
 					       : 0;
 	if (err)
 		return err;
@@ -233,7 +264,8 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct model_ba
 	if (!err)
 		err = backends_reserve(v);
 	if (!err && model_adopted_backend_id(m, v->id, r, &id, &gen))
-		err = model_id_alloc(m->backend_ids_used, m->limits.max_backends, &id);
+		err = model_id_alloc(m->backend_ids_used, m->limits.max_backends,
+				     &m->backend_id_hint, &id);
 	if (err)
 		return err;
 	be = &v->backends[v->n_backends++];
@@ -313,6 +345,7 @@ int model_batch_change(struct cp_model *m, struct model_batch *b, const struct c
 	if (err)
 		return cp_error_set(e, err, "model", "cannot apply: %s", strerror(-err));
 	b->changes++;
+	model_yield(m);
 	return 0;
 }
 
@@ -338,6 +371,7 @@ static int build_rings(struct cp_model *m, struct model_batch *b, struct cp_erro
 					    strerror(-err));
 		t->push = !(o && o->ring && o->spec.ring_size == v->spec.ring_size &&
 			    !memcmp(o->ring, t->ring, (size_t)v->spec.ring_size * sizeof(*t->ring)));
+		model_yield(m);
 	}
 	return 0;
 }
@@ -347,14 +381,20 @@ static int build_rings(struct cp_model *m, struct model_batch *b, struct cp_erro
 static void ids_update(struct cp_model *m, const struct cp_vip *o, const struct cp_vip *v,
 		       __u32 vip_id)
 {
-	for (size_t j = 0; o && j < o->n_backends; j++)
+	for (size_t j = 0; o && j < o->n_backends; j++) {
 		bit_clear(m->backend_ids_used, o->backends[j].id);
+		if (o->backends[j].id < m->backend_id_hint)
+			m->backend_id_hint = o->backends[j].id;
+	}
 	for (size_t j = 0; v && j < v->n_backends; j++)
 		bit_set(m->backend_ids_used, v->backends[j].id);
-	if (v)
+	if (v) {
 		bit_set(m->vip_ids_used, vip_id);
-	else
+	} else {
 		bit_clear(m->vip_ids_used, vip_id);
+		if (vip_id < m->vip_id_hint)
+			m->vip_id_hint = vip_id;
+	}
 }
 
 static void batch_commit(struct cp_model *m, struct model_batch *b)
@@ -445,6 +485,74 @@ void model_batch_rollback(struct cp_model *m, struct model_batch *b, int pushed)
 	free(retire);
 }
 
+struct grace_job {
+	struct cp_model *m;
+	int efd;
+	int err;
+};
+
+static void *grace_thread(void *arg)
+{
+	struct grace_job *j = arg;
+
+	j->err = drv(j->m)->batch_end(j->m->driver->ctx);
+	eventfd_write(j->efd, 1);
+	return NULL;
+}
+
+/* The batch's one grace period. With a yield hook it runs on a helper
+ * thread while the owner serves readers; the control thread writes
+ * nothing meanwhile, and the join orders the helper's writes before
+ * ours. */
+static int push_end(struct cp_model *m)
+{
+	struct grace_job j = { .m = m, .efd = -1 };
+	pthread_t th;
+	eventfd_t v;
+
+	if (!m->yield)
+		return drv(m)->batch_end(m->driver->ctx);
+	j.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j.efd < 0 || pthread_create(&th, NULL, grace_thread, &j)) {
+		if (j.efd >= 0)
+			close(j.efd);
+		return drv(m)->batch_end(m->driver->ctx);
+	}
+	do
+		m->yield(m->yield_arg, j.efd);
+	while (eventfd_read(j.efd, &v));
+	pthread_join(th, NULL);
+	close(j.efd);
+	m->yield_last_ns = now_ns();
+	return j.err;
+}
+
+/* Pushes b as one driver batch; on failure b is rolled back (a failed
+ * push resynced inside the same batch). The grace period only completes a push that is already
+ * live; if it fails, the tables wait for one before their next write
+ * (lib/tables.h), so the batch still commits. */
+static int push_batch(struct cp_model *m, struct model_batch *b, struct cp_error *e)
+{
+	int batched = drv(m) && drv(m)->batch_begin && drv(m)->batch_end, err, gerr;
+
+	if (batched) {
+		err = drv(m)->batch_begin(m->driver->ctx);
+		if (err) {
+			model_batch_rollback(m, b, 0);
+			return cp_error_set(e, err, "fastpath", "cannot begin a batch: %s",
+					    strerror(-err));
+		}
+	}
+	err = model_push_changes(m, b, e);
+	if (err)
+		model_batch_rollback(m, b, 1);
+	gerr = batched ? push_end(m) : 0;
+	if (gerr)
+		pr_warn("fast path: grace period after a batch failed: %s (retried before the next write)\n",
+			strerror(-gerr));
+	return err;
+}
+
 int model_batch_flush(struct cp_model *m, struct model_batch *b, struct cp_error *e)
 {
 	int err = build_rings(m, b, e);
@@ -453,11 +561,9 @@ int model_batch_flush(struct cp_model *m, struct model_batch *b, struct cp_error
 		model_batch_rollback(m, b, 0);
 		return err;
 	}
-	err = model_push_changes(m, b, e);
-	if (err) {
-		model_batch_rollback(m, b, 1);
+	err = push_batch(m, b, e);
+	if (err)
 		return err;
-	}
 	batch_commit(m, b);
 	return 0;
 }

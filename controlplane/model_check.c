@@ -275,7 +275,8 @@ static int ring_check(const struct cp_model *m, __u32 size, size_t n_backends,
 		return cp_error_set(e, -EINVAL, model_field_name(CP_F_RING), "%u is below 3", size);
 	if (size > max)
 		return cp_error_set(e, -EINVAL, model_field_name(CP_F_RING),
-				    "%u is larger than %u, the fast path's largest ring", size, max);
+				    "%u is larger than %u, the fast path's largest ring (--max-ring %u)",
+				    size, max, m->limits.max_ring);
 	if (!lb_maglev_is_prime(size))
 		return cp_error_set(e, -EINVAL, model_field_name(CP_F_RING),
 				    "%u is not prime", size);
@@ -371,8 +372,8 @@ static int room_for_vip(const struct cp_model *m, const struct lb_vip_key *k,
 
 	if (m->n_vips >= m->limits.max_vips)
 		return cp_error_set(e, -ENOSPC, model_field_name(CP_F_VIP),
-				    "too many VIPs: the fast path holds %u",
-				    m->limits.max_vips);
+				    "too many VIPs: %zu requested, %u fit (--max-vips %u)",
+				    m->n_vips + 1, m->limits.max_vips, m->limits.max_vips);
 	/* The table holds at most vip_slots / 2 keys; counting exactly is
 	 * quadratic, so only when the easy bound says it might not fit. */
 	if (2 * (m->n_vips + 1) <= slots)
@@ -484,7 +485,8 @@ static int backend_add_check(const struct cp_model *m, const struct cp_request *
 		return err;
 	if (model_count_backends(m) >= m->limits.max_backends)
 		return cp_error_set(e, -ENOSPC, model_field_name(CP_F_BACKEND),
-				    "too many backends: the fast path holds %u VIP-backend pairs",
+				    "too many backends: %zu requested, %u fit (--max-backends %u)",
+				    model_count_backends(m) + 1, m->limits.max_backends,
 				    m->limits.max_backends);
 	return 0;
 }

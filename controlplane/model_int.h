@@ -79,8 +79,9 @@ struct model_batch {
 
 /* --- model.c: the state ------------------------------------------------- */
 
-/* The lowest id below n free in map, marked used; -ENOSPC if none. */
-int model_id_alloc(__u8 *map, __u32 n, __u32 *id);
+/* The lowest id below n free in map, marked used; -ENOSPC if none.
+ * *hint: no id below it is free (lowered by whoever frees one). */
+int model_id_alloc(__u8 *map, __u32 n, __u32 *hint, __u32 *id);
 /* Marks exactly the ids the model uses (after a rollback). */
 void model_ids_rebuild(struct cp_model *m);
 __u32 model_gen_next(struct cp_model *m);
@@ -109,6 +110,9 @@ int model_batch_change(struct cp_model *m, struct model_batch *b, const struct c
 int model_batch_flush(struct cp_model *m, struct model_batch *b, struct cp_error *e);
 void model_batch_rollback(struct cp_model *m, struct model_batch *b, int pushed);
 void model_batch_end(struct model_batch *b);
+/* m->yield, if CP_MODEL_YIELD_NS passed since the last call: between
+ * VIPs of a batch, where the model can be read. */
+void model_yield(struct cp_model *m);
 /* One change in a batch of its own (NODE_SET needs none). */
 int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
 		    int rings);

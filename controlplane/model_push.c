@@ -26,11 +26,17 @@ static int drv_fail(struct cp_error *e, int err, const char *what, __u32 id)
 /* The VIP whose backend array holds b. */
 static __u32 owner_vip_id(const struct cp_model *m, const struct cp_backend *b)
 {
-	for (size_t i = 0; i < m->n_vips; i++) {
-		const struct cp_vip *v = &m->vips[i];
+	/* Backends are pushed VIP by VIP: the last owner, checked first. */
+	static __thread size_t last;
 
-		if (b >= v->backends && b < v->backends + v->n_backends)
+	for (size_t k = 0; k <= m->n_vips; k++) {
+		size_t i = k ? k - 1 : last;
+		const struct cp_vip *v = i < m->n_vips ? &m->vips[i] : NULL;
+
+		if (v && b >= v->backends && b < v->backends + v->n_backends) {
+			last = i;
 			return v->id;
+		}
 	}
 	return 0;
 }
@@ -197,6 +203,7 @@ static int push_promotions(struct cp_model *m, struct model_batch *b, struct cp_
 			err = push_flags(m, v, e);
 		if (err)
 			return err;
+		model_yield(m);
 	}
 	return 0;
 }
@@ -213,6 +220,7 @@ static int push_rings(struct cp_model *m, struct model_batch *b, struct cp_error
 		err = push_ring(m, v->id, t->ring, v->spec.ring_size, e);
 		if (err)
 			return err;
+		model_yield(m);
 	}
 	return 0;
 }
@@ -255,6 +263,7 @@ static int push_demotions(struct cp_model *m, struct model_batch *b, struct cp_e
 		}
 		if (err)
 			return err;
+		model_yield(m);
 	}
 	return 0;
 }

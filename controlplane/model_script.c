@@ -200,6 +200,39 @@ static int load_line(struct cp_model *t, char *line, size_t len, struct cp_error
 	return err ? err : 1;
 }
 
+/* After a line refused for a limit (VIPs, backends): the whole script's
+ * demand, so the operator learns how much it asks and what fits, not
+ * only that line N is one too many. Reads the rest of in; counts adds. */
+static void limit_totals(const struct cp_model *t, FILE *in, struct cp_error *why)
+{
+	size_t vips = t->n_vips, bes = model_count_backends(t), cap = 0;
+	int over_vips = vips >= t->limits.max_vips;
+	char *line = NULL, *words[CP_MODEL_MAX_WORDS];
+	struct cp_request r;
+	struct cp_error skip;
+	ssize_t len;
+
+	if (!over_vips && bes < t->limits.max_backends)
+		return;
+	while ((len = getline(&line, &cap, in)) >= 0) {
+		int n = len <= CP_MODEL_MAX_LINE ? cp_cmd_split(line, words, CP_MODEL_MAX_WORDS) : 0;
+
+		if (n <= 0 || cp_cmd_parse(n, words, &r, &skip))
+			continue;
+		vips += r.op == CP_OP_VIP_ADD;
+		bes += r.op == CP_OP_BACKEND_ADD;
+	}
+	free(line);
+	if (over_vips)
+		snprintf(why->msg, sizeof(why->msg),
+			 "%zu VIPs requested, %u fit (--max-vips %u)", vips + 1,
+			 t->limits.max_vips, t->limits.max_vips);
+	else
+		snprintf(why->msg, sizeof(why->msg),
+			 "%zu backends requested, %u fit (--max-backends %u)",
+			 bes + 1, t->limits.max_backends, t->limits.max_backends);
+}
+
 int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp_error *e)
 {
 	struct cp_error why;
@@ -219,6 +252,8 @@ int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp
 		err = load_line(target, line, (size_t)len, &why);
 		if (err < 0) {
 			target->stats.changes_rejected++;
+			if (err == -ENOSPC)
+				limit_totals(target, in, &why);
 			err = line_error(e, name, lineno, &why);
 		} else {
 			target->stats.changes_applied += (__u64)err;

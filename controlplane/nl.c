@@ -38,6 +38,7 @@
 #include <net/if_arp.h>
 #include <search.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
@@ -82,7 +83,28 @@ struct nl_local {
 	__u8 answer;		/* enum cp_local */
 };
 
+/* A batch of thousands of backends behind one router asks for the same
+ * egress link and neighbour again and again: an answer is reused for
+ * NL_MEMO_NS (one round trip instead of three per backend). Every change
+ * the monitor reports drops it, so a refresh it triggers asks afresh. */
+#define NL_MEMO_NS 20000000ull
+
+struct nl_neigh {
+	__u16 state;		/* NUD_* */
+	int has_lladdr;
+	__u8 lladdr[6];
+};
+
+struct nl_memo {
+	__u64 link_at, neigh_at;	/* 0: none */
+	struct cp_link link;
+	int neigh_af, neigh_ifindex;
+	__u8 neigh_addr[16];
+	struct nl_neigh neigh;
+};
+
 struct cp_nl {
+	struct nl_memo memo;
 	struct mnl_socket *req;	/* requests and their replies */
 	struct mnl_socket *mon;	/* notifications, non-blocking */
 	unsigned int portid;	/* req's port id: replies must carry it */
@@ -584,12 +606,6 @@ static const char *rtn_name(__u8 type)
 
 /* --- Neighbours -------------------------------------------------------- */
 
-struct nl_neigh {
-	__u16 state;		/* NUD_* */
-	int has_lladdr;
-	__u8 lladdr[6];
-};
-
 static int neigh_reply(const struct nlmsghdr *nlh, void *arg)
 {
 	const struct nlattr *tb[NDA_MAX + 1] = { 0 };
@@ -645,6 +661,56 @@ static int neigh_use(struct cp_nl *nl, int af, const void *addr, int ifindex)
 
 /* --- Next hops --------------------------------------------------------- */
 
+static __u64 memo_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+static int link_query_memo(struct cp_nl *nl, int ifindex, struct cp_link *out)
+{
+	struct nl_memo *mm = &nl->memo;
+	__u64 now = memo_now();
+	int err;
+
+	if (mm->link_at && now - mm->link_at < NL_MEMO_NS && mm->link.ifindex == ifindex) {
+		*out = mm->link;
+		return 0;
+	}
+	err = link_query(nl, ifindex, NULL, out);
+	mm->link_at = err ? 0 : now;
+	if (!err)
+		mm->link = *out;
+	return err;
+}
+
+/* Only a resolved neighbour is reused: anything else leads to NTF_USE. */
+static int neigh_get_memo(struct cp_nl *nl, int af, const void *addr, int ifindex,
+			  struct nl_neigh *out)
+{
+	struct nl_memo *mm = &nl->memo;
+	__u64 now = memo_now();
+	int err;
+
+	if (mm->neigh_at && now - mm->neigh_at < NL_MEMO_NS && mm->neigh_af == af &&
+	    mm->neigh_ifindex == ifindex && !memcmp(mm->neigh_addr, addr, af_len(af))) {
+		*out = mm->neigh;
+		return 0;
+	}
+	err = neigh_get(nl, af, addr, ifindex, out);
+	mm->neigh_at = 0;
+	if (!err && (out->state & CP_NUD_VALID) && out->has_lladdr) {
+		mm->neigh_at = now;
+		mm->neigh_af = af;
+		mm->neigh_ifindex = ifindex;
+		memcpy(mm->neigh_addr, addr, af_len(af));
+		mm->neigh = *out;
+	}
+	return err;
+}
+
 /* What cp_nl_nexthop() found; a failure is described in say (empty:
  * nothing to tell the operator), *warn if it is worse than a missing
  * route. Debug details are logged here. */
@@ -673,7 +739,7 @@ static int nexthop_query(struct cp_nl *nl, int af, const struct lb_addr *dst, co
 		snprintf(say, len, "route has no output interface");
 		return -EHOSTUNREACH;
 	}
-	err = link_query(nl, rt.oif, NULL, &link);
+	err = link_query_memo(nl, rt.oif, &link);
 	if (err) {
 		/* Gone between the two requests, typically. */
 		snprintf(say, len, "egress ifindex %d: %s", rt.oif, why(nl, err, buf, sizeof(buf)));
@@ -698,7 +764,7 @@ static int nexthop_query(struct cp_nl *nl, int af, const struct lb_addr *dst, co
 	nh_af = rt.gw_af ? rt.gw_af : af;
 	nh = rt.gw_af ? (const void *)rt.gw : (const void *)dst;
 	addr_str(nh_af, nh, nh_s);
-	err = neigh_get(nl, nh_af, nh, rt.oif, &ne);
+	err = neigh_get_memo(nl, nh_af, nh, rt.oif, &ne);
 	if (err && err != -ENOENT) {
 		snprintf(say, len, "neighbour %s on %s: %s", nh_s, link.name,
 			 why(nl, err, buf, sizeof(buf)));
@@ -931,6 +997,8 @@ int cp_nl_monitor_read(struct cp_nl *nl, int *changed)
 		return -EINVAL;
 	}
 	*changed = 0;
+	/* Something changed, or may have: nothing memoized is trusted. */
+	memset(&nl->memo, 0, sizeof(nl->memo));
 	err = monitor_drain(nl, changed);
 	local_forget(nl, *changed);
 	return err;

@@ -101,6 +101,7 @@ static void tables_free(struct lb_tables *t)
 	rte_free(t->vip_meta);
 	rte_free(t->rings);
 	rte_free(t->backends);
+	lb_tables_fini(t);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -265,6 +266,16 @@ static int dpdk_set_vips(void *ctx, const struct lb_vip_entry *v, size_t n)
 static int dpdk_set_vip_flags(void *ctx, __u32 vip_id, __u32 flags)
 {
 	return lb_tables_set_vip_flags(&((struct dp_runtime *)ctx)->t, vip_id, flags);
+}
+
+static int dpdk_batch_begin(void *ctx)
+{
+	return lb_tables_batch_begin(&((struct dp_runtime *)ctx)->t);
+}
+
+static int dpdk_batch_end(void *ctx)
+{
+	return lb_tables_batch_end(&((struct dp_runtime *)ctx)->t);
 }
 
 static int dpdk_set_ring(void *ctx, __u32 vip_id, const __u32 *ring, __u32 m)
@@ -500,6 +511,8 @@ static const struct cp_driver_ops dpdk_ops = {
 	.set_vips = dpdk_set_vips,
 	.set_vip_flags = dpdk_set_vip_flags,
 	.set_ring = dpdk_set_ring,
+	.batch_begin = dpdk_batch_begin,
+	.batch_end = dpdk_batch_end,
 	.set_backend = dpdk_set_backend,
 	.set_backend_state = dpdk_set_backend_state,
 	.vip_stats = dpdk_vip_stats,

@@ -201,8 +201,9 @@ struct lb_params {
 	__u32 nr_cpus;		/* CPU slices of the connection table */
 };
 
-/* Defaults: 1024 VIP keys, 256 VIPs with M up to 65537 (128 MiB of rings,
- * both halves), 4096 backends, 64 Ki buckets (256 Ki flows, 14 MiB) per CPU. */
+/* Defaults: 256 VIPs with M up to 65537 (128 MiB of rings, both halves),
+ * 4096 backends, 64 Ki buckets (256 Ki flows, 14 MiB) per CPU; a VIP
+ * table of 2048 slots, or as many as max_vips needs (lb_viptable_slots). */
 #define LB_DEFAULT_VIP_SLOTS 2048
 #define LB_DEFAULT_MAX_VIPS 256
 #define LB_DEFAULT_RING_SIZE 65537

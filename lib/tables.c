@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -22,10 +23,11 @@ int lb_tables_params(struct lb_params *p)
 {
 	__u64 ring_ids;
 
-	if (!p->vip_slots)
-		p->vip_slots = LB_DEFAULT_VIP_SLOTS;
 	if (!p->max_vips)
 		p->max_vips = LB_DEFAULT_MAX_VIPS;
+	/* From max_vips, so that it is the real limit (viptable.h). */
+	if (!p->vip_slots)
+		p->vip_slots = lb_viptable_slots(p->max_vips);
 	if (!p->max_ring)
 		p->max_ring = LB_DEFAULT_RING_SIZE;
 	if (!p->max_backends)
@@ -34,6 +36,11 @@ int lb_tables_params(struct lb_params *p)
 		p->flow_buckets = LB_DEFAULT_FLOW_BUCKETS;
 
 	/* vip_table has 2 * vip_slots entries. */
+	if (!p->vip_slots) {
+		pr_warn("params: max_vips %u: the VIP table would need more than 2^30 slots\n",
+			p->max_vips);
+		return -EINVAL;
+	}
 	if (!is_pow2(p->vip_slots) || p->vip_slots > (1u << 30)) {
 		pr_warn("params: vip_slots %u: must be a power of two <= 2^30\n", p->vip_slots);
 		return -EINVAL;
@@ -74,6 +81,11 @@ size_t lb_tables_rings_bytes(const struct lb_params *p)
 
 void lb_tables_init(struct lb_tables *t, const struct lb_params *p, int fresh)
 {
+	/* New maps (adoption) may have other sizes: the batch bookkeeping
+	 * of the old ones goes; the next batch_begin makes it anew. */
+	lb_tables_fini(t);
+	t->batch = 0;
+	t->dirty = 0;
 	t->params = *p;
 	t->ring_stride = LB_RING_STRIDE(p->max_ring);
 	t->grace_pending = !fresh;
@@ -88,19 +100,101 @@ static int grace_period(struct lb_tables *t)
 	int err = t->grace ? t->grace(t->grace_arg) : 0;
 
 	t->grace_pending = err != 0;
-	return err;
+	if (err)
+		return err;
+	t->graces++;
+	t->dirty = 0;
+	if (t->epoch && !++t->epoch) {
+		/* Wrapped: marks of 2^32 epochs ago would look current. */
+		t->vip_flip = 0;
+		memset(t->ring_flip, 0, (size_t)t->params.max_vips * sizeof(*t->ring_flip));
+		memset(t->retired, 0, (size_t)t->params.max_backends * sizeof(*t->retired));
+		t->epoch = 1;
+	}
+	return 0;
 }
 
-/* Before writing an idle copy: a flip whose grace period failed must be
- * completed first, or a reader could still be in that copy. */
-static int idle_ready(struct lb_tables *t)
+/* Before writing into what readers may still use: a half flipped (mark)
+ * since the last grace period, or anything after a flip whose grace
+ * period failed, waits for one first. */
+static int idle_ready(struct lb_tables *t, __u32 mark)
 {
-	return t->grace_pending ? grace_period(t) : 0;
+	return t->grace_pending || (t->epoch && mark == t->epoch) ? grace_period(t) : 0;
+}
+
+/* After a flip: inside a batch, noted for batch_end; outside, its own
+ * grace period, as a batch of one. */
+static int flipped(struct lb_tables *t, __u32 *mark)
+{
+	*mark = t->epoch;
+	t->dirty = 1;
+	return t->batch ? 0 : grace_period(t);
+}
+
+/* Backend id taken out of use: its entry may be rewritten once a grace
+ * period has passed. Without bookkeeping (no batch yet) that is not
+ * known, and a new identity always waits. */
+static void retire(struct lb_tables *t, __u32 id)
+{
+	if (t->retired)
+		t->retired[id] = t->epoch;
+	t->dirty = 1;
+}
+
+static int retired_since_grace(const struct lb_tables *t, __u32 id)
+{
+	return !t->retired || t->retired[id] == t->epoch;
 }
 
 int lb_tables_sync(struct lb_tables *t)
 {
 	return t ? grace_period(t) : -EINVAL;
+}
+
+void lb_tables_fini(struct lb_tables *t)
+{
+	if (!t)
+		return;
+	free(t->ring_flip);
+	free(t->retired);
+	t->ring_flip = NULL;
+	t->retired = NULL;
+	t->epoch = 0;
+}
+
+int lb_tables_batch_begin(struct lb_tables *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->batch)
+		return -EBUSY;
+	if (!t->ring_flip) {
+		const struct lb_params *p = &t->params;
+
+		t->ring_flip = calloc(p->max_vips ? p->max_vips : 1, sizeof(*t->ring_flip));
+		t->retired = malloc((p->max_backends ? p->max_backends : 1) * sizeof(*t->retired));
+		if (!t->ring_flip || !t->retired) {
+			lb_tables_fini(t);
+			return -ENOMEM;
+		}
+		/* Before this, writes outside a batch waited their grace
+		 * period after every flip, but ids taken out of use were
+		 * not noted: count them all as retired just now. */
+		t->epoch = 1;
+		t->vip_flip = 0;
+		for (__u32 i = 0; i < p->max_backends; i++)
+			t->retired[i] = 1;
+	}
+	t->batch = 1;
+	return 0;
+}
+
+int lb_tables_batch_end(struct lb_tables *t)
+{
+	if (!t)
+		return -EINVAL;
+	t->batch = 0;
+	return t->dirty || t->grace_pending ? grace_period(t) : 0;
 }
 
 int lb_tables_set_config(struct lb_tables *t, const struct lb_config *c)
@@ -148,7 +242,7 @@ int lb_tables_set_vips(struct lb_tables *t, const struct lb_vip_entry *v, size_t
 			return -EINVAL;
 		}
 	}
-	err = idle_ready(t);
+	err = idle_ready(t, t->vip_flip);
 	if (err)
 		return err;
 
@@ -176,7 +270,7 @@ int lb_tables_set_vips(struct lb_tables *t, const struct lb_vip_entry *v, size_t
 				 (wild << idle), __ATOMIC_RELAXED);
 	__atomic_store_n(&cfg->vip_seed[idle], seed, __ATOMIC_RELAXED);
 	__atomic_store_n(&cfg->vip_gen, idle, __ATOMIC_RELEASE);
-	return grace_period(t);
+	return flipped(t, &t->vip_flip);
 }
 
 int lb_tables_set_vip_flags(struct lb_tables *t, __u32 vip_id, __u32 flags)
@@ -217,7 +311,7 @@ int lb_tables_set_ring(struct lb_tables *t, __u32 vip_id, const __u32 *ring, __u
 			return -EINVAL;
 		}
 	}
-	err = idle_ready(t);
+	err = idle_ready(t, t->ring_flip ? t->ring_flip[vip_id] : 0);
 	if (err)
 		return err;
 
@@ -231,7 +325,9 @@ int lb_tables_set_ring(struct lb_tables *t, __u32 vip_id, const __u32 *ring, __u
 	 * empty row, so no stale id of an older ring lingers. */
 	memset(row + m, 0xff, (size_t)(t->ring_stride - m) * sizeof(*row));
 	__atomic_store_n(&meta->ring, LB_RING_WORD(m, idle), __ATOMIC_RELEASE);
-	return grace_period(t);
+	if (!t->ring_flip)
+		return grace_period(t);
+	return flipped(t, &t->ring_flip[vip_id]);
 }
 
 static int backend_same_identity(const struct lb_backend *a, const struct lb_backend *b)
@@ -278,11 +374,17 @@ int lb_tables_set_backend(struct lb_tables *t, __u32 id, const struct lb_backend
 	if (!backend_same_identity(&snap, b) && !backend_pristine(&snap)) {
 		/* fwd.h: addr/family/gen never change while the id is in
 		 * use. Take the id out of use and let every packet that saw
-		 * it in use finish before rewriting it. */
-		__atomic_store_n(&cur->state, LB_BACKEND_UNUSED, __ATOMIC_RELEASE);
-		err = grace_period(t);
-		if (err)
-			return err;
+		 * it in use finish before rewriting it: an id retired before
+		 * the last grace period (a batch ago) needs no other. */
+		if (snap.state != LB_BACKEND_UNUSED) {
+			__atomic_store_n(&cur->state, LB_BACKEND_UNUSED, __ATOMIC_RELEASE);
+			retire(t, id);
+		}
+		if (t->grace_pending || retired_since_grace(t, id)) {
+			err = grace_period(t);
+			if (err)
+				return err;
+		}
 	} else if (!backend_same_nh(&snap, b) && (snap.flags & LB_BACKEND_F_NH_VALID)) {
 		/* Same backend, new next hop: readers use the cache only
 		 * under NH_VALID, so withdraw it before rewriting the MACs. */
@@ -323,6 +425,8 @@ int lb_tables_set_backend_state(struct lb_tables *t, __u32 id, __u8 state)
 		pr_warn("set_backend_state: id %u was never set\n", id);
 		return -EINVAL;
 	}
+	if (state == LB_BACKEND_UNUSED && __atomic_load_n(&cur->state, __ATOMIC_RELAXED) != state)
+		retire(t, id);
 	__atomic_store_n(&cur->state, state, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -13,6 +13,14 @@
  * set unused and a grace period passed. So no reader ever sees a half-built
  * ring or a backend that changed under it.
  *
+ * A batch (lb_tables_batch_begin/end) publishes many writes under one
+ * grace period: inside it a flip does not wait, the writer only notes
+ * which halves it flipped and which backend ids it took out of use since
+ * the last grace period. A write into such a half, or a new identity for
+ * such an id, waits a grace period first; batch_end waits the one grace
+ * period that covers the rest. Outside a batch every write is a batch of
+ * its own, as before.
+ *
  * All calls from one writer thread; they return 0 or -errno (-EINVAL for
  * out-of-range arguments, the grace callback's error otherwise).
  */
@@ -36,6 +44,17 @@ struct lb_tables {
 	int (*grace)(void *arg);
 	void *grace_arg;
 	int grace_pending;			/* a flip whose grace period failed */
+	/* The writer's own bookkeeping (batch_begin allocates it): epoch
+	 * counts completed grace periods from 1; a row whose mark equals it
+	 * was flipped (rings, VIP table) or taken out of use (backends)
+	 * since the last one. */
+	__u32 epoch;
+	__u32 vip_flip;
+	__u32 *ring_flip;			/* max_vips */
+	__u32 *retired;				/* max_backends */
+	int batch;				/* inside batch_begin/end */
+	int dirty;				/* a mark of this epoch exists */
+	unsigned long long graces;		/* grace periods waited, ever */
 };
 
 /* Fills p's zero fields with the defaults and checks the rest against
@@ -48,11 +67,22 @@ int lb_tables_params(struct lb_params *p);
 size_t lb_tables_rings_bytes(const struct lb_params *p);
 
 /* Sets up t over caller-provided memory; fills the rings with
- * LB_BACKEND_NONE when fresh. */
+ * LB_BACKEND_NONE when fresh. t is zeroed before its first init; a later
+ * init (other maps) drops the batch bookkeeping (lb_tables_fini). */
 void lb_tables_init(struct lb_tables *t, const struct lb_params *p, int fresh);
 
 /* A grace period now (after a failed one, or before freeing memory). */
 int lb_tables_sync(struct lb_tables *t);
+
+/* Frees the batch bookkeeping (not the tables: they are the caller's). */
+void lb_tables_fini(struct lb_tables *t);
+
+/* A batch: the writes between begin and end are published with one grace
+ * period, waited by end (only if something was flipped or taken out of
+ * use). end must follow begin on every path; batches do not nest
+ * (-EBUSY). begin: 0 or -ENOMEM; end: 0 or the grace callback's error. */
+int lb_tables_batch_begin(struct lb_tables *t);
+int lb_tables_batch_end(struct lb_tables *t);
 
 int lb_tables_set_config(struct lb_tables *t, const struct lb_config *c);
 int lb_tables_set_vips(struct lb_tables *t, const struct lb_vip_entry *v, size_t n);

@@ -141,3 +141,12 @@ int lb_viptable_lookup(const struct lb_vip_slot *t, __u32 slots, __u32 seed,
 	}
 	return -ENOENT;
 }
+
+__u32 lb_viptable_slots(__u32 max_vips)
+{
+	__u64 need = 4ull * max_vips, slots = LB_DEFAULT_VIP_SLOTS;
+
+	while (slots < need)
+		slots *= 2;
+	return slots > (1u << 30) ? 0 : (__u32)slots;
+}

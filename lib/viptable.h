@@ -96,6 +96,12 @@ int lb_viptable_build(const struct lb_vip_entry *v, size_t n, struct lb_vip_slot
  * thread, as long as nobody rewrites t meanwhile. */
 int lb_viptable_lookup(const struct lb_vip_slot *t, __u32 slots, __u32 seed,
 		       const struct lb_vip_key *key, __u32 *vip_id);
+
+/* Slots a table needs to hold max_vips VIPs on as many addresses: each
+ * VIP is a key and each address adds its ICMP key, so 2 * max_vips keys
+ * at a load of at most 1/2 (what LB_VIP_PROBES needs): the power of two
+ * >= 4 * max_vips, and at least LB_DEFAULT_VIP_SLOTS. 0 past 2^30. */
+__u32 lb_viptable_slots(__u32 max_vips);
 #endif /* !__bpf__ */
 
 #endif /* SLUICE_LIB_VIPTABLE_H */

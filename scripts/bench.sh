@@ -11,8 +11,10 @@
 #           them back; ~1 min)
 #   maglev  tests/bench/bench_maglev: Maglev ring population
 #   control tests/bench/bench_control.sh: a real sluiced in a netns, 100 VIPs
-#           x 100 backends: start-up, SIGHUP, drain -> ring live, API calls/s
-#           (needs root; ~1 min)
+#           x 100 backends: start-up, SIGHUP, drain -> ring live, API calls/s;
+#           then tests/bench/bench_batch.sh: 1,000 VIPs x 100 backends by
+#           reload and by restart, time to live and API p99 meanwhile
+#           (needs root; ~2 min)
 #   e2e     tests/bench/bench_e2e.sh: the lab with nginx backends: wrk
 #           requests/s through the VIP beside straight to one backend, and
 #           health detection times; then the same requests/s with
@@ -29,7 +31,7 @@
 set -eu
 
 usage() {
-    sed -n '2,29s/^# \{0,1\}//p' "$0"
+    sed -n '2,31s/^# \{0,1\}//p' "$0"
 }
 
 what=all
@@ -244,6 +246,11 @@ run_control() {
     fi
     echo "== bench_control"
     bash "$script" "$dir" "$@" || status=1
+    echo
+    # 1,000 VIPs x 100 backends by reload (SIGHUP; RELOAD_CMD switches to
+    # a command, see the script) and by restart: time to live, API p99.
+    echo "== bench_batch"
+    bash tests/bench/bench_batch.sh "$dir" || status=1
 }
 
 case "$what" in

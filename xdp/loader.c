@@ -358,6 +358,7 @@ void lb_xdp_close(struct lb_xdp *x)
 	if (x->abi_fd >= 0)
 		close(x->abi_fd);
 	sluice__destroy(x->skel);
+	lb_tables_fini(&x->tables);
 	free(x->pin_dir);
 	free(x->pcpu);
 	free(x);
@@ -409,6 +410,16 @@ int lb_xdp_sync(struct lb_xdp *x)
 	if (!x)
 		return -EINVAL;
 	return lb_tables_sync(&x->tables);
+}
+
+int lb_xdp_batch_begin(struct lb_xdp *x)
+{
+	return x ? lb_tables_batch_begin(&x->tables) : -EINVAL;
+}
+
+int lb_xdp_batch_end(struct lb_xdp *x)
+{
+	return x ? lb_tables_batch_end(&x->tables) : -EINVAL;
 }
 
 int lb_xdp_set_config(struct lb_xdp *x, const struct lb_config *c)

@@ -103,6 +103,10 @@ const char *lb_xdp_pin_dir(const struct lb_xdp *x);
  * (and to measure it). */
 int lb_xdp_sync(struct lb_xdp *x);
 
+/* lb_tables_batch_begin/end (lib/tables.h) over this program's tables. */
+int lb_xdp_batch_begin(struct lb_xdp *x);
+int lb_xdp_batch_end(struct lb_xdp *x);
+
 /* Node settings: encap sources, entropy. vip_gen/vip_seed are the
  * loader's and are ignored here. */
 int lb_xdp_set_config(struct lb_xdp *x, const struct lb_config *cfg);

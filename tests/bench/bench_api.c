@@ -35,10 +35,12 @@
  *       COUNT `status` requests written at once on one connection, then
  *       all replies read: µs per call (sluiced queues replies by copying
  *       the pending ones each time).
- *   stall -s SOCK [-t SECONDS]
+ *   stall -s SOCK [-t SECONDS] [-U FILE]
  *       `status` ping-pong for SECONDS: latency median / p99 / max and the
  *       calls slower than 1 ms (sluiced is single-threaded: anything long
- *       it does, like the 5 s next-hop refresh, stalls the API).
+ *       it does, like the 5 s next-hop refresh, stalls the API). -U: stop
+ *       as soon as FILE exists instead (SECONDS still bounds it), so the
+ *       figures cover exactly a window the caller marks (a big batch).
  *   parts -c CONF -d DIR -v VIP -b ADDR [-n RUNS]
  *       In-process, no daemon: cp_state_load of CONF (parse), applying it
  *       to an empty driverless model (validation + every ring), one
@@ -868,7 +870,7 @@ static int mode_burst(long count)
 
 /* ---- stall -------------------------------------------------------------------------- */
 
-static int mode_stall(double secs)
+static int mode_stall(double secs, const char *until)
 {
 	size_t cap = 4000000, n = 0;
 	double *lat = malloc(cap * sizeof(double));
@@ -886,7 +888,7 @@ static int mode_stall(double secs)
 	while (n < cap) {
 		double t0 = now_us(), t1;
 
-		if (t0 > end)
+		if (t0 > end || (until && !access(until, F_OK)))
 			break;
 		if (conn_send(&c, req, strlen(req)) || conn_reply(&c, NULL) != 1) {
 			fprintf(stderr, "bench_api stall: status failed\n");
@@ -903,6 +905,11 @@ static int mode_stall(double secs)
 			big_ms[n_big++] = (t1 - t0) / 1e3;
 		}
 	}
+	if (!n) {
+		printf("stall calls=0 (no answer in the window)\n");
+		return 0;
+	}
+	secs = (now_us() - start) / 1e6;
 	qsort(lat, n, sizeof(*lat), dbl_cmp);
 	printf("stall calls=%zu secs=%.1f median_us=%.1f p99_us=%.1f p999_us=%.1f max_ms=%.2f "
 	       "2nd_ms=%.2f 3rd_ms=%.2f over_1ms=%ld over_1ms_total_ms=%.1f\n",
@@ -1134,7 +1141,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *mode, *vip = NULL, *addr = NULL, *log_path = NULL, *conf = NULL, *dir = NULL;
-	const char *meta_pin = NULL, *rings_pin = NULL, *pid_file = NULL;
+	const char *meta_pin = NULL, *rings_pin = NULL, *pid_file = NULL, *until = NULL;
 	struct lb_params lim = {
 		.vip_slots = LB_DEFAULT_VIP_SLOTS, .max_vips = 128, .max_ring = 65537,
 		.max_backends = 10240, .flow_buckets = 1024, .nr_cpus = 1,
@@ -1151,7 +1158,7 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "s:n:l:kp:P:c:v:b:m:r:i:B:t:R:w:N:d:V:E:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:l:kp:P:c:v:b:m:r:i:B:t:R:w:N:d:V:E:U:")) != -1) {
 		switch (c) {
 		case 's': sock_path = optarg; break;
 		case 'n': n = atoi(optarg); break;
@@ -1173,6 +1180,7 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'V': lim.max_vips = (__u32)strtoul(optarg, NULL, 0); break;
 		case 'E': lim.max_backends = (__u32)strtoul(optarg, NULL, 0); break;
+		case 'U': until = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -1206,7 +1214,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "burst"))
 		return mode_burst(count > 0 ? count : 1000);
 	if (!strcmp(mode, "stall"))
-		return mode_stall(secs > 0 ? secs : 6);
+		return mode_stall(secs > 0 ? secs : 6, until);
 	usage(stderr);
 	return 2;
 }

@@ -15,6 +15,13 @@
  *  - the VIP table names only VIP ids with a ring published;
  *  - a VIP's ring is emptied only when no table entry leads to it.
  *
+ * Grace periods are counted (`graces`) as lib/tables.c waits them: after
+ * each flip (ring, VIP table) outside a batch; inside a batch
+ * (batch_begin/end, not recorded as calls) once at the end if anything
+ * was flipped or taken out of use, plus one before a write into a ring
+ * or table flipped since the last grace period, or before a backend id
+ * taken out of use since then gets a new identity.
+ *
  * Failure injection: fail_at = N makes the N-th recorded call (0-based)
  * fail with fail_err, before it changes anything. Single-threaded.
  */
@@ -69,6 +76,15 @@ struct mock_driver {
 	struct lb_backend *backends;	/* [max_backends] */
 	char ifaces[MOCK_MAX_IFACES][IF_NAMESIZE];
 	int n_ifaces;
+
+	/* Grace periods, as lib/tables.c would wait them. */
+	unsigned long graces;
+	unsigned long batches;		/* batch_end calls */
+	int in_batch;
+	int dirty;			/* flipped or retired since the last grace */
+	__u8 table_flipped;
+	__u8 *ring_flipped;		/* [max_vips] */
+	__u8 *retired;			/* [max_backends] */
 
 	long fail_at;			/* -1: never */
 	int fail_err;
@@ -132,6 +148,50 @@ static inline int mock_table_names(const struct mock_driver *md, __u32 vip_id)
 	for (size_t i = 0; i < md->n_vips; i++)
 		if (md->vips[i].vip_id == vip_id)
 			return 1;
+	return 0;
+}
+
+static inline void mock_grace(struct mock_driver *md)
+{
+	md->graces++;
+	md->dirty = 0;
+	md->table_flipped = 0;
+	memset(md->ring_flipped, 0, md->params.max_vips);
+	memset(md->retired, 0, md->params.max_backends);
+}
+
+/* A flip of what *flag marks: a grace period first if it was flipped
+ * since the last one; then its own grace period outside a batch. */
+static inline void mock_flip(struct mock_driver *md, __u8 *flag)
+{
+	if (*flag)
+		mock_grace(md);
+	*flag = 1;
+	md->dirty = 1;
+	if (!md->in_batch)
+		mock_grace(md);
+}
+
+static inline int mock_batch_begin(void *ctx)
+{
+	struct mock_driver *md = ctx;
+
+	if (md->in_batch)
+		mock_violation(md, "batch_begin inside a batch");
+	md->in_batch = 1;
+	return 0;
+}
+
+static inline int mock_batch_end(void *ctx)
+{
+	struct mock_driver *md = ctx;
+
+	if (!md->in_batch)
+		mock_violation(md, "batch_end outside a batch");
+	md->in_batch = 0;
+	md->batches++;
+	if (md->dirty)
+		mock_grace(md);
 	return 0;
 }
 
@@ -201,6 +261,7 @@ static inline int mock_set_vips(void *ctx, const struct lb_vip_entry *v, size_t 
 		else if (!md->ring_size[id])
 			mock_violation(md, "VIP table names vip %u before its ring", id);
 	}
+	mock_flip(md, &md->table_flipped);
 	free(md->vips);
 	md->vips = n ? malloc(n * sizeof(*v)) : NULL;
 	if (n && !md->vips)
@@ -247,6 +308,7 @@ static inline int mock_set_ring(void *ctx, __u32 vip_id, const __u32 *ring, __u3
 	}
 	if (!m && mock_table_names(md, vip_id))
 		mock_violation(md, "ring of vip %u emptied while the VIP table names it", vip_id);
+	mock_flip(md, &md->ring_flipped[vip_id]);
 	free(md->rings[vip_id]);
 	md->rings[vip_id] = m ? malloc((size_t)m * sizeof(*ring)) : NULL;
 	if (m && !md->rings[vip_id])
@@ -279,6 +341,14 @@ static inline int mock_set_backend(void *ctx, __u32 id, const struct lb_backend 
 	     memcmp(&md->backends[id].addr, &b->addr, sizeof(b->addr))))
 		mock_violation(md, "backend %u rewritten as another backend while a ring names it",
 			       id);
+	if (md->backends[id].family && (md->backends[id].gen != b->gen ||
+	    memcmp(&md->backends[id].addr, &b->addr, sizeof(b->addr)))) {
+		/* A new identity: out of use, then a grace period first. */
+		if (md->backends[id].state != LB_BACKEND_UNUSED)
+			md->retired[id] = 1;
+		if (md->retired[id])
+			mock_grace(md);
+	}
 	md->backends[id] = *b;
 	return 0;
 }
@@ -293,6 +363,10 @@ static inline int mock_set_backend_state(void *ctx, __u32 id, __u8 state)
 	if (id >= md->params.max_backends)
 		return -EINVAL;
 	mock_check_leaving_up(md, id, state);
+	if (state == LB_BACKEND_UNUSED && md->backends[id].state != LB_BACKEND_UNUSED) {
+		md->retired[id] = 1;
+		md->dirty = 1;
+	}
 	md->backends[id].state = state;
 	return 0;
 }
@@ -375,7 +449,10 @@ static inline void mock_init(struct mock_driver *md, __u32 max_vips, __u32 max_b
 	md->rings = calloc(max_vips, sizeof(*md->rings));
 	md->ring_size = calloc(max_vips, sizeof(*md->ring_size));
 	md->backends = calloc(max_backends, sizeof(*md->backends));
-	if (!md->vip_flags || !md->rings || !md->ring_size || !md->backends)
+	md->ring_flipped = calloc(max_vips, 1);
+	md->retired = calloc(max_backends, 1);
+	if (!md->vip_flags || !md->rings || !md->ring_size || !md->backends ||
+	    !md->ring_flipped || !md->retired)
 		abort();
 	md->fail_at = -1;
 	md->fail_err = EIO;
@@ -390,6 +467,8 @@ static inline void mock_init(struct mock_driver *md, __u32 max_vips, __u32 max_b
 		.set_ring = mock_set_ring,
 		.set_backend = mock_set_backend,
 		.set_backend_state = mock_set_backend_state,
+		.batch_begin = mock_batch_begin,
+		.batch_end = mock_batch_end,
 		.vip_stats = mock_vip_stats,
 		.backend_stats = mock_backend_stats,
 		.reason_stats = mock_reason_stats,
@@ -410,6 +489,8 @@ static inline void mock_free(struct mock_driver *md)
 	free(md->ring_size);
 	free(md->vip_flags);
 	free(md->backends);
+	free(md->ring_flipped);
+	free(md->retired);
 	free(md->vips);
 	free(md->calls);
 	memset(md, 0, sizeof(*md));

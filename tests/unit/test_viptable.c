@@ -222,6 +222,36 @@ static void test_full_default_size(void **state)
 	free(t);
 }
 
+/* lb_viptable_slots(max_vips) holds max_vips VIPs on as many addresses:
+ * 2 * max_vips keys (each VIP and its address's ICMP entry) at load 1/2,
+ * here for --max-vips 3000 (past the 2048 slots of the old fixed size). */
+static void test_slots_hold_max_vips(void **state)
+{
+	const __u32 max_vips = 3000, slots = lb_viptable_slots(max_vips);
+	const size_t n = 2 * max_vips;
+	struct lb_vip_slot *t = calloc(slots, sizeof(*t));
+	struct lb_vip_entry *v = random_entries(n);
+
+	(void)state;
+	assert_int_equal(lb_viptable_slots(0), LB_DEFAULT_VIP_SLOTS);
+	assert_int_equal(lb_viptable_slots(512), 2048);
+	assert_int_equal(lb_viptable_slots(513), 4096);
+	assert_int_equal(lb_viptable_slots(1u << 28), 1u << 30);
+	assert_int_equal(lb_viptable_slots((1u << 28) + 1), 0);
+	assert_int_equal(slots, 16384);
+	assert_non_null(t);
+	for (int round = 0; round < 5; round++) {
+		__u32 seed = LB_VIP_SEED_START;
+
+		assert_int_equal(lb_viptable_build(v, n, t, slots, &seed), 0);
+		check_table(v, n, t, slots, seed);
+		free(v);
+		v = random_entries(n);
+	}
+	free(v);
+	free(t);
+}
+
 static void test_duplicates(void **state)
 {
 	const __u32 slots = 64;
@@ -407,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_1000),
 		cmocka_unit_test(test_small_full_tables),
 		cmocka_unit_test(test_full_default_size),
+		cmocka_unit_test(test_slots_hold_max_vips),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_empty),
