@@ -61,6 +61,27 @@ int model_id_alloc(__u8 *map, __u32 n, __u32 *hint, __u32 *id)
  * and cleared only when a batch is over (see the top of the file):
  * batch_commit updates the touched VIPs' ids, a rollback rebuilds them
  * all from the model. */
+#define MODEL_ADDR_BITS 16
+
+static __u32 addr_slot(const struct lb_addr *a, __u8 fam)
+{
+	__u32 h = (a->w[0] ^ (a->w[1] * 31) ^ (a->w[2] * 131) ^ (a->w[3] * 1031) ^ fam) *
+		  0x9e3779b1u;
+
+	return h >> (32 - MODEL_ADDR_BITS);
+}
+
+void model_addr_count(struct cp_model *m, const struct cp_backend *b, int delta)
+{
+	if (m->backend_addrs)
+		m->backend_addrs[addr_slot(&b->addr, b->family)] += (__u32)delta;
+}
+
+int model_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
+{
+	return !m->backend_addrs || m->backend_addrs[addr_slot(a, fam)] != 0;
+}
+
 void model_ids_rebuild(struct cp_model *m)
 {
 	memset(m->vip_ids_used, 0, (m->limits.max_vips + 7) / 8);
@@ -73,6 +94,12 @@ void model_ids_rebuild(struct cp_model *m)
 		bit_set(m->vip_ids_used, v->id);
 		for (size_t j = 0; j < v->n_backends; j++)
 			bit_set(m->backend_ids_used, v->backends[j].id);
+	}
+	if (m->backend_addrs) {
+		memset(m->backend_addrs, 0, sizeof(*m->backend_addrs) << MODEL_ADDR_BITS);
+		for (size_t i = 0; i < m->n_vips; i++)
+			for (size_t j = 0; j < m->vips[i].n_backends; j++)
+				model_addr_count(m, &m->vips[i].backends[j], 1);
 	}
 }
 
@@ -199,7 +226,8 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	limits_init(&m->limits, limits);
 	m->vip_ids_used = calloc((m->limits.max_vips + 7) / 8, 1);
 	m->backend_ids_used = calloc((m->limits.max_backends + 7) / 8, 1);
-	if (!m->vip_ids_used || !m->backend_ids_used) {
+	m->backend_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->backend_addrs));
+	if (!m->vip_ids_used || !m->backend_ids_used || !m->backend_addrs) {
 		cp_model_free(m);
 		return -ENOMEM;
 	}
@@ -230,6 +258,7 @@ void cp_model_free(struct cp_model *m)
 	free(m->vips);
 	free(m->vip_ids_used);
 	free(m->backend_ids_used);
+	free(m->backend_addrs);
 	memset(m, 0, sizeof(*m));
 }
 

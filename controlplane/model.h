@@ -180,6 +180,10 @@ struct cp_model {
 	struct cp_healthd healthd;
 	__u64 health_changes;		/* bumped by every change of a backend's health */
 	__u32 *adopt_head;		/* [max_vips]: first adopt id of a VIP */
+	/* Backends by a hash of their address (model.c): a zero says no
+	 * backend has that address, so the check that a new VIP is nobody's
+	 * backend does not walk 100,000 backends per VIP. */
+	__u32 *backend_addrs;
 	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
 	cp_yield_fn yield;		/* optional */
 	void *yield_arg;

@@ -100,6 +100,8 @@ static const struct cp_vip *vip_at(const struct cp_model *m, const struct lb_add
 static const struct cp_vip *backend_at(const struct cp_model *m, const struct lb_addr *a,
 				       __u8 fam)
 {
+	if (!model_addr_maybe(m, a, fam))
+		return NULL;
 	for (size_t i = 0; i < m->n_vips; i++)
 		if (cp_vip_find_backend(&m->vips[i], a, fam))
 			return &m->vips[i];

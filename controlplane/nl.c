@@ -71,16 +71,27 @@
  * effort: an overflow is reported as CP_NL_CHANGED_LOST anyway. */
 #define NL_MONITOR_RCVBUF (1 << 20)
 
-/* cp_nl_is_local's answers, direct-mapped: a reload adds the same few
- * hundred backends to every VIP, and each lookup is a netlink round trip
- * (tens of microseconds on a busy host). Emptied by the monitor when a
- * route or link changes. */
-#define NL_LOCAL_BITS 12
+/* cp_nl_is_local's source: the kernel's local routing table (table 255:
+ * every address of this host, its subnets' broadcast addresses, 127/8),
+ * dumped once and kept until the monitor reports a route or link change.
+ * A lookup per backend was a netlink round trip each (tens of
+ * microseconds): 100,000 backends in one apply cost seconds. Without a
+ * monitor (no handle: --check-config, no fast path) the dump is trusted
+ * for NL_LOCALS_TTL_NS. */
+#define NL_LOCALS_TTL_NS 1000000000ull
 
-struct nl_local {
-	struct lb_addr addr;
-	__u8 family;		/* 0: empty slot */
-	__u8 answer;		/* enum cp_local */
+struct nl_localrt {
+	__u8 af;
+	__u8 len;		/* prefix length */
+	__u8 type;		/* RTN_LOCAL or RTN_BROADCAST */
+	__u8 addr[16];
+};
+
+struct nl_locals {
+	struct nl_localrt *v;
+	size_t n, cap;
+	int valid;
+	__u64 at;		/* when it was dumped (CLOCK_MONOTONIC ns) */
 };
 
 /* A batch of thousands of backends behind one router asks for the same
@@ -112,7 +123,7 @@ struct cp_nl {
 	char *buf;		/* NL_RX_SIZE bytes, shared: one thread owns nl */
 	char extack[128];	/* kernel's message about the last refused request */
 	void *said;		/* tsearch tree of struct nh_said: see say_once */
-	struct nl_local *local;	/* 1 << NL_LOCAL_BITS, or NULL: no cache */
+	struct nl_locals locals;	/* the local table, for cp_nl_is_local */
 };
 
 union nl_req {
@@ -383,7 +394,7 @@ void cp_nl_close(struct cp_nl *nl)
 	if (nl->req)
 		mnl_socket_close(nl->req);
 	tdestroy(nl->said, free);
-	free(nl->local);
+	free(nl->locals.v);
 	free(nl->buf);
 	free(nl);
 }
@@ -540,52 +551,130 @@ static int route_get(struct cp_nl *nl, int af, const void *dst, struct nl_route 
 	return talk(nl, nlh, route_reply, out);
 }
 
-static struct nl_local *local_slot(struct cp_nl *nl, const struct lb_addr *a)
+static int localrt_reply(const struct nlmsghdr *nlh, void *arg)
 {
-	__u32 h = (a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3]) * 0x9e3779b1u;
+	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+	struct nl_attrs at = { tb, RTA_MAX };
+	struct nl_locals *l = arg;
+	const struct rtmsg *rtm;
+	struct nl_localrt e = { 0 };
+	__u32 table;
 
-	return nl->local ? &nl->local[h >> (32 - NL_LOCAL_BITS)] : NULL;
-}
-
-static int route_local(struct cp_nl *nl, int af, const struct lb_addr *a)
-{
-	struct nl_route rt;
-
-	if (route_get(nl, af, a, &rt))
-		return CP_LOCAL_NO;
-	return rt.type == RTN_LOCAL ? CP_LOCAL_ADDR
-	       : rt.type == RTN_BROADCAST ? CP_LOCAL_BROADCAST : CP_LOCAL_NO;
-}
-
-/* A socket of its own when the caller has none (sluiced --check-config,
- * a daemon without a fast path): a few more microseconds per query, and
- * no cache, since no monitor would empty it. */
-int cp_nl_is_local(void *arg, __u8 family, const struct lb_addr *a)
-{
-	struct cp_nl *nl = arg, *own;
-	struct nl_local *slot;
-	int af = family_af(family), ans;
-
-	if (!af || !a)
-		return CP_LOCAL_NO;
-	if (!nl) {
-		own = calloc(1, sizeof(*own));
-		ans = own && !req_open(own) ? route_local(own, af, a) : CP_LOCAL_NO;
-		cp_nl_close(own);
-		return ans;
+	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
+		return -EBADMSG;
+	rtm = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &at) < 0)
+		return -EBADMSG;
+	table = tb[RTA_TABLE] && !mnl_attr_validate(tb[RTA_TABLE], MNL_TYPE_U32)
+			? mnl_attr_get_u32(tb[RTA_TABLE])
+			: rtm->rtm_table;
+	if (table != RT_TABLE_LOCAL ||
+	    (rtm->rtm_type != RTN_LOCAL && rtm->rtm_type != RTN_BROADCAST) ||
+	    !af_len(rtm->rtm_family) || rtm->rtm_dst_len > af_len(rtm->rtm_family) * 8)
+		return 0;
+	e.af = rtm->rtm_family;
+	e.len = rtm->rtm_dst_len;
+	e.type = rtm->rtm_type;
+	if (tb[RTA_DST]) {
+		if (mnl_attr_get_payload_len(tb[RTA_DST]) != af_len(e.af))
+			return -EBADMSG;
+		memcpy(e.addr, mnl_attr_get_payload(tb[RTA_DST]), af_len(e.af));
 	}
-	if (!nl->local)
-		nl->local = calloc(1u << NL_LOCAL_BITS, sizeof(*nl->local));
-	slot = local_slot(nl, a);
-	if (slot && slot->family == family && !memcmp(&slot->addr, a, sizeof(*a)))
-		return slot->answer;
-	ans = route_local(nl, af, a);
-	if (slot) {
-		slot->addr = *a;
-		slot->family = family;
-		slot->answer = (__u8)ans;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct nl_localrt *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = e;
+	return 0;
+}
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+/* Dumps both families' routes and keeps the local table's. */
+static int locals_dump(struct cp_nl *nl)
+{
+	union nl_req req;
+	struct nlmsghdr *nlh = req_start(&req, RTM_GETROUTE, NLM_F_DUMP);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	int err;
+
+	rtm->rtm_family = AF_UNSPEC;
+	rtm->rtm_table = RT_TABLE_LOCAL;
+	nl->locals.n = 0;
+	err = talk(nl, nlh, localrt_reply, &nl->locals);
+	nl->locals.valid = !err;
+	nl->locals.at = mono_ns();
+	return err;
+}
+
+static int prefix_has(const struct nl_localrt *e, const __u8 *a)
+{
+	unsigned int full = e->len / 8, rest = e->len % 8;
+
+	if (memcmp(e->addr, a, full))
+		return 0;
+	return !rest || !((e->addr[full] ^ a[full]) & (0xff00 >> rest));
+}
+
+/* The most specific local-table route that holds a. */
+static int locals_find(const struct nl_locals *l, int af, const struct lb_addr *a)
+{
+	const __u8 *b = (const __u8 *)a->w;
+	int best = -1, ans = CP_LOCAL_NO;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct nl_localrt *e = &l->v[i];
+
+		if (e->af != af || e->len <= best || !prefix_has(e, b))
+			continue;
+		best = e->len;
+		ans = e->type == RTN_LOCAL ? CP_LOCAL_ADDR : CP_LOCAL_BROADCAST;
 	}
 	return ans;
+}
+
+/* Without the caller's handle (sluiced --check-config, a daemon without
+ * a fast path) one of our own, kept for the process: no monitor empties
+ * its table, so it is dumped again when older than NL_LOCALS_TTL_NS. */
+static struct cp_nl *own_handle(void)
+{
+	static struct cp_nl *own;
+
+	if (!own) {
+		own = calloc(1, sizeof(*own));
+		if (own && req_open(own)) {
+			cp_nl_close(own);
+			own = NULL;
+		}
+	}
+	if (own && mono_ns() - own->locals.at > NL_LOCALS_TTL_NS)
+		own->locals.valid = 0;
+	return own;
+}
+
+int cp_nl_is_local(void *arg, __u8 family, const struct lb_addr *a)
+{
+	struct cp_nl *nl = arg ? arg : own_handle();
+	int af = family_af(family);
+
+	if (!af || !a || !nl)
+		return CP_LOCAL_NO;
+	if (!nl->locals.valid && locals_dump(nl)) {
+		pr_debug("dumping the local routing table failed\n");
+		return CP_LOCAL_NO;
+	}
+	return locals_find(&nl->locals, af, a);
 }
 
 static const char *rtn_name(__u8 type)
@@ -661,18 +750,10 @@ static int neigh_use(struct cp_nl *nl, int af, const void *addr, int ifindex)
 
 /* --- Next hops --------------------------------------------------------- */
 
-static __u64 memo_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 static int link_query_memo(struct cp_nl *nl, int ifindex, struct cp_link *out)
 {
 	struct nl_memo *mm = &nl->memo;
-	__u64 now = memo_now();
+	__u64 now = mono_ns();
 	int err;
 
 	if (mm->link_at && now - mm->link_at < NL_MEMO_NS && mm->link.ifindex == ifindex) {
@@ -691,7 +772,7 @@ static int neigh_get_memo(struct cp_nl *nl, int af, const void *addr, int ifinde
 			  struct nl_neigh *out)
 {
 	struct nl_memo *mm = &nl->memo;
-	__u64 now = memo_now();
+	__u64 now = mono_ns();
 	int err;
 
 	if (mm->neigh_at && now - mm->neigh_at < NL_MEMO_NS && mm->neigh_af == af &&
@@ -953,8 +1034,8 @@ static int monitor_msg(const struct nlmsghdr *nlh, void *data)
 /* An address may have become local, or stopped being so. */
 static void local_forget(struct cp_nl *nl, int changed)
 {
-	if (nl->local && (changed & ~CP_NL_CHANGED_NEIGH))
-		memset(nl->local, 0, sizeof(*nl->local) << NL_LOCAL_BITS);
+	if (changed & ~CP_NL_CHANGED_NEIGH)
+		nl->locals.valid = 0;
 }
 
 static int monitor_drain(struct cp_nl *nl, int *changed)

@@ -308,6 +308,40 @@ static void test_batch_all_or_nothing(void **state)
 	cp_model_free(&m);
 }
 
+/* The address index behind "a VIP must not be a backend": it follows
+ * backends added, removed, and added in a batch that was rolled back. */
+static void test_backend_address_index(void **state)
+{
+	struct cp_request rs[2], r;
+	struct cp_error e = { "", "" };
+	struct cp_model m;
+	size_t at;
+
+	(void)state;
+	load(&m, BASE);
+	parse_into(&r, "vip add 10.200.0.11:443/tcp");
+	assert_int_equal(cp_model_apply(&m, &r, &e), -EINVAL);	/* a backend's address */
+	assert_non_null(strstr(e.msg, "10.200.0.11"));
+
+	parse_into(&rs[0], "backend add " V1 " 10.200.0.50");
+	parse_into(&rs[1], "backend add " V1 " 10.200.0.11");	/* exists: refused */
+	assert_true(cp_model_apply_many(&m, rs, 2, &at, &e) < 0);
+	parse_into(&r, "vip add 10.200.0.50:443/tcp");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);	/* rolled back: no backend there */
+
+	parse_into(&r, "backend del " V1 " 10.200.0.11");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	parse_into(&r, "vip add 10.200.0.11:443/tcp");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	parse_into(&r, "vip del 10.200.0.11:443/tcp");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	parse_into(&r, "vip del " V1);
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);	/* takes 10.200.0.12 with it */
+	parse_into(&r, "vip add 10.200.0.12:443/tcp");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	cp_model_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_node_merge),
 		cmocka_unit_test(test_plan_matches_apply),
 		cmocka_unit_test(test_batch_all_or_nothing),
+		cmocka_unit_test(test_backend_address_index),
 	};
 
 	lb_log_set_level(LB_LOG_WARN);
