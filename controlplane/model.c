@@ -73,13 +73,25 @@ static __u32 addr_slot(const struct lb_addr *a, __u8 fam)
 
 void model_addr_count(struct cp_model *m, const struct cp_backend *b, int delta)
 {
+	m->n_backends_all += (size_t)(ssize_t)delta;
 	if (m->backend_addrs)
 		m->backend_addrs[addr_slot(&b->addr, b->family)] += (__u32)delta;
+}
+
+void model_vip_addr_count(struct cp_model *m, const struct cp_vip *v, int delta)
+{
+	if (m->vip_addrs)
+		m->vip_addrs[addr_slot(&v->key.addr, v->key.family)] += (__u32)delta;
 }
 
 int model_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
 {
 	return !m->backend_addrs || m->backend_addrs[addr_slot(a, fam)] != 0;
+}
+
+int model_vip_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
+{
+	return !m->vip_addrs || m->vip_addrs[addr_slot(a, fam)] != 0;
 }
 
 void model_ids_rebuild(struct cp_model *m)
@@ -95,11 +107,15 @@ void model_ids_rebuild(struct cp_model *m)
 		for (size_t j = 0; j < v->n_backends; j++)
 			bit_set(m->backend_ids_used, v->backends[j].id);
 	}
-	if (m->backend_addrs) {
+	m->n_backends_all = 0;
+	if (m->backend_addrs)
 		memset(m->backend_addrs, 0, sizeof(*m->backend_addrs) << MODEL_ADDR_BITS);
-		for (size_t i = 0; i < m->n_vips; i++)
-			for (size_t j = 0; j < m->vips[i].n_backends; j++)
-				model_addr_count(m, &m->vips[i].backends[j], 1);
+	if (m->vip_addrs)
+		memset(m->vip_addrs, 0, sizeof(*m->vip_addrs) << MODEL_ADDR_BITS);
+	for (size_t i = 0; i < m->n_vips; i++) {
+		model_vip_addr_count(m, &m->vips[i], 1);
+		for (size_t j = 0; j < m->vips[i].n_backends; j++)
+			model_addr_count(m, &m->vips[i].backends[j], 1);
 	}
 }
 
@@ -227,7 +243,8 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	m->vip_ids_used = calloc((m->limits.max_vips + 7) / 8, 1);
 	m->backend_ids_used = calloc((m->limits.max_backends + 7) / 8, 1);
 	m->backend_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->backend_addrs));
-	if (!m->vip_ids_used || !m->backend_ids_used || !m->backend_addrs) {
+	m->vip_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->vip_addrs));
+	if (!m->vip_ids_used || !m->backend_ids_used || !m->backend_addrs || !m->vip_addrs) {
 		cp_model_free(m);
 		return -ENOMEM;
 	}
@@ -259,6 +276,7 @@ void cp_model_free(struct cp_model *m)
 	free(m->vip_ids_used);
 	free(m->backend_ids_used);
 	free(m->backend_addrs);
+	free(m->vip_addrs);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -307,11 +325,7 @@ const struct cp_backend *model_backend_by_id(const struct cp_vip *v, __u32 id)
 
 size_t model_count_backends(const struct cp_model *m)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->n_vips; i++)
-		n += m->vips[i].n_backends;
-	return n;
+	return m->n_backends_all;
 }
 
 /* The Maglev input of a VIP: its usable backends. *out is malloc'ed

@@ -180,10 +180,13 @@ struct cp_model {
 	struct cp_healthd healthd;
 	__u64 health_changes;		/* bumped by every change of a backend's health */
 	__u32 *adopt_head;		/* [max_vips]: first adopt id of a VIP */
-	/* Backends by a hash of their address (model.c): a zero says no
-	 * backend has that address, so the check that a new VIP is nobody's
-	 * backend does not walk 100,000 backends per VIP. */
+	/* Backends and VIPs by a hash of their address (model.c): a zero
+	 * says none has that address, so the checks that a new VIP is
+	 * nobody's backend and a new backend nobody's VIP do not walk
+	 * 100,000 backends or 1,000 VIPs for every one added. */
 	__u32 *backend_addrs;
+	__u32 *vip_addrs;
+	size_t n_backends_all;		/* backends of every VIP */
 	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
 	cp_yield_fn yield;		/* optional */
 	void *yield_arg;

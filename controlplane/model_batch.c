@@ -223,6 +223,7 @@ static int mut_vip_add(struct cp_model *m, struct model_batch *b, const struct c
 	v->key = r->vip;
 	v->id = id;
 	v->spec = s;
+	model_vip_addr_count(m, v, 1);
 	batch_touch_added(b, id);
 	return 0;
 }
@@ -250,6 +251,7 @@ static int mut_vip_del(struct cp_model *m, struct cp_vip *v, struct model_batch 
 		return err;
 	for (size_t j = 0; j < v->n_backends; j++)
 		model_addr_count(m, &v->backends[j], -1);
+	model_vip_addr_count(m, v, -1);
 	model_vip_release(v);
 	memmove(v, v + 1, (m->n_vips - i - 1) * sizeof(*v));
 	m->n_vips--;

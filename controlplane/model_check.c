@@ -90,6 +90,8 @@ static const struct lb_addr *encap_source(const struct cp_node *n, __u8 family,
 /* The first VIP at address a, or NULL. */
 static const struct cp_vip *vip_at(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
 {
+	if (!model_vip_addr_maybe(m, a, fam))
+		return NULL;
 	for (size_t i = 0; i < m->n_vips; i++)
 		if (addr_eq(&m->vips[i].key.addr, m->vips[i].key.family, a, fam))
 			return &m->vips[i];

@@ -88,6 +88,8 @@ void model_ids_rebuild(struct cp_model *m);
  * and go, rebuilt with the ids; maybe: 0 means no backend has a. */
 void model_addr_count(struct cp_model *m, const struct cp_backend *b, int delta);
 int model_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam);
+void model_vip_addr_count(struct cp_model *m, const struct cp_vip *v, int delta);
+int model_vip_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam);
 __u32 model_gen_next(struct cp_model *m);
 /* While adopting: the vip_id, or the backend id and gen, the pinned fast
  * path gave k or r's backend of vip_id, taken if free; -ENOENT if none. */

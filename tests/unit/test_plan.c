@@ -339,6 +339,14 @@ static void test_backend_address_index(void **state)
 	assert_int_equal(cp_model_apply(&m, &r, &e), 0);	/* takes 10.200.0.12 with it */
 	parse_into(&r, "vip add 10.200.0.12:443/tcp");
 	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	assert_int_equal(m.n_backends_all, 0);
+
+	/* And the VIP index behind "a backend must not be a VIP". */
+	parse_into(&r, "backend add 10.200.0.12:443/tcp 10.100.0.1");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	parse_into(&r, "backend add 10.200.0.12:443/tcp 10.200.0.12");
+	assert_int_equal(cp_model_apply(&m, &r, &e), -EINVAL);	/* a VIP's address */
+	assert_int_equal(m.n_backends_all, 1);
 	cp_model_free(&m);
 }
 
