@@ -610,40 +610,66 @@ int cp_model_apply(struct cp_model *m, const struct cp_request *r, struct cp_err
 	return err;
 }
 
-int cp_model_apply_many(struct cp_model *m, const struct cp_request *rs, size_t n, size_t *bad,
-			struct cp_error *e)
+int model_batch_run(struct cp_model *m, model_batch_fill_fn fill, void *arg,
+		    struct cp_error *e)
 {
 	struct model_batch b;
 	int err = model_batch_begin(m, &b, 1);
-	size_t i;
 
-	*bad = n;
-	if (err) {
-		model_batch_end(&b);
-		return cp_error_set(e, -ENOMEM, "model", "out of memory");
+	if (err)
+		err = cp_error_set(e, -ENOMEM, "model", "out of memory");
+	if (!err) {
+		err = fill(m, &b, arg, e);
+		if (err)
+			model_batch_rollback(m, &b, 0);
+		else
+			err = model_batch_flush(m, &b, e);
 	}
-	for (i = 0; i < n && !err; i++) {
-		const struct cp_op_def *d = cp_op_def(rs[i].op);
+	if (err)
+		m->stats.changes_rejected++;
+	else
+		m->stats.changes_applied += b.changes;
+	if (!err)
+		err = (int)b.changes;
+	model_batch_end(&b);
+	return err;
+}
+
+struct many {
+	const struct cp_request *rs;
+	size_t n;
+	size_t *bad;
+};
+
+static int fill_many(struct cp_model *m, struct model_batch *b, void *arg, struct cp_error *e)
+{
+	const struct many *x = arg;
+	int err = 0;
+
+	for (size_t i = 0; i < x->n && !err; i++) {
+		const struct cp_op_def *d = cp_op_def(x->rs[i].op);
 
 		/* node set pushes at once, outside any batch (model_node_apply). */
-		if (!d || !d->change || rs[i].op == CP_OP_NODE_SET)
+		if (!d || !d->change || x->rs[i].op == CP_OP_NODE_SET)
 			err = cp_error_set(e, -EINVAL, "op", "%s cannot be part of a batch",
 					   d ? d->name : "this op");
 		else
-			err = model_batch_change(m, &b, &rs[i], e);
+			err = model_batch_change(m, b, &x->rs[i], e);
 		if (err)
-			*bad = i;
+			*x->bad = i;
 	}
-	if (err)
-		model_batch_rollback(m, &b, 0);
-	else
-		err = model_batch_flush(m, &b, e);
-	if (err) {
-		m->stats.changes_rejected++;
-	} else {
-		m->stats.changes_applied += b.changes;
-		*bad = 0;
-	}
-	model_batch_end(&b);
 	return err;
+}
+
+int cp_model_apply_many(struct cp_model *m, const struct cp_request *rs, size_t n, size_t *bad,
+			struct cp_error *e)
+{
+	struct many x = { rs, n, bad };
+	int err;
+
+	*bad = n;
+	err = model_batch_run(m, fill_many, &x, e);
+	if (err >= 0)
+		*bad = 0;
+	return err < 0 ? err : 0;
 }

@@ -116,6 +116,13 @@ int model_batch_change(struct cp_model *m, struct model_batch *b, const struct c
 int model_batch_flush(struct cp_model *m, struct model_batch *b, struct cp_error *e);
 void model_batch_rollback(struct cp_model *m, struct model_batch *b, int pushed);
 void model_batch_end(struct model_batch *b);
+/* Runs fill (its changes, model_batch_change) as one batch: flushed
+ * whole or rolled back, counted in the stats. The number of changes, or
+ * the first -errno (e says why). */
+typedef int (*model_batch_fill_fn)(struct cp_model *m, struct model_batch *b, void *arg,
+				   struct cp_error *e);
+int model_batch_run(struct cp_model *m, model_batch_fill_fn fill, void *arg,
+		    struct cp_error *e);
 /* m->yield, if CP_MODEL_YIELD_NS passed since the last call: between
  * VIPs of a batch, where the model can be read. */
 void model_yield(struct cp_model *m);

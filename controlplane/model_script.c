@@ -416,33 +416,28 @@ static int diff_additions(struct cp_model *m, const struct cp_model *t, struct m
 	return 0;
 }
 
+typedef int (*diff_fn)(struct cp_model *, const struct cp_model *, struct model_batch *,
+		       struct cp_error *);
+
+struct diff_step {
+	const struct cp_model *target;
+	diff_fn fn;
+};
+
+static int diff_fill(struct cp_model *m, struct model_batch *b, void *arg, struct cp_error *e)
+{
+	const struct diff_step *s = arg;
+
+	return s->fn(m, s->target, b, e);
+}
+
 /* One batch of the diff: fill with fn, then build and push once. */
-static int diff_batch(struct cp_model *m, const struct cp_model *t,
-		      int (*fn)(struct cp_model *, const struct cp_model *, struct model_batch *,
-				struct cp_error *),
+static int diff_batch(struct cp_model *m, const struct cp_model *t, diff_fn fn,
 		      struct cp_error *e)
 {
-	struct model_batch b;
-	int err = model_batch_begin(m, &b, 1);
+	struct diff_step s = { t, fn };
 
-	if (err)
-		err = cp_error_set(e, -ENOMEM, "model", "out of memory");
-	if (!err) {
-		err = fn(m, t, &b, e);
-		if (err)
-			model_batch_rollback(m, &b, 0);
-		else
-			err = model_batch_flush(m, &b, e);
-	}
-	if (err) {
-		m->stats.changes_rejected++;
-		model_batch_end(&b);
-		return err;
-	}
-	m->stats.changes_applied += b.changes;
-	err = (int)b.changes;
-	model_batch_end(&b);
-	return err;
+	return model_batch_run(m, diff_fill, &s, e);
 }
 
 int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struct cp_error *e)
