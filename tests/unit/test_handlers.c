@@ -320,6 +320,7 @@ static void test_stats_drops_and_missing_vip(void **state)
 	assert_false(ok(r));
 	msg = json_object_get(json_object_get(r, "error"), "message");
 	assert_string_equal(json_string_value(msg), "10.100.0.9:80/tcp: no such VIP");
+	json_decref(r);
 }
 
 /* The override beside healthd's view in backend list; the heartbeat
