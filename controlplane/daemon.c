@@ -501,6 +501,7 @@ struct loop {
 	struct cp_metrics_http *metrics;	/* or NULL */
 	char metrics_addr[64];		/* where l->metrics listens */
 	char metrics_failed[64];	/* last address that would not listen */
+	char metrics_ask;		/* epoll tag of a scrape's request (its fd) */
 };
 
 /* The listen address: --metrics, else the config's node setting, else
@@ -516,26 +517,33 @@ static const char *metrics_listen(const struct sluiced *d, const struct options 
  * tick of `node set --metrics`. The new listener opens before the old one
  * closes; an address that will not listen is logged once and the old
  * listener stays, so a typo never loses the endpoint. */
-static void metrics_follow(const struct sluiced *d, struct loop *l, const struct options *o)
+/* Returns 1 when it moved (the new listener has nothing published yet). */
+static int metrics_follow(const struct sluiced *d, struct loop *l, const struct options *o)
 {
 	const char *want = metrics_listen(d, o);
 	struct cp_metrics_http *h;
 
 	if (!want || (l->metrics && !strcmp(want, l->metrics_addr)) ||
 	    !strcmp(want, l->metrics_failed))
-		return;
+		return 0;
 	h = cp_metrics_http_start(want);
 	if (!h) {
 		if (l->metrics)
 			pr_warn("metrics stay on %s\n", l->metrics_addr);
 		snprintf(l->metrics_failed, sizeof(l->metrics_failed), "%s", want);
-		return;
+		return 0;
 	}
+	/* Rendered when scraped, not every second: 100,000 backends take
+	 * most of a second to render (metrics_http.h). Closing the old
+	 * listener's fd takes it out of the epoll set. */
+	if (add_fd(l->epfd, cp_metrics_http_on_demand(h), &l->metrics_ask))
+		pr_warn("metrics: rendered every second, not on demand\n");
 	cp_metrics_http_stop(l->metrics);
 	l->metrics = h;
 	snprintf(l->metrics_addr, sizeof(l->metrics_addr), "%s", want);
 	l->metrics_failed[0] = 0;
 	pr_info("metrics on %s\n", want);
+	return 1;
 }
 
 /* Renders on this (the control) thread and hands the text over; the HTTP
@@ -565,6 +573,16 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 		return;
 	}
 	cp_metrics_http_publish(l->metrics, text, len);
+}
+
+/* The metrics timer: a sign of life for /healthz, and a rendering only
+ * where scrapes do not ask for one (on demand could not be set up). */
+static void metrics_tick(struct sluiced *d, struct loop *l)
+{
+	if (l->metrics && cp_metrics_http_demand_fd(l->metrics) < 0)
+		metrics_publish(d, l);
+	else
+		cp_metrics_http_alive(l->metrics);
 }
 
 /* What may be answered in the middle of a batch: the requests the op
@@ -649,10 +667,14 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 			} else if (tag == &hfd_tag) {
 				if (read(l->hfd, &ticks, sizeof(ticks)) > 0)
 					health_tick(d);
+			} else if (tag == &l->metrics_ask) {
+				if (cp_metrics_http_asked(l->metrics))
+					metrics_publish(d, l);
 			} else if (tag == &mfd_tag) {
 				if (read(l->mfd, &ticks, sizeof(ticks)) > 0) {
-					metrics_follow(d, l, o);
-					metrics_publish(d, l);
+					if (metrics_follow(d, l, o))
+						metrics_publish(d, l);
+					metrics_tick(d, l);
 				}
 			}
 		}

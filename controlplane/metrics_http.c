@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -43,7 +45,27 @@ struct cp_metrics_http {
 	struct snapshot *cur;	/* under lock; NULL before the first publish */
 	struct timespec last_pub;	/* CLOCK_MONOTONIC; under lock */
 	int published;		/* under lock */
+	/* On demand (cp_metrics_http_on_demand): a scrape asks through efd
+	 * and waits for the next publish (seq moves, fresh is signalled). */
+	int efd;		/* -1: serve the latest snapshot at once */
+	unsigned long seq;	/* publishes so far; under lock */
+	pthread_cond_t fresh;
 };
+
+/* Waits use CLOCK_MONOTONIC, like last_pub: a clock step does not
+ * stretch a scrape. */
+static int fresh_init(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int err = pthread_condattr_init(&a);
+
+	if (!err)
+		err = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (!err)
+		err = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return err;
+}
 
 static void snap_put(struct snapshot *s)
 {
@@ -92,6 +114,27 @@ static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned int statu
 	return ret;
 }
 
+/* Under h->lock: asks the control thread for a rendering and waits for
+ * it, at most CP_METRICS_WAIT_MS (then the latest one is served). */
+static void wait_fresh(struct cp_metrics_http *h)
+{
+	unsigned long seq = h->seq;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += CP_METRICS_WAIT_MS / 1000;
+	until.tv_nsec += (long)(CP_METRICS_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (eventfd_write(h->efd, 1))
+		return;
+	while (h->seq == seq)
+		if (pthread_cond_timedwait(&h->fresh, &h->lock, &until) == ETIMEDOUT)
+			break;
+}
+
 static enum MHD_Result reply_metrics(struct cp_metrics_http *h, struct MHD_Connection *c)
 {
 	struct MHD_Response *r;
@@ -99,6 +142,8 @@ static enum MHD_Result reply_metrics(struct cp_metrics_http *h, struct MHD_Conne
 	enum MHD_Result ret;
 
 	pthread_mutex_lock(&h->lock);
+	if (h->efd >= 0)
+		wait_fresh(h);
 	s = h->cur;
 	if (s)
 		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
@@ -190,7 +235,10 @@ struct cp_metrics_http *cp_metrics_http_start(const char *addr_port)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
+	h->efd = -1;
 	err = pthread_mutex_init(&h->lock, NULL);
+	if (!err)
+		err = fresh_init(&h->fresh);
 	if (err) {
 		free(h);
 		errno = err;
@@ -212,6 +260,7 @@ struct cp_metrics_http *cp_metrics_http_start(const char *addr_port)
 		err = errno ? errno : EIO;
 		pr_warn("cannot listen on %s: %s\n", addr_port, strerror(err));
 		pthread_mutex_destroy(&h->lock);
+		pthread_cond_destroy(&h->fresh);
 		free(h);
 		errno = err;
 		return NULL;
@@ -255,8 +304,49 @@ void cp_metrics_http_publish(struct cp_metrics_http *h, char *text, size_t len)
 	}
 	h->last_pub = now;
 	h->published = 1;
+	h->seq++;
+	pthread_cond_broadcast(&h->fresh);
 	pthread_mutex_unlock(&h->lock);
 	snap_put(old);
+}
+
+void cp_metrics_http_alive(struct cp_metrics_http *h)
+{
+	struct timespec now;
+
+	if (!h)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&h->lock);
+	h->last_pub = now;
+	pthread_mutex_unlock(&h->lock);
+}
+
+int cp_metrics_http_on_demand(struct cp_metrics_http *h)
+{
+	int fd;
+
+	if (!h)
+		return -EINVAL;
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	pthread_mutex_lock(&h->lock);
+	h->efd = fd;
+	pthread_mutex_unlock(&h->lock);
+	return fd;
+}
+
+int cp_metrics_http_demand_fd(struct cp_metrics_http *h)
+{
+	return h ? h->efd : -1;
+}
+
+int cp_metrics_http_asked(struct cp_metrics_http *h)
+{
+	eventfd_t v;
+
+	return h && h->efd >= 0 && eventfd_read(h->efd, &v) == 0 && v > 0;
 }
 
 void cp_metrics_http_stop(struct cp_metrics_http *h)
@@ -267,6 +357,9 @@ void cp_metrics_http_stop(struct cp_metrics_http *h)
 	 * references on the way out. */
 	MHD_stop_daemon(h->mhd);
 	snap_put(h->cur);
+	if (h->efd >= 0)
+		close(h->efd);
+	pthread_cond_destroy(&h->fresh);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

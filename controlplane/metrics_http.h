@@ -26,6 +26,7 @@
 
 #define CP_METRICS_DEFAULT_LISTEN "127.0.0.1:9109"
 #define CP_METRICS_STALE_S 30
+#define CP_METRICS_WAIT_MS 2000
 
 struct cp_metrics_http;
 
@@ -45,6 +46,21 @@ unsigned int cp_metrics_http_port(const struct cp_metrics_http *h);
  * NULL keeps the current snapshot but still counts as a sign of life for
  * /healthz. Never blocks beyond a pointer swap; any thread. */
 void cp_metrics_http_publish(struct cp_metrics_http *h, char *text, size_t len);
+
+/* Sign of life for /healthz without a new snapshot. Any thread. */
+void cp_metrics_http_alive(struct cp_metrics_http *h);
+
+/* Renders on demand: from now on a scrape asks for a fresh snapshot
+ * (the returned fd, an eventfd, becomes readable) and waits for the next
+ * publish, at most CP_METRICS_WAIT_MS, before it is answered. Rendering
+ * 100,000 backends takes most of a second of the control thread: done
+ * once a second, that is half its time; on demand, it costs one
+ * rendering per scrape. Returns the fd (h owns it) or -errno. */
+int cp_metrics_http_on_demand(struct cp_metrics_http *h);
+/* The fd cp_metrics_http_on_demand returned, or -1. */
+int cp_metrics_http_demand_fd(struct cp_metrics_http *h);
+/* 1 if a scrape asked since the last call (and clears it). */
+int cp_metrics_http_asked(struct cp_metrics_http *h);
 
 /* Stops the server (waits for its thread, which finishes the requests in
  * progress) and frees everything. NULL is a no-op. Not concurrently with

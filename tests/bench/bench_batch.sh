@@ -12,9 +12,9 @@
 #   of 65537 for 1,024 VIPs would take 512 MiB), one VIP per address
 #   (-p 4: four VIPs, ports 80-83, per address, which a VIP table of
 #   2,048 slots also holds)
-# The reload is SIGHUP; set RELOAD_CMD to time a command instead, e.g.
-#   RELOAD_CMD='sluicectl --socket {sock} apply {conf}'
-# ({sock} and {conf} are replaced; the command's return marks "live").
+# The change is `sluicectl apply FILE` (its return marks "live"); set
+# RELOAD_CMD to time another command ({sock} and {conf} are replaced), or
+# RELOAD_CMD=sighup for a SIGHUP reload (its log line marks "live").
 # PERF_OUT=FILE records the reload with perf (perf record -g) into FILE.
 # Needs root (netns, XDP, bpffs).
 set -euo pipefail
@@ -154,12 +154,15 @@ if [ -n "${PERF_OUT:-}" ]; then
     PERF_PID=$!
     sleep 1
 fi
-marks=$(grep -c "reload: " "$LOG" || true)
+marks=$(grep -c "reload of " "$LOG" || true)
+APPLY_CMD="$CTL --socket {sock} apply {conf}"
+RELOAD_CMD=${RELOAD_CMD-$APPLY_CMD}
+[ "$RELOAD_CMD" = sighup ] && RELOAD_CMD=
 T0=$(now_ms)
 if [ -n "${RELOAD_CMD:-}" ]; then
     cmd=${RELOAD_CMD//\{sock\}/$SOCK}
     cmd=${cmd//\{conf\}/$CONF}
-    how="$cmd"
+    how="${cmd/#$BUILD\/controlplane\//}"
     ( eval "$cmd" > "$TMP/reload.out" 2>&1; touch "$TMP/live" ) &
 else
     how="SIGHUP"
@@ -168,7 +171,7 @@ fi
 timeout 900 "$API" stall -s "$SOCK" -t 900 -U "$TMP/live" > "$TMP/stall" &
 STALL_PID=$!
 for _ in $(seq 90000); do
-    if [ -z "${RELOAD_CMD:-}" ] && [ "$(grep -c "reload: " "$LOG" || true)" -gt "$marks" ]; then
+    if [ -z "${RELOAD_CMD:-}" ] && [ "$(grep -c "reload of " "$LOG" || true)" -gt "$marks" ]; then
         touch "$TMP/live"
     fi
     [ -f "$TMP/live" ] && break
@@ -183,7 +186,7 @@ STALL_PID=
 VIPS=$(ctl --json status | json_get vips)
 echo
 echo "== (a) reload by $how: $NV VIPs x $NB backends"
-grep "reload: " "$LOG" | tail -1 | sed 's/^/log: /'
+grep "apply of \|reload of " "$LOG" | tail -1 | sed 's/^/log: /'
 echo "reload live_ms=$((T1 - T0)) vips=$VIPS"
 sed 's/^/api during reload: /' "$TMP/stall"
 

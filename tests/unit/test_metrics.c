@@ -19,6 +19,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -688,6 +690,68 @@ static int has_header(const struct http_reply *r, const char *line)
 	return 0;
 }
 
+struct scrape {
+	unsigned int port;
+	struct http_reply r;
+	int err;
+};
+
+static void *scrape_thread(void *arg)
+{
+	struct scrape *sc = arg;
+
+	sc->err = get(sc->port, "GET", "/metrics", &sc->r);
+	return NULL;
+}
+
+/* On demand: a scrape asks (the fd becomes readable) and is answered with
+ * the rendering published after it asked, not the older one; with no one
+ * rendering it gets the older one after CP_METRICS_WAIT_MS. */
+static void test_http_on_demand(void **state)
+{
+	struct scrape sc = { 0 };
+	struct cp_metrics_http *h;
+	struct pollfd p;
+	pthread_t th;
+	char *text;
+	int fd;
+
+	(void)state;
+	h = cp_metrics_http_start("127.0.0.1:0");
+	if (!h) {
+		print_message("skipped: cannot listen on 127.0.0.1: %s\n", strerror(errno));
+		skip();
+	}
+	sc.port = cp_metrics_http_port(h);
+	text = strdup("sluice_x 1\n");
+	cp_metrics_http_publish(h, text, strlen(text));
+	fd = cp_metrics_http_on_demand(h);
+	assert_true(fd >= 0);
+	assert_int_equal(cp_metrics_http_demand_fd(h), fd);
+	assert_int_equal(cp_metrics_http_asked(h), 0);
+
+	assert_int_equal(pthread_create(&th, NULL, scrape_thread, &sc), 0);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(cp_metrics_http_asked(h), 1);
+	text = strdup("sluice_x 2\n");
+	cp_metrics_http_publish(h, text, strlen(text));
+	pthread_join(th, NULL);
+	assert_int_equal(sc.err, 0);
+	assert_int_equal(sc.r.status, 200);
+	assert_string_equal(sc.r.body, "sluice_x 2\n");
+	free(sc.r.body);
+
+	/* Nobody renders: the last one, after the wait. */
+	memset(&sc.r, 0, sizeof(sc.r));
+	assert_int_equal(pthread_create(&th, NULL, scrape_thread, &sc), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(sc.r.status, 200);
+	assert_string_equal(sc.r.body, "sluice_x 2\n");
+	free(sc.r.body);
+	cp_metrics_http_stop(h);
+}
+
 static void test_http(void **state)
 {
 	struct cp_metrics_http *h;
@@ -886,6 +950,7 @@ int main(void)
 		cmocka_unit_test(test_api_families),
 		cmocka_unit_test(test_stable_order),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_http_on_demand),
 		cmocka_unit_test(test_http_render),
 		cmocka_unit_test(test_daemon_families),
 		cmocka_unit_test(test_http_listen),
