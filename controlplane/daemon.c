@@ -330,10 +330,7 @@ static int load_files(struct sluiced *d, const struct options *o)
 		 * file (a failure is logged and retried there). */
 		if (!err && got == 2)
 			sluiced_persist(d, &e);
-		if (!err) {
-			sluiced_load_base(d, 0);
-			sluiced_tell_drift(d);
-		}
+		d->started_from_state = !err;
 		return err;
 	}
 	if (d->config_path[0]) {
@@ -343,14 +340,10 @@ static int load_files(struct sluiced *d, const struct options *o)
 			return err;
 		}
 		if (!err) {
-			err = apply_loaded(d, &loaded, d->config_path);
-			if (!err)
-				sluiced_load_base(d, 1);
-			return err;
+			return apply_loaded(d, &loaded, d->config_path);
 		}
 	}
 	pr_info("no state or config file: starting empty\n");
-	sluiced_load_base(d, 0);
 	return 0;
 }
 
@@ -782,6 +775,11 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		d->model.yield = serve_during_batch;
 		d->model.yield_arg = &l;
 		cp_model_yield_default(serve_during_batch, &l);
+		/* Parsing the base and the config file (100,000 lines each
+		 * for a big site) yields: reads are served meanwhile. */
+		sluiced_load_base(d, !d->started_from_state);
+		if (d->started_from_state)
+			sluiced_tell_drift(d);
 		run(d, &l, &o, fp);
 		cp_model_yield_default(NULL, NULL);
 		d->model.yield = NULL;

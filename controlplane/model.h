@@ -190,7 +190,6 @@ struct cp_model {
 	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
 	cp_yield_fn yield;		/* optional */
 	void *yield_arg;
-	__u64 yield_last_ns;
 };
 
 /* limits: the fast path's sizes (driver->ops->params()), or NULL for the

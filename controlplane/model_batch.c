@@ -72,17 +72,26 @@ static __u64 now_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 }
 
-void model_yield(struct cp_model *m)
+/* When the hook last ran: one control thread, one clock for all its
+ * models (a batch, the file it loads, the state it saves). */
+static __thread __u64 yield_last_ns;
+/* Inside the hook: a reader it serves may save or walk a model too, and
+ * must not yield again from there. */
+static __thread int yielding;
+
+void model_yield(const struct cp_model *m)
 {
 	__u64 now;
 
-	if (!m->yield)
+	if (!m->yield || yielding)
 		return;
 	now = now_ns();
-	if (now - m->yield_last_ns < CP_MODEL_YIELD_NS)
+	if (now - yield_last_ns < CP_MODEL_YIELD_NS)
 		return;
+	yielding = 1;
 	m->yield(m->yield_arg, -1);
-	m->yield_last_ns = now_ns();
+	yielding = 0;
+	yield_last_ns = now_ns();
 }
 
 int model_batch_begin(const struct cp_model *m, struct model_batch *b, int rings)
@@ -524,12 +533,14 @@ static int push_end(struct cp_model *m)
 			close(j.efd);
 		return drv(m)->batch_end(m->driver->ctx);
 	}
+	yielding = 1;
 	do
 		m->yield(m->yield_arg, j.efd);
 	while (eventfd_read(j.efd, &v));
+	yielding = 0;
 	pthread_join(th, NULL);
 	close(j.efd);
-	m->yield_last_ns = now_ns();
+	yield_last_ns = now_ns();
 	return j.err;
 }
 

@@ -125,7 +125,7 @@ int model_batch_run(struct cp_model *m, model_batch_fill_fn fill, void *arg,
 		    struct cp_error *e);
 /* m->yield, if CP_MODEL_YIELD_NS passed since the last call: between
  * VIPs of a batch, where the model can be read. */
-void model_yield(struct cp_model *m);
+void model_yield(const struct cp_model *m);
 /* One change in a batch of its own (NODE_SET needs none). */
 int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
 		    int rings);

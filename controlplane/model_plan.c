@@ -183,12 +183,14 @@ int cp_model_plan(const struct cp_model *running, const struct cp_model *base,
 	for (size_t i = 0; i < running->n_vips && !err; i++) {
 		const struct cp_vip *rv = &running->vips[i];
 
+		model_yield(running);
 		err = plan_running_vip(p, rv, cp_model_find_vip(base, &rv->key),
 				       cp_model_find_vip(target, &rv->key));
 	}
 	for (size_t i = 0; i < target->n_vips && !err; i++) {
 		const struct cp_vip *tv = &target->vips[i];
 
+		model_yield(running);
 		if (!cp_model_find_vip(running, &tv->key))
 			err = plan_new_vip(p, tv, cp_model_find_vip(base, &tv->key));
 	}

@@ -140,8 +140,11 @@ int cp_model_save(const struct cp_model *m, FILE *out)
 		vs[i] = &m->vips[i];
 	if (m->n_vips)
 		qsort(vs, m->n_vips, sizeof(*vs), vip_cmp);
-	for (size_t i = 0; i < m->n_vips && !err; i++)
+	/* Readers may be served between VIPs: saving only reads. */
+	for (size_t i = 0; i < m->n_vips && !err; i++) {
+		model_yield(m);
 		err = save_vip(vs[i], out);
+	}
 	free(vs);
 	if (!err && (fflush(out) || ferror(out)))
 		err = -EIO;
