@@ -26,15 +26,25 @@
 #include "request_json.h"
 #include "state.h"
 
+/* At most SLUICED_APPLY_LIST changes are listed, those that undo
+ * runtime changes first: an apply of 100,000 backends answers with a
+ * count, not a 10 MB list that takes the control thread a third of a
+ * second to encode. */
+#define SLUICED_APPLY_LIST 1000
+
 static json_t *plan_json(const struct cp_plan *p)
 {
 	json_t *arr = json_array();
 
-	for (size_t i = 0; arr && i < p->n; i++) {
-		const struct cp_plan_change *c = &p->changes[i];
+	for (int runtime = 1; runtime >= 0; runtime--) {
+		for (size_t i = 0; arr && i < p->n; i++) {
+			const struct cp_plan_change *c = &p->changes[i];
 
-		json_array_append_new(arr, json_pack("{s:s?, s:s?, s:b}", "from", c->from, "to",
-						     c->to, "runtime", c->runtime));
+			if (!c->runtime != !runtime || json_array_size(arr) >= SLUICED_APPLY_LIST)
+				continue;
+			json_array_append_new(arr, json_pack("{s:s?, s:s?, s:b}", "from", c->from,
+							     "to", c->to, "runtime", c->runtime));
+		}
 	}
 	return arr;
 }
@@ -52,9 +62,13 @@ static size_t count(const struct cp_plan *p, int added, int removed)
 static json_t *plan_reply(json_t *reply, const struct cp_plan *p, const char *path, int applied)
 {
 	json_object_set_new(reply, "changes", plan_json(p));
-	json_object_update_new(reply, json_pack("{s:s, s:b, s:i, s:i}", "path", path, "applied",
-						applied, "runtime_changes", (json_int_t)p->n_runtime,
-						"total_changes", (json_int_t)p->n));
+	json_object_update_new(reply, json_pack("{s:s, s:b, s:i, s:i, s:i}", "path", path,
+						"applied", applied, "runtime_changes",
+						(json_int_t)p->n_runtime, "total_changes",
+						(json_int_t)p->n, "changes_not_listed",
+						(json_int_t)(p->n > SLUICED_APPLY_LIST
+								     ? p->n - SLUICED_APPLY_LIST
+								     : 0)));
 	return reply;
 }
 

@@ -274,6 +274,9 @@ static void print_changes(FILE *out, json_t *reply)
 		if (to)
 			fprintf(out, "+ %s%s\n", to[0] ? to : "(node defaults)", mark);
 	}
+	if (num(reply, "changes_not_listed"))
+		fprintf(out, "# ... and %lld more change(s), not listed\n",
+			num(reply, "changes_not_listed"));
 }
 
 static void print_apply(enum cp_op op, json_t *reply)

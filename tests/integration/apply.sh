@@ -196,6 +196,16 @@ run ctl apply "$TMP/bad.conf"
 check "a bad config: reload exits 1 with file:line" test "$code" = 1
 check "... $out" grep -qF "$TMP/bad.conf:2" <<< "$out"
 
+# --- a big apply lists the first 1,000 changes and counts the rest -------------------
+{ cat "$CONF"; echo "vip add 10.100.0.5:80/tcp"
+  for i in $(seq 1 1100); do echo "backend add 10.100.0.5:80/tcp 10.201.$((i / 250)).$((i % 250 + 1))"; done
+} > "$TMP/big.conf"
+run ctl apply "$TMP/big.conf"
+check "a big apply succeeds" test "$code" = 0
+check "... listing 1,000 changes" test "$(grep -c '^+ ' <<< "$out")" = 1000
+check "... and counting the rest" grep -q "and 101 more change(s), not listed" <<< "$out"
+check "... all applied" grep -q "1101 change(s) applied" <<< "$out"
+
 stop_sluiced
 echo "apply.sh: $failures check(s) failed"
 [ "$failures" = 0 ]
