@@ -584,11 +584,15 @@ static void metrics_tick(struct sluiced *d, struct loop *l)
  * error) too. */
 static int defer_change(void *arg, const char *line, size_t len)
 {
+	const struct sluiced *d = arg;
 	json_t *req = json_loadb(line, len, 0, NULL);
 	enum cp_op op = cp_op_from_name(json_string_value(json_object_get(req, "op")));
 
-	(void)arg;
 	json_decref(req);
+	/* While the state loads at start, only status (which says so): a
+	 * listing of half the state would look like a complete one. */
+	if (d->loading)
+		return op != CP_OP_STATUS;
 	return op != CP_OP_NONE && !cp_op_def(op)->read;
 }
 
@@ -746,16 +750,26 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	 * program already uses: flows pinned to them keep their backend. */
 	if (!err && o.healthd_timeout_ms)
 		d->model.healthd.timeout_ms = (__u64)o.healthd_timeout_ms;
-	if (!err && d->adopted)
-		err = cp_model_adopt_begin(&d->model);
-	if (!err)
-		err = load_initial(d, &o);
-	cp_model_adopt_end(&d->model);
+	/* The API opens before the state is loaded: a restart with 100,000
+	 * backends answers reads while it loads (the load yields; changes
+	 * wait for the loop), instead of seconds of silence. */
 	if (!err) {
 		l.api = cp_api_open(d->socket_path, sluiced_handle, d);
 		err = l.api ? cp_api_set_limits(l.api, &o.api) : -errno;
 		d->api = l.api;
 	}
+	if (!err) {
+		d->model.yield = serve_during_batch;
+		d->model.yield_arg = &l;
+		cp_model_yield_default(serve_during_batch, &l);
+	}
+	if (!err && d->adopted)
+		err = cp_model_adopt_begin(&d->model);
+	d->loading = 1;
+	if (!err)
+		err = load_initial(d, &o);
+	d->loading = 0;
+	cp_model_adopt_end(&d->model);
 	if (!err) {
 		l.sfd = make_signalfd();
 		l.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -772,18 +786,15 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	}
 	if (!err) {
 		pr_info("serving %s\n", d->socket_path);
-		d->model.yield = serve_during_batch;
-		d->model.yield_arg = &l;
-		cp_model_yield_default(serve_during_batch, &l);
 		/* Parsing the base and the config file (100,000 lines each
 		 * for a big site) yields: reads are served meanwhile. */
 		sluiced_load_base(d, !d->started_from_state);
 		if (d->started_from_state)
 			sluiced_tell_drift(d);
 		run(d, &l, &o, fp);
-		cp_model_yield_default(NULL, NULL);
-		d->model.yield = NULL;
 	}
+	cp_model_yield_default(NULL, NULL);
+	d->model.yield = NULL;
 
 	cp_metrics_http_stop(l.metrics);
 	if (!err)

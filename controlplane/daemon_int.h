@@ -55,6 +55,7 @@ struct sluiced {
 	char applied_path[PATH_MAX + 16];
 	char last_apply[512];		/* the last apply's outcome, for status */
 	int started_from_state;		/* else from the config file, or empty */
+	int loading;			/* the state is being loaded at start */
 	struct cp_api *api;		/* its server: limits and counters for status */
 	char health_path[PATH_MAX];	/* the health file; "" : not kept */
 	int health_none;		/* --health-file none */

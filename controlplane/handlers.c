@@ -409,8 +409,9 @@ static json_t *do_status(struct sluiced *d)
 		"last_rebuild_ns", (json_int_t)s->last_rebuild_ns,
 		"state_file", d->state_path, "socket", d->socket_path,
 		cp_field_of(CP_F_INTERFACES)->api));
-	json_object_update_new(reply, json_pack("{s:s, s:s}", "config_file", d->config_path,
-						"last_apply", d->last_apply[0] ? d->last_apply : "none"));
+	json_object_update_new(reply, json_pack("{s:s, s:s, s:b}", "config_file", d->config_path,
+						"last_apply", d->last_apply[0] ? d->last_apply : "none",
+						"loading", d->loading));
 	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
 					 (node.fields & CP_F_INTERFACES), reply);
 	sluiced_persist_status(d, reply);

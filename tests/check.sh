@@ -23,3 +23,8 @@ eventually() {
         sleep 0.05
     done
 }
+
+# ready CTL [ARGS]: `CTL ARGS --json status` answers and sluiced has
+# finished loading its state: it answers status while it loads, saying
+# "loading": true, and holds every other request until it is done.
+ready() { "$@" --json status 2>/dev/null | grep -q '"loading": false'; }

@@ -179,7 +179,7 @@ start_sluiced() {
         echo "$SLUICED_PID" > "$STATE/pids/sluiced"
     fi
     for _ in $(seq 200); do
-        if ctl status >/dev/null 2>&1; then
+        if ready ctl; then
             [ "$FASTPATH" = dpdk ] && lb_addr_to_exception
             return 0
         fi

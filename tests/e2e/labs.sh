@@ -73,7 +73,7 @@ start_sluiced() {   # start_sluiced PREFIX: tracked under the lab's pids
     SLUICED[$p]=$!
     echo "$!" > "$state/pids/sluiced"
     for _ in $(seq 200); do
-        ctl "$p" status >/dev/null 2>&1 && return 0
+        ready ctl "$p" && return 0
         kill -0 "${SLUICED[$p]}" 2>/dev/null || break
         sleep 0.05
     done

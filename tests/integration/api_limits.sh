@@ -53,7 +53,7 @@ start_sluiced() {   # start_sluiced [SLUICED OPTION]...
         --metrics 127.0.0.1:9109 "$@" 2>>"$TMP/sluiced.log" &
     PID=$!
     for _ in $(seq 100); do
-        ctl status >/dev/null 2>&1 && return 0
+        ready ctl && return 0
         sleep 0.05
     done
     echo "sluiced did not come up:"; cat "$TMP/sluiced.log"

@@ -53,7 +53,7 @@ start_sluiced() {
         --flow-buckets 1024 2>>"$TMP/sluiced.log" &
     PID=$!
     for _ in $(seq 1200); do
-        ctl status >/dev/null 2>&1 && return 0
+        ready ctl && return 0
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.05
     done
@@ -146,6 +146,9 @@ kill -TERM "$PID"
 wait "$PID" || true
 PID=
 start_sluiced
+# The API answers `status` while the state loads; it says so.
+loaded() { [ "$(field loading)" = False ]; }
+check "the restart finishes loading" eventually 60 loaded
 check "after a restart, all $NV VIPs" test "$(field vips)" = "$NV"
 
 echo "batch.sh: $failures check(s) failed"

@@ -83,7 +83,7 @@ nsenter --net="/run/netns/$NS" "$BUILD/controlplane/sluiced" --foreground \
 PID=$!
 up() {
     for _ in $(seq 100); do
-        ctl status >/dev/null 2>&1 && metrics >/dev/null && return 0
+        ready ctl && metrics >/dev/null && return 0
         sleep 0.05
     done
     return 1

@@ -59,7 +59,7 @@ start_sluiced() {   # start_sluiced [EXTRA OPTION]...
         2>>"$LOG" &
     PID=$!
     for _ in $(seq 100); do
-        ctl status >/dev/null 2>&1 && return 0
+        ready ctl && return 0
         sleep 0.05
     done
     echo "sluiced did not come up:"; cat "$LOG"
