@@ -236,6 +236,53 @@ static void limits_init(struct lb_params *l, const struct lb_params *in)
 	l->flow_buckets = l->flow_buckets ? l->flow_buckets : LB_DEFAULT_FLOW_BUCKETS;
 }
 
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+/* When the hook last ran: one control thread, one clock for all its
+ * models (a batch, the file it loads, the state it saves). */
+static __thread __u64 yield_last_ns;
+/* Inside the hook: a reader it serves may save or walk a model too, and
+ * must not yield again from there. */
+static __thread int yielding;
+
+void model_yield_on(const struct cp_model *m, int fd)
+{
+	yielding = 1;
+	m->yield(m->yield_arg, fd);
+	yielding = 0;
+	yield_last_ns = now_ns();
+}
+
+void model_yield(const struct cp_model *m)
+{
+	__u64 now;
+
+	if (!m->yield || yielding)
+		return;
+	now = now_ns();
+	if (now - yield_last_ns < CP_MODEL_YIELD_NS)
+		return;
+	model_yield_on(m, -1);
+}
+
+/* The model's clock: healthd's ages, overrides' expiries (m->clock in
+ * tests). */
+__u64 cp_model_now_ms(const struct cp_model *m)
+{
+	struct timespec t;
+
+	if (m->clock)
+		return m->clock(m->clock_arg);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (__u64)t.tv_sec * 1000u + (__u64)t.tv_nsec / 1000000u;
+}
+
 int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_driver *driver)
 {
 	memset(m, 0, sizeof(*m));

@@ -64,35 +64,6 @@ static int same_ring_inputs(const struct cp_vip *a, const struct cp_vip *b)
 	}
 }
 
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
-/* When the hook last ran: one control thread, one clock for all its
- * models (a batch, the file it loads, the state it saves). */
-static __thread __u64 yield_last_ns;
-/* Inside the hook: a reader it serves may save or walk a model too, and
- * must not yield again from there. */
-static __thread int yielding;
-
-void model_yield(const struct cp_model *m)
-{
-	__u64 now;
-
-	if (!m->yield || yielding)
-		return;
-	now = now_ns();
-	if (now - yield_last_ns < CP_MODEL_YIELD_NS)
-		return;
-	yielding = 1;
-	m->yield(m->yield_arg, -1);
-	yielding = 0;
-	yield_last_ns = now_ns();
-}
 
 int model_batch_begin(const struct cp_model *m, struct model_batch *b, int rings)
 {
@@ -533,14 +504,11 @@ static int push_end(struct cp_model *m)
 			close(j.efd);
 		return drv(m)->batch_end(m->driver->ctx);
 	}
-	yielding = 1;
 	do
-		m->yield(m->yield_arg, j.efd);
+		model_yield_on(m, j.efd);
 	while (eventfd_read(j.efd, &v));
-	yielding = 0;
 	pthread_join(th, NULL);
 	close(j.efd);
-	yield_last_ns = now_ns();
 	return j.err;
 }
 
@@ -683,4 +651,55 @@ int cp_model_apply_many(struct cp_model *m, const struct cp_request *rs, size_t 
 	if (err >= 0)
 		*bad = 0;
 	return err < 0 ? err : 0;
+}
+
+/* Overrides whose time is up end as a health.clear through the engine,
+ * like any change (model_health.c keeps the rules). */
+static int expire_one(struct cp_model *m, const struct cp_vip *v, const struct cp_backend *be)
+{
+	struct cp_error e = { "", "" };
+	struct cp_request r;
+	char a[64], k[96];
+	int err;
+
+	cp_request_init(&r, CP_OP_HEALTH_CLEAR);
+	r.fields = CP_F_VIP | CP_F_BACKEND;
+	r.vip = v->key;
+	r.backend = be->addr;
+	r.backend_family = be->family;
+	model_fmt_vip(&v->key, k, sizeof(k));
+	model_fmt_addr(&be->addr, be->family, a, sizeof(a));
+	err = cp_model_apply(m, &r, &e);
+	if (err)
+		pr_warn("%s %s: cannot end its override: %s: %s\n", k, a, e.field, e.msg);
+	else
+		pr_info("%s %s: override expired; health is %s again\n", k, a,
+			cp_backend_health(cp_vip_find_backend(cp_model_find_vip(m, &r.vip),
+							      &r.backend, r.backend_family)) ==
+					CP_HEALTH_DOWN ? "down" : "up");
+	return err;
+}
+
+int cp_model_health_expire(struct cp_model *m)
+{
+	__u64 now = cp_model_now_ms(m);
+	int n = 0;
+
+	/* Indices, not pointers: a change copies and may move arrays, but
+	 * clearing an override adds or removes nothing. */
+	for (size_t i = 0; i < m->n_vips; i++) {
+		for (size_t j = 0; j < m->vips[i].n_backends; j++) {
+			const struct cp_backend *be = &m->vips[i].backends[j];
+			int err;
+
+			if (be->override == CP_HEALTH_UNKNOWN || !be->override_until_ms ||
+			    be->override_until_ms > now)
+				continue;
+			err = expire_one(m, &m->vips[i], be);
+			if (err)
+				return err;
+			n++;
+		}
+	}
+	return n;
 }

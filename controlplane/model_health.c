@@ -29,16 +29,6 @@
 
 #include "model_int.h"
 
-__u64 cp_model_now_ms(const struct cp_model *m)
-{
-	struct timespec t;
-
-	if (m->clock)
-		return m->clock(m->clock_arg);
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (__u64)t.tv_sec * 1000u + (__u64)t.tv_nsec / 1000000u;
-}
-
 enum cp_health cp_vip_initial_health(const struct cp_vip *v)
 {
 	if (v->spec.initial_health != CP_HEALTH_UNKNOWN)
@@ -196,54 +186,6 @@ void model_health_vip_set(struct cp_model *m, struct cp_vip *v, const struct cp_
 	m->health_changes++;
 }
 
-static int expire_one(struct cp_model *m, const struct cp_vip *v, const struct cp_backend *be)
-{
-	struct cp_error e = { "", "" };
-	struct cp_request r;
-	char a[64], k[96];
-	int err;
-
-	cp_request_init(&r, CP_OP_HEALTH_CLEAR);
-	r.fields = CP_F_VIP | CP_F_BACKEND;
-	r.vip = v->key;
-	r.backend = be->addr;
-	r.backend_family = be->family;
-	model_fmt_vip(&v->key, k, sizeof(k));
-	model_fmt_addr(&be->addr, be->family, a, sizeof(a));
-	err = cp_model_apply(m, &r, &e);
-	if (err)
-		pr_warn("%s %s: cannot end its override: %s: %s\n", k, a, e.field, e.msg);
-	else
-		pr_info("%s %s: override expired; health is %s again\n", k, a,
-			cp_backend_health(cp_vip_find_backend(cp_model_find_vip(m, &r.vip),
-							      &r.backend, r.backend_family)) ==
-					CP_HEALTH_DOWN ? "down" : "up");
-	return err;
-}
-
-int cp_model_health_expire(struct cp_model *m)
-{
-	__u64 now = cp_model_now_ms(m);
-	int n = 0;
-
-	/* Indices, not pointers: a change copies and may move arrays, but
-	 * clearing an override adds or removes nothing. */
-	for (size_t i = 0; i < m->n_vips; i++) {
-		for (size_t j = 0; j < m->vips[i].n_backends; j++) {
-			const struct cp_backend *be = &m->vips[i].backends[j];
-			int err;
-
-			if (be->override == CP_HEALTH_UNKNOWN || !be->override_until_ms ||
-			    be->override_until_ms > now)
-				continue;
-			err = expire_one(m, &m->vips[i], be);
-			if (err)
-				return err;
-			n++;
-		}
-	}
-	return n;
-}
 
 void cp_model_healthd_heartbeat(struct cp_model *m)
 {

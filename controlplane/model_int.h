@@ -126,6 +126,9 @@ int model_batch_run(struct cp_model *m, model_batch_fill_fn fill, void *arg,
 /* m->yield, if CP_MODEL_YIELD_NS passed since the last call: between
  * VIPs of a batch, where the model can be read. */
 void model_yield(const struct cp_model *m);
+/* The hook now, with fd (the grace period's eventfd, or -1); never from
+ * inside it. */
+void model_yield_on(const struct cp_model *m, int fd);
 /* One change in a batch of its own (NODE_SET needs none). */
 int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
 		    int rings);
