@@ -163,8 +163,10 @@ check "/metrics: a check age for $B1" eventually 3 \
     nsx sh -c "curl -s http://127.0.0.1:9109/metrics | grep -q 'sluice_backend_check_age_seconds{vip=\"$VIP\",backend=\"$B1\"}'"
 
 # --- a report by hand does not stick ---------------------------------------------
-ctl health report "$VIP" $B2 up --reason "by hand"
-check "a stray report puts $B2 up for a moment" test "$(bfield $B2 health)" = up
+# (Whether the report is still in force when read back depends on where
+# healthd's 200 ms heartbeat falls: what is checked is that sluiced took
+# it and healthd undid it.)
+check "a stray report by hand is taken" ctl health report "$VIP" $B2 up --reason "by hand"
 check "healthd's next heartbeat takes it down again" eventually 3 is_state $B2 down
 check "  ... and healthd said why" grep -q "view differs" "$TMP/healthd.log"
 
