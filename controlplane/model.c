@@ -71,11 +71,29 @@ static __u32 addr_slot(const struct lb_addr *a, __u8 fam)
 	return h >> (32 - MODEL_ADDR_BITS);
 }
 
-void model_addr_count(struct cp_model *m, const struct cp_backend *b, int delta)
+/* The same address behind one VIP: the VIP's id mixed in. */
+static __u32 pair_slot(__u32 vip_id, const struct lb_addr *a, __u8 fam)
+{
+	return (addr_slot(a, fam) ^ (vip_id * 0x9e3779b1u >> (32 - MODEL_ADDR_BITS))) &
+	       ((1u << MODEL_ADDR_BITS) - 1);
+}
+
+void model_addr_count(struct cp_model *m, const struct cp_vip *v, const struct cp_backend *b,
+		      int delta)
 {
 	m->n_backends_all += (size_t)(ssize_t)delta;
 	if (m->backend_addrs)
 		m->backend_addrs[addr_slot(&b->addr, b->family)] += (__u32)delta;
+	if (m->pair_addrs)
+		m->pair_addrs[pair_slot(v->id, &b->addr, b->family)] += (__u32)delta;
+}
+
+const struct cp_backend *model_vip_backend(const struct cp_model *m, const struct cp_vip *v,
+					   const struct lb_addr *a, __u8 fam)
+{
+	if (!v || (m->pair_addrs && !m->pair_addrs[pair_slot(v->id, a, fam)]))
+		return NULL;
+	return cp_vip_find_backend(v, a, fam);
 }
 
 void model_vip_addr_count(struct cp_model *m, const struct cp_vip *v, int delta)
@@ -110,12 +128,14 @@ void model_ids_rebuild(struct cp_model *m)
 	m->n_backends_all = 0;
 	if (m->backend_addrs)
 		memset(m->backend_addrs, 0, sizeof(*m->backend_addrs) << MODEL_ADDR_BITS);
+	if (m->pair_addrs)
+		memset(m->pair_addrs, 0, sizeof(*m->pair_addrs) << MODEL_ADDR_BITS);
 	if (m->vip_addrs)
 		memset(m->vip_addrs, 0, sizeof(*m->vip_addrs) << MODEL_ADDR_BITS);
 	for (size_t i = 0; i < m->n_vips; i++) {
 		model_vip_addr_count(m, &m->vips[i], 1);
 		for (size_t j = 0; j < m->vips[i].n_backends; j++)
-			model_addr_count(m, &m->vips[i].backends[j], 1);
+			model_addr_count(m, &m->vips[i], &m->vips[i].backends[j], 1);
 	}
 }
 
@@ -291,7 +311,9 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	m->backend_ids_used = calloc((m->limits.max_backends + 7) / 8, 1);
 	m->backend_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->backend_addrs));
 	m->vip_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->vip_addrs));
-	if (!m->vip_ids_used || !m->backend_ids_used || !m->backend_addrs || !m->vip_addrs) {
+	m->pair_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->pair_addrs));
+	if (!m->vip_ids_used || !m->backend_ids_used || !m->backend_addrs || !m->vip_addrs ||
+	    !m->pair_addrs) {
 		cp_model_free(m);
 		return -ENOMEM;
 	}
@@ -324,6 +346,7 @@ void cp_model_free(struct cp_model *m)
 	free(m->backend_ids_used);
 	free(m->backend_addrs);
 	free(m->vip_addrs);
+	free(m->pair_addrs);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -186,6 +186,7 @@ struct cp_model {
 	 * 100,000 backends or 1,000 VIPs for every one added. */
 	__u32 *backend_addrs;
 	__u32 *vip_addrs;
+	__u32 *pair_addrs;		/* by (VIP id, backend address) */
 	size_t n_backends_all;		/* backends of every VIP */
 	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
 	cp_yield_fn yield;		/* optional */

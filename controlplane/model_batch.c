@@ -230,7 +230,7 @@ static int mut_vip_del(struct cp_model *m, struct cp_vip *v, struct model_batch 
 	if (err)
 		return err;
 	for (size_t j = 0; j < v->n_backends; j++)
-		model_addr_count(m, &v->backends[j], -1);
+		model_addr_count(m, v, &v->backends[j], -1);
 	model_vip_addr_count(m, v, -1);
 	model_vip_release(v);
 	memmove(v, v + 1, (m->n_vips - i - 1) * sizeof(*v));
@@ -261,7 +261,7 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct model_ba
 	be->health = CP_HEALTH_UNKNOWN;
 	be->id = id;
 	be->gen = gen ? gen : model_gen_next(m);
-	model_addr_count(m, be, 1);
+	model_addr_count(m, v, be, 1);
 	model_health_added(m, v, be);
 	return 0;
 }
@@ -278,7 +278,7 @@ static int mut_backend(struct cp_model *m, struct cp_vip *v, struct model_batch 
 	if (r->op == CP_OP_BACKEND_DEL) {
 		size_t i = (size_t)(be - v->backends);
 
-		model_addr_count(m, be, -1);
+		model_addr_count(m, v, be, -1);
 		memmove(be, be + 1, (v->n_backends - i - 1) * sizeof(*be));
 		v->n_backends--;
 		return 0;

@@ -439,7 +439,7 @@ static int backend_lookup(const struct cp_model *m, const struct cp_request *r, 
 	if (!addr_well_formed(&r->backend, r->backend_family))
 		return cp_error_set(e, -EINVAL, model_field_name(CP_F_BACKEND),
 				    "missing, or not IPv4/IPv6");
-	exists = cp_vip_find_backend(v, &r->backend, r->backend_family) != NULL;
+	exists = model_vip_backend(m, v, &r->backend, r->backend_family) != NULL;
 	if (exists == want)
 		return 0;
 	model_fmt_addr(&r->backend, r->backend_family, abuf, sizeof(abuf));

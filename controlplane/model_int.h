@@ -86,7 +86,12 @@ int model_id_alloc(__u8 *map, __u32 n, __u32 *hint, __u32 *id);
 void model_ids_rebuild(struct cp_model *m);
 /* The address index (cp_model.backend_addrs): counted as backends come
  * and go, rebuilt with the ids; maybe: 0 means no backend has a. */
-void model_addr_count(struct cp_model *m, const struct cp_backend *b, int delta);
+void model_addr_count(struct cp_model *m, const struct cp_vip *v, const struct cp_backend *b,
+		      int delta);
+/* v's backend at a (cp_vip_find_backend), asking the index first: adding
+ * 100 backends to a VIP otherwise compares 5,000 addresses. */
+const struct cp_backend *model_vip_backend(const struct cp_model *m, const struct cp_vip *v,
+					   const struct lb_addr *a, __u8 fam);
 int model_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam);
 void model_vip_addr_count(struct cp_model *m, const struct cp_vip *v, int delta);
 int model_vip_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam);

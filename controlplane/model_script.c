@@ -408,7 +408,8 @@ static int diff_additions(struct cp_model *m, const struct cp_model *t, struct m
 		for (size_t j = 0; j < tv->n_backends && !err; j++) {
 			const struct cp_backend *tb = &tv->backends[j];
 
-			if (cp_vip_find_backend(cp_model_find_vip(m, &tv->key), &tb->addr, tb->family))
+			if (model_vip_backend(m, cp_model_find_vip(m, &tv->key), &tb->addr,
+					      tb->family))
 				continue;
 			cp_model_backend_request(tv, tb, &r);
 			err = model_batch_change(m, b, &r, e);

@@ -347,6 +347,18 @@ static void test_backend_address_index(void **state)
 	parse_into(&r, "backend add 10.200.0.12:443/tcp 10.200.0.12");
 	assert_int_equal(cp_model_apply(&m, &r, &e), -EINVAL);	/* a VIP's address */
 	assert_int_equal(m.n_backends_all, 1);
+
+	/* And the (VIP, address) index behind "already a backend of it". */
+	parse_into(&r, "backend add 10.200.0.12:443/tcp 10.100.0.1");
+	assert_int_equal(cp_model_apply(&m, &r, &e), -EEXIST);
+	parse_into(&r, "vip add 10.200.0.13:443/tcp");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	parse_into(&r, "backend add 10.200.0.13:443/tcp 10.100.0.1");	/* another VIP: fine */
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	parse_into(&r, "backend del 10.200.0.12:443/tcp 10.100.0.1");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
+	parse_into(&r, "backend add 10.200.0.12:443/tcp 10.100.0.1");
+	assert_int_equal(cp_model_apply(&m, &r, &e), 0);
 	cp_model_free(&m);
 }
 
