@@ -41,7 +41,8 @@ static json_t *plan_json(const struct cp_plan *p)
 		for (size_t i = 0; arr && i < p->n; i++) {
 			const struct cp_plan_change *c = &p->changes[i];
 
-			if (!c->runtime != !runtime || json_array_size(arr) >= SLUICED_APPLY_LIST)
+			if (!c->lines || !c->runtime != !runtime ||
+			    json_array_size(arr) >= SLUICED_APPLY_LIST)
 				continue;
 			json_array_append_new(arr, json_pack("{s:s?, s:s?, s:b}", "from", c->from,
 							     "to", c->to, "runtime", c->runtime));
@@ -56,7 +57,7 @@ static size_t count(const struct cp_plan *p, int added, int removed)
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->n; i++)
-		n += (p->changes[i].from == NULL) == added && (p->changes[i].to == NULL) == removed;
+		n += p->changes[i].added == added && p->changes[i].removed == removed;
 	return n;
 }
 
@@ -172,7 +173,7 @@ json_t *sluiced_apply(struct sluiced *d, const char *path, unsigned int flags, c
 		cp_error_set(&e, n, "path", "%s: no such file", path);
 	if (n)
 		return refuse(d, path, why, &e, NULL);
-	if (cp_model_plan(&d->model, &d->applied, &target, &plan)) {
+	if (cp_model_plan(&d->model, &d->applied, &target, SLUICED_APPLY_LIST, &plan)) {
 		cp_model_free(&target);
 		cp_error_set(&e, -ENOMEM, "model", "out of memory");
 		return refuse(d, path, why, &e, NULL);
@@ -243,7 +244,7 @@ void sluiced_tell_drift(struct sluiced *d)
 	if (!d->config_path[0] ||
 	    cp_state_load(d->config_path, &d->model.limits, &target, NULL, &e))
 		return;
-	if (!cp_model_plan(&d->model, &d->applied, &target, &plan)) {
+	if (!cp_model_plan(&d->model, &d->applied, &target, SLUICED_APPLY_LIST, &plan)) {
 		if (plan.n)
 			pr_info("the running state differs from %s in %zu object(s), %zu changed at "
 				"runtime: `sluicectl diff %s` shows them\n",

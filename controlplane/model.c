@@ -57,25 +57,33 @@ int model_id_alloc(__u8 *map, __u32 n, __u32 *hint, __u32 *id)
 	return -ENOSPC;
 }
 
-/* The bitmaps say which ids the model uses. Ids are marked when taken
- * and cleared only when a batch is over (see the top of the file):
- * batch_commit updates the touched VIPs' ids, a rollback rebuilds them
- * all from the model. */
-#define MODEL_ADDR_BITS 16
+/* The address indexes have 4 slots per backend (or VIP) the limits
+ * allow, so that a zero is the common answer for an address not there;
+ * between 2^12 and 2^22 slots (16 MiB at most per table). */
+static unsigned int addr_bits(const struct lb_params *l)
+{
+	__u64 want = 4ull * (l->max_backends > l->max_vips ? l->max_backends : l->max_vips);
+	unsigned int bits = 12;
 
-static __u32 addr_slot(const struct lb_addr *a, __u8 fam)
+	while (bits < 22 && (1ull << bits) < want)
+		bits++;
+	return bits;
+}
+
+static __u32 addr_slot(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
 {
 	__u32 h = (a->w[0] ^ (a->w[1] * 31) ^ (a->w[2] * 131) ^ (a->w[3] * 1031) ^ fam) *
 		  0x9e3779b1u;
 
-	return h >> (32 - MODEL_ADDR_BITS);
+	return h >> (32 - m->addr_bits);
 }
 
 /* The same address behind one VIP: the VIP's id mixed in. */
-static __u32 pair_slot(__u32 vip_id, const struct lb_addr *a, __u8 fam)
+static __u32 pair_slot(const struct cp_model *m, __u32 vip_id, const struct lb_addr *a,
+		       __u8 fam)
 {
-	return (addr_slot(a, fam) ^ (vip_id * 0x9e3779b1u >> (32 - MODEL_ADDR_BITS))) &
-	       ((1u << MODEL_ADDR_BITS) - 1);
+	return (addr_slot(m, a, fam) ^ (vip_id * 0x9e3779b1u >> (32 - m->addr_bits))) &
+	       ((1u << m->addr_bits) - 1);
 }
 
 void model_addr_count(struct cp_model *m, const struct cp_vip *v, const struct cp_backend *b,
@@ -83,15 +91,15 @@ void model_addr_count(struct cp_model *m, const struct cp_vip *v, const struct c
 {
 	m->n_backends_all += (size_t)(ssize_t)delta;
 	if (m->backend_addrs)
-		m->backend_addrs[addr_slot(&b->addr, b->family)] += (__u32)delta;
+		m->backend_addrs[addr_slot(m, &b->addr, b->family)] += (__u32)delta;
 	if (m->pair_addrs)
-		m->pair_addrs[pair_slot(v->id, &b->addr, b->family)] += (__u32)delta;
+		m->pair_addrs[pair_slot(m, v->id, &b->addr, b->family)] += (__u32)delta;
 }
 
 const struct cp_backend *model_vip_backend(const struct cp_model *m, const struct cp_vip *v,
 					   const struct lb_addr *a, __u8 fam)
 {
-	if (!v || (m->pair_addrs && !m->pair_addrs[pair_slot(v->id, a, fam)]))
+	if (!v || (m->pair_addrs && !m->pair_addrs[pair_slot(m, v->id, a, fam)]))
 		return NULL;
 	return cp_vip_find_backend(v, a, fam);
 }
@@ -99,19 +107,23 @@ const struct cp_backend *model_vip_backend(const struct cp_model *m, const struc
 void model_vip_addr_count(struct cp_model *m, const struct cp_vip *v, int delta)
 {
 	if (m->vip_addrs)
-		m->vip_addrs[addr_slot(&v->key.addr, v->key.family)] += (__u32)delta;
+		m->vip_addrs[addr_slot(m, &v->key.addr, v->key.family)] += (__u32)delta;
 }
 
 int model_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
 {
-	return !m->backend_addrs || m->backend_addrs[addr_slot(a, fam)] != 0;
+	return !m->backend_addrs || m->backend_addrs[addr_slot(m, a, fam)] != 0;
 }
 
 int model_vip_addr_maybe(const struct cp_model *m, const struct lb_addr *a, __u8 fam)
 {
-	return !m->vip_addrs || m->vip_addrs[addr_slot(a, fam)] != 0;
+	return !m->vip_addrs || m->vip_addrs[addr_slot(m, a, fam)] != 0;
 }
 
+/* The bitmaps say which ids the model uses. Ids are marked when taken
+ * and cleared only when a batch is over (see the top of the file):
+ * batch_commit updates the touched VIPs' ids, a rollback rebuilds them
+ * all from the model. The address indexes are rebuilt with them. */
 void model_ids_rebuild(struct cp_model *m)
 {
 	memset(m->vip_ids_used, 0, (m->limits.max_vips + 7) / 8);
@@ -127,11 +139,11 @@ void model_ids_rebuild(struct cp_model *m)
 	}
 	m->n_backends_all = 0;
 	if (m->backend_addrs)
-		memset(m->backend_addrs, 0, sizeof(*m->backend_addrs) << MODEL_ADDR_BITS);
+		memset(m->backend_addrs, 0, sizeof(*m->backend_addrs) << m->addr_bits);
 	if (m->pair_addrs)
-		memset(m->pair_addrs, 0, sizeof(*m->pair_addrs) << MODEL_ADDR_BITS);
+		memset(m->pair_addrs, 0, sizeof(*m->pair_addrs) << m->addr_bits);
 	if (m->vip_addrs)
-		memset(m->vip_addrs, 0, sizeof(*m->vip_addrs) << MODEL_ADDR_BITS);
+		memset(m->vip_addrs, 0, sizeof(*m->vip_addrs) << m->addr_bits);
 	for (size_t i = 0; i < m->n_vips; i++) {
 		model_vip_addr_count(m, &m->vips[i], 1);
 		for (size_t j = 0; j < m->vips[i].n_backends; j++)
@@ -309,9 +321,10 @@ int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_
 	limits_init(&m->limits, limits);
 	m->vip_ids_used = calloc((m->limits.max_vips + 7) / 8, 1);
 	m->backend_ids_used = calloc((m->limits.max_backends + 7) / 8, 1);
-	m->backend_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->backend_addrs));
-	m->vip_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->vip_addrs));
-	m->pair_addrs = calloc(1u << MODEL_ADDR_BITS, sizeof(*m->pair_addrs));
+	m->addr_bits = addr_bits(&m->limits);
+	m->backend_addrs = calloc(1u << m->addr_bits, sizeof(*m->backend_addrs));
+	m->vip_addrs = calloc(1u << m->addr_bits, sizeof(*m->vip_addrs));
+	m->pair_addrs = calloc(1u << m->addr_bits, sizeof(*m->pair_addrs));
 	if (!m->vip_ids_used || !m->backend_ids_used || !m->backend_addrs || !m->vip_addrs ||
 	    !m->pair_addrs) {
 		cp_model_free(m);

@@ -187,6 +187,7 @@ struct cp_model {
 	__u32 *backend_addrs;
 	__u32 *vip_addrs;
 	__u32 *pair_addrs;		/* by (VIP id, backend address) */
+	unsigned int addr_bits;		/* each index has 1 << addr_bits slots */
 	size_t n_backends_all;		/* backends of every VIP */
 	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
 	cp_yield_fn yield;		/* optional */
@@ -317,8 +318,10 @@ __u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b);
 /* One object (the node's settings, a VIP, a backend) that applying a
  * configuration changes, as config lines. */
 struct cp_plan_change {
-	char *from;		/* its line in the running state; NULL: it is added */
-	char *to;		/* its line afterwards; NULL: it is removed */
+	char *from;		/* its line in the running state; NULL: added (or not formatted) */
+	char *to;		/* its line afterwards; NULL: removed (or not formatted) */
+	__u8 added, removed;
+	__u8 lines;		/* from and to were formatted */
 	int runtime;		/* it undoes a change made since the last apply */
 };
 
@@ -326,6 +329,8 @@ struct cp_plan {
 	struct cp_plan_change *changes;
 	size_t n, cap;
 	size_t n_runtime;	/* changes with runtime set */
+	size_t lines_max;	/* lines for at most this many other changes; 0: all */
+	size_t n_lines;
 	char empties[96];	/* "" or why the target empties the running state */
 };
 
@@ -338,7 +343,7 @@ struct cp_plan {
  * is an object the target changes that nobody changed at runtime.
  * 0 or -ENOMEM. */
 int cp_model_plan(const struct cp_model *running, const struct cp_model *base,
-		  const struct cp_model *target, struct cp_plan *p);
+		  const struct cp_model *target, size_t lines_max, struct cp_plan *p);
 void cp_plan_free(struct cp_plan *p);
 
 #endif /* SLUICE_CP_MODEL_H */

@@ -589,11 +589,11 @@ int cp_model_apply(struct cp_model *m, const struct cp_request *r, struct cp_err
 	return err;
 }
 
-int model_batch_run(struct cp_model *m, model_batch_fill_fn fill, void *arg,
+int model_batch_run(struct cp_model *m, int rings, model_batch_fill_fn fill, void *arg,
 		    struct cp_error *e)
 {
 	struct model_batch b;
-	int err = model_batch_begin(m, &b, 1);
+	int err = model_batch_begin(m, &b, rings);
 
 	if (err)
 		err = cp_error_set(e, -ENOMEM, "model", "out of memory");
@@ -647,7 +647,7 @@ int cp_model_apply_many(struct cp_model *m, const struct cp_request *rs, size_t 
 	int err;
 
 	*bad = n;
-	err = model_batch_run(m, fill_many, &x, e);
+	err = model_batch_run(m, 1, fill_many, &x, e);
 	if (err >= 0)
 		*bad = 0;
 	return err < 0 ? err : 0;

@@ -126,7 +126,7 @@ void model_batch_end(struct model_batch *b);
  * the first -errno (e says why). */
 typedef int (*model_batch_fill_fn)(struct cp_model *m, struct model_batch *b, void *arg,
 				   struct cp_error *e);
-int model_batch_run(struct cp_model *m, model_batch_fill_fn fill, void *arg,
+int model_batch_run(struct cp_model *m, int rings, model_batch_fill_fn fill, void *arg,
 		    struct cp_error *e);
 /* m->yield, if CP_MODEL_YIELD_NS passed since the last call: between
  * VIPs of a batch, where the model can be read. */

@@ -71,9 +71,10 @@ static char *node_line(const struct cp_node *n)
 	return r.fields ? format_line(&r) : strdup("");
 }
 
-/* Takes from and to (either may be NULL, not both); formatted is 0 when
- * a line that should be there could not be made. */
-static int plan_add(struct cp_plan *p, char *from, char *to, int runtime, int formatted)
+/* Takes from and to; formatted is 0 when a line that should be there
+ * could not be made. */
+static int plan_add(struct cp_plan *p, char *from, char *to, int added, int removed, int lines,
+		    int runtime, int formatted)
 {
 	if (formatted && p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 64;
@@ -90,25 +91,39 @@ static int plan_add(struct cp_plan *p, char *from, char *to, int runtime, int fo
 		free(to);
 		return -ENOMEM;
 	}
-	p->changes[p->n++] = (struct cp_plan_change){ from, to, runtime };
+	p->changes[p->n++] = (struct cp_plan_change){ from, to, (__u8)added, (__u8)removed,
+						      (__u8)lines, runtime };
 	p->n_runtime += runtime != 0;
+	p->n_lines += lines && !runtime;
 	return 0;
+}
+
+/* Lines are made for every runtime change and for the first lines_max
+ * others: an apply of 100,000 backends lists a thousand and counts the
+ * rest, and formatting them all was a fifth of its plan. */
+static int want_lines(const struct cp_plan *p, int runtime)
+{
+	return runtime || !p->lines_max || p->n_lines < p->lines_max;
 }
 
 static int plan_vip(struct cp_plan *p, const struct cp_vip *from, const struct cp_vip *to,
 		    int runtime)
 {
-	char *a = vip_line(from), *b = vip_line(to);
+	int lines = want_lines(p, runtime);
+	char *a = lines ? vip_line(from) : NULL, *b = lines ? vip_line(to) : NULL;
 
-	return plan_add(p, a, b, runtime, (!from || a) && (!to || b));
+	return plan_add(p, a, b, !from, !to, lines, runtime,
+			!lines || ((!from || a) && (!to || b)));
 }
 
 static int plan_backend(struct cp_plan *p, const struct cp_vip *fv, const struct cp_backend *from,
 			const struct cp_vip *tv, const struct cp_backend *to, int runtime)
 {
-	char *a = backend_line(fv, from), *b = backend_line(tv, to);
+	int lines = want_lines(p, runtime);
+	char *a = lines ? backend_line(fv, from) : NULL, *b = lines ? backend_line(tv, to) : NULL;
 
-	return plan_add(p, a, b, runtime, (!from || a) && (!to || b));
+	return plan_add(p, a, b, !from, !to, lines, runtime,
+			!lines || ((!from || a) && (!to || b)));
 }
 
 static int plan_node(struct cp_plan *p, const struct cp_model *run, const struct cp_model *base,
@@ -122,7 +137,7 @@ static int plan_node(struct cp_plan *p, const struct cp_model *run, const struct
 		return 0;
 	a = node_line(&run->node);
 	b = node_line(&after);
-	return plan_add(p, a, b, cp_model_node_diff(&run->node, &base->node) != 0, a && b);
+	return plan_add(p, a, b, 0, 0, 1, cp_model_node_diff(&run->node, &base->node) != 0, a && b);
 }
 
 /* Everything of running VIP rv that the target removes or changes. */
@@ -173,11 +188,12 @@ static void plan_empties(struct cp_plan *p, const struct cp_model *run,
 }
 
 int cp_model_plan(const struct cp_model *running, const struct cp_model *base,
-		  const struct cp_model *target, struct cp_plan *p)
+		  const struct cp_model *target, size_t lines_max, struct cp_plan *p)
 {
 	int err;
 
 	memset(p, 0, sizeof(*p));
+	p->lines_max = lines_max;
 	plan_empties(p, running, target);
 	err = plan_node(p, running, base, target);
 	for (size_t i = 0; i < running->n_vips && !err; i++) {

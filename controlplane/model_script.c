@@ -173,12 +173,11 @@ static int line_error(struct cp_error *e, const char *name, unsigned long line,
 	return -EINVAL;
 }
 
-/* Parses and applies one line (already without its newline). Returns
- * 1 for a change applied, 0 for a blank or comment line, or -errno. */
-static int load_line(struct cp_model *t, char *line, size_t len, struct cp_error *why)
+/* Parses one line (already without its newline) into r. Returns 1 for
+ * a request, 0 for a blank or comment line, or -errno (why set). */
+static int parse_line(char *line, size_t len, struct cp_request *r, struct cp_error *why)
 {
 	char *words[CP_MODEL_MAX_WORDS];
-	struct cp_request r;
 	int n, err;
 
 	if (len > CP_MODEL_MAX_LINE)
@@ -193,19 +192,14 @@ static int load_line(struct cp_model *t, char *line, size_t len, struct cp_error
 		return cp_error_set(why, -EINVAL, "", "unterminated quote");
 	if (n == 0)
 		return 0;
-	err = cp_cmd_parse(n, words, &r, why);
+	err = cp_cmd_parse(n, words, r, why);
 	if (err)
 		return err;
-	if (!is_config_op(r.op))
+	if (!is_config_op(r->op))
 		return cp_error_set(why, -EINVAL, words[0], "not a configuration command");
-	/* A target without a driver does not need rings (see the top). */
-	err = model_apply_one(t, &r, why, t->driver != NULL);
-	return err ? err : 1;
+	return 1;
 }
 
-/* After a line refused for a limit (VIPs, backends): the whole script's
- * demand, so the operator learns how much it asks and what fits, not
- * only that line N is one too many. Reads the rest of in; counts adds. */
 static void limit_totals(const struct cp_model *t, FILE *in, struct cp_error *why)
 {
 	size_t vips = t->n_vips, bes = model_count_backends(t), cap = 0;
@@ -236,40 +230,63 @@ static void limit_totals(const struct cp_model *t, FILE *in, struct cp_error *wh
 			 bes + 1, t->limits.max_backends, t->limits.max_backends);
 }
 
-int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp_error *e)
+struct load {
+	FILE *in;
+	const char *name;
+	struct cp_error *e;
+};
+
+/* Every line of the script into one batch: a batch per line set up and
+ * tore down tables of --max-vips entries 100,000 times for a big file.
+ * node set is no batch change (model_node_apply); on a target without a
+ * driver it only sets the node's fields. */
+static int load_fill(struct cp_model *t, struct model_batch *b, void *arg, struct cp_error *unused)
 {
+	struct load *l = arg;
 	struct cp_error why;
 	unsigned long lineno = 0;
+	struct cp_request r;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	int err = 0;
 
-	while (!err && (len = getline(&line, &cap, in)) >= 0) {
+	(void)unused;
+	while (!err && (len = getline(&line, &cap, l->in)) >= 0) {
 		lineno++;
 		if (len && line[len - 1] == '\n')
 			line[--len] = '\0';
 		if (len && line[len - 1] == '\r')
 			line[--len] = '\0';
 		why.field[0] = why.msg[0] = '\0';
-		err = load_line(target, line, (size_t)len, &why);
-		if (err < 0) {
-			target->stats.changes_rejected++;
-			if (err == -ENOSPC)
-				limit_totals(target, in, &why);
-			err = line_error(e, name, lineno, &why);
-		} else {
-			target->stats.changes_applied += (__u64)err;
-			err = 0;
+		err = parse_line(line, (size_t)len, &r, &why);
+		if (err == 1 && r.op == CP_OP_NODE_SET) {
+			err = cp_model_check(t, &r, &why);
+			if (!err)
+				err = model_node_apply(t, &r, &why);
+		} else if (err == 1) {
+			err = model_batch_change(t, b, &r, &why);
 		}
+		if (err == -ENOSPC)
+			limit_totals(t, l->in, &why);
+		if (err < 0)
+			err = line_error(l->e, l->name, lineno, &why);
 	}
 	free(line);
-	if (!err && ferror(in)) {
+	if (!err && ferror(l->in)) {
 		why.field[0] = '\0';
 		snprintf(why.msg, sizeof(why.msg), "read error");
-		err = line_error(e, name, lineno + 1, &why);
+		err = line_error(l->e, l->name, lineno + 1, &why);
 	}
 	return err;
+}
+
+int cp_model_load(struct cp_model *target, FILE *in, const char *name, struct cp_error *e)
+{
+	struct load l = { in, name, e };
+	int err = model_batch_run(target, target->driver != NULL, load_fill, &l, e);
+
+	return err < 0 ? err : 0;
 }
 
 void cp_model_node_merge(const struct cp_node *cur, const struct cp_node *target,
@@ -441,7 +458,7 @@ static int diff_batch(struct cp_model *m, const struct cp_model *t, diff_fn fn,
 {
 	struct diff_step s = { t, fn };
 
-	return model_batch_run(m, diff_fill, &s, e);
+	return model_batch_run(m, 1, diff_fill, &s, e);
 }
 
 int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struct cp_error *e)
