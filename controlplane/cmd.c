@@ -544,6 +544,26 @@ int cp_cmd_parse(int argc, char **argv, struct cp_request *r, struct cp_error *e
 	return 0;
 }
 
+int cp_cmd_parse_line(char *line, size_t len, struct cp_request *r, struct cp_error *why)
+{
+	char *words[CP_CMD_MAX_WORDS];
+	int n, err;
+
+	if (len > CP_CMD_MAX_LINE)
+		return cp_error_set(why, -EINVAL, "", "line longer than %d bytes", CP_CMD_MAX_LINE);
+	if (strlen(line) != len)
+		return cp_error_set(why, -EINVAL, "", "NUL byte in the line");
+	n = cp_cmd_split(line, words, CP_CMD_MAX_WORDS);
+	if (n == -E2BIG)
+		return cp_error_set(why, -EINVAL, "", "more than %d words", CP_CMD_MAX_WORDS);
+	if (n < 0)
+		return cp_error_set(why, -EINVAL, "", "unterminated quote");
+	if (n == 0)
+		return 0;
+	err = cp_cmd_parse(n, words, r, why);
+	return err ? err : 1;
+}
+
 /* --- Splitting --------------------------------------------------------- */
 
 static int is_space(char ch)

@@ -41,6 +41,18 @@ int cp_cmd_help_topic(int argc, char **argv, const char **group, struct cp_error
  * max. The words point into line. */
 int cp_cmd_split(char *line, char **words, int max);
 
+/* Longest config line accepted (and so the longest line `save` may
+ * write), and words per line: a node set with every interface is ~25. */
+#define CP_CMD_MAX_LINE 4096
+#define CP_CMD_MAX_WORDS 64
+
+/* One line of a config script or of a `sluicectl batch` (len bytes,
+ * without its newline; split in place) into r: 1, 0 for a blank or
+ * comment line, or -EINVAL with why set (a line too long, a NUL byte,
+ * too many words, an unterminated quote, or cp_cmd_parse's reason).
+ * Every op is taken: which ones a script may hold is the caller's. */
+int cp_cmd_parse_line(char *line, size_t len, struct cp_request *r, struct cp_error *why);
+
 /* Formats a change request (VIP_ADD, BACKEND_ADD, NODE_SET, ...) as one
  * command line that cp_cmd_parse reads back into an equal request;
  * options equal to their defaults are left out. Returns the length, or

@@ -18,11 +18,6 @@
 
 #include "model_int.h"
 
-/* Longest config line cp_model_load accepts, and so the longest line
- * cp_model_save may write. */
-#define CP_MODEL_MAX_LINE 4096
-/* Words per config line: a node set with every interface is ~25. */
-#define CP_MODEL_MAX_WORDS 64
 
 static int vip_cmp(const void *a, const void *b)
 {
@@ -90,7 +85,7 @@ void cp_model_node_request(const struct cp_node *n, struct cp_request *r)
 
 static int write_request(const struct cp_request *r, FILE *out)
 {
-	char line[CP_MODEL_MAX_LINE + 1];
+	char line[CP_CMD_MAX_LINE + 1];
 	int n = cp_cmd_format(r, line, sizeof(line));
 
 	if (n < 0) {
@@ -151,13 +146,6 @@ int cp_model_save(const struct cp_model *m, FILE *out)
 	return err;
 }
 
-static int is_config_op(enum cp_op op)
-{
-	return op == CP_OP_VIP_ADD || op == CP_OP_VIP_SET || op == CP_OP_VIP_DEL ||
-	       op == CP_OP_BACKEND_ADD || op == CP_OP_BACKEND_SET || op == CP_OP_BACKEND_DEL ||
-	       op == CP_OP_NODE_SET;
-}
-
 /* e->field = "NAME:LINE", the name whole (the field has room for a path). */
 static int line_error(struct cp_error *e, const char *name, unsigned long line,
 		      const struct cp_error *why)
@@ -173,38 +161,11 @@ static int line_error(struct cp_error *e, const char *name, unsigned long line,
 	return -EINVAL;
 }
 
-/* Parses one line (already without its newline) into r. Returns 1 for
- * a request, 0 for a blank or comment line, or -errno (why set). */
-static int parse_line(char *line, size_t len, struct cp_request *r, struct cp_error *why)
-{
-	char *words[CP_MODEL_MAX_WORDS];
-	int n, err;
-
-	if (len > CP_MODEL_MAX_LINE)
-		return cp_error_set(why, -EINVAL, "", "line longer than %d bytes",
-				    CP_MODEL_MAX_LINE);
-	if (strlen(line) != len)
-		return cp_error_set(why, -EINVAL, "", "NUL byte in the line");
-	n = cp_cmd_split(line, words, CP_MODEL_MAX_WORDS);
-	if (n == -E2BIG)
-		return cp_error_set(why, -EINVAL, "", "more than %d words", CP_MODEL_MAX_WORDS);
-	if (n < 0)
-		return cp_error_set(why, -EINVAL, "", "unterminated quote");
-	if (n == 0)
-		return 0;
-	err = cp_cmd_parse(n, words, r, why);
-	if (err)
-		return err;
-	if (!is_config_op(r->op))
-		return cp_error_set(why, -EINVAL, words[0], "not a configuration command");
-	return 1;
-}
-
 static void limit_totals(const struct cp_model *t, FILE *in, struct cp_error *why)
 {
 	size_t vips = t->n_vips, bes = model_count_backends(t), cap = 0;
 	int over_vips = vips >= t->limits.max_vips;
-	char *line = NULL, *words[CP_MODEL_MAX_WORDS];
+	char *line = NULL, *words[CP_CMD_MAX_WORDS];
 	struct cp_request r;
 	struct cp_error skip;
 	ssize_t len;
@@ -212,7 +173,7 @@ static void limit_totals(const struct cp_model *t, FILE *in, struct cp_error *wh
 	if (!over_vips && bes < t->limits.max_backends)
 		return;
 	while ((len = getline(&line, &cap, in)) >= 0) {
-		int n = len <= CP_MODEL_MAX_LINE ? cp_cmd_split(line, words, CP_MODEL_MAX_WORDS) : 0;
+		int n = len <= CP_CMD_MAX_LINE ? cp_cmd_split(line, words, CP_CMD_MAX_WORDS) : 0;
 
 		if (n <= 0 || cp_cmd_parse(n, words, &r, &skip))
 			continue;
@@ -259,7 +220,11 @@ static int load_fill(struct cp_model *t, struct model_batch *b, void *arg, struc
 		if (len && line[len - 1] == '\r')
 			line[--len] = '\0';
 		why.field[0] = why.msg[0] = '\0';
-		err = parse_line(line, (size_t)len, &r, &why);
+		err = cp_cmd_parse_line(line, (size_t)len, &r, &why);
+		/* The op table's change column: what a script may say. */
+		if (err == 1 && !cp_op_def(r.op)->change)
+			err = cp_error_set(&why, -EINVAL, cp_op_def(r.op)->group,
+					   "not a configuration command");
 		if (err == 1 && r.op == CP_OP_NODE_SET) {
 			err = cp_model_check(t, &r, &why);
 			if (!err)

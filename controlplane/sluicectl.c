@@ -367,28 +367,34 @@ static json_t *batch_request(json_t *req, int argc, char **argv)
 	const char *name = argc > 1 && strcmp(argv[1], "-") ? argv[1] : NULL;
 	FILE *in = name ? fopen(name, "re") : stdin;
 	json_t *items = json_array();
-	char *line = NULL, *words[64];
+	static struct cp_error e;	/* large: not on the stack once per line */
 	unsigned long lineno = 0;
+	char *line = NULL;
 	size_t cap = 0;
+	ssize_t len;
 	int bad = !in || !items;
 
 	if (!in)
 		fprintf(stderr, "sluicectl: %s: %s\n", name, strerror(errno));
-	while (!bad && getline(&line, &cap, in) >= 0) {
-		struct cp_error e = { "", "" };
+	while (!bad && (len = getline(&line, &cap, in)) >= 0) {
 		struct cp_request r;
 		int n;
 
 		lineno++;
-		line[strcspn(line, "\r\n")] = '\0';
-		n = cp_cmd_split(line, words, 64);
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		e.field[0] = e.msg[0] = '\0';
+		/* The same rules as a line of a config file. */
+		n = cp_cmd_parse_line(line, (size_t)len, &r, &e);
 		if (n == 0)
 			continue;
-		if (n < 0 || cp_cmd_parse(n, words, &r, &e) || !cp_op_def(r.op)->change) {
-			fprintf(stderr, "sluicectl: %s:%lu: %s: %s\n", name ? name : "stdin", lineno,
-				n < 0 ? "line" : e.field,
-				n < 0 ? "unterminated quote or too many words" :
-				e.msg[0] ? e.msg : "not a change command");
+		if (n > 0 && !cp_op_def(r.op)->change)
+			n = cp_error_set(&e, -EINVAL, cp_op_def(r.op)->group, "not a change command");
+		if (n < 0) {
+			fprintf(stderr, "sluicectl: %s:%lu: %s%s%s\n", name ? name : "stdin", lineno,
+				e.field, e.field[0] ? ": " : "", e.msg);
 			bad = 1;
 			break;
 		}
