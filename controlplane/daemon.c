@@ -130,21 +130,28 @@ static int set_path(char *dst, const char *src)
 	return 0;
 }
 
-/* --api-idle-timeout, --api-stall-timeout: a duration as sluicectl
- * reads one, up to a day. */
-static int set_api_ms(unsigned int *dst, const char *val, const char *name, const char *prog)
+/* A duration option as sluicectl reads one (2s, 500ms), in [min, max] ms. */
+static int duration_ms(const char *val, const char *name, long long min, long long max,
+		       const char *prog, long long *ms)
 {
 	struct cp_error e;
-	long long ms;
 
-	if (cp_cmd_parse_duration(val, name, &ms, &e)) {
+	if (cp_cmd_parse_duration(val, name, ms, &e)) {
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
 		return -EINVAL;
 	}
-	if (ms > 86400000LL)
-		return -EINVAL;
-	*dst = (unsigned int)ms;
-	return 0;
+	return *ms >= min && *ms <= max ? 0 : -EINVAL;
+}
+
+/* --api-idle-timeout, --api-stall-timeout: up to a day, 0 for never. */
+static int set_api_ms(unsigned int *dst, const char *val, const char *name, const char *prog)
+{
+	long long ms;
+	int err = duration_ms(val, name, 0, 86400000LL, prog, &ms);
+
+	if (!err)
+		*dst = (unsigned int)ms;
+	return err;
 }
 
 /* --api-read-group: a group name or number. */
@@ -175,17 +182,6 @@ static int set_max_clients(unsigned int *dst, const char *val)
 	return 0;
 }
 
-/* At least a second: healthd heartbeats every --refresh (2 s). */
-static int healthd_timeout(const char *s, struct options *o)
-{
-	struct cp_error e = { "", "" };
-
-	if (cp_cmd_parse_duration(s, "healthd-timeout", &o->healthd_timeout_ms, &e)) {
-		fprintf(stderr, "%s\n", e.msg);
-		return -EINVAL;
-	}
-	return o->healthd_timeout_ms >= 1000 && o->healthd_timeout_ms <= 86400000 ? 0 : -EINVAL;
-}
 
 #define CP_DAEMON_MAX_OPTIONS 48
 
@@ -258,7 +254,11 @@ static int parse_options(int argc, char **argv, struct sluiced *d, struct option
 			d->health_none = !strcmp(optarg, "none");
 			err = set_path(d->health_path, d->health_none ? "" : optarg);
 			break;
-		case 'D': err = healthd_timeout(optarg, o); break;
+		/* At least a second: healthd heartbeats every --refresh (2 s). */
+		case 'D':
+			err = duration_ms(optarg, "healthd-timeout", 1000, 86400000LL, fp->prog,
+					  &o->healthd_timeout_ms);
+			break;
 		case 'V': err = lb_numparse_u32(optarg, &o->params.max_vips); break;
 		case 'B': err = lb_numparse_u32(optarg, &o->params.max_backends); break;
 		case 'R': err = lb_numparse_u32(optarg, &o->params.max_ring); break;
