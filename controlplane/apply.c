@@ -63,14 +63,14 @@ static size_t count(const struct cp_plan *p, int added, int removed)
 
 static json_t *plan_reply(json_t *reply, const struct cp_plan *p, const char *path, int applied)
 {
-	json_object_set_new(reply, "changes", plan_json(p));
+	json_t *listed = plan_json(p);
+
 	json_object_update_new(reply, json_pack("{s:s, s:b, s:i, s:i, s:i}", "path", path,
 						"applied", applied, "runtime_changes",
 						(json_int_t)p->n_runtime, "total_changes",
 						(json_int_t)p->n, "changes_not_listed",
-						(json_int_t)(p->n > SLUICED_APPLY_LIST
-								     ? p->n - SLUICED_APPLY_LIST
-								     : 0)));
+						(json_int_t)(p->n - json_array_size(listed))));
+	json_object_set_new(reply, "changes", listed);
 	return reply;
 }
 
@@ -244,7 +244,7 @@ void sluiced_tell_drift(struct sluiced *d)
 	if (!d->config_path[0] ||
 	    cp_state_load(d->config_path, &d->model.limits, &target, NULL, &e))
 		return;
-	if (!cp_model_plan(&d->model, &d->applied, &target, SLUICED_APPLY_LIST, &plan)) {
+	if (!cp_model_plan(&d->model, &d->applied, &target, 0, &plan)) {
 		if (plan.n)
 			pr_info("the running state differs from %s in %zu object(s), %zu changed at "
 				"runtime: `sluicectl diff %s` shows them\n",
@@ -258,7 +258,6 @@ int sluiced_check_config(const char *path, const struct lb_params *limits, FILE 
 {
 	struct cp_error e = { "", "" };
 	struct cp_model m;
-	size_t backends = 0;
 	/* nl.c answers without a netlink handle of its own. */
 	int err = cp_state_load_checked(path, limits, cp_nl_is_local, NULL, &m, NULL, &e);
 
@@ -268,9 +267,7 @@ int sluiced_check_config(const char *path, const struct lb_params *limits, FILE 
 		fprintf(out, "%s: %s\n", e.field, e.msg);
 		return err;
 	}
-	for (size_t i = 0; i < m.n_vips; i++)
-		backends += m.vips[i].n_backends;
-	fprintf(out, "%s: ok: %zu VIPs, %zu backends\n", path, m.n_vips, backends);
+	fprintf(out, "%s: ok: %zu VIPs, %zu backends\n", path, m.n_vips, m.n_backends_all);
 	cp_model_free(&m);
 	return 0;
 }

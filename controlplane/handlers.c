@@ -13,13 +13,13 @@
 #include <string.h>
 
 #include "daemon_int.h"
-
-/* Changes one batch request may carry: it must fit the API's 1 MiB. */
-#define SLUICED_BATCH_MAX 20000
 #include "log.h"
 #include "maglev.h"
 #include "request_json.h"
 #include "state.h"
+
+/* Changes one batch request may carry: it must fit the API's 1 MiB. */
+#define SLUICED_BATCH_MAX 20000
 
 /* A VIP's settings are rendered from the request that would create it,
  * so a listing names and spells them as `vip add` and the API take them. */
@@ -600,21 +600,13 @@ json_t *sluiced_handle(void *arg, json_t *req, const struct ucred *peer)
 		json_decref(items);
 		return cp_reply_error(&e);
 	}
-	if (r.op == CP_OP_BATCH) {
-		reply = do_batch(d, items, &e);
-		json_decref(items);
-		if (!reply) {
-			pr_info("batch rejected: %s: %s\n", e.field, e.msg);
-			return cp_reply_error(&e);
-		}
-		return reply;
-	}
-	if (items) {
+	if (items && r.op != CP_OP_BATCH) {
 		json_decref(items);
 		cp_error_set(&e, -EINVAL, "requests", "only a batch carries requests");
 		return cp_reply_error(&e);
 	}
-	reply = dispatch(d, &r, &e);
+	reply = r.op == CP_OP_BATCH ? do_batch(d, items, &e) : dispatch(d, &r, &e);
+	json_decref(items);
 	if (!reply) {
 		pr_info("%s rejected: %s: %s\n", cp_op_name(r.op), e.field, e.msg);
 		return cp_reply_error(&e);

@@ -329,7 +329,7 @@ struct cp_plan {
 	struct cp_plan_change *changes;
 	size_t n, cap;
 	size_t n_runtime;	/* changes with runtime set */
-	size_t lines_max;	/* lines for at most this many other changes; 0: all */
+	size_t lines_max;	/* lines for at most this many other changes */
 	size_t n_lines;
 	char empties[96];	/* "" or why the target empties the running state */
 };
@@ -341,6 +341,8 @@ struct cp_plan {
  * Three-way, as `kubectl apply` keeps its last-applied configuration:
  * runtime changes the target leaves alone are not reported, and neither
  * is an object the target changes that nobody changed at runtime.
+ * Config lines are made for every runtime change and the first lines_max
+ * others (SIZE_MAX: all); lines_max 0 makes none, for counts alone.
  * 0 or -ENOMEM. */
 int cp_model_plan(const struct cp_model *running, const struct cp_model *base,
 		  const struct cp_model *target, size_t lines_max, struct cp_plan *p);

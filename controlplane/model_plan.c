@@ -103,7 +103,7 @@ static int plan_add(struct cp_plan *p, char *from, char *to, int added, int remo
  * rest, and formatting them all was a fifth of its plan. */
 static int want_lines(const struct cp_plan *p, int runtime)
 {
-	return runtime || !p->lines_max || p->n_lines < p->lines_max;
+	return p->lines_max && (runtime || p->n_lines < p->lines_max);
 }
 
 static int plan_vip(struct cp_plan *p, const struct cp_vip *from, const struct cp_vip *to,
@@ -129,15 +129,17 @@ static int plan_backend(struct cp_plan *p, const struct cp_vip *fv, const struct
 static int plan_node(struct cp_plan *p, const struct cp_model *run, const struct cp_model *base,
 		     const struct cp_model *target)
 {
+	int runtime = cp_model_node_diff(&run->node, &base->node) != 0, lines;
 	struct cp_node after;
 	char *a, *b;
 
 	cp_model_node_merge(&run->node, &target->node, &after);
 	if (!cp_model_node_diff(&run->node, &after))
 		return 0;
-	a = node_line(&run->node);
-	b = node_line(&after);
-	return plan_add(p, a, b, 0, 0, 1, cp_model_node_diff(&run->node, &base->node) != 0, a && b);
+	lines = want_lines(p, runtime);
+	a = lines ? node_line(&run->node) : NULL;
+	b = lines ? node_line(&after) : NULL;
+	return plan_add(p, a, b, 0, 0, lines, runtime, !lines || (a && b));
 }
 
 /* Everything of running VIP rv that the target removes or changes. */

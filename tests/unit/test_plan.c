@@ -54,7 +54,7 @@ static void plan(struct three *t, const char *run, const char *base, const char 
 	load(&t->run, run);
 	load(&t->base, base);
 	load(&t->target, target);
-	assert_int_equal(cp_model_plan(&t->run, &t->base, &t->target, 0, &t->p), 0);
+	assert_int_equal(cp_model_plan(&t->run, &t->base, &t->target, SIZE_MAX, &t->p), 0);
 }
 
 static void three_free(struct three *t)
@@ -233,7 +233,7 @@ static void test_plan_matches_apply(void **state)
 	plan(&t, BASE, BASE, target);
 	assert_int_equal(t.p.n, 7);
 	assert_true(cp_model_apply_diff(&t.run, &t.target, &e) > 0);
-	assert_int_equal(cp_model_plan(&t.run, &t.base, &t.target, 0, &again), 0);
+	assert_int_equal(cp_model_plan(&t.run, &t.base, &t.target, SIZE_MAX, &again), 0);
 	assert_int_equal(again.n, 0);
 	cp_plan_free(&again);
 	three_free(&t);
