@@ -207,18 +207,18 @@ out:
 	return reply;
 }
 
-/* The base at start: the one kept beside the state file, else (a state
- * file from before bases were kept, or none) the config file, which is
- * what the last reload applied. Never fatal: without a base every
- * running object counts as changed at runtime, which errs on the side
- * of asking. */
-void sluiced_load_base(struct sluiced *d, int config_loaded)
+/* The base after a start from the state file: the one kept beside it,
+ * else (a state file from before bases were kept) the config file,
+ * which is what the last reload applied. Never fatal: without a base
+ * every running object counts as changed at runtime, which errs on the
+ * side of asking. */
+void sluiced_load_base(struct sluiced *d)
 {
 	const char *paths[] = { d->applied_path, d->config_path };
 	struct cp_state_info info;
 	struct cp_error e = { "", "" };
 
-	for (size_t i = config_loaded ? 1 : 0; i < 2; i++) {
+	for (size_t i = 0; i < 2; i++) {
 		int err;
 
 		if (!paths[i][0])

@@ -294,13 +294,18 @@ static void syslog_sink(int level, const char *fmt, va_list ap, void *arg)
 }
 
 /* Applies a loaded model to the (empty) live model as a diff: that
- * pushes it all. */
-static int apply_loaded(struct sluiced *d, struct cp_model *loaded, const char *what)
+ * pushes it all. as_base: a config file, which then is also the base
+ * of runtime changes (apply.c), without being read a second time. */
+static int apply_loaded(struct sluiced *d, struct cp_model *loaded, const char *what,
+			int as_base)
 {
 	struct cp_error e = { "", "" };
 	int err = cp_model_apply_diff(&d->model, loaded, &e);
 
-	cp_model_free(loaded);
+	if (err >= 0 && as_base)
+		d->applied = *loaded;
+	else
+		cp_model_free(loaded);
 	if (err < 0) {
 		pr_warn("applying %s: %s: %s\n", what, e.field, e.msg);
 		return err;
@@ -325,7 +330,7 @@ static int load_files(struct sluiced *d, const struct options *o)
 	if (got < 0)
 		return got;
 	if (got > 0) {
-		err = apply_loaded(d, &loaded, d->persist.loaded_from);
+		err = apply_loaded(d, &loaded, d->persist.loaded_from, 0);
 		/* Taken from elsewhere than the state file: make it the state
 		 * file (a failure is logged and retried there). */
 		if (!err && got == 2)
@@ -339,12 +344,11 @@ static int load_files(struct sluiced *d, const struct options *o)
 			pr_warn("%s: %s (nothing of it applied)\n", e.field, e.msg);
 			return err;
 		}
-		if (!err) {
-			return apply_loaded(d, &loaded, d->config_path);
-		}
+		if (!err)
+			return apply_loaded(d, &loaded, d->config_path, 1);
 	}
 	pr_info("no state or config file: starting empty\n");
-	return 0;
+	return cp_model_init(&d->applied, &d->model.limits, NULL);
 }
 
 /* The files, with every backend getting its last known health as it is
@@ -786,11 +790,13 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	}
 	if (!err) {
 		pr_info("serving %s\n", d->socket_path);
-		/* Parsing the base and the config file (100,000 lines each
-		 * for a big site) yields: reads are served meanwhile. */
-		sluiced_load_base(d, !d->started_from_state);
-		if (d->started_from_state)
+		/* After a start from the state file: parsing the base and the
+		 * config file (100,000 lines each for a big site) yields, so
+		 * reads are served meanwhile. Otherwise load_files set it. */
+		if (d->started_from_state) {
+			sluiced_load_base(d);
 			sluiced_tell_drift(d);
+		}
 		run(d, &l, &o, fp);
 	}
 	cp_model_yield_default(NULL, NULL);

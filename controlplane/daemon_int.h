@@ -71,10 +71,10 @@ struct sluiced {
 #define SLUICED_APPLY_DRY_RUN 1u
 #define SLUICED_APPLY_FORCE 2u
 json_t *sluiced_apply(struct sluiced *d, const char *path, unsigned int flags, const char *why);
-/* At start, after the running state is loaded: the base (from
- * applied_path, else the config file), then a log line if the running
- * state differs from the config file. */
-void sluiced_load_base(struct sluiced *d, int config_loaded);
+/* After a start from the state file: the base (from applied_path, else
+ * the config file), then a log line if the running state differs from
+ * the config file. (A start from the config file takes it as the base.) */
+void sluiced_load_base(struct sluiced *d);
 void sluiced_tell_drift(struct sluiced *d);
 /* sluiced --check-config: loads and validates path, says so on out. */
 int sluiced_check_config(const char *path, const struct lb_params *limits, FILE *out);
