@@ -130,13 +130,6 @@ void model_ids_rebuild(struct cp_model *m)
 	memset(m->backend_ids_used, 0, (m->limits.max_backends + 7) / 8);
 	m->vip_id_hint = 0;
 	m->backend_id_hint = 0;
-	for (size_t i = 0; i < m->n_vips; i++) {
-		const struct cp_vip *v = &m->vips[i];
-
-		bit_set(m->vip_ids_used, v->id);
-		for (size_t j = 0; j < v->n_backends; j++)
-			bit_set(m->backend_ids_used, v->backends[j].id);
-	}
 	m->n_backends_all = 0;
 	if (m->backend_addrs)
 		memset(m->backend_addrs, 0, sizeof(*m->backend_addrs) << m->addr_bits);
@@ -145,9 +138,14 @@ void model_ids_rebuild(struct cp_model *m)
 	if (m->vip_addrs)
 		memset(m->vip_addrs, 0, sizeof(*m->vip_addrs) << m->addr_bits);
 	for (size_t i = 0; i < m->n_vips; i++) {
-		model_vip_addr_count(m, &m->vips[i], 1);
-		for (size_t j = 0; j < m->vips[i].n_backends; j++)
-			model_addr_count(m, &m->vips[i], &m->vips[i].backends[j], 1);
+		const struct cp_vip *v = &m->vips[i];
+
+		bit_set(m->vip_ids_used, v->id);
+		model_vip_addr_count(m, v, 1);
+		for (size_t j = 0; j < v->n_backends; j++) {
+			bit_set(m->backend_ids_used, v->backends[j].id);
+			model_addr_count(m, v, &v->backends[j], 1);
+		}
 	}
 }
 
