@@ -186,7 +186,7 @@ STALL_PID=
 VIPS=$(ctl --json status | json_get vips)
 echo
 echo "== (a) reload by $how: $NV VIPs x $NB backends"
-grep "apply of \|reload of " "$LOG" | tail -1 | sed 's/^/log: /'
+{ grep "apply of \|reload of \|reload: " "$LOG" || true; } | tail -1 | sed "s/^/log: /"
 echo "reload live_ms=$((T1 - T0)) vips=$VIPS"
 sed 's/^/api during reload: /' "$TMP/stall"
 
