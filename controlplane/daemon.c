@@ -392,13 +392,22 @@ static int health_path_default(struct sluiced *d)
 	return n < (int)sizeof(d->health_path) ? 0 : -ENAMETOOLONG;
 }
 
+static int health_save(void *arg)
+{
+	struct sluiced *d = arg;
+
+	return cp_health_save(d->health_path, &d->model);
+}
+
 /* Written when some backend's health changed since the last write, at
- * most once a tick: healthd's flaps cost one write a second at most. */
+ * most once a tick: healthd's flaps cost one write a second at most.
+ * 100,000 backends take tens of milliseconds to write: on a helper
+ * thread, while readers are served. */
 static void health_flush(struct sluiced *d)
 {
 	if (!d->health_path[0] || d->model.health_changes == d->health_saved)
 		return;
-	cp_health_save(d->health_path, &d->model);
+	cp_model_beside(&d->model, health_save, d);
 	d->health_saved = d->model.health_changes;	/* a failure is logged; next change retries */
 }
 

@@ -289,6 +289,40 @@ void model_yield_on(const struct cp_model *m, int fd)
 	yield_last_ns = now_ns();
 }
 
+int model_crew_join(const struct cp_model *m, struct cp_crew *c, int take)
+{
+	while (take && cp_crew_take(c))
+		model_yield(m);
+	if (m->yield && !yielding && cp_crew_fd(c) >= 0)
+		while (!cp_crew_finished(c))
+			model_yield_on(m, cp_crew_fd(c));
+	return cp_crew_wait(c);
+}
+
+struct beside_job {
+	int (*fn)(void *arg);
+	void *arg;
+};
+
+static int beside_one(void *arg, size_t i)
+{
+	struct beside_job *j = arg;
+
+	(void)i;
+	return j->fn(j->arg);
+}
+
+int cp_model_beside(const struct cp_model *m, int (*fn)(void *arg), void *arg)
+{
+	struct beside_job j = { fn, arg };
+	struct cp_crew c;
+
+	if (!m->yield || yielding)
+		return fn(arg);
+	cp_crew_start(&c, 1, beside_one, &j, 1);
+	return model_crew_join(m, &c, 0);
+}
+
 void model_yield(const struct cp_model *m)
 {
 	__u64 now;
@@ -444,7 +478,7 @@ static __u64 elapsed_ns(const struct timespec *a, const struct timespec *b)
 }
 
 /* Builds v's ring into a new buffer (*ring, the caller's to free). */
-int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, __u64 *digest)
+int model_ring_build(const struct cp_vip *v, __u32 **ring, __u64 *digest, __u64 *ns)
 {
 	struct lb_maglev_backend *l;
 	struct timespec t0, t1;
@@ -462,8 +496,7 @@ int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, _
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = lb_maglev_build(l, n, r, v->spec.ring_size);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	m->stats.ring_rebuilds++;
-	m->stats.last_rebuild_ns = elapsed_ns(&t0, &t1);
+	*ns = elapsed_ns(&t0, &t1);
 	if (!err) {
 		*digest = lb_maglev_digest(r, v->spec.ring_size, l, n);
 		if (lb_maglev_ring_too_small(v->spec.ring_size, n))
@@ -477,4 +510,10 @@ int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, _
 	}
 	*ring = r;
 	return 0;
+}
+
+void model_ring_count(struct cp_model *m, __u64 ns)
+{
+	m->stats.ring_rebuilds++;
+	m->stats.last_rebuild_ns = ns;
 }

@@ -137,9 +137,9 @@ typedef int (*cp_is_local_fn)(void *arg, __u8 family, const struct lb_addr *a);
 /* Lets the owner of the model serve others during a long batch (the
  * daemon answers read-only requests from it): called at most every
  * CP_MODEL_YIELD_NS between VIPs while a batch builds and pushes (fd -1:
- * serve what is ready, do not block), and while its grace period runs on
- * a helper thread (fd: readable when it is over; wait on it and on your
- * own fds). The model may then be read, never changed: it holds the new
+ * serve what is ready, do not block), and while helper threads work (the
+ * rings, the grace period, the state file's write; fd: readable when they
+ * are done; wait on it and on your own fds). The model may then be read, never changed: it holds the new
  * state, and a VIP being rebuilt has no ring yet (ring NULL, digest 0). */
 typedef void (*cp_yield_fn)(void *arg, int fd);
 #define CP_MODEL_YIELD_NS 1000000ull
@@ -193,6 +193,12 @@ struct cp_model {
 	cp_yield_fn yield;		/* optional */
 	void *yield_arg;
 };
+
+/* fn(arg) on a helper thread while m's owner serves readers through its
+ * yield hook (inline without a hook or a thread): for slow work that
+ * neither changes the model nor touches what readers read, such as an
+ * fsync. fn's result. */
+int cp_model_beside(const struct cp_model *m, int (*fn)(void *arg), void *arg);
 
 /* limits: the fast path's sizes (driver->ops->params()), or NULL for the
  * defaults of fwd.h. driver may be NULL. Returns 0 or -ENOMEM. */

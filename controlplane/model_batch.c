@@ -9,8 +9,11 @@
  *      touches a VIP, a deep copy of it (its "snapshot") is kept, and its
  *      last pushed ring moves into that copy;
  *   2. build: the ring of every touched VIP is rebuilt, unless its inputs
- *      (ring size; id and weight of every usable backend) are unchanged;
- *   3. push, in the order the fast path needs (model_push.c);
+ *      (ring size; id and weight of every usable backend) are unchanged,
+ *      by a crew of helper threads (crew.h), one per spare core;
+ *   3. push, in the order the fast path needs (model_push.c): the backends
+ *      that come into use while the rings are being built, the rest once
+ *      they are;
  *   4. commit (drop the snapshots), or roll back (put them back, and
  *      re-push what was there if the driver failed half way).
  *
@@ -24,7 +27,8 @@
  * the model's owner serve read-only requests between VIPs and during
  * that grace period, which runs on a helper thread (m->yield).
  *
- * Not thread-safe: sluiced's control thread owns the model.
+ * Not thread-safe: sluiced's control thread owns the model. The crew
+ * only reads it, while the control thread only pushes and serves readers.
  */
 #define LB_LOG_PREFIX "model: "
 
@@ -335,31 +339,70 @@ int model_batch_change(struct cp_model *m, struct model_batch *b, const struct c
 	return 0;
 }
 
-static int build_rings(struct cp_model *m, struct model_batch *b, struct cp_error *e)
+/* Step 2 as jobs for a crew: the touched VIPs whose ring inputs changed,
+ * built on helper threads while the control thread pushes step 1. */
+struct ring_jobs {
+	struct model_batch *b;
+	const struct cp_vip **vips;
+	__u64 *ns;		/* each build's duration */
+	size_t n;
+	struct cp_crew crew;
+};
+
+static int ring_job(void *arg, size_t i)
 {
+	struct ring_jobs *j = arg;
+	const struct cp_vip *v = j->vips[i];
+	struct model_touch *t = &j->b->t[v->id];
+	const struct cp_vip *o = t->old;
+	int err = model_ring_build(v, &t->ring, &t->digest, &j->ns[i]);
+
+	if (err)
+		return err;
+	t->push = !(o && o->ring && o->spec.ring_size == v->spec.ring_size &&
+		    !memcmp(o->ring, t->ring, (size_t)v->spec.ring_size * sizeof(*t->ring)));
+	return 0;
+}
+
+/* Marks the VIPs that keep their ring and starts building the others. */
+static int rings_start(struct cp_model *m, struct model_batch *b, struct ring_jobs *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->b = b;
+	j->vips = calloc(b->n + 1, sizeof(*j->vips));
+	j->ns = calloc(b->n + 1, sizeof(*j->ns));
+	if (!j->vips || !j->ns)
+		return -ENOMEM;
 	for (size_t i = 0; i < b->n; i++) {
 		struct model_touch *t = &b->t[b->ids[i]];
-		struct cp_vip *v = model_vip_by_id(m, b->ids[i]);
+		const struct cp_vip *v = model_vip_by_id(m, b->ids[i]);
 		const struct cp_vip *o = t->old;
-		int err;
 
 		if (!v)
 			continue;
-		if (o && o->ring && same_ring_inputs(o, v)) {
+		if (o && o->ring && same_ring_inputs(o, v))
 			t->keep = 1;
-			continue;
-		}
-		if (!b->rings)
-			continue;
-		err = model_ring_build(m, v, &t->ring, &t->digest);
-		if (err)
-			return cp_error_set(e, err, "vip", "cannot build the ring: %s",
-					    strerror(-err));
-		t->push = !(o && o->ring && o->spec.ring_size == v->spec.ring_size &&
-			    !memcmp(o->ring, t->ring, (size_t)v->spec.ring_size * sizeof(*t->ring)));
-		model_yield(m);
+		else if (b->rings)
+			j->vips[j->n++] = v;
 	}
+	cp_crew_start(&j->crew, j->n, ring_job, j, CP_CREW_MAX);
 	return 0;
+}
+
+/* Builds what is left, waits for the helpers and counts the builds. */
+static int rings_join(struct cp_model *m, struct ring_jobs *j)
+{
+	int err = model_crew_join(m, &j->crew, 1);
+
+	for (size_t i = 0; i < j->n; i++)
+		model_ring_count(m, j->ns[i]);
+	return err;
+}
+
+static void rings_free(struct ring_jobs *j)
+{
+	free(j->vips);
+	free(j->ns);
 }
 
 /* Frees the ids the batch removed: every id of the old state is cleared,
@@ -471,64 +514,45 @@ void model_batch_rollback(struct cp_model *m, struct model_batch *b, int pushed)
 	free(retire);
 }
 
-struct grace_job {
-	struct cp_model *m;
-	int efd;
-	int err;
-};
-
-static void *grace_thread(void *arg)
+static int grace_period(void *arg)
 {
-	struct grace_job *j = arg;
+	struct cp_model *m = arg;
 
-	j->err = drv(j->m)->batch_end(j->m->driver->ctx);
-	eventfd_write(j->efd, 1);
-	return NULL;
+	return drv(m)->batch_end(m->driver->ctx);
 }
 
-/* The batch's one grace period. With a yield hook it runs on a helper
- * thread while the owner serves readers; the control thread writes
- * nothing meanwhile, and the join orders the helper's writes before
- * ours. */
+/* The batch's one grace period, on a helper thread while the owner serves
+ * readers; the control thread writes nothing meanwhile, and the join
+ * orders the helper's writes before ours. */
 static int push_end(struct cp_model *m)
 {
-	struct grace_job j = { .m = m, .efd = -1 };
-	pthread_t th;
-	eventfd_t v;
-
-	if (!m->yield)
-		return drv(m)->batch_end(m->driver->ctx);
-	j.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (j.efd < 0 || pthread_create(&th, NULL, grace_thread, &j)) {
-		if (j.efd >= 0)
-			close(j.efd);
-		return drv(m)->batch_end(m->driver->ctx);
-	}
-	do
-		model_yield_on(m, j.efd);
-	while (eventfd_read(j.efd, &v));
-	pthread_join(th, NULL);
-	close(j.efd);
-	return j.err;
+	return cp_model_beside(m, grace_period, m);
 }
 
-/* Pushes b as one driver batch; on failure b is rolled back (a failed
- * push resynced inside the same batch). The grace period only completes a push that is already
- * live; if it fails, the tables wait for one before their next write
+/* Pushes b as one driver batch while its rings are built (j); on
+ * failure b is rolled back (a failed push resynced inside the same
+ * batch). The grace period only completes a push that is already live;
+ * if it fails, the tables wait for one before their next write
  * (lib/tables.h), so the batch still commits. */
-static int push_batch(struct cp_model *m, struct model_batch *b, struct cp_error *e)
+static int push_batch(struct cp_model *m, struct model_batch *b, struct ring_jobs *j,
+		      struct cp_error *e)
 {
-	int batched = drv(m) && drv(m)->batch_begin && drv(m)->batch_end, err, gerr;
+	int batched = drv(m) && drv(m)->batch_begin && drv(m)->batch_end, err = 0, rerr, gerr;
 
-	if (batched) {
+	if (batched)
 		err = drv(m)->batch_begin(m->driver->ctx);
-		if (err) {
-			model_batch_rollback(m, b, 0);
-			return cp_error_set(e, err, "fastpath", "cannot begin a batch: %s",
-					    strerror(-err));
-		}
+	if (err) {
+		rings_join(m, j);
+		model_batch_rollback(m, b, 0);
+		return cp_error_set(e, err, "fastpath", "cannot begin a batch: %s",
+				    strerror(-err));
 	}
-	err = model_push_changes(m, b, e);
+	err = model_push_promotions(m, b, e);
+	rerr = rings_join(m, j);
+	if (!err && rerr)
+		err = cp_error_set(e, rerr, "vip", "cannot build the ring: %s", strerror(-rerr));
+	if (!err)
+		err = model_push_rest(m, b, e);
 	if (err)
 		model_batch_rollback(m, b, 1);
 	gerr = batched ? push_end(m) : 0;
@@ -540,17 +564,19 @@ static int push_batch(struct cp_model *m, struct model_batch *b, struct cp_error
 
 int model_batch_flush(struct cp_model *m, struct model_batch *b, struct cp_error *e)
 {
-	int err = build_rings(m, b, e);
+	struct ring_jobs j;
+	int err = rings_start(m, b, &j);
 
 	if (err) {
+		rings_free(&j);
 		model_batch_rollback(m, b, 0);
-		return err;
+		return cp_error_set(e, err, "model", "no memory for the rings");
 	}
-	err = push_batch(m, b, e);
-	if (err)
-		return err;
-	batch_commit(m, b);
-	return 0;
+	err = push_batch(m, b, &j, e);
+	rings_free(&j);
+	if (!err)
+		batch_commit(m, b);
+	return err;
 }
 
 /* One change. rings: 0 only while loading a driverless target. */

@@ -19,6 +19,7 @@
 #ifndef SLUICE_CP_MODEL_INT_H
 #define SLUICE_CP_MODEL_INT_H
 
+#include "crew.h"
 #include "model.h"
 
 static inline int bit_get(const __u8 *map, __u32 i)
@@ -106,8 +107,11 @@ struct cp_vip *model_vip_by_id(const struct cp_model *m, __u32 id);
 const struct cp_backend *model_backend_by_id(const struct cp_vip *v, __u32 id);
 size_t model_count_backends(const struct cp_model *m);
 void model_vip_release(struct cp_vip *v);
-/* Builds v's ring into a new buffer (*ring, the caller's to free). */
-int model_ring_build(struct cp_model *m, const struct cp_vip *v, __u32 **ring, __u64 *digest);
+/* Builds v's ring into a new buffer (*ring, the caller's to free); *ns:
+ * how long the build took. Reads v only: helper threads call it. */
+int model_ring_build(const struct cp_vip *v, __u32 **ring, __u64 *digest, __u64 *ns);
+/* Counts a build of ns in m's stats. */
+void model_ring_count(struct cp_model *m, __u64 ns);
 
 /* --- model_batch.c: the batch engine ------------------------------------ */
 
@@ -134,6 +138,9 @@ void model_yield(const struct cp_model *m);
 /* The hook now, with fd (the grace period's eventfd, or -1); never from
  * inside it. */
 void model_yield_on(const struct cp_model *m, int fd);
+/* Takes c's jobs left when take (serving readers between them), then
+ * waits for its helpers while serving readers; cp_crew_wait()'s result. */
+int model_crew_join(const struct cp_model *m, struct cp_crew *c, int take);
 /* One change in a batch of its own (NODE_SET needs none). */
 int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
 		    int rings);
@@ -164,8 +171,12 @@ void model_health_vip_set(struct cp_model *m, struct cp_vip *v, const struct cp_
 
 int model_push_backend(struct cp_model *m, const struct cp_backend *b, struct cp_error *e);
 int model_push_state(struct cp_model *m, __u32 id, __u8 state, struct cp_error *e);
-/* Pushes what batch b changed, in the fast path's order. */
-int model_push_changes(struct cp_model *m, struct model_batch *b, struct cp_error *e);
+/* What batch b changed, in the fast path's order, in two steps so that
+ * its rings can be built meanwhile: the backends and flags that come into
+ * use (no ring is needed), then the rings, the VIP table and what goes
+ * out of use. */
+int model_push_promotions(struct cp_model *m, struct model_batch *b, struct cp_error *e);
+int model_push_rest(struct cp_model *m, struct model_batch *b, struct cp_error *e);
 /* After a failed push: make the fast path match the restored model
  * again, best effort; retire: backend ids only the failed state used. */
 void model_push_resync(struct cp_model *m, struct model_batch *b, const __u8 *retire);

@@ -170,7 +170,11 @@ static int push_vip_full(struct cp_model *m, struct cp_vip *v, struct cp_error *
 	if (!err)
 		err = push_flags(m, v, e);
 	if (!err && !v->ring) {
-		err = model_ring_build(m, v, &v->ring, &v->digest);
+		__u64 ns = 0;
+
+		err = model_ring_build(v, &v->ring, &v->digest, &ns);
+		if (!err)
+			model_ring_count(m, ns);
 		if (err)
 			cp_error_set(e, err, "vip", "cannot build the ring: %s", strerror(-err));
 	}
@@ -270,16 +274,20 @@ static int push_demotions(struct cp_model *m, struct model_batch *b, struct cp_e
 
 /* The fast path's order: entries before the rings that name them, rings
  * before the VIP table that leads to them, and on the way out the
- * reverse, so a packet never meets a half-made or dangling reference. */
-int model_push_changes(struct cp_model *m, struct model_batch *b, struct cp_error *e)
+ * reverse, so a packet never meets a half-made or dangling reference.
+ * Promotions need no ring: the batch's rings are built meanwhile. */
+int model_push_promotions(struct cp_model *m, struct model_batch *b, struct cp_error *e)
+{
+	return drv(m) ? push_promotions(m, b, e) : 0;
+}
+
+int model_push_rest(struct cp_model *m, struct model_batch *b, struct cp_error *e)
 {
 	int err;
 
 	if (!drv(m))
 		return 0;
-	err = push_promotions(m, b, e);
-	if (!err)
-		err = push_rings(m, b, e);
+	err = push_rings(m, b, e);
 	if (!err)
 		err = push_vip_set(m, b, e);
 	return err ? err : push_demotions(m, b, e);

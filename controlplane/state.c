@@ -149,33 +149,51 @@ static int keep_previous(const char *path, const char *tmp)
 	return 0;
 }
 
+/* The text of the state, made durable under path. */
+struct state_put {
+	const char *path;
+	const char *tmp;
+	const char *text;
+	size_t len;
+	int keep_prev;
+};
+
+static int put(void *arg)
+{
+	const struct state_put *p = arg;
+	int err = mkdir_for(p->path);
+
+	if (!err)
+		err = write_tmp(p->tmp, p->text, p->len);
+	if (!err && p->keep_prev)
+		err = keep_previous(p->path, p->tmp);
+	if (!err && rename(p->tmp, p->path))
+		err = -errno;
+	if (!err)
+		err = fsync_dir(p->path);
+	if (err)
+		unlink(p->tmp);
+	return err;
+}
+
 int cp_state_write(const char *path, const struct cp_model *m, unsigned long long gen,
 		   int keep_prev, struct cp_error *e)
 {
 	char tmp[PATH_MAX], *text = NULL;
-	size_t len = 0;
+	struct state_put p = { path, tmp, NULL, 0, keep_prev };
 	int err;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return io_error(e, -ENAMETOOLONG, path);
-	err = render(m, gen, &text, &len);
+	err = render(m, gen, &text, &p.len);
 	if (err)
 		return cp_error_set(e, err, "state", "cannot format the state: %s", strerror(-err));
-	err = mkdir_for(path);
-	if (!err)
-		err = write_tmp(tmp, text, len);
+	p.text = text;
+	/* The fsyncs of a big state take tens of milliseconds: readers are
+	 * served meanwhile. */
+	err = cp_model_beside(m, put, &p);
 	free(text);
-	if (!err && keep_prev)
-		err = keep_previous(path, tmp);
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (!err)
-		err = fsync_dir(path);
-	if (err) {
-		unlink(tmp);
-		return io_error(e, err, path);
-	}
-	return 0;
+	return err ? io_error(e, err, path) : 0;
 }
 
 int cp_state_mark_unsaved(const char *path, unsigned long long gen)
