@@ -139,6 +139,7 @@ struct nl_talk {
 	nl_reply_fn fn;
 	void *arg;
 	int err;		/* first error: the kernel's or fn's */
+	int single;		/* a get: one data message, no ACK */
 };
 
 /* A table of attributes by type, for mnl_attr_parse(). */
@@ -214,7 +215,7 @@ static int talk_data(const struct nlmsghdr *nlh, void *data)
 		if (err)
 			t->err = err;
 	}
-	return MNL_CB_OK;
+	return t->single ? MNL_CB_STOP : MNL_CB_OK;
 }
 
 /* NLMSG_ERROR: error 0 is the ACK that ends every request. */
@@ -257,16 +258,18 @@ static int talk_done(const struct nlmsghdr *nlh, void *data)
 }
 
 /* Sends the request and feeds each data message of the reply to fn until
- * the kernel's ACK or error. Returns 0, the kernel's -errno, fn's first
- * error, or -errno of the socket. Logs nothing: callers log once, with
- * what they were doing. */
-static int talk(struct cp_nl *nl, struct nlmsghdr *nlh, nl_reply_fn fn, void *arg)
+ * the kernel's ACK or error (single: until the one data message a get
+ * answers, which then needs no ACK). Returns 0, the kernel's -errno, fn's
+ * first error, or -errno of the socket. Logs nothing: callers log once,
+ * with what they were doing. */
+static int talk_to(struct cp_nl *nl, struct nlmsghdr *nlh, nl_reply_fn fn, void *arg,
+		   int single)
 {
 	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
 		[NLMSG_ERROR] = talk_error,
 		[NLMSG_DONE] = talk_done,
 	};
-	struct nl_talk t = { .nl = nl, .fn = fn, .arg = arg };
+	struct nl_talk t = { .nl = nl, .fn = fn, .arg = arg, .single = single };
 	unsigned int seq;
 	ssize_t n;
 	int ret;
@@ -275,7 +278,7 @@ static int talk(struct cp_nl *nl, struct nlmsghdr *nlh, nl_reply_fn fn, void *ar
 	if (++nl->seq == 0)
 		++nl->seq;
 	seq = nl->seq;
-	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_flags |= NLM_F_REQUEST | (single ? 0 : NLM_F_ACK);
 	nlh->nlmsg_seq = seq;
 	nl->extack[0] = '\0';
 
@@ -297,6 +300,18 @@ static int talk(struct cp_nl *nl, struct nlmsghdr *nlh, nl_reply_fn fn, void *ar
 		if (ret < 0 && errno != EPROTO && errno != ESRCH)
 			return -errno;
 	}
+}
+
+static int talk(struct cp_nl *nl, struct nlmsghdr *nlh, nl_reply_fn fn, void *arg)
+{
+	return talk_to(nl, nlh, fn, arg, 0);
+}
+
+/* A get of one object (a route, a link, a neighbour): one round trip, not
+ * the two an ACK costs; next hops make 100,000 of them in a big batch. */
+static int talk_get(struct cp_nl *nl, struct nlmsghdr *nlh, nl_reply_fn fn, void *arg)
+{
+	return talk_to(nl, nlh, fn, arg, 1);
 }
 
 static struct nlmsghdr *req_start(union nl_req *req, __u16 type, __u16 flags)
@@ -445,7 +460,7 @@ static int link_query(struct cp_nl *nl, int ifindex, const char *name, struct cp
 		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 	/* No counters wanted: keeps the reply small. */
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	return talk(nl, nlh, link_reply, out);
+	return talk_get(nl, nlh, link_reply, out);
 }
 
 int cp_nl_link_get(struct cp_nl *nl, const char *ifname, struct cp_link *out)
@@ -548,7 +563,7 @@ static int route_get(struct cp_nl *nl, int af, const void *dst, struct nl_route 
 	rtm->rtm_dst_len = af_len(af) * 8;
 	mnl_attr_put(nlh, RTA_DST, af_len(af), dst);
 	memset(out, 0, sizeof(*out));
-	return talk(nl, nlh, route_reply, out);
+	return talk_get(nl, nlh, route_reply, out);
 }
 
 static int localrt_reply(const struct nlmsghdr *nlh, void *arg)
@@ -728,7 +743,7 @@ static int neigh_get(struct cp_nl *nl, int af, const void *addr, int ifindex,
 	ndm->ndm_ifindex = ifindex;
 	mnl_attr_put(nlh, NDA_DST, af_len(af), addr);
 	memset(out, 0, sizeof(*out));
-	return talk(nl, nlh, neigh_reply, out);
+	return talk_get(nl, nlh, neigh_reply, out);
 }
 
 /* Has the kernel resolve addr on ifindex now (see the top of this file).
@@ -844,8 +859,14 @@ static int nexthop_query(struct cp_nl *nl, int af, const struct lb_addr *dst, co
 
 	nh_af = rt.gw_af ? rt.gw_af : af;
 	nh = rt.gw_af ? (const void *)rt.gw : (const void *)dst;
-	addr_str(nh_af, nh, nh_s);
 	err = neigh_get_memo(nl, nh_af, nh, rt.oif, &ne);
+	if (!err && (ne.state & CP_NUD_VALID) && ne.has_lladdr) {
+		memcpy(out->dmac, ne.lladdr, sizeof(out->dmac));
+		out->resolved = 1;
+		return 0;
+	}
+	/* Named only from here on: the common case above formats nothing. */
+	addr_str(nh_af, nh, nh_s);
 	if (err && err != -ENOENT) {
 		snprintf(say, len, "neighbour %s on %s: %s", nh_s, link.name,
 			 why(nl, err, buf, sizeof(buf)));
@@ -853,14 +874,9 @@ static int nexthop_query(struct cp_nl *nl, int af, const struct lb_addr *dst, co
 		return err;
 	}
 	if (!err && (ne.state & CP_NUD_VALID)) {
-		if (!ne.has_lladdr) {
-			/* NOARP without an address: nothing to resolve. */
-			pr_debug("next hop of %s: neighbour %s on %s is %s without a MAC\n",
-				 dst_s, nh_s, link.name, nud_name(ne.state));
-			return 0;
-		}
-		memcpy(out->dmac, ne.lladdr, sizeof(out->dmac));
-		out->resolved = 1;
+		/* NOARP without an address: nothing to resolve. */
+		pr_debug("next hop of %s: neighbour %s on %s is %s without a MAC\n", dst_s, nh_s,
+			 link.name, nud_name(ne.state));
 		return 0;
 	}
 	/* INCOMPLETE: the kernel is already probing; asking again would
@@ -886,13 +902,18 @@ static int nexthop_query(struct cp_nl *nl, int af, const struct lb_addr *dst, co
 
 /* One remembered message per destination. */
 struct nh_said {
-	char dst[INET6_ADDRSTRLEN];
+	int af;
+	struct lb_addr dst;
 	__u32 hash;		/* of the message last logged; 0: none stands */
 };
 
 static int said_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct nh_said *)a)->dst, ((const struct nh_said *)b)->dst);
+	const struct nh_said *x = a, *y = b;
+
+	if (x->af != y->af)
+		return x->af < y->af ? -1 : 1;
+	return memcmp(&x->dst, &y->dst, sizeof(x->dst));
 }
 
 static __u32 say_hash(const char *say)
@@ -907,14 +928,16 @@ static __u32 say_hash(const char *say)
 /* Next hops are re-resolved every few seconds and on every neighbour
  * event: an unroutable backend would log the same line forever (2,000
  * lines/s with 10,000 of them). A message is logged when it differs from
- * the last one logged for that destination, and the recovery once. */
-static void say_once(struct cp_nl *nl, const char *dst_s, const char *say, int warn,
-		     int resolved)
+ * the last one logged for that destination, and the recovery once. The
+ * tree is keyed by the address in binary: formatting 100,000 of them per
+ * round cost more than the lookups. */
+static void say_once(struct cp_nl *nl, int af, const struct lb_addr *dst, const char *say,
+		     int warn, int resolved)
 {
-	struct nh_said key, *n = NULL, **found;
+	struct nh_said key = { .af = af, .dst = *dst }, *n = NULL, **found;
 	__u32 h = say[0] ? say_hash(say) : 0;
+	char dst_s[INET6_ADDRSTRLEN];
 
-	snprintf(key.dst, sizeof(key.dst), "%s", dst_s);
 	found = h ? tsearch(&key, &nl->said, said_cmp) : tfind(&key, &nl->said, said_cmp);
 	if (found && *found == &key) {
 		/* New destination: the tree gets its own copy. Out of memory,
@@ -930,11 +953,12 @@ static void say_once(struct cp_nl *nl, const char *dst_s, const char *say, int w
 	} else if (found) {
 		n = *found;
 	}
-	if (n && n->hash == h)
+	if ((n && n->hash == h) || (!h && !n))
 		return;
+	addr_str(af, dst, dst_s);
 	if (h)
 		lb_log(warn ? LB_LOG_WARN : LB_LOG_INFO, LB_LOG_PREFIX "next hop of %s: %s\n", dst_s, say);
-	else if (n)
+	else
 		pr_info("next hop of %s: %s\n", dst_s,
 			resolved ? "resolved" : "no longer failing; being resolved");
 	if (n)
@@ -944,7 +968,7 @@ static void say_once(struct cp_nl *nl, const char *dst_s, const char *say, int w
 int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
 		  struct cp_nexthop *out)
 {
-	char dst_s[INET6_ADDRSTRLEN], say[320] = "";
+	char dst_s[INET6_ADDRSTRLEN] = "", say[320] = "";
 	int af, warn = 0, err;
 
 	if (!nl || !dst || !out) {
@@ -958,9 +982,11 @@ int cp_nl_nexthop(struct cp_nl *nl, __u8 family, const struct lb_addr *dst,
 			family);
 		return -EAFNOSUPPORT;
 	}
-	addr_str(af, dst, dst_s);
+	/* Only debug lines name it here. */
+	if (lb_log_get_level() >= LB_LOG_DEBUG)
+		addr_str(af, dst, dst_s);
 	err = nexthop_query(nl, af, dst, dst_s, out, say, sizeof(say), &warn);
-	say_once(nl, dst_s, say, warn, out->resolved);
+	say_once(nl, af, dst, say, warn, out->resolved);
 	return err;
 }
 

@@ -10,6 +10,7 @@
  * No state; every function may be called from any thread.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -324,29 +325,44 @@ static int is_numeric(const struct cp_field *f)
 	return f->kind == CP_KIND_NUM || f->kind == CP_KIND_DURATION || f->kind == CP_KIND_BOOL;
 }
 
-void cp_request_init(struct cp_request *r, enum cp_op op)
+/* Every field at its default, op 0: copied by every init (a big config
+ * file makes hundreds of thousands of requests). */
+static struct cp_request defaults;
+static pthread_once_t defaults_once = PTHREAD_ONCE_INIT;
+
+static void defaults_make(void)
 {
 	/* memset, not an initialiser: requests are compared with memcmp,
 	 * so padding and the tails of strings must be zero too. */
-	memset(r, 0, sizeof(*r));
-	r->op = op;
+	memset(&defaults, 0, sizeof(defaults));
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (is_numeric(&cp_fields[i]) || cp_fields[i].kind == CP_KIND_WORD)
-			store(r, &cp_fields[i], (__u64)cp_fields[i].def);
+			store(&defaults, &cp_fields[i], (__u64)cp_fields[i].def);
+}
+
+static const struct cp_request *request_defaults(void)
+{
+	pthread_once(&defaults_once, defaults_make);
+	return &defaults;
+}
+
+void cp_request_init(struct cp_request *r, enum cp_op op)
+{
+	memcpy(r, request_defaults(), sizeof(*r));
+	r->op = op;
 }
 
 __u32 cp_request_nondefault(const struct cp_request *r)
 {
-	struct cp_request d;
+	const struct cp_request *d = request_defaults();
 	__u32 f = 0;
 
-	cp_request_init(&d, r->op);
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *x = &cp_fields[i];
 		size_t off = x->family_off ? x->family_off : x->off;
 		size_t size = x->family_off ? 1 : x->size;
 
-		if (memcmp((const char *)r + off, (const char *)&d + off, size))
+		if (memcmp((const char *)r + off, (const char *)d + off, size))
 			f |= x->bit;
 	}
 	return f;
