@@ -297,6 +297,17 @@ void cp_model_node_request(const struct cp_node *n, struct cp_request *r);
  * node settings, then every VIP with its backends, in a stable order.
  * Loading it into an empty model gives an equal model. */
 int cp_model_save(const struct cp_model *m, FILE *out);
+/* The same script in pieces, to be written elsewhere (the state file's
+ * writer, on a helper thread): the node's piece, then one per VIP,
+ * rendered in parallel; lines: how many they hold. */
+struct cp_script {
+	char **piece;
+	size_t *len;
+	size_t n;
+	unsigned long lines;
+};
+int cp_model_script(const struct cp_model *m, struct cp_script *s);
+void cp_script_free(struct cp_script *s);
 
 /* Loads a config script into *target (a fresh model, no driver): every
  * line is parsed and applied; on the first bad line returns -EINVAL with

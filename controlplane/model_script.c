@@ -118,17 +118,26 @@ static int save_vip(const struct cp_vip *v, FILE *out)
 	return err;
 }
 
-/* Each VIP's lines, rendered by a crew into a buffer of their own. */
+/* Piece i + 1 (VIP vs[i]) in a buffer of its own, its lines counted. */
 struct save_jobs {
 	const struct cp_vip **vs;
-	char **text;
-	size_t *len;
+	struct cp_script *s;
+	unsigned long *lines;
 };
+
+static unsigned long count_lines(const char *p, size_t n)
+{
+	unsigned long k = 0;
+
+	for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+		k++;
+	return k;
+}
 
 static int save_job(void *arg, size_t i)
 {
 	struct save_jobs *j = arg;
-	FILE *f = open_memstream(&j->text[i], &j->len[i]);
+	FILE *f = open_memstream(&j->s->piece[i + 1], &j->s->len[i + 1]);
 	int err;
 
 	if (!f)
@@ -136,54 +145,91 @@ static int save_job(void *arg, size_t i)
 	err = save_vip(j->vs[i], f);
 	if (fclose(f) && !err)
 		err = -ENOMEM;
+	if (!err)
+		j->lines[i] = count_lines(j->s->piece[i + 1], j->s->len[i + 1]);
 	return err;
 }
 
-/* The VIPs in order; rendered in parallel (100,000 lines take a fifth of
- * a second on one core), readers served meanwhile: saving only reads. */
-static int save_vips(const struct cp_model *m, const struct cp_vip **vs, FILE *out)
+/* Piece 0: the comment and the node's line. */
+static int save_node(const struct cp_model *m, struct cp_script *s)
 {
-	struct save_jobs j = { vs, calloc(m->n_vips, sizeof(char *)),
-			       calloc(m->n_vips, sizeof(size_t)) };
+	FILE *f = open_memstream(&s->piece[0], &s->len[0]);
+	struct cp_request r;
+	int err = 0;
+
+	if (!f)
+		return -ENOMEM;
+	if (fputs("# sluice state\n", f) < 0)
+		err = -EIO;
+	cp_model_node_request(&m->node, &r);
+	if (!err && r.fields)
+		err = write_request(&r, f);
+	if (fclose(f) && !err)
+		err = -ENOMEM;
+	if (!err)
+		s->lines += count_lines(s->piece[0], s->len[0]);
+	return err;
+}
+
+/* The VIPs in order (100,000 lines take a fifth of a second on one core):
+ * rendered by a crew, readers served meanwhile (saving only reads). */
+static int save_vips(const struct cp_model *m, struct cp_script *s)
+{
+	struct save_jobs j = { malloc(m->n_vips * sizeof(*j.vs)), s,
+			       calloc(m->n_vips, sizeof(*j.lines)) };
 	struct cp_crew c;
 	int err = -ENOMEM;
 
-	if (j.text && j.len) {
+	if (j.vs && j.lines) {
+		for (size_t i = 0; i < m->n_vips; i++)
+			j.vs[i] = &m->vips[i];
+		qsort(j.vs, m->n_vips, sizeof(*j.vs), vip_cmp);
 		cp_crew_start(&c, m->n_vips, save_job, &j, CP_CREW_MAX);
 		err = model_crew_join(m, &c, 1);
 	}
-	for (size_t i = 0; i < m->n_vips && !err; i++)
-		if (j.len[i] && fwrite(j.text[i], 1, j.len[i], out) != j.len[i])
-			err = -EIO;
-	for (size_t i = 0; j.text && i < m->n_vips; i++)
-		free(j.text[i]);
-	free(j.text);
-	free(j.len);
+	for (size_t i = 0; !err && i < m->n_vips; i++)
+		s->lines += j.lines[i];
+	free(j.vs);
+	free(j.lines);
 	return err;
+}
+
+int cp_model_script(const struct cp_model *m, struct cp_script *s)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->piece = calloc(m->n_vips + 1, sizeof(*s->piece));
+	s->len = calloc(m->n_vips + 1, sizeof(*s->len));
+	s->n = m->n_vips + 1;
+	err = s->piece && s->len ? save_node(m, s) : -ENOMEM;
+	if (!err && m->n_vips)
+		err = save_vips(m, s);
+	if (err)
+		cp_script_free(s);
+	return err;
+}
+
+void cp_script_free(struct cp_script *s)
+{
+	for (size_t i = 0; s->piece && i < s->n; i++)
+		free(s->piece[i]);
+	free(s->piece);
+	free(s->len);
+	memset(s, 0, sizeof(*s));
 }
 
 int cp_model_save(const struct cp_model *m, FILE *out)
 {
-	const struct cp_vip **vs = NULL;
-	struct cp_request r;
-	int err = 0;
+	struct cp_script s;
+	int err = cp_model_script(m, &s);
 
-	if (m->n_vips && !(vs = malloc(m->n_vips * sizeof(*vs))))
-		return -ENOMEM;
-	if (fputs("# sluice state\n", out) < 0)
-		err = -EIO;
-	cp_model_node_request(&m->node, &r);
-	if (!err && r.fields)
-		err = write_request(&r, out);
-	for (size_t i = 0; i < m->n_vips; i++)
-		vs[i] = &m->vips[i];
-	if (m->n_vips)
-		qsort(vs, m->n_vips, sizeof(*vs), vip_cmp);
-	if (!err && m->n_vips)
-		err = save_vips(m, vs, out);
-	free(vs);
+	for (size_t i = 0; !err && i < s.n; i++)
+		if (s.len[i] && fwrite(s.piece[i], 1, s.len[i], out) != s.len[i])
+			err = -EIO;
 	if (!err && (fflush(out) || ferror(out)))
 		err = -EIO;
+	cp_script_free(&s);
 	return err;
 }
 

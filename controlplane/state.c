@@ -69,33 +69,6 @@ static int mkdir_for(const char *path)
 	return 0;
 }
 
-/* The whole file in memory: header, the script, trailer. */
-static int render(const struct cp_model *m, unsigned long long gen, char **text, size_t *len)
-{
-	FILE *f = open_memstream(text, len);
-	unsigned long lines = 0;
-	int err;
-
-	if (!f)
-		return -ENOMEM;
-	fprintf(f, HEADER_FMT, CP_STATE_FORMAT, gen);
-	fprintf(f, UNSAVED_TAG "%0*llu\n", UNSAVED_DIGITS, 0ull);
-	err = cp_model_save(m, f);
-	if (!err && fflush(f))
-		err = -ENOMEM;
-	for (size_t i = 0; !err && i < *len; i++)
-		lines += (*text)[i] == '\n';
-	if (!err)
-		fprintf(f, TRAILER_FMT, lines);
-	if (fclose(f) && !err)
-		err = -ENOMEM;
-	if (err) {
-		free(*text);
-		*text = NULL;
-	}
-	return err;
-}
-
 /* write(2), not stdio: the errno is the file system's (ENOSPC, EDQUOT),
  * not stdio's generic EIO. */
 static int write_all(int fd, const char *p, size_t n)
@@ -113,14 +86,43 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static int write_tmp(const char *tmp, const char *text, size_t len)
+/* The file: header, the model's script, trailer. */
+struct state_text {
+	char head[128];
+	struct cp_script script;
+	char tail[64];
+};
+
+static int render(const struct cp_model *m, unsigned long long gen, struct state_text *t)
+{
+	int err = cp_model_script(m, &t->script);
+
+	if (err)
+		return err;
+	snprintf(t->head, sizeof(t->head), HEADER_FMT UNSAVED_TAG "%0*llu\n", CP_STATE_FORMAT,
+		 gen, UNSAVED_DIGITS, 0ull);
+	/* The trailer counts the lines before it, the header's two too. */
+	snprintf(t->tail, sizeof(t->tail), TRAILER_FMT, t->script.lines + 2);
+	return 0;
+}
+
+static int write_text(int fd, const struct state_text *t)
+{
+	int err = write_all(fd, t->head, strlen(t->head));
+
+	for (size_t i = 0; !err && i < t->script.n; i++)
+		err = write_all(fd, t->script.piece[i], t->script.len[i]);
+	return err ? err : write_all(fd, t->tail, strlen(t->tail));
+}
+
+static int write_tmp(const char *tmp, const struct state_text *t)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int err;
 
 	if (fd < 0)
 		return -errno;
-	err = write_all(fd, text, len);
+	err = write_text(fd, t);
 	if (!err && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
@@ -153,8 +155,7 @@ static int keep_previous(const char *path, const char *tmp)
 struct state_put {
 	const char *path;
 	const char *tmp;
-	const char *text;
-	size_t len;
+	const struct state_text *text;
 	int keep_prev;
 };
 
@@ -164,7 +165,7 @@ static int put(void *arg)
 	int err = mkdir_for(p->path);
 
 	if (!err)
-		err = write_tmp(p->tmp, p->text, p->len);
+		err = write_tmp(p->tmp, p->text);
 	if (!err && p->keep_prev)
 		err = keep_previous(p->path, p->tmp);
 	if (!err && rename(p->tmp, p->path))
@@ -179,20 +180,20 @@ static int put(void *arg)
 int cp_state_write(const char *path, const struct cp_model *m, unsigned long long gen,
 		   int keep_prev, struct cp_error *e)
 {
-	char tmp[PATH_MAX], *text = NULL;
-	struct state_put p = { path, tmp, NULL, 0, keep_prev };
+	char tmp[PATH_MAX];
+	struct state_text text;
+	struct state_put p = { path, tmp, &text, keep_prev };
 	int err;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return io_error(e, -ENAMETOOLONG, path);
-	err = render(m, gen, &text, &p.len);
+	err = render(m, gen, &text);
 	if (err)
 		return cp_error_set(e, err, "state", "cannot format the state: %s", strerror(-err));
-	p.text = text;
-	/* The fsyncs of a big state take tens of milliseconds: readers are
+	/* 5 MB and two fsyncs for a big state: on a helper thread, readers
 	 * served meanwhile. */
 	err = cp_model_beside(m, put, &p);
-	free(text);
+	cp_script_free(&text.script);
 	return err ? io_error(e, err, path) : 0;
 }
 
@@ -227,34 +228,51 @@ out:
 	return err;
 }
 
+/* The whole file in one buffer sized from fstat (a 5 MB state read
+ * through a growing stream cost ~10 ms of copies and page faults before
+ * the first line was parsed); a file that grows meanwhile, or one that
+ * is not regular, grows the buffer. read(2)'s errno is kept. */
 static int read_all(const char *path, char **text, size_t *len)
 {
-	FILE *f = fopen(path, "re");
-	char buf[65536];
-	FILE *out;
-	size_t n;
-	int err = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	size_t cap = 65536, n = 0;
+	struct stat st;
+	char *buf = NULL;
 
-	if (!f)
+	if (fd < 0)
 		return -errno;
-	out = open_memstream(text, len);
-	if (!out) {
-		fclose(f);
-		return -ENOMEM;
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && (size_t)st.st_size >= cap)
+		cap = (size_t)st.st_size + 1;
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap || !buf) {
+			char *p = realloc(buf, n == cap ? cap *= 2 : cap);
+
+			if (!p) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = p;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			err = r < 0 ? -errno : 0;
+			break;
+		}
+		n += (size_t)r;
 	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		if (fwrite(buf, 1, n, out) != n)
-			err = -ENOMEM;
-	if (ferror(f))
-		err = -EIO;
-	fclose(f);
-	if (fclose(out) && !err)
-		err = -ENOMEM;
+	close(fd);
 	if (err) {
-		free(*text);
-		*text = NULL;
+		free(buf);
+		return err;
 	}
-	return err;
+	buf[n] = '\0';		/* n < cap: the loop reads only with room left */
+	*text = buf;
+	*len = n;
+	return 0;
 }
 
 static unsigned long count_lines(const char *text, size_t len)

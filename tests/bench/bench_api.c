@@ -900,7 +900,7 @@ static int mode_stall(double secs, const char *until)
 			slow++;
 			slow_sum += t1 - t0;
 		}
-		if (t1 - t0 > 20000 && n_big < 8) {
+		if (t1 - t0 > 5000 && n_big < 8) {
 			big_at[n_big] = (t0 - start) / 1e6;
 			big_ms[n_big++] = (t1 - t0) / 1e3;
 		}
@@ -916,7 +916,7 @@ static int mode_stall(double secs, const char *until)
 	       n, secs, pct(lat, n, 0.5), pct(lat, n, 0.99), pct(lat, n, 0.999),
 	       lat[n - 1] / 1e3, n > 1 ? lat[n - 2] / 1e3 : 0, n > 2 ? lat[n - 3] / 1e3 : 0, slow,
 	       slow_sum / 1e3);
-	printf("stall over_20ms:");
+	printf("stall over_5ms:");
 	for (int i = 0; i < n_big; i++)
 		printf(" %.2fms@%.3fs", big_ms[i], big_at[i]);
 	printf("%s\n", n_big ? "" : " none");
