@@ -13,8 +13,10 @@
  *       fork(): fastpath (log line "XDP fast path ..."), loaded ("loaded
  *       ... (N VIPs)"), serving ("serving ..."; stamped late if a call
  *       was already waiting for its answer then), api (first `status`
- *       reply with all VIPs). Then `detach` through the API (unless -k: a
- *       restart then adopts the pins) and SIGTERM.
+ *       reply with all VIPs), and the p99 and worst of the `status` calls
+ *       answered meanwhile (one every 100 µs, each on a new connection).
+ *       Then `detach` through the API (unless -k: a restart then adopts
+ *       the pins) and SIGTERM.
  *   hup -s SOCK -p PID -c CONF -v VIP -b ADDR [-n RUNS]
  *       Per run: rewrites CONF's line "backend add VIP ADDR ..." with a
  *       new --weight (temp + rename, untimed), then times SIGHUP -> the
@@ -38,9 +40,10 @@
  *   stall -s SOCK [-t SECONDS] [-U FILE]
  *       `status` ping-pong for SECONDS: latency median / p99 / max and the
  *       calls slower than 1 ms (sluiced is single-threaded: anything long
- *       it does, like the 5 s next-hop refresh, stalls the API). -U: stop
- *       as soon as FILE exists instead (SECONDS still bounds it), so the
- *       figures cover exactly a window the caller marks (a big batch).
+ *       it does, like the 5 s next-hop refresh, stalls the API), and when
+ *       the ones over 5 ms came. -U: stop as soon as FILE exists instead
+ *       (SECONDS still bounds it), so the figures cover exactly a window
+ *       the caller marks (a big batch).
  *   parts -c CONF -d DIR -v VIP -b ADDR [-n RUNS]
  *       In-process, no daemon: cp_state_load of CONF (parse), applying it
  *       to an empty driverless model (validation + every ring), one
@@ -285,14 +288,24 @@ static int weight_of(const json_t *reply, const char *addr)
 
 /* ---- start ---------------------------------------------------------------------- */
 
-static int status_vips(void)
+/* VIPs in a `status` reply once the state has loaded (a loading daemon
+ * counts the VIPs as they come), -1 before or without one; *us: how long
+ * an answered call took (connection included, as sluicectl's), else left
+ * alone. */
+static int status_vips_timed(double *us)
 {
+	double t0 = now_us();
 	json_t *r = call("status", NULL, NULL, -1, -1);
-	int n = reply_ok(r) ? (int)json_integer_value(json_object_get(r, "vips")) : -1;
+	int n = reply_ok(r) && !json_is_true(json_object_get(r, "loading"))
+			? (int)json_integer_value(json_object_get(r, "vips"))
+			: -1;
 
+	if (r)
+		*us = now_us() - t0;
 	json_decref(r);
 	return n;
 }
+
 
 struct logpipe {
 	int fd;
@@ -335,8 +348,9 @@ static int mode_start(int want_vips, const char *log_path, const char *pid_file,
 		      char **cmd)
 {
 	struct logpipe lp = { .fd = -1 };
-	double t_api = 0, deadline;
+	double t_api = 0, deadline, *lat = malloc(1000000 * sizeof(double));
 	int p[2], status, n = -1, ret = 1;
+	size_t n_lat = 0;
 	pid_t pid;
 
 	if (log_path) {
@@ -389,7 +403,11 @@ static int mode_start(int want_vips, const char *log_path, const char *pid_file,
 			goto out;
 		}
 		/* No socket yet: ENOENT or ECONNREFUSED at once. */
-		n = status_vips();
+		double us = -1;
+
+		n = status_vips_timed(&us);
+		if (us >= 0 && lat && n_lat < 1000000)
+			lat[n_lat++] = us;
 		if (n == want_vips) {
 			t_api = now_us() - lp.t0;
 			break;
@@ -402,8 +420,14 @@ static int mode_start(int want_vips, const char *log_path, const char *pid_file,
 			want_vips, n);
 		goto out;
 	}
-	printf("fastpath_ms=%.1f loaded_ms=%.1f serving_ms=%.1f api_ms=%.1f\n",
+	printf("fastpath_ms=%.1f loaded_ms=%.1f serving_ms=%.1f api_ms=%.1f",
 	       lp.t_fastpath / 1e3, lp.t_loaded / 1e3, lp.t_serving / 1e3, t_api / 1e3);
+	if (n_lat) {
+		qsort(lat, n_lat, sizeof(*lat), dbl_cmp);
+		printf(" status_calls=%zu status_p99_ms=%.2f status_max_ms=%.2f", n_lat,
+		       pct(lat, n_lat, 0.99) / 1e3, lat[n_lat - 1] / 1e3);
+	}
+	printf("\n");
 	ret = 0;
 	if (!keep) {
 		json_t *r = call("detach", NULL, NULL, -1, -1);
@@ -431,6 +455,7 @@ out:
 	if (lp.copy)
 		fclose(lp.copy);
 	close(lp.fd);
+	free(lat);
 	return ret;
 }
 
@@ -890,10 +915,15 @@ static int mode_stall(double secs, const char *until)
 
 		if (t0 > end || (until && !access(until, F_OK)))
 			break;
-		if (conn_send(&c, req, strlen(req)) || conn_reply(&c, NULL) != 1) {
-			fprintf(stderr, "bench_api stall: status failed\n");
+		char *line = NULL;
+		int r = conn_send(&c, req, strlen(req)) ? -EPIPE : conn_reply(&c, &line);
+
+		if (r != 1) {
+			fprintf(stderr, "bench_api stall: status failed after %zu calls: %s\n", n,
+				r < 0 ? strerror(-r) : line);
 			return 1;
 		}
+		free(line);
 		t1 = now_us();
 		lat[n++] = t1 - t0;
 		if (t1 - t0 > 1000) {
