@@ -655,9 +655,11 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 
 	/* Next hops are re-resolved in slices between events, so that the
 	 * API keeps answering with thousands of backends; a change noticed
-	 * during a round asks for one more round. */
+	 * during a round asks for one more round. After adopting a pinned
+	 * fast path the first round starts at once: the load kept the next
+	 * hops the pins held (model_push.c). */
 	size_t cursor = 0;
-	int refreshing = 0, again = 0;
+	int refreshing = d->adopted && d->driver.ops, again = 0;
 
 	while (running) {
 		struct epoll_event evs[8];
@@ -749,6 +751,9 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		}
 	}
 
+	/* A restart parses its state file while the fast path opens. */
+	if (!o.start_from)
+		sluiced_persist_preload(d, &o.params);
 	err = open_fastpath(d, &o, fp);
 	if (!err)
 		/* Without a fast path the model still honours the sizes given. */

@@ -35,6 +35,7 @@ struct sluiced_persist {
 	int have_timer;
 	char error[3 * PATH_MAX + 512];	/* why the state file is behind, for status */
 	const char *loaded_from;	/* what sluiced_persist_load loaded */
+	struct sluiced_preload *preload;	/* the state file parsed ahead */
 };
 
 /* The daemon's state: the desired state, the fast path it is pushed to,
@@ -113,7 +114,14 @@ void sluiced_persist_status(const struct sluiced *d, json_t *reply);
  * (logged, naming the files and the way out). */
 int sluiced_persist_load(struct sluiced *d, const char *start_from, struct cp_model *out);
 
-/* Frees the retry timer. */
+/* Starts parsing the state file on a helper thread with the limits the
+ * options give (params), while the fast path opens: the BPF verifier
+ * takes a few hundred milliseconds a restart need not wait for. Loading
+ * the state file then takes that model if the limits came out the same
+ * (an adopted fast path may have other sizes), else parses again. */
+void sluiced_persist_preload(struct sluiced *d, const struct lb_params *params);
+
+/* Frees the retry timer and whatever was preloaded and not taken. */
 void sluiced_persist_close(struct sluiced *d);
 
 #endif /* SLUICE_CP_DAEMON_INT_H */

@@ -176,6 +176,9 @@ int cp_model_adopt_begin(struct cp_model *m)
 	memset(m->adopt_head, 0xff, m->limits.max_vips * sizeof(*m->adopt_head));
 	m->n_adopt = n;
 	for (__u32 id = 0; id < n; id++) {
+		/* 100,000 entries take ~10 ms: status is answered meanwhile. */
+		if (!(id % 1024))
+			model_yield(m);
 		if (ops->backend_get(m->driver->ctx, id, &m->adopt[id]))
 			memset(&m->adopt[id], 0, sizeof(m->adopt[id]));
 		/* New gens must never repeat one a pinned flow may hold. */
@@ -244,8 +247,11 @@ int model_adopted_backend_id(struct cp_model *m, __u32 vip_id, const struct cp_r
 	return -ENOENT;
 }
 
-static cp_yield_fn yield_default;
-static void *yield_default_arg;
+/* Per thread: the hook is the owner's (the control thread serves the
+ * API); a model a helper thread makes, say a state file parsed ahead of
+ * time, must never serve it from there. */
+static __thread cp_yield_fn yield_default;
+static __thread void *yield_default_arg;
 
 void cp_model_yield_default(cp_yield_fn fn, void *arg)
 {
@@ -264,6 +270,12 @@ static void limits_init(struct lb_params *l, const struct lb_params *in)
 	l->max_ring = l->max_ring ? l->max_ring : LB_DEFAULT_RING_SIZE;
 	l->max_backends = l->max_backends ? l->max_backends : LB_DEFAULT_MAX_BACKENDS;
 	l->flow_buckets = l->flow_buckets ? l->flow_buckets : LB_DEFAULT_FLOW_BUCKETS;
+}
+
+int cp_model_limits_same(const struct lb_params *a, const struct lb_params *b)
+{
+	return a->vip_slots == b->vip_slots && a->max_vips == b->max_vips &&
+	       a->max_ring == b->max_ring && a->max_backends == b->max_backends;
 }
 
 static __u64 now_ns(void)
@@ -289,7 +301,7 @@ void model_yield_on(const struct cp_model *m, int fd)
 	yield_last_ns = now_ns();
 }
 
-int model_crew_join(const struct cp_model *m, struct cp_crew *c, int take)
+int cp_model_crew_join(const struct cp_model *m, struct cp_crew *c, int take)
 {
 	while (take && cp_crew_take(c))
 		model_yield(m);
@@ -320,7 +332,7 @@ int cp_model_beside(const struct cp_model *m, int (*fn)(void *arg), void *arg)
 	if (!m->yield || yielding)
 		return fn(arg);
 	cp_crew_start(&c, 1, beside_one, &j, 1);
-	return model_crew_join(m, &c, 0);
+	return cp_model_crew_join(m, &c, 0);
 }
 
 void model_yield(const struct cp_model *m)

@@ -15,6 +15,8 @@
 
 #include <stdio.h>
 #include <stddef.h>
+
+#include "crew.h"
 #include "fwd.h"
 #include "request.h"
 #include "driver.h"
@@ -144,9 +146,10 @@ typedef int (*cp_is_local_fn)(void *arg, __u8 family, const struct lb_addr *a);
 typedef void (*cp_yield_fn)(void *arg, int fd);
 #define CP_MODEL_YIELD_NS 1000000ull
 
-/* The hook every model made from now on (cp_model_init) starts with: the
- * daemon's, so that parsing a big config file into a model of its own
- * serves readers too. NULL: none. */
+/* The hook every model made from now on (cp_model_init) by the calling
+ * thread starts with: the daemon's, so that parsing a big config file
+ * into a model of its own serves readers too. NULL: none. Models made
+ * by other threads have none. */
 void cp_model_yield_default(cp_yield_fn fn, void *arg);
 
 struct cp_model {
@@ -199,10 +202,16 @@ struct cp_model {
  * neither changes the model nor touches what readers read, such as an
  * fsync. fn's result. */
 int cp_model_beside(const struct cp_model *m, int (*fn)(void *arg), void *arg);
+/* Takes c's jobs left when take (serving readers between them), then
+ * waits for its helpers while serving readers; cp_crew_wait()'s result. */
+int cp_model_crew_join(const struct cp_model *m, struct cp_crew *c, int take);
 
 /* limits: the fast path's sizes (driver->ops->params()), or NULL for the
  * defaults of fwd.h. driver may be NULL. Returns 0 or -ENOMEM. */
 int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_driver *driver);
+/* 1 if models with these limits (m->limits) accept the same requests:
+ * the fast path's other sizes (flow table, CPUs) do not matter. */
+int cp_model_limits_same(const struct lb_params *a, const struct lb_params *b);
 void cp_model_free(struct cp_model *m);
 
 /* Validates a change request (VIP_ADD/SET/DEL, BACKEND_ADD/SET/DEL,

@@ -392,7 +392,7 @@ static int rings_start(struct cp_model *m, struct model_batch *b, struct ring_jo
 /* Builds what is left, waits for the helpers and counts the builds. */
 static int rings_join(struct cp_model *m, struct ring_jobs *j)
 {
-	int err = model_crew_join(m, &j->crew, 1);
+	int err = cp_model_crew_join(m, &j->crew, 1);
 
 	for (size_t i = 0; i < j->n; i++)
 		model_ring_count(m, j->ns[i]);

@@ -19,7 +19,6 @@
 #ifndef SLUICE_CP_MODEL_INT_H
 #define SLUICE_CP_MODEL_INT_H
 
-#include "crew.h"
 #include "model.h"
 
 static inline int bit_get(const __u8 *map, __u32 i)
@@ -138,9 +137,6 @@ void model_yield(const struct cp_model *m);
 /* The hook now, with fd (the grace period's eventfd, or -1); never from
  * inside it. */
 void model_yield_on(const struct cp_model *m, int fd);
-/* Takes c's jobs left when take (serving readers between them), then
- * waits for its helpers while serving readers; cp_crew_wait()'s result. */
-int model_crew_join(const struct cp_model *m, struct cp_crew *c, int take);
 /* One change in a batch of its own (NODE_SET needs none). */
 int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_error *e,
 		    int rings);

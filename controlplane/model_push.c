@@ -41,6 +41,26 @@ static __u32 owner_vip_id(const struct cp_model *m, const struct cp_backend *b)
 	return 0;
 }
 
+/* While adopting a pinned fast path: the next hop the entry of this very
+ * backend already holds. The fast path has been forwarding with it all
+ * along; the round of next-hop refreshes that follows the load renews
+ * it, instead of 100,000 route lookups before the restart completes. */
+static int adopted_nexthop(const struct cp_model *m, const struct cp_backend *b,
+			   struct lb_backend *fb)
+{
+	const struct lb_backend *a = m->adopt && b->id < m->n_adopt ? &m->adopt[b->id] : NULL;
+
+	if (!a || a->state == LB_BACKEND_UNUSED || !(a->flags & LB_BACKEND_F_NH_VALID) ||
+	    a->family != b->family || memcmp(&a->addr, &b->addr, sizeof(a->addr)))
+		return 0;
+	fb->flags = a->flags;
+	fb->nh_ifindex = a->nh_ifindex;
+	fb->nh_mtu = a->nh_mtu;
+	memcpy(fb->nh_dmac, a->nh_dmac, sizeof(fb->nh_dmac));
+	memcpy(fb->nh_smac, a->nh_smac, sizeof(fb->nh_smac));
+	return 1;
+}
+
 int model_push_backend(struct cp_model *m, const struct cp_backend *b, struct cp_error *e)
 {
 	struct lb_backend fb;
@@ -51,7 +71,7 @@ int model_push_backend(struct cp_model *m, const struct cp_backend *b, struct cp
 	fb.family = b->family;
 	fb.state = backend_fp_state(b);
 	fb.gen = b->gen;
-	if (m->nexthop && m->nexthop(m->nexthop_arg, &fb)) {
+	if (!adopted_nexthop(m, b, &fb) && m->nexthop && m->nexthop(m->nexthop_arg, &fb)) {
 		/* Unresolved: the fast path falls back to its FIB lookup. */
 		memset(fb.nh_dmac, 0, sizeof(fb.nh_dmac));
 		memset(fb.nh_smac, 0, sizeof(fb.nh_smac));

@@ -185,7 +185,7 @@ static int save_vips(const struct cp_model *m, struct cp_script *s)
 			j.vs[i] = &m->vips[i];
 		qsort(j.vs, m->n_vips, sizeof(*j.vs), vip_cmp);
 		cp_crew_start(&c, m->n_vips, save_job, &j, CP_CREW_MAX);
-		err = model_crew_join(m, &c, 1);
+		err = cp_model_crew_join(m, &c, 1);
 	}
 	for (size_t i = 0; !err && i < m->n_vips; i++)
 		s->lines += j.lines[i];

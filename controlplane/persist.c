@@ -9,7 +9,9 @@
 #define LB_LOG_PREFIX "sluiced: "
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -32,8 +34,95 @@ int sluiced_persist_fd(struct sluiced *d)
 	return p->have_timer ? p->timer_fd : -1;
 }
 
+/* The state file being parsed ahead (sluiced_persist_preload). */
+struct sluiced_preload {
+	struct cp_crew crew;
+	char path[PATH_MAX];
+	struct lb_params params;
+	struct cp_model model;
+	struct cp_state_info info;
+	struct cp_error e;
+	int err;
+};
+
+static int preload_job(void *arg, size_t i)
+{
+	struct sluiced_preload *pl = arg;
+
+	(void)i;
+	pl->err = cp_state_load(pl->path, &pl->params, &pl->model, &pl->info, &pl->e);
+	return 0;
+}
+
+void sluiced_persist_preload(struct sluiced *d, const struct lb_params *params)
+{
+	struct sluiced_preload *pl;
+
+	if (!d->state_path[0] || d->persist.preload)
+		return;
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return;		/* parsed when needed instead */
+	snprintf(pl->path, sizeof(pl->path), "%s", d->state_path);
+	pl->params = *params;
+	cp_crew_start(&pl->crew, 1, preload_job, pl, 1);
+	d->persist.preload = pl;
+}
+
+/* Waits for the preload (serving readers when serve) and detaches it
+ * from d. */
+static struct sluiced_preload *preload_finish(struct sluiced *d, int serve)
+{
+	struct sluiced_preload *pl = d->persist.preload;
+
+	if (pl && serve)
+		cp_model_crew_join(&d->model, &pl->crew, 0);
+	else if (pl)
+		cp_crew_wait(&pl->crew);
+	d->persist.preload = NULL;
+	return pl;
+}
+
+/* The preloaded state file, if it is path's and was parsed with d's
+ * limits: 0 or its -errno (e, info filled as cp_state_load would), or
+ * -EAGAIN: parse it now. */
+static int preload_take(struct sluiced *d, const char *path, struct cp_model *out,
+			struct cp_state_info *info, struct cp_error *e)
+{
+	struct sluiced_preload *pl = preload_finish(d, 1);
+	int err = -EAGAIN;
+
+	if (!pl)
+		return err;
+	if (!strcmp(path, pl->path)) {
+		if (pl->err == -ENOENT) {
+			err = pl->err;
+		} else if (!pl->err && cp_model_limits_same(&pl->model.limits, &d->model.limits)) {
+			*out = pl->model;
+			if (info)
+				*info = pl->info;
+			err = 0;
+		}
+	}
+	if (err && !pl->err) {
+		pr_info("%s: parsed ahead with other limits than the fast path's: parsing again\n",
+			path);
+		cp_model_free(&pl->model);
+	}
+	if (!err || err == -ENOENT)
+		*e = pl->e;
+	free(pl);
+	return err;
+}
+
 void sluiced_persist_close(struct sluiced *d)
 {
+	/* At exit: the model and the API may be gone. */
+	struct sluiced_preload *pl = preload_finish(d, 0);
+
+	if (pl && !pl->err)
+		cp_model_free(&pl->model);
+	free(pl);
 	if (d->persist.have_timer)
 		close(d->persist.timer_fd);
 	d->persist.have_timer = 0;
@@ -192,11 +281,14 @@ static void refuse_hint(const struct sluiced *d)
 			"with --start-from FILE\n", prev, d->state_path);
 }
 
-static int load_named(const struct sluiced *d, const char *path, struct cp_model *out,
+static int load_named(struct sluiced *d, const char *path, struct cp_model *out,
 		      struct cp_state_info *info)
 {
 	struct cp_error e = { "", "" };
-	int err = cp_state_load(path, &d->model.limits, out, info, &e);
+	int err = preload_take(d, path, out, info, &e);
+
+	if (err == -EAGAIN)
+		err = cp_state_load(path, &d->model.limits, out, info, &e);
 
 	if (err && err != -ENOENT)
 		pr_warn("cannot start from %s: %s: %s\n", path, e.field, e.msg);
