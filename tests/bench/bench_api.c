@@ -1173,7 +1173,7 @@ int main(int argc, char **argv)
 	const char *mode, *vip = NULL, *addr = NULL, *log_path = NULL, *conf = NULL, *dir = NULL;
 	const char *meta_pin = NULL, *rings_pin = NULL, *pid_file = NULL, *until = NULL;
 	struct lb_params lim = {
-		.vip_slots = LB_DEFAULT_VIP_SLOTS, .max_vips = 128, .max_ring = 65537,
+		.max_vips = 128, .max_ring = 65537,
 		.max_backends = 10240, .flow_buckets = 1024, .nr_cpus = 1,
 	};
 	int n = -1, keep = 0, runs = 0, rounds = 5, window = 32, c;
