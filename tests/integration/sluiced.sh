@@ -213,6 +213,34 @@ check "after a restart the drained backend still keeps its flow" \
     test "$(backend_of "$TMP/ack8.bin")" = "$DRAINED"
 ctl backend set 10.100.0.1:80/tcp "$DRAINED" --undrain
 
+# A neighbour that changed while sluiced was down: the restart keeps the
+# next hop the pinned entry holds (the fast path forwarded with it all
+# along, and 100,000 route lookups would hold up the restart) and
+# re-resolves every backend as soon as it has loaded, not at the first
+# 5 s refresh tick.
+nh_mac_of() {
+    bpftool -j map dump pinned "$(find "$PIN" -name backends | head -1)" | python3 -c '
+import json, socket, struct, sys
+for e in json.load(sys.stdin):
+    v = e.get("formatted", {}).get("value") or {}
+    if v.get("state") and v.get("family") == 4 and \
+            socket.inet_ntoa(struct.pack("<I", v["addr"]["w"][0])) == sys.argv[1]:
+        print(":".join("%02x" % (b & 0xff) for b in v["nh_dmac"]))
+        break' "$1"
+}
+check "10.0.0.11's cached next hop is its neighbour's MAC" \
+    test "$(nh_mac_of 10.0.0.11)" = 02:00:00:00:00:11
+stop_sluiced
+nsx ip neigh replace 10.0.0.11 lladdr 02:00:00:00:01:11 nud permanent dev veth0
+start_sluiced
+for _ in $(seq 40); do
+    [ "$(nh_mac_of 10.0.0.11)" = 02:00:00:00:01:11 ] && break
+    sleep 0.05
+done
+check "a neighbour changed while down is re-resolved within 2 s of the restart" \
+    test "$(nh_mac_of 10.0.0.11)" = 02:00:00:00:01:11
+nsx ip neigh replace 10.0.0.11 lladdr 02:00:00:00:00:11 nud permanent dev veth0
+
 # --- what the operator sees of that traffic ----------------------------------------
 stats_count() {
     ctl --json stats --vip 10.100.0.1:80/tcp | python3 -c 'import json,sys; print(json.load(sys.stdin)["vips"][0]["packets"])'

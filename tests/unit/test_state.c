@@ -5,7 +5,8 @@
  * byte, is refused (never an emptier model); a line of garbage is named
  * by its line; the previous copy is kept; the unsaved mark is read back;
  * legacy files (no frame) still load; temporaries of killed writers are
- * removed; file:line keeps a long path whole.
+ * removed; file:line keeps a long path whole; a big state rendered in
+ * pieces reads back the same; a pipe reads whole.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,9 +234,112 @@ static void test_clean_tmp(void **state)
 	assert_int_equal(access(other, F_OK), 0);
 }
 
+/* A big script: 300 VIPs x 20 backends, 6,300 lines, ~300 KB. */
+static char *big_script(size_t *len)
+{
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	assert_non_null(f);
+	for (int x = 0; x < 300; x++) {
+		fprintf(f, "vip add 10.100.%d.%d:80/tcp\n", x / 250, x % 250 + 1);
+		for (int b = 0; b < 20; b++)
+			fprintf(f, "backend add 10.100.%d.%d:80/tcp 10.%d.%d.%d%s\n", x / 250,
+				x % 250 + 1, x / 250 + 10, x % 250, b + 1,
+				b % 3 ? "" : " --weight 7");
+	}
+	assert_int_equal(fclose(f), 0);
+	return text;
+}
+
+static char *saved(const struct cp_model *m, size_t *len)
+{
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	assert_non_null(f);
+	assert_int_equal(cp_model_save(m, f), 0);
+	assert_int_equal(fclose(f), 0);
+	return text;
+}
+
+/* Rendered in pieces by helper threads, read back in one buffer sized
+ * from fstat: the same model, the trailer's count right. */
+static void test_big_roundtrip(void **state)
+{
+	struct fixture *fx = *state;
+	struct lb_params lim = { .max_vips = 512, .max_backends = 8192, .max_ring = 65537 };
+	struct cp_error e = { "", "" };
+	struct cp_state_info info;
+	struct cp_model a, b;
+	size_t len, la, lb;
+	char conf[PATH_MAX + 16], *text = big_script(&len), *sa, *sb;
+
+	snprintf(conf, sizeof(conf), "%s/big.conf", fx->dir);
+	put(conf, text, len);
+	assert_int_equal(cp_state_load(conf, &lim, &a, NULL, &e), 0);
+	assert_int_equal(a.n_vips, 300);
+	assert_int_equal(cp_state_write(fx->path, &a, 7, 0, &e), 0);
+	assert_int_equal(cp_state_load(fx->path, &lim, &b, &info, &e), 0);
+	assert_int_equal(info.framed, 1);
+	assert_int_equal(info.gen, 7);
+	sa = saved(&a, &la);
+	sb = saved(&b, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(sa, sb, la);
+	free(sa);
+	free(sb);
+	free(text);
+	cp_model_free(&a);
+	cp_model_free(&b);
+}
+
+struct fifo_writer {
+	char path[PATH_MAX + 16];
+	const char *text;
+	size_t len;
+};
+
+static void *write_fifo(void *arg)
+{
+	struct fifo_writer *w = arg;
+	FILE *f = fopen(w->path, "w");
+
+	if (f) {
+		fwrite(w->text, 1, w->len, f);
+		fclose(f);
+	}
+	return NULL;
+}
+
+/* A file that is not regular (a pipe, /dev/stdin) has no size to read
+ * at once: the buffer grows, and all of it is read. */
+static void test_fifo_loads(void **state)
+{
+	struct fixture *fx = *state;
+	struct lb_params lim = { .max_vips = 512, .max_backends = 8192, .max_ring = 65537 };
+	struct cp_error e = { "", "" };
+	struct fifo_writer w;
+	struct cp_model m;
+	pthread_t th;
+
+	w.text = big_script(&w.len);
+	snprintf(w.path, sizeof(w.path), "%s/fifo", fx->dir);
+	assert_int_equal(mkfifo(w.path, 0600), 0);
+	assert_int_equal(pthread_create(&th, NULL, write_fifo, &w), 0);
+	assert_int_equal(cp_state_load(w.path, &lim, &m, NULL, &e), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(m.n_vips, 300);
+	assert_int_equal(m.n_backends_all, 6000);
+	cp_model_free(&m);
+	free((char *)w.text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_big_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_truncation_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_line_named, setup, teardown),
