@@ -369,6 +369,11 @@ if [ -n "$D" ]; then
     still=$(serving || true)
     check "the transfer is still open on $D after drain, add and weight change (${still:-gone}, $(( $(now_ms) - t_changes )) ms)" \
         test "$still" = "$D"
+    # The VIP has a check: be3 starts down and takes traffic once healthd
+    # has checked it (--initial-health auto), a few hundred ms.
+    t_be3=$(wait_field "$V80" "${ADDR[be3]}" state up 3000 "$(now_ms)") || true
+    check "the new backend be3 is in service once checked ($t_be3 ms)" \
+        test "$(bfield "$V80" "${ADDR[be3]}" state)" = up
     d_lines=$(vip_lines "$D" "$VIP")
     requests 50 "http://$VIP/" "$TMP/drain.txt"
     n_ok=$(grep -c '^be[123]$' "$TMP/drain.txt" || true)
