@@ -52,6 +52,16 @@ static void count_free(struct count *c)
 	free(c->who);
 }
 
+/* The eventfd becomes readable once every job is done (a crew without
+ * helpers has none: its jobs run in cp_crew_wait). */
+static void wait_fd(const struct cp_crew *crew)
+{
+	struct pollfd p = { .fd = cp_crew_fd(crew), .events = POLLIN };
+
+	assert_true(p.fd >= 0);
+	assert_int_equal(poll(&p, 1, 10000), 1);
+}
+
 static void test_each_job_once(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 2, 7, 1000 };
@@ -103,12 +113,8 @@ static void test_fd_and_taking(void **state)
 	/* The caller takes jobs too; then the fd tells when the rest are done. */
 	while (cp_crew_take(&crew))
 		taken++;
-	if (cp_crew_fd(&crew) >= 0) {
-		struct pollfd p = { .fd = cp_crew_fd(&crew), .events = POLLIN };
-
-		assert_int_equal(poll(&p, 1, 10000), 1);
-		assert_true(cp_crew_finished(&crew));
-	}
+	wait_fd(&crew);
+	assert_true(cp_crew_finished(&crew));
 	assert_int_equal(cp_crew_wait(&crew), 0);
 	assert_true(taken >= 1);
 	for (size_t i = 0; i < 20; i++)
@@ -128,11 +134,7 @@ static void test_helpers_run_beside(void **state)
 	c.slow_us = 5000;
 	cp_crew_start(&crew, 8, job, &c, CP_CREW_MAX);
 	/* Not taking: every job must run on a helper. */
-	if (cp_crew_fd(&crew) >= 0) {
-		struct pollfd p = { .fd = cp_crew_fd(&crew), .events = POLLIN };
-
-		assert_int_equal(poll(&p, 1, 10000), 1);
-	}
+	wait_fd(&crew);
 	assert_int_equal(cp_crew_wait(&crew), 0);
 	for (size_t i = 0; i < 8; i++)
 		beside += !pthread_equal(c.who[i], me);
