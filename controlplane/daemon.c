@@ -698,6 +698,9 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 				}
 			}
 		}
+		/* A big batch left its new backends' next hops to a round. */
+		want_refresh |= d->model.nexthops_deferred;
+		d->model.nexthops_deferred = 0;
 		if (want_refresh && d->driver.ops) {
 			again = refreshing;
 			refreshing = 1;

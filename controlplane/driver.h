@@ -17,6 +17,11 @@
 
 struct cp_driver_ops {
 	const char *name;	/* "xdp", "dpdk", "mock" */
+	/* 1: a backend whose next-hop cache is invalid is still forwarded,
+	 * through a FIB lookup per packet (XDP's bpf_fib_lookup), so a big
+	 * batch may push its new backends unresolved and resolve them right
+	 * after (model_push.c). 0: the cache is the only way out (DPDK). */
+	int fib_fallback;
 	const struct lb_params *(*params)(void *ctx);
 	int (*attach)(void *ctx, const char *ifname);
 	int (*detach)(void *ctx, const char *ifname);

@@ -292,6 +292,7 @@ static void xdp_close(void *ctx)
 
 static const struct cp_driver_ops xdp_ops = {
 	.name = "xdp",
+	.fib_fallback = 1,
 	.params = xdp_params,
 	.attach = xdp_attach,
 	.detach = xdp_detach,

@@ -195,6 +195,10 @@ struct cp_model {
 	__u32 *adopt_next;		/* [n_adopt]: the next of the same VIP */
 	cp_yield_fn yield;		/* optional */
 	void *yield_arg;
+	/* A batch pushed new backends with their next hops unresolved (the
+	 * fast path falls back to the FIB): the owner starts a round of
+	 * next-hop refreshes and clears it (model_push.c). */
+	int nexthops_deferred;
 };
 
 /* fn(arg) on a helper thread while m's owner serves readers through its

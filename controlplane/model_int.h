@@ -166,6 +166,9 @@ void model_health_vip_set(struct cp_model *m, struct cp_vip *v, const struct cp_
 /* --- model_push.c: the fast path ---------------------------------------- */
 
 int model_push_backend(struct cp_model *m, const struct cp_backend *b, struct cp_error *e);
+/* New backends a batch must add before their next hops are left to the
+ * refresh round that follows it (when the fast path has a FIB fallback). */
+#define CP_NEXTHOP_DEFER_MIN 1024
 int model_push_state(struct cp_model *m, __u32 id, __u8 state, struct cp_error *e);
 /* What batch b changed, in the fast path's order, in two steps so that
  * its rings can be built meanwhile: the backends and flags that come into

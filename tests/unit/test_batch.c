@@ -3,8 +3,9 @@
  * test_batch.c - a batch is published with one grace period (lib/tables.c
  * batch_begin/end, the model's driver batch), a second write into a half
  * flipped in the batch waits for one first, a long batch yields to its
- * owner, and the limits (--max-vips and friends) are the real ones,
- * refused with what fits.
+ * owner, a big batch leaves its new backends' next hops to a refresh
+ * round when the fast path can forward without them, and the limits
+ * (--max-vips and friends) are the real ones, refused with what fits.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,6 +330,70 @@ static void test_model_batch_one_grace(void **state)
 	fx_free(f);
 }
 
+static int count_nexthop(void *arg, struct lb_backend *b)
+{
+	(*(unsigned int *)arg)++;
+	b->flags |= LB_BACKEND_F_NH_VALID;
+	b->nh_ifindex = 2;
+	b->nh_mtu = 1500;
+	return 0;
+}
+
+static unsigned int resolved_in_fastpath(const struct fx *f)
+{
+	unsigned int n = 0;
+
+	for (__u32 id = 0; id < f->md.params.max_backends; id++)
+		n += f->md.backends[id].state != LB_BACKEND_UNUSED &&
+		     (f->md.backends[id].flags & LB_BACKEND_F_NH_VALID);
+	return n;
+}
+
+/* With a FIB fallback in the fast path, a batch of more than
+ * CP_NEXTHOP_DEFER_MIN new backends pushes them unresolved and asks its
+ * owner for a refresh round; a small batch, or a fast path without the
+ * fallback, resolves every one before it is pushed. */
+static void test_nexthops_deferred_for_big_batches(void **state)
+{
+	struct fx *f = fx_new(64, 4096);
+	char *big = script(0, 11, 100), *small = script(11, 1, 10);
+	unsigned int calls = 0;
+	size_t cursor = 0;
+
+	(void)state;
+	f->md.ops.fib_fallback = 1;
+	f->m.nexthop = count_nexthop;
+	f->m.nexthop_arg = &calls;
+	apply_script(f, big);
+	assert_int_equal(calls, 0);
+	assert_int_equal(f->m.nexthops_deferred, 1);
+	assert_int_equal(resolved_in_fastpath(f), 0);
+	/* The owner's round resolves them all. */
+	f->m.nexthops_deferred = 0;
+	while (cp_model_refresh_nexthops_step(&f->m, &cursor, 64))
+		;
+	assert_int_equal(resolved_in_fastpath(f), 1100);
+
+	calls = 0;
+	apply_script(f, small);
+	assert_int_equal(calls, 10);
+	assert_int_equal(f->m.nexthops_deferred, 0);
+	fx_free(f);
+
+	/* No fallback: the cache is the only way out, so all are resolved. */
+	f = fx_new(64, 4096);
+	f->m.nexthop = count_nexthop;
+	f->m.nexthop_arg = &calls;
+	calls = 0;
+	apply_script(f, big);
+	assert_int_equal(calls, 1100);
+	assert_int_equal(f->m.nexthops_deferred, 0);
+	assert_int_equal(resolved_in_fastpath(f), 1100);
+	free(big);
+	free(small);
+	fx_free(f);
+}
+
 struct yields {
 	struct cp_model *m;
 	unsigned int between, waiting;
@@ -459,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_tables_backend_reuse),
 		cmocka_unit_test(test_model_batch_one_grace),
 		cmocka_unit_test(test_model_batch_yields),
+		cmocka_unit_test(test_nexthops_deferred_for_big_batches),
 		cmocka_unit_test(test_limits_refused_with_what_fits),
 		cmocka_unit_test(test_limits_vip_table_holds_max_vips),
 		cmocka_unit_test(test_limits_vip_slots_follow_max_vips),
