@@ -250,7 +250,7 @@ static void put_option_help(FILE *out, const struct cp_field *f)
 /* Every option of the group's commands, in table order. */
 static void put_options(FILE *out, const char *group)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	for (int op = CP_OP_NONE + 1; op < CP_OP_MAX; op++)
 		if (!strcmp(cp_op_def(op)->group, group))

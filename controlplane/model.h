@@ -337,7 +337,7 @@ int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struc
 void cp_model_node_merge(const struct cp_node *cur, const struct cp_node *target,
 			 struct cp_node *out);
 /* CP_F_* bits of the node settings that differ between a and b. */
-__u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b);
+__u64 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b);
 
 /* --- What applying a whole configuration would do --------------------- */
 

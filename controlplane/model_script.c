@@ -363,9 +363,9 @@ void cp_model_node_merge(const struct cp_node *cur, const struct cp_node *target
 		out->encap_src6 = cur->encap_src6;
 }
 
-__u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b)
+__u64 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b)
 {
-	__u32 f = 0;
+	__u64 f = 0;
 
 	f |= a->n_interfaces != b->n_interfaces ||
 			     memcmp(a->interfaces, b->interfaces, sizeof(a->interfaces))
@@ -401,7 +401,7 @@ static int diff_vip_set(struct cp_model *m, struct model_batch *b, const struct 
 			const struct cp_vip *tv, struct cp_error *e)
 {
 	struct cp_request r;
-	__u32 fields;
+	__u64 fields;
 
 	cp_model_vip_request(tv, &r);
 	r.op = CP_OP_VIP_SET;

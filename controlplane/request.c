@@ -229,7 +229,7 @@ const struct cp_field cp_fields[] = {
 
 const size_t cp_n_fields = sizeof(cp_fields) / sizeof(cp_fields[0]);
 
-const struct cp_field *cp_field_of(__u32 bit)
+const struct cp_field *cp_field_of(__u64 bit)
 {
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (cp_fields[i].bit == bit)
@@ -352,10 +352,10 @@ void cp_request_init(struct cp_request *r, enum cp_op op)
 	r->op = op;
 }
 
-__u32 cp_request_nondefault(const struct cp_request *r)
+__u64 cp_request_nondefault(const struct cp_request *r)
 {
 	const struct cp_request *d = request_defaults();
-	__u32 f = 0;
+	__u64 f = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *x = &cp_fields[i];
@@ -370,7 +370,7 @@ __u32 cp_request_nondefault(const struct cp_request *r)
 
 /* --- Numbers ------------------------------------------------------------- */
 
-int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char *name,
+int cp_request_set_num(struct cp_request *r, __u64 bit, long long v, const char *name,
 		       struct cp_error *e)
 {
 	const struct cp_field *f = cp_field_of(bit);
@@ -388,7 +388,7 @@ int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char 
 	return 0;
 }
 
-__u64 cp_request_get_num(const struct cp_request *r, __u32 bit)
+__u64 cp_request_get_num(const struct cp_request *r, __u64 bit)
 {
 	const struct cp_field *f = cp_field_of(bit);
 
@@ -571,7 +571,7 @@ static int set_text_field(struct cp_request *r, const struct cp_field *f, const 
 
 /* Writes into a copy and commits only on success, so a refused value
  * leaves r as it was (the helpers may have written part of it). */
-int cp_request_set_text(struct cp_request *r, __u32 bit, const char *s, const char *name,
+int cp_request_set_text(struct cp_request *r, __u64 bit, const char *s, const char *name,
 			struct cp_error *e)
 {
 	const struct cp_field *f = cp_field_of(bit);
@@ -620,7 +620,7 @@ static int get_string(const struct cp_request *r, const struct cp_field *f, char
 	return put(buf, len, cmember(&chk, f));
 }
 
-int cp_request_get_text(const struct cp_request *r, __u32 bit, char *buf, size_t len)
+int cp_request_get_text(const struct cp_request *r, __u64 bit, char *buf, size_t len)
 {
 	const struct cp_field *f = cp_field_of(bit);
 	char tmp[80];
@@ -714,7 +714,7 @@ static int value_ok(const struct cp_request *r, const struct cp_field *f, struct
 	}
 }
 
-int cp_request_check_values(const struct cp_request *r, __u32 bits, struct cp_error *e)
+int cp_request_check_values(const struct cp_request *r, __u64 bits, struct cp_error *e)
 {
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		int err;
@@ -756,9 +756,9 @@ static size_t spec_off(const struct cp_field *f)
 	return f->off - offsetof(struct cp_request, spec);
 }
 
-__u32 cp_spec_fields(void)
+__u64 cp_spec_fields(void)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (is_spec(&cp_fields[i]))
@@ -766,9 +766,9 @@ __u32 cp_spec_fields(void)
 	return bits;
 }
 
-__u32 cp_check_fields(enum cp_check_type t)
+__u64 cp_check_fields(enum cp_check_type t)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	if ((unsigned)t > CP_CHECK_UDP)
 		return CP_F_CHECK_TYPE;
@@ -778,9 +778,9 @@ __u32 cp_check_fields(enum cp_check_type t)
 	return bits;
 }
 
-__u32 cp_check_fields_all(void)
+__u64 cp_check_fields_all(void)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (cp_fields[i].checks)
@@ -788,7 +788,7 @@ __u32 cp_check_fields_all(void)
 	return bits;
 }
 
-void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u32 bits)
+void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u64 bits)
 {
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *f = &cp_fields[i];
@@ -806,9 +806,9 @@ void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u32 
 	}
 }
 
-__u32 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b)
+__u64 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b)
 {
-	__u32 diff = 0;
+	__u64 diff = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *f = &cp_fields[i];

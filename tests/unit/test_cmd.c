@@ -1055,8 +1055,9 @@ static void test_round_trip_random(void **state)
 			char again[4096];
 
 			cp_cmd_format(&back, again, sizeof(again));
-			fail_msg("#%d: '%s' read back as '%s' (fields %#x, expected %#x)", i,
-				 line, again, back.fields, want.fields);
+			fail_msg("#%d: '%s' read back as '%s' (fields %#llx, expected %#llx)", i,
+				 line, again, (unsigned long long)back.fields,
+				 (unsigned long long)want.fields);
 		}
 	}
 }
