@@ -72,6 +72,10 @@ struct cp_node {
 	char metrics[64];
 	__u32 flow_ttl_tcp;	/* connection-table idle timeouts, s; 0: never */
 	__u32 flow_ttl_udp;
+	__u32 announce_table;	/* kernel table of the VIP routes; 0: none */
+	/* Out of the fleet (node drain): announces nothing. Not
+	 * configuration: apply keeps it, the state file keeps it. */
+	__u8 drained;
 };
 
 /* Counters of the model itself, exported as metrics. */

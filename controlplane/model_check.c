@@ -522,6 +522,15 @@ static int node_check(const struct cp_model *m, const struct cp_request *r, stru
 		err = encap_check(m, &a4, LB_FAMILY_V4, CP_F_ENCAP4, e);
 	if (!err && (r->fields & CP_F_ENCAP6))
 		err = encap_check(m, &r->encap_src6, LB_FAMILY_V6, CP_F_ENCAP6, e);
+	/* Routes of ours there would mix with the kernel's own. */
+	if (!err && (r->fields & CP_F_ANNOUNCE_TABLE) &&
+	    r->announce_table >= CP_ANNOUNCE_TABLE_RESERVED_MIN &&
+	    r->announce_table <= CP_ANNOUNCE_TABLE_RESERVED_MAX)
+		err = cp_error_set(e, -EINVAL, model_field_name(CP_F_ANNOUNCE_TABLE),
+				   "table %u is the kernel's %s table: take one of your own "
+				   "(1-252 or above 255; 0: announce nothing)", r->announce_table,
+				   r->announce_table == 253 ? "default" :
+				   r->announce_table == 254 ? "main" : "local");
 	return err;
 }
 

@@ -50,6 +50,9 @@ static const struct cp_op_def ops[CP_OP_MAX] = {
 	[CP_OP_DIFF] = { "diff", "diff", NULL, { CP_F_PATH }, 1, 0, 0 },
 	[CP_OP_RELOAD] = { "reload", "reload", NULL, { 0 }, 0, 0, 0 },
 	[CP_OP_BATCH] = { "batch", "batch", NULL, { 0 }, 0, 0, 0 },
+	/* Not configuration: the state file keeps it as node set --drained. */
+	[CP_OP_NODE_DRAIN] = { "node.drain", "node", "drain", { 0 }, 0, 0, 0 },
+	[CP_OP_NODE_UNDRAIN] = { "node.undrain", "node", "undrain", { 0 }, 0, 0, 0 },
 };
 
 #undef V
@@ -205,6 +208,18 @@ const struct cp_field cp_fields[] = {
 	  .unit = CP_UNIT_S, .min = 0, .max = LB_FLOW_TTL_MAX, .def = CP_DEFAULT_FLOW_TTL_UDP,
 	  .ops = OPS_NODE, AT(flow_ttl_udp), .metavar = "DUR",
 	  .help = "the same for UDP flows" },
+	{ CP_F_ANNOUNCE_TABLE, "announce_table", "announce-table", .kind = CP_KIND_NUM,
+	  .flags = CP_FF_LOOSE, .min = 0, .max = UINT32_MAX, .def = 0, .ops = OPS_NODE,
+	  AT(announce_table), .metavar = "N",
+	  .help = "kernel routing table in which sluiced keeps one blackhole route "
+		  "(protocol 200) per VIP address in service, for bird2 to learn and announce "
+		  "over BGP; not 253, 254 or 255 (the kernel's default, main and local); 0: "
+		  "announce nothing" },
+	{ CP_F_DRAINED, "drained", "drained", .kind = CP_KIND_BOOL, .min = 0, .max = 1,
+	  .def = 0, .ops = OPS_NODE, AT(drained),
+	  .help = "the node is out of the fleet: nothing announced, whatever still arrives "
+		  "is forwarded. Set by `node drain`, cleared by `node undrain`; a config "
+		  "applied later keeps it as it is" },
 	{ CP_F_LATENCY, "latency_us", "latency-us", .kind = CP_KIND_NUM, .unit = CP_UNIT_US,
 	  .min = 0, .max = UINT32_MAX, .def = 0, .ops = OPS_REPORT, AT(latency_us),
 	  .metavar = "N", .help = "duration of the last check in microseconds" },

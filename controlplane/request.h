@@ -29,7 +29,7 @@ enum cp_op {
 	CP_OP_BACKEND_DEL,	/* backend del VIP ADDR */
 	CP_OP_BACKEND_LIST,	/* backend list [VIP] */
 	CP_OP_NODE_SET,		/* node set [--interface IF]... [--encap-source A] [--encap-source6 A] [--metrics A:P]
-			   [--flow-ttl-tcp S] [--flow-ttl-udp S] */
+			   [--flow-ttl-tcp S] [--flow-ttl-udp S] [--announce-table N] */
 	CP_OP_HEALTH_REPORT,	/* health report VIP ADDR up|down [--latency-us N] [--reason TEXT] */
 	CP_OP_HEALTH_TARGETS,	/* health targets: every (VIP, backend, check) to probe */
 	CP_OP_HEALTH_SET,	/* health set VIP ADDR up|down [--for DUR] [--reason TEXT]: override */
@@ -45,6 +45,8 @@ enum cp_op {
 	CP_OP_DIFF,		/* diff FILE: what apply FILE would change */
 	CP_OP_RELOAD,		/* reload [--dry-run] [--force]: apply sluiced's config file */
 	CP_OP_BATCH,		/* batch: "requests", VIP/backend changes applied as one */
+	CP_OP_NODE_DRAIN,	/* node drain: withdraw every announcement, keep forwarding */
+	CP_OP_NODE_UNDRAIN,	/* node undrain: announce again */
 	CP_OP_MAX,
 };
 
@@ -78,6 +80,11 @@ enum cp_check_type {
 #define CP_DEFAULT_FLOW_TTL_TCP 900
 #define CP_DEFAULT_FLOW_TTL_UDP 300
 #define CP_MAX_WEIGHT 65535
+
+/* The kernel's own routing tables (RT_TABLE_DEFAULT, _MAIN, _LOCAL): an
+ * announce table must be none of them. */
+#define CP_ANNOUNCE_TABLE_RESERVED_MIN 253
+#define CP_ANNOUNCE_TABLE_RESERVED_MAX 255
 
 /* Ranges of the field table's rows (request.c), named for the tests. */
 #define CP_CHECK_MIN_INTERVAL_MS 100
@@ -130,9 +137,11 @@ struct cp_check {
 #define CP_F_PATH (1ull << 25)		/* apply, diff: the config file */
 #define CP_F_DRY_RUN (1ull << 26)		/* apply, reload: validate and show, change nothing */
 #define CP_F_FORCE (1ull << 27)		/* apply, reload: even if it undoes runtime changes */
-/* Bits 28 and 29, and 32 up, are free. */
+#define CP_F_ANNOUNCE_TABLE (1ull << 28)	/* node set: kernel table of the VIP routes */
+#define CP_F_DRAINED (1ull << 29)	/* node set: out of the fleet (node drain) */
 #define CP_F_INITIAL_HEALTH (1ull << 30)	/* vip add/set: a new backend's health */
 #define CP_F_FOR (1ull << 31)		/* health set: how long the override holds */
+/* Bits 32 up are free. */
 
 /* Backend health as reported by sluice-healthd or set by an operator. */
 enum cp_health {
@@ -188,6 +197,8 @@ struct cp_request {
 	char metrics[64];		/* "127.0.0.1:9109" or "[::1]:9109" */
 	__u32 flow_ttl_tcp;		/* seconds, 0..LB_FLOW_TTL_MAX; 0: never expire */
 	__u32 flow_ttl_udp;
+	__u32 announce_table;		/* 0: announce nothing */
+	__u8 drained;			/* with CP_F_DRAINED */
 
 	/* A whole configuration: apply, diff, reload */
 	char path[CP_PATH_MAX];		/* absolute: sluiced reads it */

@@ -191,6 +191,9 @@ static void gen_field(struct cp_request *r, __u64 bit)
 	case CP_F_LATENCY: gen_set_num(r, bit, gen_u32() & 1 ? gen_u32() : 0); return;
 	case CP_F_FLOW_TTL_TCP:
 	case CP_F_FLOW_TTL_UDP: gen_set_num(r, bit, gen_range(0, LB_FLOW_TTL_MAX)); return;
+	case CP_F_ANNOUNCE_TABLE: gen_set_num(r, bit, gen_u32() & 1 ? gen_range(0, 300) : gen_u32()); return;
+	/* Without an off form too: only node drain/undrain clear it. */
+	case CP_F_DRAINED: gen_set_num(r, bit, 1); return;
 	case CP_F_FOR: gen_set_num(r, bit, gen_range(0, 3) ? gen_range(0, 3600) : gen_range(0, CP_HEALTH_MAX_FOR_S)); return;
 	}
 	gen_text_field(r, bit);

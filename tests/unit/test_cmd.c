@@ -777,9 +777,8 @@ static void test_refused_arguments(void **state)
 		{ "backend set " BE, "backend set",
 		  "'backend set' changes nothing: give --weight, --drain or --undrain" },
 		{ "vip set " VIP, "vip set", "'vip set' changes nothing: give at least one option" },
-		{ "node set", "node set",
-		  "give --interface, --encap-source, --encap-source6, --metrics, --flow-ttl-tcp or "
-		  "--flow-ttl-udp" },
+		{ "node set", "node set", "'node set' changes nothing: give at least one option" },
+		{ "node drain now", "now", "unexpected argument 'now' for 'node drain'" },
 	};
 
 	(void)state;
