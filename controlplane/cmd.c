@@ -38,16 +38,16 @@ static const char *cmd_name(const struct cp_op_def *c, char *buf, size_t len)
 	return buf;
 }
 
-static __u32 pos_bits(const struct cp_op_def *c)
+static __u64 pos_bits(const struct cp_op_def *c)
 {
 	return c->pos[0] | c->pos[1] | c->pos[2];
 }
 
-__u32 cp_cmd_options(enum cp_op op)
+__u64 cp_cmd_options(enum cp_op op)
 {
 	const struct cp_op_def *c = cp_op_def(op);
 	struct cp_op_fields of;
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	if (!c || cp_op_fields(op, &of))
 		return 0;
@@ -57,12 +57,12 @@ __u32 cp_cmd_options(enum cp_op op)
 	return of.allowed & bits & ~pos_bits(c);
 }
 
-static const char *pos_name(__u32 bit)
+static const char *pos_name(__u64 bit)
 {
 	return cp_field_of(bit)->api;
 }
 
-static const char *pos_what(__u32 bit)
+static const char *pos_what(__u64 bit)
 {
 	return bit == CP_F_VIP ? "a VIP (ADDR:PORT/PROTO)" :
 	       bit == CP_F_BACKEND ? "a backend address" :
@@ -359,9 +359,9 @@ static int bad_option(enum cp_op op, const char *w, size_t wlen, int known,
 		      struct cp_error *e)
 {
 	const struct cp_op_def *c = cp_op_def(op);
-	const char *names[2 * 32] = { NULL };
+	const char *names[2 * 64] = { NULL };
 	char field[32], cname[24], hint[64] = "";
-	__u32 bits = cp_cmd_options(op);
+	__u64 bits = cp_cmd_options(op);
 	size_t n = 0;
 
 	snprintf(field, sizeof(field), "%.*s", (int)wlen, w);
@@ -390,8 +390,8 @@ static int bad_option(enum cp_op op, const char *w, size_t wlen, int known,
 /* Options seen so far: each field once (interfaces excepted), and a
  * BOOL by one of its names only (--drain with --undrain). */
 struct seen {
-	__u32 bits;
-	__u32 off;	/* BOOL fields given by cli_off */
+	__u64 bits;
+	__u64 off;	/* BOOL fields given by cli_off */
 };
 
 static int check_repeat(const struct opt *o, struct seen *s, struct cp_error *e)
@@ -469,7 +469,7 @@ static int parse_pos(const struct cp_op_def *c, const char *w, int idx, struct c
 static int check_one_of(enum cp_op op, const struct cp_request *r, struct cp_error *e)
 {
 	const struct cp_op_def *c = cp_op_def(op);
-	__u32 bits = cp_cmd_options(op);
+	__u64 bits = cp_cmd_options(op);
 	char cname[24], list[128] = "";
 	struct cp_op_fields of;
 	int n = 0;
@@ -802,7 +802,7 @@ int cp_cmd_format(const struct cp_request *r, char *buf, size_t len)
 {
 	const struct cp_op_def *c = cp_op_def(r->op);
 	struct out o = { buf, len, 0, 0 };
-	__u32 have, opts;
+	__u64 have, opts;
 
 	if (!c)
 		return -EINVAL;

@@ -70,7 +70,7 @@ int cp_cmd_format(const struct cp_request *r, char *buf, size_t len);
 
 /* The fields op takes as long options: those it accepts that have one
  * and are not its positionals. */
-__u32 cp_cmd_options(enum cp_op op);
+__u64 cp_cmd_options(enum cp_op op);
 
 /* A duration as a command line writes it: "2s", "500ms", "1.5s", "15m",
  * "1h", or a bare "0" (a number always carries its unit). *ms:

@@ -62,13 +62,26 @@ DUR_RULE
 "  sluicectl backend set [2001:db8::1]:443/tcp 2001:db8:1::11 --drain\n" },
 	{ "node",
 "Usage: sluicectl node set OPTION...\n"
+"       sluicectl node drain\n"
+"       sluicectl node undrain\n"
 "\n"
-"Settings of this balancer node; only the options given change.\n",
-	  "Options:",
+"'set' changes the settings of this balancer node; only the options given\n"
+"change. 'drain' takes the node out of the fleet: every VIP route in the\n"
+"announce table is withdrawn, so BGP peers stop sending it traffic, while\n"
+"whatever still arrives is forwarded. 'undrain' announces again. A drained\n"
+"node stays drained across restarts; `status` says so.\n",
+	  "Options (set):",
+"With --announce-table N, sluiced keeps in kernel table N one blackhole\n"
+"route (ip route show table N proto 200) per VIP address that has a backend\n"
+"in service, while the fast path is attached and the node is not drained;\n"
+"bird2's kernel protocol learns them and announces them over BGP.\n"
+"\n"
 DUR_RULE
 "\n"
-"Example:\n"
-"  sluicectl node set --interface eth0 --encap-source 192.0.2.10 --flow-ttl-tcp 15m\n" },
+"Examples:\n"
+"  sluicectl node set --interface eth0 --encap-source 192.0.2.10 --flow-ttl-tcp 15m\n"
+"  sluicectl node set --announce-table 100\n"
+"  sluicectl node drain\n" },
 	{ "health",
 "Usage: sluicectl health set VIP ADDR up|down [--for DUR] [--reason TEXT]\n"
 "       sluicectl health clear VIP ADDR\n"
@@ -121,13 +134,16 @@ DUR_RULE
 	{ "status",
 "Usage: sluicectl status\n"
 "\n"
-"sluiced's version, fast-path driver, interfaces, number of VIPs and\n"
-"counts of changes applied and refused.\n", NULL, NULL },
+"sluiced's version, fast-path driver, interfaces, number of VIPs,\n"
+"counts of changes applied and refused, the announce table, whether the\n"
+"node is drained and the VIP addresses announced.\n", NULL, NULL },
 	{ "detach",
 "Usage: sluicectl detach [--interface IF]...\n"
 "\n"
 "Removes the XDP program from every interface, or from those given:\n"
-"forwarding stops there. (Stopping sluiced leaves forwarding in place.)\n", NULL, NULL },
+"forwarding stops there. Without --interface it also withdraws every VIP\n"
+"route of the announce table. (Stopping sluiced leaves forwarding and the\n"
+"routes in place.)\n", NULL, NULL },
 	{ "apply",
 "Usage: sluicectl apply FILE [--dry-run] [--force]\n"
 "\n"
@@ -250,7 +266,7 @@ static void put_option_help(FILE *out, const struct cp_field *f)
 /* Every option of the group's commands, in table order. */
 static void put_options(FILE *out, const char *group)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	for (int op = CP_OP_NONE + 1; op < CP_OP_MAX; op++)
 		if (!strcmp(cp_op_def(op)->group, group))

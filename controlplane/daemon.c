@@ -302,6 +302,10 @@ static int apply_loaded(struct sluiced *d, struct cp_model *loaded, const char *
 	struct cp_error e = { "", "" };
 	int err = cp_model_apply_diff(&d->model, loaded, &e);
 
+	/* The diff keeps the live node's drained (an apply must not undo a
+	 * drain); at start the loaded state is what the node was. */
+	if (err >= 0)
+		d->model.node.drained = loaded->node.drained;
 	if (err >= 0 && as_base)
 		d->applied = *loaded;
 	else
@@ -441,6 +445,79 @@ static void health_tick(struct sluiced *d)
 	cp_model_health_expire(&d->model);
 	healthd_watch(d);
 	health_flush(d);
+	/* A write that failed is retried here too, with no change to wait for. */
+	sluiced_announce(d, 1);
+}
+
+/* --- The announce table ------------------------------------------------ */
+
+static int ann_add(void *ctx, __u32 table, const struct cp_ann_addr *a)
+{
+	return cp_nl_vip_route(ctx, 1, table, a->family, &a->addr);
+}
+
+static int ann_del(void *ctx, __u32 table, const struct cp_ann_addr *a)
+{
+	return cp_nl_vip_route(ctx, 0, table, a->family, &a->addr);
+}
+
+struct ann_walk {
+	cp_ann_list_fn fn;
+	void *arg;
+};
+
+static int ann_one(void *arg, __u8 family, const struct lb_addr *addr)
+{
+	const struct ann_walk *w = arg;
+	struct cp_ann_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.addr = *addr;
+	a.family = family;
+	return w->fn(w->arg, &a);
+}
+
+static int ann_list(void *ctx, __u32 table, cp_ann_list_fn fn, void *arg)
+{
+	struct ann_walk w = { fn, arg };
+
+	return cp_nl_vip_routes(ctx, table, ann_one, &w);
+}
+
+static int detached(const struct sluiced *d, const char *ifname)
+{
+	for (int i = 0; i < d->n_detached; i++)
+		if (!strcmp(d->detached[i], ifname))
+			return 1;
+	return 0;
+}
+
+int sluiced_attached(const struct sluiced *d)
+{
+	if (!d->driver.ops)
+		return 0;
+	for (int i = 0; i < d->model.node.n_interfaces; i++)
+		if (!detached(d, d->model.node.interfaces[i]))
+			return 1;
+	return 0;
+}
+
+/* Cheap when nothing it depends on moved: the counts of changes (a node
+ * set is one), of health changes (reports, overrides, expiries), of
+ * drains and detaches, and whether the fast path forwards; compared one
+ * by one, so no two moves cancel. */
+void sluiced_announce(struct sluiced *d, int force)
+{
+	struct cp_ann_input in = { sluiced_attached(d) };
+	__u64 now[4] = { d->model.stats.changes_applied, d->model.health_changes,
+			 d->announce_pokes, (__u64)in.attached };
+
+	if (!d->announce_on)
+		return;
+	if (!memcmp(now, d->announce_seen, sizeof(now)) && !(force && d->announce.pending))
+		return;
+	memcpy(d->announce_seen, now, sizeof(now));
+	cp_announce_sync(&d->announce, &d->model, &in);
 }
 
 static int open_fastpath(struct sluiced *d, const struct options *o,
@@ -513,6 +590,7 @@ struct loop {
 	int mfd;			/* metrics timer, or -1 */
 	int hfd;			/* health timer */
 	struct cp_metrics_http *metrics;	/* or NULL */
+	struct cp_nl *ann_nl;		/* the announce table's writer: nl or its own */
 	char metrics_addr[64];		/* where l->metrics listens */
 	char metrics_failed[64];	/* last address that would not listen */
 	char metrics_ask;		/* epoll tag of a scrape's request (its fd) */
@@ -570,6 +648,8 @@ static void metrics_publish(struct sluiced *d, struct loop *l)
 		.state_unsaved = p->unsaved,
 		.state_last_write = (long long)p->last_ok,
 		.state_generation = p->gen,
+		.announced_addresses = d->announce.n_have,
+		.node_drained = d->model.node.drained,
 	};
 	struct cp_api_stats api;
 	char *text = NULL;
@@ -705,6 +785,9 @@ static void run(struct sluiced *d, struct loop *l, const struct options *o,
 			again = refreshing;
 			refreshing = 1;
 		}
+		/* Whatever the events changed: the batch, a health report,
+		 * an expiry, a node set, a drain, a detach. */
+		sluiced_announce(d, 0);
 		if (refreshing &&
 		    !cp_model_refresh_nexthops_step(&d->model, &cursor, SLUICED_NH_SLICE)) {
 			cursor = 0;
@@ -799,6 +882,16 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		err = load_initial(d, &o);
 	d->loading = 0;
 	cp_model_adopt_end(&d->model);
+	d->withdraw_on_exit = fp->withdraw_on_exit;
+	if (!err && !o.no_fastpath) {
+		/* Only now: until the state loaded, the routes a previous
+		 * process left stay as they are (a hitless restart). */
+		l.ann_nl = l.nl ? l.nl : cp_nl_open_requests();
+		cp_announce_init(&d->announce, &(struct cp_route_writer){
+			ann_add, ann_del, ann_list, l.ann_nl });
+		d->announce_on = 1;
+		sluiced_announce(d, 1);
+	}
 	if (!err) {
 		l.sfd = make_signalfd();
 		l.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -830,6 +923,13 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 	cp_metrics_http_stop(l.metrics);
 	if (!err)
 		health_flush(d);
+	/* SIGTERM leaves sluiced's routes with its forwarding; a fast path
+	 * whose forwarding ends here takes them along. */
+	if (d->announce_on && d->withdraw_on_exit && cp_announce_withdraw(&d->announce))
+		pr_warn("could not withdraw every VIP route\n");
+	cp_announce_free(&d->announce);
+	if (l.ann_nl && l.ann_nl != l.nl)
+		cp_nl_close(l.ann_nl);
 	if (l.mfd >= 0)
 		close(l.mfd);
 	if (l.hfd >= 0)

@@ -32,6 +32,10 @@ struct cp_fastpath {
 	 * neighbours are neither asked nor followed. NULL: they are. */
 	int (*fixed_nexthop)(void *arg);
 	int no_daemon;			/* threads already run: never fork */
+	/* Forwarding ends with the process (sluice-dpdk): the announce
+	 * table's routes are withdrawn on every exit, SIGTERM included,
+	 * where sluiced's XDP program keeps forwarding and leaves them. */
+	int withdraw_on_exit;
 	void *arg;
 };
 

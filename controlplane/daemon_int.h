@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cp_error.h"
+#include "announce.h"
 #include "api.h"
 #include "driver.h"
 #include "model.h"
@@ -62,7 +63,25 @@ struct sluiced {
 	int health_none;		/* --health-file none */
 	__u64 health_saved;		/* model.health_changes last written */
 	int healthd_silent;		/* said so in the log */
+	/* The VIP routes of the announce table (announce.c): synced after
+	 * anything that can move them, never before the state loaded. */
+	struct cp_announce announce;
+	int announce_on;		/* the state loaded: routes may be written */
+	__u64 announce_seen[4];		/* what it depended on at the last sync */
+	__u64 announce_pokes;		/* bumped by drain, undrain, detach */
+	/* Interfaces `sluicectl detach` took the program off, until a
+	 * node set drops them from the list (re-adding one attaches it). */
+	char detached[CP_MAX_INTERFACES][IF_NAMESIZE];
+	int n_detached;
+	/* Forwarding ends with the process (sluice-dpdk): withdraw on exit. */
+	int withdraw_on_exit;
 };
+
+/* 1 when the fast path forwards: a driver with an interface attached. */
+int sluiced_attached(const struct sluiced *d);
+/* Syncs the announce table if anything it depends on changed (force: even
+ * if not, to retry a failed write). */
+void sluiced_announce(struct sluiced *d, int force);
 
 /* Makes the running state equal to the configuration in path as one
  * transaction (apply.c): validated whole, refused if it would undo

@@ -388,6 +388,18 @@ static json_t *healthd_json(const struct cp_model *m)
 			 (json_int_t)m->healthd.timeout_ms);
 }
 
+/* The addresses whose routes are in the announce table now. */
+static json_t *announced_json(const struct sluiced *d)
+{
+	json_t *a = json_array();
+	char buf[64];
+
+	for (size_t i = 0; a && i < d->announce.n_have; i++)
+		json_array_append_new(a, json_string(cp_ann_addr_format(&d->announce.have[i], buf,
+									 sizeof(buf))));
+	return a;
+}
+
 /* The node's settings as `node set` spells them; interfaces always (an
  * empty list when there are none), TTLs always. */
 static json_t *do_status(struct sluiced *d)
@@ -413,7 +425,9 @@ static json_t *do_status(struct sluiced *d)
 						"last_apply", d->last_apply[0] ? d->last_apply : "none",
 						"loading", d->loading));
 	cp_request_fields_to_json(&node, CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP |
+					 CP_F_ANNOUNCE_TABLE | CP_F_DRAINED |
 					 (node.fields & CP_F_INTERFACES), reply);
+	json_object_set_new(reply, "announced", announced_json(d));
 	sluiced_persist_status(d, reply);
 	if (d->api)
 		json_object_set_new(reply, "api", api_json(d->api));
@@ -443,15 +457,42 @@ static void log_override(const struct cp_request *r)
 /* validate -> model -> rings -> fast path (cp_model_apply), then persist,
  * then answer. A change that is live but could not be persisted is
  * reported as such: the operator must know the file is behind. */
+/* Interfaces a node set removed are detached by it; one added again is
+ * attached anew: neither is `sluicectl detach`'s any more. */
+static void forget_detached(struct sluiced *d)
+{
+	int k = 0;
+
+	for (int i = 0; i < d->n_detached; i++) {
+		int listed = 0;
+
+		for (int j = 0; j < d->model.node.n_interfaces; j++)
+			listed |= !strcmp(d->model.node.interfaces[j], d->detached[i]);
+		if (listed)
+			memmove(d->detached[k++], d->detached[i], IF_NAMESIZE);
+	}
+	d->n_detached = k;
+}
+
 static json_t *do_change(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
 {
 	if (cp_model_apply(&d->model, r, e))
 		return NULL;
+	if (r->op == CP_OP_NODE_SET && (r->fields & CP_F_INTERFACES))
+		forget_detached(d);
 	log_override(r);
 	/* Health is not desired state: the health file keeps it. */
 	if (!cp_op_def(r->op)->change)
 		return cp_reply_ok();
 	return sluiced_reply_applied(d, sluiced_persist(d, e), e);
+}
+
+static int detached_has(const struct sluiced *d, const char *ifn)
+{
+	for (int i = 0; i < d->n_detached; i++)
+		if (!strcmp(d->detached[i], ifn))
+			return 1;
+	return 0;
 }
 
 static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
@@ -474,8 +515,33 @@ static json_t *do_detach(struct sluiced *d, const struct cp_request *r, struct c
 		if (err)
 			cp_error_set(e, err, "interface", "%s: cannot detach: %s", ifn,
 				     strerror(-err));
+		else if (!detached_has(d, ifn) && d->n_detached < CP_MAX_INTERFACES)
+			snprintf(d->detached[d->n_detached++], IF_NAMESIZE, "%s", ifn);
 	}
+	/* With the last interface the fast path stops forwarding: every
+	 * route of the announce table goes (sluiced_announce). */
+	d->announce_pokes++;
 	return err ? NULL : cp_reply_ok();
+}
+
+/* node drain / undrain: node set --drained, which the state file keeps. */
+static json_t *do_drain(struct sluiced *d, const struct cp_request *r, struct cp_error *e)
+{
+	int drain = r->op == CP_OP_NODE_DRAIN;
+	struct cp_request set;
+
+	cp_request_init(&set, CP_OP_NODE_SET);
+	set.drained = (__u8)drain;
+	set.fields = CP_F_DRAINED;
+	if (d->model.node.drained == drain)
+		return cp_reply_ok();
+	if (cp_model_apply(&d->model, &set, e))
+		return NULL;
+	d->announce_pokes++;
+	pr_info("node %s: %s\n", drain ? "drained" : "undrained",
+		drain ? "every VIP route withdrawn, forwarding goes on"
+		      : "VIPs in service announced again");
+	return sluiced_reply_applied(d, sluiced_persist(d, e), e);
 }
 
 /* apply FILE, diff FILE, reload: a whole configuration (apply.c). diff
@@ -530,6 +596,9 @@ static json_t *dispatch(struct sluiced *d, const struct cp_request *r, struct cp
 		return do_status(d);
 	case CP_OP_DETACH:
 		return do_detach(d, r, e);
+	case CP_OP_NODE_DRAIN:
+	case CP_OP_NODE_UNDRAIN:
+		return do_drain(d, r, e);
 	default:
 		cp_error_set(e, -EINVAL, "op", "not a request sluiced serves");
 		return NULL;
@@ -607,6 +676,9 @@ json_t *sluiced_handle(void *arg, json_t *req, const struct ucred *peer)
 	}
 	reply = r.op == CP_OP_BATCH ? do_batch(d, items, &e) : dispatch(d, &r, &e);
 	json_decref(items);
+	/* Before the answer: once sluicectl returns, the routes are as the
+	 * change wants them (a write that fails is retried, never refused). */
+	sluiced_announce(d, 0);
 	if (!reply) {
 		pr_info("%s rejected: %s: %s\n", cp_op_name(r.op), e.field, e.msg);
 		return cp_reply_error(&e);

@@ -235,6 +235,19 @@ static void write_vips(FILE *f, const struct table *t)
 			series_open(f, "sluice_vip_backends", &t->vips[i], NULL);
 			fprintf(f, ",state=\"%s\"} %u\n", state_names[s], t->vips[i].n_state[s]);
 		}
+
+	/* What `sluicectl ring digest` prints: nodes of a fleet that agree
+	 * on a VIP's backends, weights and health have the same digest, so a
+	 * monitor compares one label across nodes. */
+	family(f, "sluice_vip_ring_info", "gauge",
+	       "The VIP's Maglev ring digest as `sluicectl ring digest` prints it (equal on "
+	       "nodes that agree); the value is always 1. Only VIPs with a ring.");
+	for (size_t i = 0; i < t->n_vips; i++) {
+		if (!t->vips[i].v->ring)
+			continue;
+		series_open(f, "sluice_vip_ring_info", &t->vips[i], NULL);
+		fprintf(f, ",digest=\"%016llx\"} 1\n", (unsigned long long)t->vips[i].v->digest);
+	}
 }
 
 static void write_backends(FILE *f, const struct table *t)
@@ -360,6 +373,13 @@ static void write_daemon(FILE *f, const struct cp_metrics_daemon *dm)
 	fprintf(f, "sluice_state_last_write_timestamp_seconds %lld\n", dm->state_last_write);
 	family(f, "sluice_state_generation", "gauge", "Generation of the running state.");
 	fprintf(f, "sluice_state_generation %llu\n", dm->state_generation);
+	family(f, "sluice_announced_addresses", "gauge",
+	       "VIP addresses whose route is in the announce table now (announced over BGP "
+	       "by bird).");
+	fprintf(f, "sluice_announced_addresses %llu\n", dm->announced_addresses);
+	family(f, "sluice_node_drained", "gauge",
+	       "1 while the node is drained (sluicectl node drain): nothing announced.");
+	fprintf(f, "sluice_node_drained %d\n", dm->node_drained ? 1 : 0);
 }
 
 static void seconds(FILE *f, __u64 ms)

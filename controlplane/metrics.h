@@ -15,6 +15,9 @@
  *   sluice_vip_flow_misses_total{vip}                   counter (lookups without entry, SYNs excepted)
  *   sluice_vip_flow_evictions_total{vip}                counter (live flows a full set evicted)
  *   sluice_vip_backends{vip,state="up|down|draining"}   gauge
+ *   sluice_vip_ring_info{vip,digest}                    gauge, always 1: the ring digest
+ *                                                       (`sluicectl ring digest`), only
+ *                                                       VIPs with a ring
  *   sluice_backend_packets_total{vip,backend}           counter
  *   sluice_backend_bytes_total{vip,backend}             counter
  *   sluice_backend_dropped_packets_total{vip,backend,reason}  counter, every reason
@@ -33,7 +36,9 @@
  *                                                       not in the state file
  *   sluice_state_last_write_timestamp_seconds           gauge, unix time of the last write (0: none)
  *   sluice_state_generation                             gauge, generation of the running state
- *   (the four sluice_state_* only from sluiced: cp_metrics_render_daemon)
+ *   sluice_announced_addresses                          gauge, VIP addresses announced now
+ *   sluice_node_drained                                 gauge 1/0 (sluicectl node drain)
+ *   (the four sluice_state_* and these two only from sluiced: cp_metrics_render_daemon)
  *   sluice_healthd_up                                   gauge 1/0 (heartbeat within the bound;
  *                                                       no sample while no VIP has a check)
  *   sluice_healthd_heartbeat_age_seconds                gauge
@@ -79,6 +84,8 @@ struct cp_metrics_daemon {
 	int state_unsaved;
 	long long state_last_write;	/* unix seconds; 0: never */
 	unsigned long long state_generation;
+	unsigned long long announced_addresses;	/* routes in the announce table */
+	int node_drained;
 };
 
 /* cp_metrics_render plus the daemon's own families (dm NULL: none). */

@@ -72,6 +72,10 @@ struct cp_node {
 	char metrics[64];
 	__u32 flow_ttl_tcp;	/* connection-table idle timeouts, s; 0: never */
 	__u32 flow_ttl_udp;
+	__u32 announce_table;	/* kernel table of the VIP routes; 0: none */
+	/* Out of the fleet (node drain): announces nothing. Not
+	 * configuration: apply keeps it, the state file keeps it. */
+	__u8 drained;
 };
 
 /* Counters of the model itself, exported as metrics. */
@@ -341,7 +345,7 @@ int cp_model_apply_diff(struct cp_model *m, const struct cp_model *target, struc
 void cp_model_node_merge(const struct cp_node *cur, const struct cp_node *target,
 			 struct cp_node *out);
 /* CP_F_* bits of the node settings that differ between a and b. */
-__u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b);
+__u64 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b);
 
 /* --- What applying a whole configuration would do --------------------- */
 

@@ -20,7 +20,7 @@
 #include "model_int.h"
 
 /* The API's name of a field: errors name fields the way JSON does. */
-const char *model_field_name(__u32 bit)
+const char *model_field_name(__u64 bit)
 {
 	const struct cp_field *f = cp_field_of(bit);
 
@@ -53,7 +53,7 @@ const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len)
 /* An address of a class no packet can be forwarded to or from (address.h)
  * names its class; a mapped IPv4 says which address was meant. role
  * ends the reason: "not usable as a VIP". */
-static int addr_class_check(const struct lb_addr *a, __u8 family, __u32 field,
+static int addr_class_check(const struct lb_addr *a, __u8 family, __u64 field,
 			    const char *role, struct cp_error *e)
 {
 	const char *cls = cp_addr_unusable(a, family);
@@ -119,7 +119,7 @@ static const struct cp_vip *backend_at(const struct cp_model *m, const struct lb
 #define ROLE_BACKEND 2
 #define ROLE_ENCAP 4
 static int addr_roles_check(const struct cp_model *m, const struct lb_addr *a, __u8 fam,
-			    __u32 field, int skip, struct cp_error *e)
+			    __u64 field, int skip, struct cp_error *e)
 {
 	const char *other = field == CP_F_BACKEND ? "a backend" : "the encap source";
 	char buf[64], vbuf[96];
@@ -169,7 +169,7 @@ static int backend_local_check(const struct cp_model *m, const struct lb_addr *a
  * values are cp_request_init()'s defaults unless given, and cmd.h and
  * request.h say an ADD means the same with or without the bits of
  * default-valued fields. A SET supplies only the fields it carries. */
-static __u32 spec_fields(const struct cp_request *r)
+static __u64 spec_fields(const struct cp_request *r)
 {
 	return r->op == CP_OP_VIP_ADD ? cp_spec_fields() : r->fields & cp_spec_fields();
 }
@@ -191,7 +191,7 @@ void model_spec_build(const struct cp_vip *base, const struct cp_request *r,
 static int check_op_fields(const struct cp_request *r, struct cp_error *e)
 {
 	struct cp_op_fields f;
-	__u32 extra, missing;
+	__u64 extra, missing;
 
 	if (cp_op_fields(r->op, &f))
 		return cp_error_set(e, -EINVAL, "op", "unknown op %d", (int)r->op);
@@ -215,7 +215,7 @@ static int check_op_fields(const struct cp_request *r, struct cp_error *e)
 static int values_check(const struct cp_request *r, struct cp_error *e)
 {
 	struct cp_op_fields f;
-	__u32 bits = r->fields;
+	__u64 bits = r->fields;
 
 	cp_op_fields(r->op, &f);
 	if (r->op == CP_OP_VIP_ADD || r->op == CP_OP_BACKEND_ADD)
@@ -296,7 +296,7 @@ static int ring_check(const struct cp_model *m, __u32 size, size_t n_backends,
 static int check_params_used(const struct cp_request *r, const struct cp_check *c,
 			     struct cp_error *e)
 {
-	__u32 unused = r->fields & cp_check_fields_all() & ~cp_check_fields(c->type);
+	__u64 unused = r->fields & cp_check_fields_all() & ~cp_check_fields(c->type);
 	const char *type = cp_check_type_name(c->type);
 
 	if (!unused)
@@ -505,7 +505,7 @@ static int health_check(const struct cp_model *m, const struct cp_request *r,
 
 /* An encap source is the outer source address backends answer ICMP to:
  * a unicast address of this host that is no VIP and no backend. */
-static int encap_check(const struct cp_model *m, const struct lb_addr *a, __u8 fam, __u32 field,
+static int encap_check(const struct cp_model *m, const struct lb_addr *a, __u8 fam, __u64 field,
 		       struct cp_error *e)
 {
 	int err = addr_class_check(a, fam, field, "not usable as an encap source", e);
@@ -522,6 +522,15 @@ static int node_check(const struct cp_model *m, const struct cp_request *r, stru
 		err = encap_check(m, &a4, LB_FAMILY_V4, CP_F_ENCAP4, e);
 	if (!err && (r->fields & CP_F_ENCAP6))
 		err = encap_check(m, &r->encap_src6, LB_FAMILY_V6, CP_F_ENCAP6, e);
+	/* Routes of ours there would mix with the kernel's own. */
+	if (!err && (r->fields & CP_F_ANNOUNCE_TABLE) &&
+	    r->announce_table >= CP_ANNOUNCE_TABLE_RESERVED_MIN &&
+	    r->announce_table <= CP_ANNOUNCE_TABLE_RESERVED_MAX)
+		err = cp_error_set(e, -EINVAL, model_field_name(CP_F_ANNOUNCE_TABLE),
+				   "table %u is the kernel's %s table: take one of your own "
+				   "(1-252 or above 255; 0: announce nothing)", r->announce_table,
+				   r->announce_table == 253 ? "default" :
+				   r->announce_table == 254 ? "main" : "local");
 	return err;
 }
 

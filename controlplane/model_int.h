@@ -36,7 +36,7 @@ static inline void bit_clear(__u8 *map, __u32 i)
 	map[i / 8] &= (__u8)~(1u << (i % 8));
 }
 
-static inline __u32 lowest_bit(__u32 mask)
+static inline __u64 lowest_bit(__u64 mask)
 {
 	return mask & -mask;
 }
@@ -143,7 +143,7 @@ int model_apply_one(struct cp_model *m, const struct cp_request *r, struct cp_er
 
 /* --- model_check.c: validation ------------------------------------------ */
 
-const char *model_field_name(__u32 bit);
+const char *model_field_name(__u64 bit);
 /* Never NULL: a placeholder for what cannot be formatted. */
 const char *model_fmt_addr(const struct lb_addr *a, __u8 family, char *buf, size_t len);
 const char *model_fmt_vip(const struct lb_vip_key *k, char *buf, size_t len);

@@ -404,6 +404,10 @@ static void node_overlay(struct cp_node *n, const struct cp_request *r)
 		n->flow_ttl_tcp = r->flow_ttl_tcp;
 	if (r->fields & CP_F_FLOW_TTL_UDP)
 		n->flow_ttl_udp = r->flow_ttl_udp;
+	if (r->fields & CP_F_ANNOUNCE_TABLE)
+		n->announce_table = r->announce_table;
+	if (r->fields & CP_F_DRAINED)
+		n->drained = r->drained;
 }
 
 /* Attaches the interfaces of n that o lacks; on failure detaches the

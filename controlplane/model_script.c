@@ -78,9 +78,11 @@ void cp_model_node_request(const struct cp_node *n, struct cp_request *r)
 	memcpy(r->metrics, n->metrics, sizeof(r->metrics));
 	r->flow_ttl_tcp = n->flow_ttl_tcp;
 	r->flow_ttl_udp = n->flow_ttl_udp;
+	r->announce_table = n->announce_table;
+	r->drained = n->drained;
 	r->fields = cp_request_nondefault(r) &
 		    (CP_F_INTERFACES | CP_F_ENCAP4 | CP_F_ENCAP6 | CP_F_METRICS |
-		     CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP);
+		     CP_F_FLOW_TTL_TCP | CP_F_FLOW_TTL_UDP | CP_F_ANNOUNCE_TABLE | CP_F_DRAINED);
 }
 
 static int write_request(const struct cp_request *r, FILE *out)
@@ -361,11 +363,14 @@ void cp_model_node_merge(const struct cp_node *cur, const struct cp_node *target
 	if (!(target->encap_src6.w[0] | target->encap_src6.w[1] | target->encap_src6.w[2] |
 	      target->encap_src6.w[3]))
 		out->encap_src6 = cur->encap_src6;
+	/* Draining is the operator's act, not configuration: an apply or a
+	 * reload does not put a drained node back in the fleet. */
+	out->drained = cur->drained;
 }
 
-__u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b)
+__u64 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b)
 {
-	__u32 f = 0;
+	__u64 f = 0;
 
 	f |= a->n_interfaces != b->n_interfaces ||
 			     memcmp(a->interfaces, b->interfaces, sizeof(a->interfaces))
@@ -376,6 +381,8 @@ __u32 cp_model_node_diff(const struct cp_node *a, const struct cp_node *b)
 	f |= strncmp(a->metrics, b->metrics, sizeof(a->metrics)) ? CP_F_METRICS : 0;
 	f |= a->flow_ttl_tcp != b->flow_ttl_tcp ? CP_F_FLOW_TTL_TCP : 0;
 	f |= a->flow_ttl_udp != b->flow_ttl_udp ? CP_F_FLOW_TTL_UDP : 0;
+	f |= a->announce_table != b->announce_table ? CP_F_ANNOUNCE_TABLE : 0;
+	/* drained is not configuration: merge keeps it, so no diff has it. */
 	return f;
 }
 
@@ -401,7 +408,7 @@ static int diff_vip_set(struct cp_model *m, struct model_batch *b, const struct 
 			const struct cp_vip *tv, struct cp_error *e)
 {
 	struct cp_request r;
-	__u32 fields;
+	__u64 fields;
 
 	cp_model_vip_request(tv, &r);
 	r.op = CP_OP_VIP_SET;

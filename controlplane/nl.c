@@ -1051,6 +1051,12 @@ static int monitor_msg(const struct nlmsghdr *nlh, void *data)
 		break;
 	case RTM_NEWROUTE:
 	case RTM_DELROUTE:
+		/* Our own announce routes are blackholes no next hop uses:
+		 * announcing must not start a round of next-hop queries. */
+		if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(struct rtmsg)) &&
+		    ((const struct rtmsg *)mnl_nlmsg_get_payload(nlh))->rtm_protocol ==
+			    CP_RTPROT_SLUICE)
+			break;
 		*changed |= CP_NL_CHANGED_ROUTE;
 		break;
 	}
@@ -1108,5 +1114,111 @@ int cp_nl_monitor_read(struct cp_nl *nl, int *changed)
 	memset(&nl->memo, 0, sizeof(nl->memo));
 	err = monitor_drain(nl, changed);
 	local_forget(nl, *changed);
+	return err;
+}
+
+/* --- The announce table -------------------------------------------------- */
+
+struct cp_nl *cp_nl_open_requests(void)
+{
+	struct cp_nl *nl = calloc(1, sizeof(*nl));
+
+	if (nl && req_open(nl)) {
+		cp_nl_close(nl);
+		nl = NULL;
+	}
+	return nl;
+}
+
+/* Table ids above 255 only fit RTA_TABLE; rtm_table says RT_TABLE_UNSPEC
+ * then. Both are set, as iproute2 does. */
+static struct rtmsg *vip_route_msg(struct nlmsghdr *nlh, int af, __u32 table, __u8 type)
+{
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+
+	rtm->rtm_family = (__u8)af;
+	rtm->rtm_dst_len = (__u8)(af_len(af) * 8);
+	rtm->rtm_table = table < 256 ? (__u8)table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = CP_RTPROT_SLUICE;
+	rtm->rtm_type = type;
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	return rtm;
+}
+
+int cp_nl_vip_route(struct cp_nl *nl, int add, __u32 table, __u8 family,
+		    const struct lb_addr *a)
+{
+	int af = family_af(family);
+	union nl_req req;
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+
+	if (!nl || !af || !table)
+		return -EINVAL;
+	/* REPLACE: a route of ours already there (a previous process's) is
+	 * taken over, not an error. */
+	nlh = req_start(&req, add ? RTM_NEWROUTE : RTM_DELROUTE,
+			add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	rtm = vip_route_msg(nlh, af, table, RTN_BLACKHOLE);
+	/* A delete matches any scope (RT_SCOPE_NOWHERE), but only our
+	 * protocol and type. */
+	rtm->rtm_scope = add ? RT_SCOPE_UNIVERSE : RT_SCOPE_NOWHERE;
+	mnl_attr_put(nlh, RTA_DST, af_len(af), a);
+	return talk(nl, nlh, NULL, NULL);
+}
+
+struct vip_walk {
+	__u32 table;
+	cp_nl_route_fn fn;
+	void *arg;
+};
+
+static int vip_route_reply(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+	struct nl_attrs at = { tb, RTA_MAX };
+	const struct vip_walk *w = arg;
+	const struct rtmsg *rtm;
+	struct lb_addr a = { { 0 } };
+	__u32 table;
+	int af;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
+		return -EBADMSG;
+	rtm = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &at) < 0)
+		return -EBADMSG;
+	table = tb[RTA_TABLE] && !mnl_attr_validate(tb[RTA_TABLE], MNL_TYPE_U32)
+			? mnl_attr_get_u32(tb[RTA_TABLE])
+			: rtm->rtm_table;
+	af = rtm->rtm_family;
+	if (table != w->table || rtm->rtm_protocol != CP_RTPROT_SLUICE ||
+	    rtm->rtm_type != RTN_BLACKHOLE || !af_len(af) ||
+	    rtm->rtm_dst_len != af_len(af) * 8 || !tb[RTA_DST] ||
+	    mnl_attr_get_payload_len(tb[RTA_DST]) != af_len(af))
+		return 0;
+	memcpy(&a, mnl_attr_get_payload(tb[RTA_DST]), af_len(af));
+	return w->fn(w->arg, af == AF_INET ? LB_FAMILY_V4 : LB_FAMILY_V6, &a);
+}
+
+int cp_nl_vip_routes(struct cp_nl *nl, __u32 table, cp_nl_route_fn fn, void *arg)
+{
+	static const int afs[] = { AF_INET, AF_INET6 };
+	struct vip_walk w = { table, fn, arg };
+	int err = 0;
+
+	if (!nl || !fn)
+		return -EINVAL;
+	/* One dump per family: an AF_UNSPEC dump would walk every family's
+	 * tables too, and the filter is ours either way (no strict check on
+	 * a socket shared with other requests). */
+	for (size_t i = 0; i < sizeof(afs) / sizeof(afs[0]) && !err; i++) {
+		union nl_req req;
+		struct nlmsghdr *nlh = req_start(&req, RTM_GETROUTE, NLM_F_DUMP);
+		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+
+		rtm->rtm_family = (__u8)afs[i];
+		err = talk(nl, nlh, vip_route_reply, &w);
+	}
 	return err;
 }

@@ -100,6 +100,34 @@ int cp_nl_fill_backend(void *nl, struct lb_backend *b);
 int cp_nl_is_local(void *nl, __u8 family, const struct lb_addr *a);
 
 /* What cp_nl_monitor_read() saw. */
+/* --- The announce table (announce.c) ------------------------------------
+ *
+ * The rtm_protocol of the VIP routes sluiced keeps in the announce table:
+ * a protocol of its own (values above RTPROT_STATIC are for routing
+ * daemons; 200 is assigned to none in iproute2's rt_protos). bird2's
+ * kernel protocol with `learn` imports routes another program put in its
+ * table, and an operator lists exactly ours with
+ * `ip route show table N proto 200`; our dump and deletes never touch
+ * another program's routes. */
+#define CP_RTPROT_SLUICE 200
+
+/* A handle with no monitor socket, for requests only; NULL on failure
+ * (logged). Closed with cp_nl_close. */
+struct cp_nl *cp_nl_open_requests(void);
+
+/* Adds (add 1: create or replace) or deletes the blackhole route of one
+ * address (/32 or /128) in table, protocol CP_RTPROT_SLUICE, scope
+ * universe. 0 or the kernel's -errno (a delete of a missing route:
+ * -ESRCH or -ENOENT). Logs nothing: announce.c logs once. */
+int cp_nl_vip_route(struct cp_nl *nl, int add, __u32 table, __u8 family,
+		    const struct lb_addr *a);
+
+/* Calls fn for every blackhole /32 and /128 of protocol CP_RTPROT_SLUICE
+ * in table, both families; fn's nonzero return stops the walk and is
+ * returned. 0 or -errno. */
+typedef int (*cp_nl_route_fn)(void *arg, __u8 family, const struct lb_addr *a);
+int cp_nl_vip_routes(struct cp_nl *nl, __u32 table, cp_nl_route_fn fn, void *arg);
+
 #define CP_NL_CHANGED_LINK (1 << 0)	/* RTM_NEWLINK / RTM_DELLINK */
 #define CP_NL_CHANGED_NEIGH (1 << 1)	/* IPv4/IPv6 RTM_NEWNEIGH / RTM_DELNEIGH */
 #define CP_NL_CHANGED_ROUTE (1 << 2)	/* RTM_NEWROUTE / RTM_DELROUTE, v4 or v6 */

@@ -50,6 +50,9 @@ static const struct cp_op_def ops[CP_OP_MAX] = {
 	[CP_OP_DIFF] = { "diff", "diff", NULL, { CP_F_PATH }, 1, 0, 0 },
 	[CP_OP_RELOAD] = { "reload", "reload", NULL, { 0 }, 0, 0, 0 },
 	[CP_OP_BATCH] = { "batch", "batch", NULL, { 0 }, 0, 0, 0 },
+	/* Not configuration: the state file keeps it as node set --drained. */
+	[CP_OP_NODE_DRAIN] = { "node.drain", "node", "drain", { 0 }, 0, 0, 0 },
+	[CP_OP_NODE_UNDRAIN] = { "node.undrain", "node", "undrain", { 0 }, 0, 0, 0 },
 };
 
 #undef V
@@ -205,6 +208,18 @@ const struct cp_field cp_fields[] = {
 	  .unit = CP_UNIT_S, .min = 0, .max = LB_FLOW_TTL_MAX, .def = CP_DEFAULT_FLOW_TTL_UDP,
 	  .ops = OPS_NODE, AT(flow_ttl_udp), .metavar = "DUR",
 	  .help = "the same for UDP flows" },
+	{ CP_F_ANNOUNCE_TABLE, "announce_table", "announce-table", .kind = CP_KIND_NUM,
+	  .flags = CP_FF_LOOSE, .min = 0, .max = UINT32_MAX, .def = 0, .ops = OPS_NODE,
+	  AT(announce_table), .metavar = "N",
+	  .help = "kernel routing table in which sluiced keeps one blackhole route "
+		  "(protocol 200) per VIP address in service, for bird2 to learn and announce "
+		  "over BGP; not 253, 254 or 255 (the kernel's default, main and local); 0: "
+		  "announce nothing" },
+	{ CP_F_DRAINED, "drained", "drained", .kind = CP_KIND_BOOL, .min = 0, .max = 1,
+	  .def = 0, .ops = OPS_NODE, AT(drained),
+	  .help = "the node is out of the fleet: nothing announced, whatever still arrives "
+		  "is forwarded. Set by `node drain`, cleared by `node undrain`; a config "
+		  "applied later keeps it as it is" },
 	{ CP_F_LATENCY, "latency_us", "latency-us", .kind = CP_KIND_NUM, .unit = CP_UNIT_US,
 	  .min = 0, .max = UINT32_MAX, .def = 0, .ops = OPS_REPORT, AT(latency_us),
 	  .metavar = "N", .help = "duration of the last check in microseconds" },
@@ -229,7 +244,7 @@ const struct cp_field cp_fields[] = {
 
 const size_t cp_n_fields = sizeof(cp_fields) / sizeof(cp_fields[0]);
 
-const struct cp_field *cp_field_of(__u32 bit)
+const struct cp_field *cp_field_of(__u64 bit)
 {
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (cp_fields[i].bit == bit)
@@ -352,10 +367,10 @@ void cp_request_init(struct cp_request *r, enum cp_op op)
 	r->op = op;
 }
 
-__u32 cp_request_nondefault(const struct cp_request *r)
+__u64 cp_request_nondefault(const struct cp_request *r)
 {
 	const struct cp_request *d = request_defaults();
-	__u32 f = 0;
+	__u64 f = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *x = &cp_fields[i];
@@ -370,7 +385,7 @@ __u32 cp_request_nondefault(const struct cp_request *r)
 
 /* --- Numbers ------------------------------------------------------------- */
 
-int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char *name,
+int cp_request_set_num(struct cp_request *r, __u64 bit, long long v, const char *name,
 		       struct cp_error *e)
 {
 	const struct cp_field *f = cp_field_of(bit);
@@ -388,7 +403,7 @@ int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char 
 	return 0;
 }
 
-__u64 cp_request_get_num(const struct cp_request *r, __u32 bit)
+__u64 cp_request_get_num(const struct cp_request *r, __u64 bit)
 {
 	const struct cp_field *f = cp_field_of(bit);
 
@@ -571,7 +586,7 @@ static int set_text_field(struct cp_request *r, const struct cp_field *f, const 
 
 /* Writes into a copy and commits only on success, so a refused value
  * leaves r as it was (the helpers may have written part of it). */
-int cp_request_set_text(struct cp_request *r, __u32 bit, const char *s, const char *name,
+int cp_request_set_text(struct cp_request *r, __u64 bit, const char *s, const char *name,
 			struct cp_error *e)
 {
 	const struct cp_field *f = cp_field_of(bit);
@@ -620,7 +635,7 @@ static int get_string(const struct cp_request *r, const struct cp_field *f, char
 	return put(buf, len, cmember(&chk, f));
 }
 
-int cp_request_get_text(const struct cp_request *r, __u32 bit, char *buf, size_t len)
+int cp_request_get_text(const struct cp_request *r, __u64 bit, char *buf, size_t len)
 {
 	const struct cp_field *f = cp_field_of(bit);
 	char tmp[80];
@@ -714,7 +729,7 @@ static int value_ok(const struct cp_request *r, const struct cp_field *f, struct
 	}
 }
 
-int cp_request_check_values(const struct cp_request *r, __u32 bits, struct cp_error *e)
+int cp_request_check_values(const struct cp_request *r, __u64 bits, struct cp_error *e)
 {
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		int err;
@@ -756,9 +771,9 @@ static size_t spec_off(const struct cp_field *f)
 	return f->off - offsetof(struct cp_request, spec);
 }
 
-__u32 cp_spec_fields(void)
+__u64 cp_spec_fields(void)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (is_spec(&cp_fields[i]))
@@ -766,9 +781,9 @@ __u32 cp_spec_fields(void)
 	return bits;
 }
 
-__u32 cp_check_fields(enum cp_check_type t)
+__u64 cp_check_fields(enum cp_check_type t)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	if ((unsigned)t > CP_CHECK_UDP)
 		return CP_F_CHECK_TYPE;
@@ -778,9 +793,9 @@ __u32 cp_check_fields(enum cp_check_type t)
 	return bits;
 }
 
-__u32 cp_check_fields_all(void)
+__u64 cp_check_fields_all(void)
 {
-	__u32 bits = 0;
+	__u64 bits = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++)
 		if (cp_fields[i].checks)
@@ -788,7 +803,7 @@ __u32 cp_check_fields_all(void)
 	return bits;
 }
 
-void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u32 bits)
+void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u64 bits)
 {
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *f = &cp_fields[i];
@@ -806,9 +821,9 @@ void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u32 
 	}
 }
 
-__u32 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b)
+__u64 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b)
 {
-	__u32 diff = 0;
+	__u64 diff = 0;
 
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *f = &cp_fields[i];

@@ -29,7 +29,7 @@ enum cp_op {
 	CP_OP_BACKEND_DEL,	/* backend del VIP ADDR */
 	CP_OP_BACKEND_LIST,	/* backend list [VIP] */
 	CP_OP_NODE_SET,		/* node set [--interface IF]... [--encap-source A] [--encap-source6 A] [--metrics A:P]
-			   [--flow-ttl-tcp S] [--flow-ttl-udp S] */
+			   [--flow-ttl-tcp S] [--flow-ttl-udp S] [--announce-table N] */
 	CP_OP_HEALTH_REPORT,	/* health report VIP ADDR up|down [--latency-us N] [--reason TEXT] */
 	CP_OP_HEALTH_TARGETS,	/* health targets: every (VIP, backend, check) to probe */
 	CP_OP_HEALTH_SET,	/* health set VIP ADDR up|down [--for DUR] [--reason TEXT]: override */
@@ -45,6 +45,8 @@ enum cp_op {
 	CP_OP_DIFF,		/* diff FILE: what apply FILE would change */
 	CP_OP_RELOAD,		/* reload [--dry-run] [--force]: apply sluiced's config file */
 	CP_OP_BATCH,		/* batch: "requests", VIP/backend changes applied as one */
+	CP_OP_NODE_DRAIN,	/* node drain: withdraw every announcement, keep forwarding */
+	CP_OP_NODE_UNDRAIN,	/* node undrain: announce again */
 	CP_OP_MAX,
 };
 
@@ -79,6 +81,11 @@ enum cp_check_type {
 #define CP_DEFAULT_FLOW_TTL_UDP 300
 #define CP_MAX_WEIGHT 65535
 
+/* The kernel's own routing tables (RT_TABLE_DEFAULT, _MAIN, _LOCAL): an
+ * announce table must be none of them. */
+#define CP_ANNOUNCE_TABLE_RESERVED_MIN 253
+#define CP_ANNOUNCE_TABLE_RESERVED_MAX 255
+
 /* Ranges of the field table's rows (request.c), named for the tests. */
 #define CP_CHECK_MIN_INTERVAL_MS 100
 #define CP_CHECK_MAX_INTERVAL_MS 3600000
@@ -102,37 +109,39 @@ struct cp_check {
 
 /* Which fields a request carries (a SET changes only these; an ADD takes
  * defaults for the others). One bit per row of the field table below. */
-#define CP_F_AFFINITY (1u << 0)
-#define CP_F_RING (1u << 1)
-#define CP_F_CHECK_TYPE (1u << 2)
-#define CP_F_CHECK_PORT (1u << 3)
-#define CP_F_CHECK_PATH (1u << 4)
-#define CP_F_CHECK_STATUS (1u << 5)
-#define CP_F_CHECK_INTERVAL (1u << 6)
-#define CP_F_CHECK_TIMEOUT (1u << 7)
-#define CP_F_CHECK_RISE (1u << 8)
-#define CP_F_CHECK_FALL (1u << 9)
-#define CP_F_CHECK_HOST (1u << 10)
-#define CP_F_CHECK_PAYLOAD (1u << 11)
-#define CP_F_WEIGHT (1u << 12)
-#define CP_F_DRAIN (1u << 13)		/* drain = 1 / 0 (undrain) */
-#define CP_F_VIP (1u << 14)		/* the request names a VIP */
-#define CP_F_BACKEND (1u << 15)		/* the request names a backend */
-#define CP_F_INTERFACES (1u << 16)
-#define CP_F_ENCAP4 (1u << 17)
-#define CP_F_ENCAP6 (1u << 18)
-#define CP_F_METRICS (1u << 19)
-#define CP_F_LATENCY (1u << 20)
-#define CP_F_HEALTH (1u << 21)		/* health report: up/down given */
-#define CP_F_REASON (1u << 22)		/* health report: reason given */
-#define CP_F_FLOW_TTL_TCP (1u << 23)
-#define CP_F_FLOW_TTL_UDP (1u << 24)
-#define CP_F_PATH (1u << 25)		/* apply, diff: the config file */
-#define CP_F_DRY_RUN (1u << 26)		/* apply, reload: validate and show, change nothing */
-#define CP_F_FORCE (1u << 27)		/* apply, reload: even if it undoes runtime changes */
-/* Bits 28 and 29 are free. */
-#define CP_F_INITIAL_HEALTH (1u << 30)	/* vip add/set: a new backend's health */
-#define CP_F_FOR (1u << 31)		/* health set: how long the override holds */
+#define CP_F_AFFINITY (1ull << 0)
+#define CP_F_RING (1ull << 1)
+#define CP_F_CHECK_TYPE (1ull << 2)
+#define CP_F_CHECK_PORT (1ull << 3)
+#define CP_F_CHECK_PATH (1ull << 4)
+#define CP_F_CHECK_STATUS (1ull << 5)
+#define CP_F_CHECK_INTERVAL (1ull << 6)
+#define CP_F_CHECK_TIMEOUT (1ull << 7)
+#define CP_F_CHECK_RISE (1ull << 8)
+#define CP_F_CHECK_FALL (1ull << 9)
+#define CP_F_CHECK_HOST (1ull << 10)
+#define CP_F_CHECK_PAYLOAD (1ull << 11)
+#define CP_F_WEIGHT (1ull << 12)
+#define CP_F_DRAIN (1ull << 13)		/* drain = 1 / 0 (undrain) */
+#define CP_F_VIP (1ull << 14)		/* the request names a VIP */
+#define CP_F_BACKEND (1ull << 15)		/* the request names a backend */
+#define CP_F_INTERFACES (1ull << 16)
+#define CP_F_ENCAP4 (1ull << 17)
+#define CP_F_ENCAP6 (1ull << 18)
+#define CP_F_METRICS (1ull << 19)
+#define CP_F_LATENCY (1ull << 20)
+#define CP_F_HEALTH (1ull << 21)		/* health report: up/down given */
+#define CP_F_REASON (1ull << 22)		/* health report: reason given */
+#define CP_F_FLOW_TTL_TCP (1ull << 23)
+#define CP_F_FLOW_TTL_UDP (1ull << 24)
+#define CP_F_PATH (1ull << 25)		/* apply, diff: the config file */
+#define CP_F_DRY_RUN (1ull << 26)		/* apply, reload: validate and show, change nothing */
+#define CP_F_FORCE (1ull << 27)		/* apply, reload: even if it undoes runtime changes */
+#define CP_F_ANNOUNCE_TABLE (1ull << 28)	/* node set: kernel table of the VIP routes */
+#define CP_F_DRAINED (1ull << 29)	/* node set: out of the fleet (node drain) */
+#define CP_F_INITIAL_HEALTH (1ull << 30)	/* vip add/set: a new backend's health */
+#define CP_F_FOR (1ull << 31)		/* health set: how long the override holds */
+/* Bits 32 up are free. */
 
 /* Backend health as reported by sluice-healthd or set by an operator. */
 enum cp_health {
@@ -162,7 +171,7 @@ struct cp_vip_spec {
 
 struct cp_request {
 	enum cp_op op;
-	__u32 fields;			/* CP_F_* present */
+	__u64 fields;			/* CP_F_* present */
 
 	/* VIP: key.addr/port/proto/family; port 0 is the wildcard. */
 	struct lb_vip_key vip;
@@ -188,6 +197,8 @@ struct cp_request {
 	char metrics[64];		/* "127.0.0.1:9109" or "[::1]:9109" */
 	__u32 flow_ttl_tcp;		/* seconds, 0..LB_FLOW_TTL_MAX; 0: never expire */
 	__u32 flow_ttl_udp;
+	__u32 announce_table;		/* 0: announce nothing */
+	__u8 drained;			/* with CP_F_DRAINED */
 
 	/* A whole configuration: apply, diff, reload */
 	char path[CP_PATH_MAX];		/* absolute: sluiced reads it */
@@ -241,7 +252,7 @@ enum cp_unit {
 #define CP_OPM(op) (1u << (op))
 
 struct cp_field {
-	__u32 bit;		/* CP_F_* */
+	__u64 bit;		/* CP_F_* */
 	const char *api;	/* JSON member, and the field the model's errors name */
 	const char *cli;	/* sluicectl long option, without "--"; NULL: positional only */
 	const char *cli_off;	/* BOOL: the option that sets 0 ("undrain"); cli sets 1 */
@@ -266,7 +277,7 @@ extern const size_t cp_n_fields;
 
 /* The row of a CP_F_* bit, of a JSON name, of a long option (cli or
  * cli_off) given with its length; NULL if none. */
-const struct cp_field *cp_field_of(__u32 bit);
+const struct cp_field *cp_field_of(__u64 bit);
 const struct cp_field *cp_field_by_api(const char *name, size_t len);
 const struct cp_field *cp_field_by_cli(const char *name, size_t len);
 
@@ -282,7 +293,7 @@ struct cp_op_def {
 	const char *name;	/* on the wire and in logs: "vip.add" */
 	const char *group;	/* first word of the command: "vip" */
 	const char *verb;	/* second word, or NULL: "add" */
-	__u32 pos[3];		/* positional fields, in order; 0 ends */
+	__u64 pos[3];		/* positional fields, in order; 0 ends */
 	int n_required;
 	int set;		/* changes only what it carries: needs one of its options */
 	int change;		/* changes the desired state: may be in a config script */
@@ -301,9 +312,9 @@ enum cp_op cp_op_from_name(const char *name);
 /* Which fields an op accepts, which it needs, and (SET ops) the fields
  * of which at least one must be given, else the request changes nothing. */
 struct cp_op_fields {
-	__u32 allowed;
-	__u32 required;
-	__u32 one_of;
+	__u64 allowed;
+	__u64 required;
+	__u64 one_of;
 };
 
 /* The fields of op; -EINVAL for CP_OP_NONE or out of range. */
@@ -323,10 +334,10 @@ void cp_request_init(struct cp_request *r, enum cp_op op);
 /* NUM, DURATION (in the row's unit) and BOOL fields. Out of range:
  * -EINVAL with e->field = name (the caller's spelling: the row's cli on
  * the command line, its api in JSON; NULL: the api); r unchanged. */
-int cp_request_set_num(struct cp_request *r, __u32 bit, long long v, const char *name,
+int cp_request_set_num(struct cp_request *r, __u64 bit, long long v, const char *name,
 		       struct cp_error *e);
 /* The value of a numeric field; 0 for a bit that is not one. */
-__u64 cp_request_get_num(const struct cp_request *r, __u32 bit);
+__u64 cp_request_get_num(const struct cp_request *r, __u64 bit);
 
 /* Every other field, from text: VIP, ADDR (the row's family), ENDPOINT
  * (stored canonical), IFNAMES (appends one name; duplicates and more
@@ -334,22 +345,22 @@ __u64 cp_request_get_num(const struct cp_request *r, __u32 bit);
  * TEXT (printable ASCII; CP_FF_SLASH: starts with '/'; without
  * CP_FF_SPACES no spaces). A string that does not fit its array is an
  * error, never cut. -EINVAL with e->field = name; r unchanged. */
-int cp_request_set_text(struct cp_request *r, __u32 bit, const char *s, const char *name,
+int cp_request_set_text(struct cp_request *r, __u64 bit, const char *s, const char *name,
 			struct cp_error *e);
 /* The text of a text field (not IFNAMES), as the setter reads it back.
  * 0, -ENOSPC (buf too small) or -EINVAL (not a text field, or a value the
  * setter would refuse). */
-int cp_request_get_text(const struct cp_request *r, __u32 bit, char *buf, size_t len);
+int cp_request_get_text(const struct cp_request *r, __u64 bit, char *buf, size_t len);
 
 /* 0 if every field in bits holds a value its setter would take (a
  * request built by hand, not by a parser); else -EINVAL naming the first
  * bad one by its API name. */
-int cp_request_check_values(const struct cp_request *r, __u32 bits, struct cp_error *e);
+int cp_request_check_values(const struct cp_request *r, __u64 bits, struct cp_error *e);
 
 /* CP_F_* bits of the fields whose value differs from cp_request_init()'s.
  * An ADD request means the same with or without the bits of
  * default-valued fields; formatters use this. */
-__u32 cp_request_nondefault(const struct cp_request *r);
+__u64 cp_request_nondefault(const struct cp_request *r);
 
 /* Wire/CLI names of enum values; NULL when out of range. */
 const char *cp_check_type_name(enum cp_check_type t);
@@ -359,17 +370,17 @@ const char *cp_health_name(enum cp_health h);
 
 /* The fields of a VIP's settings (struct cp_vip_spec): what vip set may
  * change. */
-__u32 cp_spec_fields(void);
+__u64 cp_spec_fields(void);
 /* The CP_F_CHECK_* fields a check of type t uses, CP_F_CHECK_TYPE
  * included; CP_F_CHECK_TYPE alone for CP_CHECK_NONE. */
-__u32 cp_check_fields(enum cp_check_type t);
+__u64 cp_check_fields(enum cp_check_type t);
 /* Every check field. */
-__u32 cp_check_fields_all(void);
+__u64 cp_check_fields_all(void);
 /* Copies the settings in bits from src to dst (strings with their tails
  * zeroed, so equal settings memcmp equal). */
-void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u32 bits);
+void cp_spec_copy(struct cp_vip_spec *dst, const struct cp_vip_spec *src, __u64 bits);
 /* Bits of the settings that differ between a and b. */
-__u32 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b);
+__u64 cp_spec_diff(const struct cp_vip_spec *a, const struct cp_vip_spec *b);
 /* Resets the check fields s's check type does not use to their
  * defaults: one state has one form, so saving, loading and diffing
  * compare what matters. */

@@ -185,7 +185,7 @@ static int decode_field(struct cp_request *r, const char *key, size_t klen, cons
 static int check_fields(const struct cp_request *r, struct cp_error *e)
 {
 	struct cp_op_fields of;
-	__u32 missing;
+	__u64 missing;
 	char list[256] = "";
 	size_t i;
 
@@ -298,7 +298,7 @@ static json_t *encode_value(const struct cp_request *r, const struct cp_field *f
 	return v;
 }
 
-int cp_request_fields_to_json(const struct cp_request *r, __u32 bits, json_t *obj)
+int cp_request_fields_to_json(const struct cp_request *r, __u64 bits, json_t *obj)
 {
 	for (size_t i = 0; i < cp_n_fields; i++) {
 		const struct cp_field *f = &cp_fields[i];
@@ -319,7 +319,7 @@ json_t *cp_request_to_json(const struct cp_request *r)
 {
 	struct cp_op_fields of;
 	json_t *obj;
-	__u32 have;
+	__u64 have;
 
 	if (cp_op_fields(r->op, &of)) {
 		errno = EINVAL;
@@ -359,7 +359,7 @@ int cp_check_from_json(const json_t *obj, struct cp_check *c, struct cp_error *e
 	const struct cp_field *type = cp_field_of(CP_F_CHECK_TYPE);
 	const json_t *v = json_object_get(obj, type->api);
 	struct cp_request r;
-	__u32 bits;
+	__u64 bits;
 	int err;
 
 	cp_request_init(&r, CP_OP_VIP_ADD);

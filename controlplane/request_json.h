@@ -27,7 +27,7 @@ json_t *cp_request_to_json(const struct cp_request *r);
 /* Adds the fields in bits of r to obj, each under its API name: how
  * replies render VIPs and backends the way requests spell them.
  * 0, or -ENOMEM, or -EINVAL for a value with no JSON form. */
-int cp_request_fields_to_json(const struct cp_request *r, __u32 bits, json_t *obj);
+int cp_request_fields_to_json(const struct cp_request *r, __u64 bits, json_t *obj);
 
 /* A health check as JSON: "check" and the fields its type uses
  * (health.targets), and back (sluice-healthd): "check" is required, the

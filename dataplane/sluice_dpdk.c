@@ -617,7 +617,9 @@ int main(int argc, char **argv)
 		.exit_log = "forwarding stops with the process",
 		.signals_help =
 "exit; forwarding stops with the process (DPDK keeps nothing across a restart:\n"
-"the next start writes the state file's model afresh).\n"
+"the next start writes the state file's model afresh), and so the VIP routes\n"
+"of the announce table are withdrawn first (a crash cannot: they stay until\n"
+"the next start reconciles them).\n"
 "\n"
 "EAL options follow \"--\". Every ethdev port is a fast-path port, except a\n"
 "net_tap port, which becomes the exception port: what the pipeline passes\n"
@@ -638,6 +640,8 @@ int main(int argc, char **argv)
 		.open = dpdk_open,
 		.fixed_nexthop = dpdk_fixed_nexthop,
 		.no_daemon = 1,
+		/* Nothing forwards once we are gone: peers must stop sending. */
+		.withdraw_on_exit = 1,
 		.arg = &g_dp,
 	};
 	struct eal_argv e = { .n = 0 };

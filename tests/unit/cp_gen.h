@@ -78,7 +78,7 @@ static void gen_endpoint(char *buf, size_t len, int wild_ok, const char *suffix)
 	snprintf(buf, len, v6 ? "[%s]:%s%s" : "%s:%s%s", addr, port, suffix);
 }
 
-static void gen_set_text(struct cp_request *r, __u32 bit, const char *s)
+static void gen_set_text(struct cp_request *r, __u64 bit, const char *s)
 {
 	struct cp_error e = { "", "" };
 	int err = cp_request_set_text(r, bit, s, "gen", &e);
@@ -87,7 +87,7 @@ static void gen_set_text(struct cp_request *r, __u32 bit, const char *s)
 		fail_msg("generator: '%s': %s: %s", s, e.field, e.msg);
 }
 
-static void gen_set_num(struct cp_request *r, __u32 bit, long long v)
+static void gen_set_num(struct cp_request *r, __u64 bit, long long v)
 {
 	struct cp_error e = { "", "" };
 
@@ -116,7 +116,7 @@ static void gen_interfaces(struct cp_request *r)
 		gen_set_text(r, CP_F_INTERFACES, "eth0");
 }
 
-static void gen_text_field(struct cp_request *r, __u32 bit)
+static void gen_text_field(struct cp_request *r, __u64 bit)
 {
 	char buf[CP_CHECK_PATH_MAX + 8];
 
@@ -167,7 +167,7 @@ static void gen_text_field(struct cp_request *r, __u32 bit)
 	gen_set_text(r, bit, buf);
 }
 
-static void gen_field(struct cp_request *r, __u32 bit)
+static void gen_field(struct cp_request *r, __u64 bit)
 {
 	switch (bit) {
 	case CP_F_INTERFACES: gen_interfaces(r); return;
@@ -191,6 +191,9 @@ static void gen_field(struct cp_request *r, __u32 bit)
 	case CP_F_LATENCY: gen_set_num(r, bit, gen_u32() & 1 ? gen_u32() : 0); return;
 	case CP_F_FLOW_TTL_TCP:
 	case CP_F_FLOW_TTL_UDP: gen_set_num(r, bit, gen_range(0, LB_FLOW_TTL_MAX)); return;
+	case CP_F_ANNOUNCE_TABLE: gen_set_num(r, bit, gen_u32() & 1 ? gen_range(0, 300) : gen_u32()); return;
+	/* Without an off form too: only node drain/undrain clear it. */
+	case CP_F_DRAINED: gen_set_num(r, bit, 1); return;
 	case CP_F_FOR: gen_set_num(r, bit, gen_range(0, 3) ? gen_range(0, 3600) : gen_range(0, CP_HEALTH_MAX_FOR_S)); return;
 	}
 	gen_text_field(r, bit);
@@ -202,7 +205,7 @@ static void gen_request(struct cp_request *r)
 {
 	enum cp_op op = (enum cp_op)gen_range(CP_OP_NONE + 1, CP_OP_MAX - 1);
 	struct cp_op_fields of, *f = &of;
-	__u32 bit;
+	__u64 bit;
 
 	cp_op_fields(op, f);
 	cp_request_init(r, op);
@@ -213,7 +216,7 @@ static void gen_request(struct cp_request *r)
 			gen_field(r, bit);
 	}
 	while (f->one_of && !(r->fields & f->one_of)) {
-		bit = 1u << gen_range(0, 31);
+		bit = 1ull << gen_range(0, 63);
 		if (f->one_of & bit)
 			gen_field(r, bit);
 	}

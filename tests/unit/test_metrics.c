@@ -463,8 +463,10 @@ static void seen_free(struct seen *t)
 		free(t->s[i]);
 }
 
-/* The model's families; cp_metrics_render_daemon adds 4 (sluice_state_*). */
-#define T_FAMILIES 24
+/* The model's families; cp_metrics_render_daemon adds 6 (sluice_state_*,
+ * sluice_announced_addresses, sluice_node_drained). */
+#define T_FAMILIES 25
+#define T_DAEMON_FAMILIES 6
 
 static void check_structure_n(const char *text, size_t families)
 {
@@ -857,6 +859,37 @@ static void test_http_render(void **state)
 	cp_model_free(&m);
 }
 
+/* Every VIP with a ring has its digest, as `sluicectl ring digest`
+ * prints it, and no VIP has two. */
+static void test_ring_info(void **state)
+{
+	struct cp_model m;
+	char *text, line[256], name[96];
+	size_t len, rings = 0, samples = 0;
+
+	(void)state;
+	build(&m, 0);
+	apply(&m, "vip add 10.100.0.9:80/tcp");
+	assert_int_equal(cp_metrics_render(&m, NULL, "t", &text, &len), 0);
+	for (size_t i = 0; i < m.n_vips; i++) {
+		const struct cp_vip *v = &m.vips[i];
+
+		snprintf(line, sizeof(line), "\nsluice_vip_ring_info{vip=\"%s\",digest=\"%016llx\"} 1\n",
+			 cp_format_vip(&v->key, name, sizeof(name)), (unsigned long long)v->digest);
+		if (v->ring) {
+			rings++;
+			if (!strstr(text, line))
+				fail_msg("no %s", line + 1);
+		}
+	}
+	for (const char *p = text; (p = strstr(p, "\nsluice_vip_ring_info{")); p++)
+		samples++;
+	assert_true(rings > 0);
+	assert_int_equal(samples, rings);
+	free(text);
+	cp_model_free(&m);
+}
+
 /* The daemon's persistence families: after the model's, with the
  * values given; absent from a plain render. */
 static void test_daemon_families(void **state)
@@ -864,6 +897,7 @@ static void test_daemon_families(void **state)
 	const struct cp_metrics_daemon dm = {
 		.state_write_failures = 3, .state_unsaved = 1,
 		.state_last_write = 1700000000, .state_generation = 42,
+		.announced_addresses = 3, .node_drained = 1,
 	};
 	struct cp_model m;
 	char *text;
@@ -872,11 +906,13 @@ static void test_daemon_families(void **state)
 	(void)state;
 	build(&m, 0);
 	assert_int_equal(cp_metrics_render_daemon(&m, NULL, "t", &dm, &text, &len), 0);
-	check_structure_n(text, T_FAMILIES + 4);
+	check_structure_n(text, T_FAMILIES + T_DAEMON_FAMILIES);
 	assert_non_null(strstr(text, "\nsluice_state_write_failures_total 3\n"));
 	assert_non_null(strstr(text, "\nsluice_state_unsaved 1\n"));
 	assert_non_null(strstr(text, "\nsluice_state_last_write_timestamp_seconds 1700000000\n"));
 	assert_non_null(strstr(text, "\nsluice_state_generation 42\n"));
+	assert_non_null(strstr(text, "\nsluice_announced_addresses 3\n"));
+	assert_non_null(strstr(text, "\nsluice_node_drained 1\n"));
 	assert_non_null(strstr(text, "# TYPE sluice_state_unsaved gauge\n"));
 	free(text);
 	assert_int_equal(cp_metrics_render(&m, NULL, "t", &text, &len), 0);
@@ -953,6 +989,7 @@ int main(void)
 		cmocka_unit_test(test_http_on_demand),
 		cmocka_unit_test(test_http_render),
 		cmocka_unit_test(test_daemon_families),
+		cmocka_unit_test(test_ring_info),
 		cmocka_unit_test(test_http_listen),
 	};
 

@@ -454,8 +454,8 @@ static void test_round_trip_random(void **state)
 		if (cp_request_from_json(again, &back, &e))
 			fail_msg("#%d: %s refused: %s: %s", i, text, e.field, e.msg);
 		if (memcmp(&back, &r, sizeof(r)))
-			fail_msg("#%d: %s read back different (fields %#x, were %#x)", i, text,
-				 back.fields, r.fields);
+			fail_msg("#%d: %s read back different (fields %#llx, were %#llx)", i, text,
+				 (unsigned long long)back.fields, (unsigned long long)r.fields);
 		free(text);
 		json_decref(again);
 		json_decref(obj);
