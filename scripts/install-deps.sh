@@ -5,6 +5,7 @@
 set -eu
 
 PACKAGES="
+bird2
 bpftool
 build-essential
 clang
