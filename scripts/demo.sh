@@ -18,6 +18,14 @@
 # shows the spread per node, then a node failing (its link down) with
 # every request still answered, and brings it back.
 set -euo pipefail
+# The daemons started here (sluiced, sluice-healthd) outlive this script: they must not
+# inherit its caller's descriptors, such as the test lock's that
+# flock(1) holds open for its command, or the lock stays taken as long
+# as the lab is up.
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")

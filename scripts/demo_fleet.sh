@@ -57,7 +57,7 @@ for i in $(seq "$NODES"); do
         echo "node $i: sluiced pid $(cat "$STATE/pids/sluiced-lb$i"), log $d/sluiced.log"
     fi
     if ! alive "$STATE/pids/sluice-healthd-lb$i"; then
-        nsenter --net="/run/netns/${LAB_PREFIX}lb$i" "$BUILD/healthd/sluice-healthd" --foreground \
+        "$LAB" node-exec "$i" "$BUILD/healthd/sluice-healthd" --foreground \
             --socket "$d/sluiced.sock" --refresh 500 </dev/null >>"$d/healthd.log" 2>&1 &
         echo $! > "$STATE/pids/sluice-healthd-lb$i"
     fi

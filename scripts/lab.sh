@@ -16,7 +16,7 @@
 #
 #   sl-client  eth0 10.201.0.10/24, default via 10.201.0.1 (its own subnet)
 #   sl-rt      eth1 10.201.0.1/24 (to the client), eth0 10.200.0.1/24 on
-#              the bridge; ip_forward=1, fib_multipath_hash_policy=1;
+#              the bridge; ip_forward=1, an L4 multipath hash;
 #              bird2 (scripts/bird/router.conf, AS 65000): one eBGP
 #              session per node, BFD 100 ms x 3, merge paths on, the
 #              multipath route exported to the kernel's main table
@@ -50,6 +50,14 @@
 # Everything started is tracked under the state dir (pids, pins) and
 # removed by `down`. The script does not start sluiced; see --help.
 set -euo pipefail
+# The daemons started here (nginx, bird) outlive this script: they must not
+# inherit its caller's descriptors, such as the test lock's that
+# flock(1) holds open for its command, or the lock stays taken as long
+# as the lab is up.
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
@@ -150,7 +158,7 @@ Fleet (--nodes N): ${PREFIX}sw ${PREFIX}client ${PREFIX}rt ${PREFIX}lb1..N ${PRE
   client  $FLEET_CLIENT_ADDR   default via $RT_CADDR
   rt      $RT_CADDR (client side), $RT_ADDR (bridge); bird2 AS $RT_AS, one
           eBGP session per node, BFD 100 ms x 3, ECMP (merge paths on,
-          fib_multipath_hash_policy=1)
+          fib_multipath_hash_policy=3 over the 5-tuple)
   lbI     $NET.(I+1)  eth0, ip_forward=1; bird2 AS $((RT_AS))+I announces the
           routes of kernel table $ANNOUNCE_TABLE with protocol $ANNOUNCE_PROTO (sluiced's
           node set --announce-table $ANNOUNCE_TABLE; by hand: node-exec I ip route add
@@ -384,9 +392,15 @@ setup_router() {
     ip -n "$NS_CLIENT" addr add "$FLEET_CLIENT_ADDR/24" dev eth0
     ip -n "$NS_CLIENT" route add default via "$RT_CADDR"
     # An L4 hash: flows of one client spread over the nodes, not just
-    # clients. rp_filter off: the VIP's answers come from the backends,
-    # not from the nodes the router sends the VIP to.
-    nx "$NS_RT" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
+    # clients. Policy 3 with the 5-tuple's fields, not 1: policy 1 takes
+    # a hash the packet already carries, and over a veth that is the
+    # client socket's random sk_txhash (re-drawn at every retransmission
+    # timeout), not a hash of its headers as a NIC's RSS gives a real
+    # router; `ip route get ... sport P` could not tell a flow's node.
+    # rp_filter off: the VIP's answers come from the backends, not from
+    # the nodes the router sends the VIP to.
+    nx "$NS_RT" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=3 \
+        net.ipv4.fib_multipath_hash_fields=0x0037 \
         net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
         net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
     mkdir -p "$BIRD_DIR"
@@ -404,6 +418,11 @@ setup_node() {   # setup_node I
     ip -n "$ns" addr add "$addr/24" dev eth0
     nx "$ns" sysctl -qw net.ipv4.ip_forward=1
     nx "$NS_SW" "$DECAP" pass-attach "sw-lb$i" >/dev/null
+    # No unknown unicast to a node: once a node's port is down the bridge
+    # floods the frames still sent to its MAC, and the other nodes' XDP,
+    # which a veth runs before any MAC filter (a NIC filters first), would
+    # quietly forward them, hiding the failure the router has to notice.
+    bridge -n "$NS_SW" link set dev "sw-lb$i" flood off
     cpus=$(nproc)
     pin_lb_rx "$ns" $(( (${LAB_LB_CPU:-0} + i - 1) % cpus )) "$STATE/lb$i-napi-thread"
     mkdir -p "$STATE/lb$i"

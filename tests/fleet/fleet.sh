@@ -379,10 +379,10 @@ hold_start() {
     [ -n "$line" ] || { cat "$TMP/$name.err"; return 1; }
     echo "${line#ready }" | tr ' ' '\n' > "$TMP/$name.ports"
 }
-hold_stop() {   # hold_stop NAME: prints the summary line
+hold_stop() {   # hold_stop NAME: sets SUMMARY (not in a subshell: it waits for its child)
     touch "$TMP/$1.stop"
     wait "$HOLD_PID" 2>/dev/null || true
-    tail -n 1 "$TMP/$1.out"
+    SUMMARY=$(grep '^{' "$TMP/$1.out" || echo '{}')
 }
 hold_field() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2]))' "$1" "$2"; }
 on_node() {   # on_node PORTS_FILE NODE: how many of the ports the router sends to NODE
@@ -432,8 +432,12 @@ probe_stop() {
     touch "$TMP/probe.stop"
     wait "$PROBE_PID" 2>/dev/null || true
 }
-probe_first_ok() {   # probe_first_ok T0: ms from T0 to the first success of an attempt started after T0
-    awk -v t0="$1" '$1 >= t0 && $3 == "ok" {print $1 - t0; exit}' "$TMP/probe.out"
+# probe_first_ok T0: ms from T0 to the start of the first attempt that
+# succeeded after the failures that followed T0 (an attempt started just
+# after T0 may still have made it before the failure took effect).
+probe_first_ok() {
+    awk -v t0="$1" '$1 >= t0 { if ($3 == "fail") { last = $1; ok = "" } else if (ok == "") ok = $1 }
+        END { if (ok != "") print ok - t0 }' "$TMP/probe.out"
 }
 probe_failed() {   # probe_failed T0: attempts started after T0 that failed
     awk -v t0="$1" '$1 >= t0 && $3 == "fail" {n++} END {print n + 0}' "$TMP/probe.out"
@@ -469,7 +473,8 @@ node_death() {
     p_fail=$(probe_failed "$t0")
     check "$label: new connections that hashed to node $n succeed again after ${t_new:-never} ms ($p_fail attempts of 200 ms failed before)" \
         test -n "$t_new"
-    summary=$(hold_stop "hold-$n")
+    hold_stop "hold-$n"
+    summary=$SUMMARY
     note "$label: sessions $summary"
     check "$label: $SESSIONS keep-alive sessions, 0 broken ($(hold_field "$summary" broken) broken, $(hold_field "$summary" requests) requests, slowest round $(hold_field "$summary" slowest_round_ms) ms)" \
         test "$(hold_field "$summary" broken)" = 0 -a "$(hold_field "$summary" requests)" -ge $((SESSIONS * 5))
@@ -518,7 +523,8 @@ read -r -a f1 <<< "$(flows_all)"
 check "(e) 30 new connections during the drain succeed ($(n_ok "$TMP/drain.txt"))" test "$(n_ok "$TMP/drain.txt")" = 30
 check "(e) none of them went through node 1 (new flows $(( f1[0] - f0[0] )) / $(( f1[1] - f0[1] )) / $(( f1[2] - f0[2] )))" \
     test $(( f1[0] - f0[0] )) = 0
-summary=$(hold_stop hold-drain)
+hold_stop hold-drain
+summary=$SUMMARY
 check "(e) the $SESSIONS existing sessions went on, 0 broken ($(hold_field "$summary" broken) broken, $(hold_field "$summary" requests) requests)" \
     test "$(hold_field "$summary" broken)" = 0
 [ -n "$be" ] && big_finish "$be" "(e)"
@@ -534,7 +540,7 @@ check "(e) undrain: node 1 is back in the route after $t ms ($(paths "$VIP"))" a
 (
     for _ in $(seq 400); do
         [ -e "$TMP/sample.stop" ] && break
-        npaths "$VIP"
+        echo "$(date +%s%3N) $(npaths "$VIP") $(paths "$VIP")"
         sleep 0.05
     done
 ) > "$TMP/samples.txt" &
@@ -553,7 +559,8 @@ wait "$LOOP" || true
 touch "$TMP/sample.stop"
 wait "$SAMPLER" || true
 n=$(wc -l < "$TMP/samples.txt")
-bad=$(grep -vcx $NODES "$TMP/samples.txt" || true)
+bad=$(awk -v n=$NODES '$2 != n' "$TMP/samples.txt" | wc -l)
+[ "$bad" = 0 ] || note "(f) short samples (ms, paths): $(awk -v n=$NODES '$2 != n {print $1 % 100000, $3, $4}' "$TMP/samples.txt" | head -5 | paste -sd';')"
 if [ "$ANNOUNCE" = sluiced ]; then
     check "(f) the router kept all $NODES paths across the restart ($n samples 50 ms apart, $bad short)" \
         test "$n" -ge 20 -a "$bad" = 0
