@@ -145,6 +145,23 @@ wait_until() {
     done
 }
 all_paths() { [ "$(npaths "$1")" = "$2" ]; }    # all_paths ADDR N
+# stable_paths ADDR N SECS MAXS: N paths held SECS s in a row, within
+# MAXS s. A node thawed after a freeze comes back, then its stale BFD
+# session times out and takes its BGP session down once more.
+stable_paths() {
+    local since= t end=$(( $(now_ms) + $4 * 1000 ))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        t=$(now_ms)
+        if all_paths "$1" "$2"; then
+            [ -n "$since" ] || since=$t
+            [ $((t - since)) -ge $(( $3 * 1000 )) ] && return 0
+        else
+            since=
+        fi
+        sleep 0.05
+    done
+    return 1
+}
 no_path() { ! has_path "$1" "$2"; }
 
 # port_map OUT: for local ports 30000-31199 of the client, the node the
@@ -424,7 +441,7 @@ big_finish() {   # big_finish: lets the reader go; checks the whole file came
 probe_start() {   # probe_start PORTS: new connections from PORTS in turn
     rm -f "$TMP/probe.stop"
     nx "$NS_CLIENT" "$PY" "$FLOWS" probe "$VIP" --ports "$1" --stop "$TMP/probe.stop" \
-        --max 30 --timeout 0.2 --interval 0.02 > "$TMP/probe.out" 2>&1 &
+        --max 30 --timeout 0.1 --interval 0.02 > "$TMP/probe.out" 2>&1 &
     PROBE_PID=$!
     BG_PIDS+=("$PROBE_PID")
 }
@@ -471,7 +488,7 @@ node_death() {
     probe_stop
     t_new=$(probe_first_ok "$t0")
     p_fail=$(probe_failed "$t0")
-    check "$label: new connections that hashed to node $n succeed again after ${t_new:-never} ms ($p_fail attempts of 200 ms failed before)" \
+    check "$label: new connections that hashed to node $n succeed again after ${t_new:-never} ms ($p_fail attempts of 100 ms failed before)" \
         test -n "$t_new"
     hold_stop "hold-$n"
     summary=$SUMMARY
@@ -491,6 +508,7 @@ node_death() {
     t0=$(now_ms)
     t=$(wait_until 30000 "$t0" all_paths "$VIP" $NODES) || true
     check "$label: node $n is back in the router's route after $t ms" all_paths "$VIP" $NODES
+    check "$label: ... and the route stays whole for 3 s (within 30 s)" stable_paths "$VIP" $NODES 3 30
     for i in $(seq $NODES); do eventually 10 all_healthy "$i" "$V80" || true; done
     check "$label: every node healthy and the rings equal again ($(digests))" eventually 10 same
 }
