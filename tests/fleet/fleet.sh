@@ -101,6 +101,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 cleanup() {
     local p i
     set +e
+    trap '' PIPE        # a reader gone (| head) must not stop the clean-up
     if [ "$failures" != 0 ]; then
         for i in $(seq $NODES); do
             for f in "$STATE/lb$i/sluiced.log" "$STATE/lb$i/healthd.log" "$STATE/bird/lb$i.log"; do
