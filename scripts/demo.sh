@@ -11,7 +11,21 @@
 # --dpdk: sluice-dpdk instead of sluiced (net_af_xdp on the balancer's
 # eth0, the balancer's address on the net_tap exception port sl-exc; one
 # worker lcore that polls, so one CPU stays busy while it runs).
+#
+# --nodes N (2-8): the fleet lab instead (scripts/lab.sh up --nodes N): N
+# nodes, each with sluiced and sluice-healthd, announce the VIP over BGP
+# (bird2) to a router that spreads the client's flows over them by ECMP;
+# shows the spread per node, then a node failing (its link down) with
+# every request still answered, and brings it back.
 set -euo pipefail
+# The daemons started here (sluiced, sluice-healthd) outlive this script: they must not
+# inherit its caller's descriptors, such as the test lock's that
+# flock(1) holds open for its command, or the lock stays taken as long
+# as the lab is up.
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
@@ -35,16 +49,22 @@ say() { echo; echo "== $*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
 DPDK=0
-case ${1:-} in
--h|--help)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
-    echo "Environment: SLUICE_BUILD, SLUICE_LAB_PREFIX, SLUICE_LAB_STATE, SLUICE_LAB_PINS,"
-    echo "DEMO_REQUESTS (default 60)."
-    exit 0 ;;
---dpdk) DPDK=1 ;;
-"") ;;
-*) echo "usage: scripts/demo.sh [--dpdk] [--help]" >&2; exit 2 ;;
-esac
+NODES=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    -h|--help)
+        sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+        echo "Environment: SLUICE_BUILD, SLUICE_LAB_PREFIX, SLUICE_LAB_STATE, SLUICE_LAB_PINS,"
+        echo "DEMO_REQUESTS (default 60)."
+        exit 0 ;;
+    --dpdk) DPDK=1; shift ;;
+    --nodes) NODES=${2:-}; shift 2 || true ;;
+    *) echo "usage: scripts/demo.sh [--dpdk | --nodes N] [--help]" >&2; exit 2 ;;
+    esac
+done
+case $NODES in ''|*[!0-9]*) die "--nodes '$NODES': a number, 2-8" ;; esac
+[ "$NODES" -le 8 ] || die "--nodes $NODES: 2-8"
+[ "$DPDK" = 0 ] || [ "$NODES" = 1 ] || die "--dpdk and --nodes: one or the other"
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, XDP): sudo scripts/demo.sh"
 
 say "packages (scripts/install-deps.sh)"
@@ -61,6 +81,12 @@ fi
 ninja -C "$BUILD"
 if [ "$DPDK" = 1 ] && [ ! -x "$BUILD/dataplane/sluice-dpdk" ]; then
     die "$BUILD has no dataplane/sluice-dpdk: meson found no libdpdk (meson setup --reconfigure $BUILD)"
+fi
+
+if [ "$NODES" -gt 1 ]; then
+    # shellcheck source=demo_fleet.sh
+    . "$HERE/demo_fleet.sh"
+    exit 0
 fi
 
 say "lab (scripts/lab.sh up)"
