@@ -566,23 +566,34 @@ static int route_get(struct cp_nl *nl, int af, const void *dst, struct nl_route 
 	return talk_get(nl, nlh, route_reply, out);
 }
 
+/* An RTM_NEWROUTE of a dump: its header, its attributes in tb and its
+ * table (RTA_TABLE, which holds ids above 255, else rtm_table). */
+static int route_msg(const struct nlmsghdr *nlh, const struct rtmsg **rtm,
+		     const struct nlattr *tb[RTA_MAX + 1], __u32 *table)
+{
+	struct nl_attrs at = { tb, RTA_MAX };
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(**rtm)))
+		return -EBADMSG;
+	*rtm = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(**rtm), collect_attr, &at) < 0)
+		return -EBADMSG;
+	*table = tb[RTA_TABLE] && !mnl_attr_validate(tb[RTA_TABLE], MNL_TYPE_U32)
+			 ? mnl_attr_get_u32(tb[RTA_TABLE])
+			 : (*rtm)->rtm_table;
+	return 0;
+}
+
 static int localrt_reply(const struct nlmsghdr *nlh, void *arg)
 {
 	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
-	struct nl_attrs at = { tb, RTA_MAX };
 	struct nl_locals *l = arg;
 	const struct rtmsg *rtm;
 	struct nl_localrt e = { 0 };
 	__u32 table;
 
-	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
+	if (route_msg(nlh, &rtm, tb, &table))
 		return -EBADMSG;
-	rtm = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &at) < 0)
-		return -EBADMSG;
-	table = tb[RTA_TABLE] && !mnl_attr_validate(tb[RTA_TABLE], MNL_TYPE_U32)
-			? mnl_attr_get_u32(tb[RTA_TABLE])
-			: rtm->rtm_table;
 	if (table != RT_TABLE_LOCAL ||
 	    (rtm->rtm_type != RTN_LOCAL && rtm->rtm_type != RTN_BROADCAST) ||
 	    !af_len(rtm->rtm_family) || rtm->rtm_dst_len > af_len(rtm->rtm_family) * 8)
@@ -1176,21 +1187,14 @@ struct vip_walk {
 static int vip_route_reply(const struct nlmsghdr *nlh, void *arg)
 {
 	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
-	struct nl_attrs at = { tb, RTA_MAX };
 	const struct vip_walk *w = arg;
 	const struct rtmsg *rtm;
 	struct lb_addr a = { { 0 } };
 	__u32 table;
 	int af;
 
-	if (nlh->nlmsg_type != RTM_NEWROUTE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
+	if (route_msg(nlh, &rtm, tb, &table))
 		return -EBADMSG;
-	rtm = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &at) < 0)
-		return -EBADMSG;
-	table = tb[RTA_TABLE] && !mnl_attr_validate(tb[RTA_TABLE], MNL_TYPE_U32)
-			? mnl_attr_get_u32(tb[RTA_TABLE])
-			: rtm->rtm_table;
 	af = rtm->rtm_family;
 	if (table != w->table || rtm->rtm_protocol != CP_RTPROT_SLUICE ||
 	    rtm->rtm_type != RTN_BLACKHOLE || !af_len(af) ||
