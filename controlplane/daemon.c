@@ -451,14 +451,25 @@ static void health_tick(struct sluiced *d)
 
 /* --- The announce table ------------------------------------------------ */
 
+/* Where announced routes go: the netlink handle, and the interface they
+ * point out of (0: blackhole; cp_fastpath.announce_ifindex). */
+struct ann_out {
+	struct cp_nl *nl;
+	int oif;
+};
+
 static int ann_add(void *ctx, __u32 table, const struct cp_ann_addr *a)
 {
-	return cp_nl_vip_route(ctx, 1, table, a->family, &a->addr);
+	const struct ann_out *o = ctx;
+
+	return cp_nl_vip_route(o->nl, 1, table, a->family, &a->addr, o->oif);
 }
 
 static int ann_del(void *ctx, __u32 table, const struct cp_ann_addr *a)
 {
-	return cp_nl_vip_route(ctx, 0, table, a->family, &a->addr);
+	const struct ann_out *o = ctx;
+
+	return cp_nl_vip_route(o->nl, 0, table, a->family, &a->addr, 0);
 }
 
 struct ann_walk {
@@ -481,7 +492,7 @@ static int ann_list(void *ctx, __u32 table, cp_ann_list_fn fn, void *arg)
 {
 	struct ann_walk w = { fn, arg };
 
-	return cp_nl_vip_routes(ctx, table, ann_one, &w);
+	return cp_nl_vip_routes(((const struct ann_out *)ctx)->nl, table, ann_one, &w);
 }
 
 static int detached(const struct sluiced *d, const char *ifname)
@@ -591,6 +602,7 @@ struct loop {
 	int hfd;			/* health timer */
 	struct cp_metrics_http *metrics;	/* or NULL */
 	struct cp_nl *ann_nl;		/* the announce table's writer: nl or its own */
+	struct ann_out ann_out;
 	char metrics_addr[64];		/* where l->metrics listens */
 	char metrics_failed[64];	/* last address that would not listen */
 	char metrics_ask;		/* epoll tag of a scrape's request (its fd) */
@@ -887,8 +899,10 @@ int cp_daemon_main(int argc, char **argv, const struct cp_fastpath *fp)
 		/* Only now: until the state loaded, the routes a previous
 		 * process left stay as they are (a hitless restart). */
 		l.ann_nl = l.nl ? l.nl : cp_nl_open_requests();
+		l.ann_out.nl = l.ann_nl;
+		l.ann_out.oif = fp->announce_ifindex ? fp->announce_ifindex(fp->arg) : 0;
 		cp_announce_init(&d->announce, &(struct cp_route_writer){
-			ann_add, ann_del, ann_list, l.ann_nl });
+			ann_add, ann_del, ann_list, &l.ann_out });
 		d->announce_on = 1;
 		sluiced_announce(d, 1);
 	}

@@ -36,6 +36,12 @@ struct cp_fastpath {
 	 * table's routes are withdrawn on every exit, SIGTERM included,
 	 * where sluiced's XDP program keeps forwarding and leaves them. */
 	int withdraw_on_exit;
+	/* The kernel interface that lives as long as the forwarding does
+	 * (sluice-dpdk's exception TAP): announced routes point out of it,
+	 * so the kernel removes them if the process dies, a crash included.
+	 * NULL or 0: blackhole routes, which outlive the process (XDP's
+	 * forwarding does too). */
+	int (*announce_ifindex)(void *arg);
 	void *arg;
 };
 

@@ -1157,7 +1157,7 @@ static struct rtmsg *vip_route_msg(struct nlmsghdr *nlh, int af, __u32 table, __
 }
 
 int cp_nl_vip_route(struct cp_nl *nl, int add, __u32 table, __u8 family,
-		    const struct lb_addr *a)
+		    const struct lb_addr *a, int oif)
 {
 	int af = family_af(family);
 	union nl_req req;
@@ -1170,11 +1170,14 @@ int cp_nl_vip_route(struct cp_nl *nl, int add, __u32 table, __u8 family,
 	 * taken over, not an error. */
 	nlh = req_start(&req, add ? RTM_NEWROUTE : RTM_DELROUTE,
 			add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
-	rtm = vip_route_msg(nlh, af, table, RTN_BLACKHOLE);
-	/* A delete matches any scope (RT_SCOPE_NOWHERE), but only our
-	 * protocol and type. */
-	rtm->rtm_scope = add ? RT_SCOPE_UNIVERSE : RT_SCOPE_NOWHERE;
+	/* A delete gives no type and matches any scope (RT_SCOPE_NOWHERE):
+	 * our protocol only, blackhole or not. */
+	rtm = vip_route_msg(nlh, af, table,
+			    !add ? RTN_UNSPEC : oif > 0 ? RTN_UNICAST : RTN_BLACKHOLE);
+	rtm->rtm_scope = !add ? RT_SCOPE_NOWHERE : oif > 0 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
 	mnl_attr_put(nlh, RTA_DST, af_len(af), a);
+	if (add && oif > 0)
+		mnl_attr_put_u32(nlh, RTA_OIF, (__u32)oif);
 	return talk(nl, nlh, NULL, NULL);
 }
 
@@ -1197,7 +1200,7 @@ static int vip_route_reply(const struct nlmsghdr *nlh, void *arg)
 		return -EBADMSG;
 	af = rtm->rtm_family;
 	if (table != w->table || rtm->rtm_protocol != CP_RTPROT_SLUICE ||
-	    rtm->rtm_type != RTN_BLACKHOLE || !af_len(af) ||
+	    (rtm->rtm_type != RTN_BLACKHOLE && rtm->rtm_type != RTN_UNICAST) || !af_len(af) ||
 	    rtm->rtm_dst_len != af_len(af) * 8 || !tb[RTA_DST] ||
 	    mnl_attr_get_payload_len(tb[RTA_DST]) != af_len(af))
 		return 0;

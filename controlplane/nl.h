@@ -115,16 +115,19 @@ int cp_nl_is_local(void *nl, __u8 family, const struct lb_addr *a);
  * (logged). Closed with cp_nl_close. */
 struct cp_nl *cp_nl_open_requests(void);
 
-/* Adds (add 1: create or replace) or deletes the blackhole route of one
- * address (/32 or /128) in table, protocol CP_RTPROT_SLUICE, scope
- * universe. 0 or the kernel's -errno (a delete of a missing route:
- * -ESRCH or -ENOENT). Logs nothing: announce.c logs once. */
+/* Adds (add 1: create or replace) or deletes the route of one address
+ * (/32 or /128) in table, protocol CP_RTPROT_SLUICE: a blackhole (scope
+ * universe) when oif is 0, else a route out of interface oif (scope
+ * link), which the kernel removes with that interface. A delete matches
+ * either type, of our protocol only. 0 or the kernel's -errno (a delete
+ * of a missing route: -ESRCH or -ENOENT). Logs nothing: announce.c logs
+ * once. */
 int cp_nl_vip_route(struct cp_nl *nl, int add, __u32 table, __u8 family,
-		    const struct lb_addr *a);
+		    const struct lb_addr *a, int oif);
 
-/* Calls fn for every blackhole /32 and /128 of protocol CP_RTPROT_SLUICE
- * in table, both families; fn's nonzero return stops the walk and is
- * returned. 0 or -errno. */
+/* Calls fn for every /32 and /128 of protocol CP_RTPROT_SLUICE in table
+ * (blackhole or unicast), both families; fn's nonzero return stops the
+ * walk and is returned. 0 or -errno. */
 typedef int (*cp_nl_route_fn)(void *arg, __u8 family, const struct lb_addr *a);
 int cp_nl_vip_routes(struct cp_nl *nl, __u32 table, cp_nl_route_fn fn, void *arg);
 

@@ -329,6 +329,18 @@ static int dpdk_fixed_nexthop(void *arg)
 	return ((const struct dp_runtime *)arg)->nh_set;
 }
 
+/* The exception TAP dies with us: routes announced out of it go with the
+ * process, a crash included. 0 without one (routes are then blackholes,
+ * withdrawn on every orderly exit only). */
+static int dpdk_announce_ifindex(void *arg)
+{
+	const struct dp_runtime *d = arg;
+
+	if (d->exc < 0 || (d->ports[d->exc].ifindex & DP_IFINDEX_NO_KERNEL))
+		return 0;
+	return (int)d->ports[d->exc].ifindex;
+}
+
 static int dpdk_open(void *arg, struct cp_driver *drv, const struct lb_params *req, int *adopted)
 {
 	struct dp_runtime *d = arg;
@@ -642,6 +654,7 @@ int main(int argc, char **argv)
 		.no_daemon = 1,
 		/* Nothing forwards once we are gone: peers must stop sending. */
 		.withdraw_on_exit = 1,
+		.announce_ifindex = dpdk_announce_ifindex,
 		.arg = &g_dp,
 	};
 	struct eal_argv e = { .n = 0 };

@@ -251,7 +251,7 @@ check "nginx reloaded with the e2e additions (big.bin, $VIP2)" reloaded
 # --- sluiced and sluice-healthd --------------------------------------------
 CHK="--check-interval ${INTERVAL}ms --check-timeout ${TIMEOUT}ms --check-rise $RISE --check-fall $FALL"
 {
-    echo "node set --interface eth0 --encap-source 10.200.0.2"
+    echo "node set --interface eth0 --encap-source 10.200.0.2 --announce-table 100"
     echo "vip add $V80 --check http --check-path /health --check-port 80 $CHK"
     echo "vip add $VA --affinity source --check http --check-path /health --check-port 80 $CHK"
     echo "vip add $VU --check udp --check-payload ping $CHK"
@@ -546,6 +546,24 @@ if [ "$FASTPATH" = dpdk ]; then
         test "${to_k:-0}" -gt 0 -a "${from_k:-0}" -gt 0
     rx=$(metric 'sluice_dpdk_port_packets_total{port="eth0",direction="rx"}')
     check "the port eth0 counts what it received (${rx:-missing})" test "${rx:-0}" -gt 0
+fi
+
+# --- announcements ----------------------------------------------------------------
+# sluiced's blackhole routes outlive it (its XDP program forwards on);
+# sluice-dpdk's point out of its exception TAP, so the kernel takes them
+# away with the process, even one that is killed.
+ann_routes() { ip -n "$NS_LB" route show table 100 proto 200 2>/dev/null; }
+if [ "$FASTPATH" = dpdk ]; then
+    check "the VIP is announced out of the exception port ($(ann_routes | head -1))" \
+        eventually 5 sh -c "ip -n '$NS_LB' route show table 100 proto 200 | grep -q '^$VIP dev $EXC '"
+    kill -KILL "$SLUICED_PID"
+    wait "$SLUICED_PID" 2>/dev/null || true
+    SLUICED_PID=
+    check "killed sluice-dpdk: its announcements went with it ($(ann_routes | wc -l) left)" \
+        eventually 5 sh -c "[ -z \"\$(ip -n '$NS_LB' route show table 100 proto 200)\" ]"
+else
+    check "the VIP is announced as a blackhole route ($(ann_routes | head -1))" \
+        eventually 5 sh -c "ip -n '$NS_LB' route show table 100 proto 200 | grep -q '^blackhole $VIP '"
 fi
 
 echo "e2e.sh: $((SECONDS - START)) s"
