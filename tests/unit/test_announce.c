@@ -189,6 +189,35 @@ static void model_with_table(struct cp_model *m)
 	apply(m, "backend add 10.100.0.1:80/tcp 10.0.0.2");
 }
 
+/* Most tests: a model with table 100 and VIP 10.100.0.1 with one
+ * backend, and an announcer writing to a fake kernel. */
+struct tfx {
+	struct cp_announce a;
+	struct cp_model m;
+	struct fake f;
+};
+
+static int setup(void **state)
+{
+	struct tfx *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	model_with_table(&t->m);
+	cp_announce_init(&t->a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &t->f });
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct tfx *t = *state;
+
+	cp_announce_free(&t->a);
+	cp_model_free(&t->m);
+	free(t);
+	return 0;
+}
+
 /* ---- the wanted set ------------------------------------------------- */
 
 static void test_no_table(void **state)
@@ -213,127 +242,78 @@ static void test_no_table(void **state)
 
 static void test_in_service(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
 	/* A VIP without backends announces nothing. */
-	apply(&m, "vip add 10.100.0.9:80/tcp");
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	apply(&t->m, "vip add 10.100.0.9:80/tcp");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
 }
 
 static void test_all_down(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	apply(&m, "backend add 10.100.0.1:80/tcp 10.0.0.3");
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	apply(&m, "health set 10.100.0.1:80/tcp 10.0.0.2 down");
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
-	apply(&m, "health set 10.100.0.1:80/tcp 10.0.0.3 down");
-	assert_string_equal(wanted(&a, &m, &attached), "");
-	apply(&m, "health clear 10.100.0.1:80/tcp 10.0.0.3");
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	apply(&t->m, "backend add 10.100.0.1:80/tcp 10.0.0.3");
+	apply(&t->m, "health set 10.100.0.1:80/tcp 10.0.0.2 down");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
+	apply(&t->m, "health set 10.100.0.1:80/tcp 10.0.0.3 down");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "");
+	apply(&t->m, "health clear 10.100.0.1:80/tcp 10.0.0.3");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
 }
 
 static void test_drained_or_weight0(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	apply(&m, "backend add 10.100.0.1:80/tcp 10.0.0.3 --weight 0");
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	apply(&m, "backend set 10.100.0.1:80/tcp 10.0.0.2 --drain");
-	assert_string_equal(wanted(&a, &m, &attached), "");
-	apply(&m, "backend set 10.100.0.1:80/tcp 10.0.0.3 --weight 1");
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	apply(&t->m, "backend add 10.100.0.1:80/tcp 10.0.0.3 --weight 0");
+	apply(&t->m, "backend set 10.100.0.1:80/tcp 10.0.0.2 --drain");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "");
+	apply(&t->m, "backend set 10.100.0.1:80/tcp 10.0.0.3 --weight 1");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
 }
 
 static void test_two_vips_one_address(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	apply(&m, "vip add 10.100.0.1:443/tcp");
-	apply(&m, "vip add 10.100.0.1:53/udp");
-	apply(&m, "backend add 10.100.0.1:53/udp 10.0.0.5");
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
-	assert_int_equal(a.n_want, 1);
+	apply(&t->m, "vip add 10.100.0.1:443/tcp");
+	apply(&t->m, "vip add 10.100.0.1:53/udp");
+	apply(&t->m, "backend add 10.100.0.1:53/udp 10.0.0.5");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
+	assert_int_equal(t->a.n_want, 1);
 	/* One VIP of the address without backends in service is enough. */
-	apply(&m, "health set 10.100.0.1:80/tcp 10.0.0.2 down");
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
-	apply(&m, "health set 10.100.0.1:53/udp 10.0.0.5 down");
-	assert_string_equal(wanted(&a, &m, &attached), "");
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	apply(&t->m, "health set 10.100.0.1:80/tcp 10.0.0.2 down");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
+	apply(&t->m, "health set 10.100.0.1:53/udp 10.0.0.5 down");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "");
 }
 
 static void test_ipv6(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	apply(&m, "vip add [2001:db8::1]:443/tcp");
-	apply(&m, "backend add [2001:db8::1]:443/tcp 2001:db8:1::11");
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1 2001:db8::1");
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	apply(&t->m, "vip add [2001:db8::1]:443/tcp");
+	apply(&t->m, "backend add [2001:db8::1]:443/tcp 2001:db8:1::11");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1 2001:db8::1");
 }
 
 static void test_node_drained(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	apply(&m, "node set --drained");
-	assert_string_equal(wanted(&a, &m, &attached), "");
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	apply(&t->m, "node set --drained");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "");
 }
 
 static void test_not_attached(void **state)
 {
 	const struct cp_ann_input detached = { 0 };
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	assert_string_equal(wanted(&a, &m, &detached), "");
-	assert_string_equal(wanted(&a, &m, &attached), "10.100.0.1");
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	assert_string_equal(wanted(&t->a, &t->m, &detached), "");
+	assert_string_equal(wanted(&t->a, &t->m, &attached), "10.100.0.1");
 }
 
 static void test_reserved_tables(void **state)
@@ -356,139 +336,118 @@ static void test_reserved_tables(void **state)
 
 static void test_only_differences(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 	struct cp_ann_addr stale = addr_of("10.100.0.77"), kept = addr_of("10.100.0.1");
 
-	(void)state;
-	model_with_table(&m);
 	/* What a previous process left: one still wanted, one not, and one
 	 * in another table that is not ours to judge. */
-	fake_add(&f, 100, &stale);
-	fake_add(&f, 100, &kept);
-	fake_add(&f, 7, &stale);
-	f.adds = 0;
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_int_equal(f.lists, 1);
-	assert_int_equal(f.adds, 0);	/* the wanted one was there: not rewritten */
-	assert_int_equal(f.dels, 1);
-	assert_false(fake_has(&f, 100, "10.100.0.77"));
-	assert_true(fake_has(&f, 100, "10.100.0.1"));
-	assert_true(fake_has(&f, 7, "10.100.0.77"));
+	fake_add(&t->f, 100, &stale);
+	fake_add(&t->f, 100, &kept);
+	fake_add(&t->f, 7, &stale);
+	t->f.adds = 0;
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_int_equal(t->f.lists, 1);
+	assert_int_equal(t->f.adds, 0);	/* the wanted one was there: not rewritten */
+	assert_int_equal(t->f.dels, 1);
+	assert_false(fake_has(&t->f, 100, "10.100.0.77"));
+	assert_true(fake_has(&t->f, 100, "10.100.0.1"));
+	assert_true(fake_has(&t->f, 7, "10.100.0.77"));
 
 	/* Nothing changed: nothing written, the kernel not read again. */
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_int_equal(f.adds + f.dels, 1);
-	assert_int_equal(f.lists, 1);
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_int_equal(t->f.adds + t->f.dels, 1);
+	assert_int_equal(t->f.lists, 1);
 
 	/* One more address: one add. */
-	apply(&m, "vip add [2001:db8::1]:443/tcp");
-	apply(&m, "backend add [2001:db8::1]:443/tcp 2001:db8:1::11");
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_int_equal(f.adds, 1);
-	assert_true(fake_has(&f, 100, "2001:db8::1"));
+	apply(&t->m, "vip add [2001:db8::1]:443/tcp");
+	apply(&t->m, "backend add [2001:db8::1]:443/tcp 2001:db8:1::11");
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_int_equal(t->f.adds, 1);
+	assert_true(fake_has(&t->f, 100, "2001:db8::1"));
 
 	/* Table 100 -> 101: withdrawn there, announced here. */
-	apply(&m, "node set --announce-table 101");
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_int_equal(fake_count(&f, 100), 0);
-	assert_int_equal(fake_count(&f, 101), 2);
+	apply(&t->m, "node set --announce-table 101");
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_int_equal(fake_count(&t->f, 100), 0);
+	assert_int_equal(fake_count(&t->f, 101), 2);
 
 	/* 0: every route withdrawn. */
-	apply(&m, "node set --announce-table 0");
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_int_equal(fake_count(&f, 101), 0);
-	assert_int_equal(a.n_have, 0);
+	apply(&t->m, "node set --announce-table 0");
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_int_equal(fake_count(&t->f, 101), 0);
+	assert_int_equal(t->a.n_have, 0);
 
 	/* The explicit stop. */
-	apply(&m, "node set --announce-table 100");
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_int_equal(fake_count(&f, 100), 2);
-	assert_int_equal(cp_announce_withdraw(&a), 0);
-	assert_int_equal(fake_count(&f, 100), 0);
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	apply(&t->m, "node set --announce-table 100");
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_int_equal(fake_count(&t->f, 100), 2);
+	assert_int_equal(cp_announce_withdraw(&t->a), 0);
+	assert_int_equal(fake_count(&t->f, 100), 0);
 }
 
 static void test_failed_write_retried(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
 	warnings = 0;
 	lb_log_set_sink(count_sink, NULL);
-	f.fail_add = -ENETUNREACH;
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 1);
-	assert_true(a.pending);
+	t->f.fail_add = -ENETUNREACH;
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 1);
+	assert_true(t->a.pending);
 	assert_int_equal(warnings, 1);
 	/* Retried each time, said once. */
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 1);
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 1);
-	assert_int_equal(f.adds, 3);
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 1);
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 1);
+	assert_int_equal(t->f.adds, 3);
 	assert_int_equal(warnings, 1);
 	/* Another error is news: said once more. */
-	f.fail_add = -EPERM;
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 1);
+	t->f.fail_add = -EPERM;
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 1);
 	assert_int_equal(warnings, 2);
 	/* Then it works: the route is there, nothing pending. */
-	f.fail_add = 0;
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_false(a.pending);
-	assert_true(fake_has(&f, 100, "10.100.0.1"));
+	t->f.fail_add = 0;
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_false(t->a.pending);
+	assert_true(fake_has(&t->f, 100, "10.100.0.1"));
 	assert_int_equal(warnings, 2);
 	/* Failing again after a success is said again. */
-	apply(&m, "vip add 10.100.0.2:80/tcp");
-	apply(&m, "backend add 10.100.0.2:80/tcp 10.0.0.2");
-	f.fail_add = -ENETUNREACH;
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 1);
+	apply(&t->m, "vip add 10.100.0.2:80/tcp");
+	apply(&t->m, "backend add 10.100.0.2:80/tcp 10.0.0.2");
+	t->f.fail_add = -ENETUNREACH;
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 1);
 	assert_int_equal(warnings, 3);
 	lb_log_set_sink(NULL, NULL);
-	cp_announce_free(&a);
-	cp_model_free(&m);
 }
 
 static void test_unreadable_table(void **state)
 {
-	struct cp_announce a;
-	struct cp_model m;
-	struct fake f = { 0 };
+	struct tfx *t = *state;
 
-	(void)state;
-	model_with_table(&m);
-	cp_announce_init(&a, &(struct cp_route_writer){ fake_add, fake_del, fake_list, &f });
-	f.fail_list = -EIO;
+	t->f.fail_list = -EIO;
 	/* Nothing written while what is there is unknown. */
-	assert_true(cp_announce_sync(&a, &m, &attached) < 0);
-	assert_int_equal(f.adds + f.dels, 0);
-	assert_true(a.pending);
-	f.fail_list = 0;
-	assert_int_equal(cp_announce_sync(&a, &m, &attached), 0);
-	assert_true(fake_has(&f, 100, "10.100.0.1"));
-	cp_announce_free(&a);
-	cp_model_free(&m);
+	assert_true(cp_announce_sync(&t->a, &t->m, &attached) < 0);
+	assert_int_equal(t->f.adds + t->f.dels, 0);
+	assert_true(t->a.pending);
+	t->f.fail_list = 0;
+	assert_int_equal(cp_announce_sync(&t->a, &t->m, &attached), 0);
+	assert_true(fake_has(&t->f, 100, "10.100.0.1"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_table),
-		cmocka_unit_test(test_in_service),
-		cmocka_unit_test(test_all_down),
-		cmocka_unit_test(test_drained_or_weight0),
-		cmocka_unit_test(test_two_vips_one_address),
-		cmocka_unit_test(test_ipv6),
-		cmocka_unit_test(test_node_drained),
-		cmocka_unit_test(test_not_attached),
+		cmocka_unit_test_setup_teardown(test_in_service, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drained_or_weight0, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_vips_one_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_drained, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_attached, setup, teardown),
 		cmocka_unit_test(test_reserved_tables),
-		cmocka_unit_test(test_only_differences),
-		cmocka_unit_test(test_failed_write_retried),
-		cmocka_unit_test(test_unreadable_table),
+		cmocka_unit_test_setup_teardown(test_only_differences, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_write_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_table, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
