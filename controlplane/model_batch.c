@@ -33,12 +33,8 @@
 #define LB_LOG_PREFIX "model: "
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 
@@ -67,7 +63,6 @@ static int same_ring_inputs(const struct cp_vip *a, const struct cp_vip *b)
 		j++;
 	}
 }
-
 
 int model_batch_begin(const struct cp_model *m, struct model_batch *b, int rings)
 {
@@ -265,6 +260,7 @@ static int mut_backend_add(struct cp_model *m, struct cp_vip *v, struct model_ba
 	be->health = CP_HEALTH_UNKNOWN;
 	be->id = id;
 	be->gen = gen ? gen : model_gen_next(m);
+	b->backends_added++;
 	model_addr_count(m, v, be, 1);
 	model_health_added(m, v, be);
 	return 0;

@@ -74,6 +74,7 @@ struct model_batch {
 	size_t n;
 	size_t *order;		/* vip id -> index in m->vips before the batch */
 	size_t changes;		/* requests applied */
+	size_t backends_added;	/* BACKEND_ADDs among them */
 	int rings;		/* build rings (0 while loading a driverless target) */
 };
 
