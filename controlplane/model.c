@@ -351,12 +351,7 @@ void model_yield(const struct cp_model *m)
  * tests). */
 __u64 cp_model_now_ms(const struct cp_model *m)
 {
-	struct timespec t;
-
-	if (m->clock)
-		return m->clock(m->clock_arg);
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (__u64)t.tv_sec * 1000u + (__u64)t.tv_nsec / 1000000u;
+	return m->clock ? m->clock(m->clock_arg) : now_ns() / 1000000u;
 }
 
 int cp_model_init(struct cp_model *m, const struct lb_params *limits, struct cp_driver *driver)
