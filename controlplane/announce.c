@@ -11,11 +11,11 @@
  */
 #define LB_LOG_PREFIX "announce: "
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "announce.h"
 #include "log.h"
 #include "model_int.h"
@@ -39,8 +39,7 @@ void cp_announce_free(struct cp_announce *a)
 
 const char *cp_ann_addr_format(const struct cp_ann_addr *a, char *buf, size_t len)
 {
-	if (!inet_ntop(a->family == LB_FAMILY_V4 ? AF_INET : AF_INET6, &a->addr, buf,
-		       (socklen_t)len))
+	if (!cp_format_addr(&a->addr, a->family, buf, len))
 		snprintf(buf, len, "?");
 	return buf;
 }
